@@ -1,0 +1,13 @@
+"""archgraph: a declarative architecture-graph compiler for Transformer-family vision networks.
+
+A `.arch` spec is parsed (parser), checked (check), lowered to a graph with shapes and
+costs (lower, shapes, cost), and rendered as a standalone PyTorch module (codegen) or a
+report (report). See README.md and docs/language.md.
+"""
+
+from archgraph.api import analyze, build, generate_source, load_graph
+from archgraph.errors import ArchError, InternalError, SpecError
+
+__version__ = "0.1.0"
+__all__ = ["ArchError", "InternalError", "SpecError", "__version__", "analyze", "build", "generate_source",
+           "load_graph"]  # fmt: skip

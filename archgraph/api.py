@@ -1,0 +1,73 @@
+"""The public API: load a spec's graph, analyze it, generate its module, build it in torch.
+
+    graph = archgraph.load_graph("specs/vit_b16.arch", img_size=384)
+    numbers = archgraph.analyze("specs/vit_b16.arch")          # what `archgraph report` prints
+    model = archgraph.build("specs/vit_b16.arch", depth=2)      # a torch.nn.Module
+
+Only `build` imports torch.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import Any
+
+from archgraph import syntax as s
+from archgraph.check import check
+from archgraph.errors import ArchNameError
+from archgraph.ir import Graph
+from archgraph.loader import Program, display_name, load
+from archgraph.lower import lower
+from archgraph.ops import suggest
+
+
+def choose_model(program: Program, model: str | None) -> str:
+    """The model to use: `model` if given, else the first model the file itself defines."""
+    own = [n for n in program.own if not isinstance(program.definitions[n], s.Block)]
+    everything = [n for n, d in program.definitions.items() if not isinstance(d, s.Block)]
+    span = _file_span(program)
+    if model is not None:
+        if model not in everything:
+            guess = suggest(model, everything)
+            hint = f"; did you mean `{guess}`?" if guess else f"; it has {', '.join(everything) or 'no models'}"
+            raise ArchNameError(f"`{program.files[0]}` defines no model `{model}`{hint}", span)
+        return model
+    if not own:
+        raise ArchNameError(f"`{program.files[0]}` defines no model; name an imported one with --model", span)
+    return own[0]
+
+
+def _file_span(program: Program):
+    from archgraph.source import Span
+
+    return Span(program.files[0], 1, 1, 1, 1)
+
+
+def load_graph(path: str | Path, model: str | None = None, **overrides: Any) -> Graph:
+    """Parse, check and lower one model of a spec file (`overrides` replace parameter values)."""
+    program = load(path)
+    check(program)
+    return lower(program, choose_model(program, model), overrides)
+
+
+def analyze(path: str | Path, model: str | None = None, batch: int = 1, **overrides: Any) -> dict:
+    """The report as a dict: totals, output shape, a row per layer and block, every node."""
+    from archgraph.report import report_data
+
+    return report_data(load_graph(path, model, **overrides), batch)
+
+
+def generate_source(path: str | Path, model: str | None = None, **overrides: Any) -> str:
+    """The generated module's source for one model."""
+    from archgraph.codegen import generate
+
+    return generate(load_graph(path, model, **overrides), display_name(Path(path)))
+
+
+def build(path: str | Path, model: str | None = None, *, device=None, dtype=None, **overrides: Any):
+    """Generate the module for `model` and instantiate it (random weights, initialised as timm)."""
+    source = generate_source(path, model, **overrides)
+    module = types.ModuleType(f"archgraph_generated_{model or Path(path).stem}")
+    exec(compile(source, f"<generated from {path}>", "exec"), module.__dict__)  # noqa: S102  (our own output)
+    return getattr(module, module.__all__[0])(device=device, dtype=dtype)

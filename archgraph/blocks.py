@@ -1,0 +1,60 @@
+"""Calling a block while lowering: bind its parameters, run its body in a new scope.
+
+The scope's path is the caller's path plus the call's label (or the block's name), which
+is the generated attribute and the state_dict prefix of everything inside.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from archgraph import syntax as s
+from archgraph.errors import ArchTypeError, Note, SpecError
+from archgraph.ir import Scope
+
+if TYPE_CHECKING:
+    from archgraph.lower import Lowering
+
+
+def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict, scope: Scope,
+               label: str | None = None) -> Any:  # fmt: skip
+    """Run `block` on bound arguments in a child scope of `scope`; returns its value(s)."""
+    from archgraph.lower import MAX_BLOCK_DEPTH, Tensor, reserve_labels, unique_label, use_label
+
+    if lw.depth >= MAX_BLOCK_DEPTH:
+        raise ArchTypeError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep; does `{block.name}` call itself?", e.span)
+    given = dict(zip((p.name for p in block.params), args, strict=False))
+    given.update(kwargs)
+    spans = {p.name: a.span for p, a in zip(block.params, e.args, strict=False)}
+    spans.update({kw.name: kw.value.span for kw in e.kwargs})
+    label = label or e.label or unique_label(scope, block.name)
+    use_label(scope, label, e)
+    path = f"{scope.path}.{label}" if scope.path else label
+    child = Scope(path, label, "block", block.name, e.span, doc=block.doc)
+    reserve_labels(child, block.body)
+    scope.items.append(child)
+    lw.depth += 1
+    try:
+        env = lw.bind_params(block.params, given, e.span, f"block `{block.name}`", spans)
+        child.args = {k: v for k, v in env.items() if not isinstance(v, Tensor)}
+        tensor_params = [p.name for p in block.params if isinstance(env[p.name], Tensor)]
+        child.inputs = [env[n].value for n in tensor_params]
+        child.input_names = tensor_params
+        result = lw.run(block.body, env, child)
+    except SpecError as error:
+        error.diagnostics[0].notes.append(Note(f"in block `{block.name}`, called here", e.span))
+        raise
+    finally:
+        lw.depth -= 1
+    outputs = [lw.tensor(v, e.span, f"the value block `{block.name}` returns") for v in result]
+    child.outputs = [t.value for t in outputs]
+    child.output_names = [_return_name(v) for v in _return_exprs(block)]
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _return_exprs(block: s.Block) -> tuple[s.Expr, ...]:
+    return next(st.values for st in block.body if isinstance(st, s.Return))
+
+
+def _return_name(e: s.Expr) -> str:
+    return e.id if isinstance(e, s.Name) else "out"

@@ -1,0 +1,233 @@
+"""Static checks over a loaded program, before anything is evaluated.
+
+Reports, all at once: undefined names (with did-you-mean), unknown ops and blocks, calls
+with the wrong arguments, duplicate parameters and labels, blocks without a `return`,
+variants of unknown models or with unknown parameters. Values, `require`s and shapes are
+checked later, by `lower`, which evaluates the model.
+"""
+
+from __future__ import annotations
+
+from archgraph import syntax as s
+from archgraph.errors import ArchNameError, ArchSyntaxError, ArchTypeError, Diagnostic, Note, SpecError
+from archgraph.loader import Program
+from archgraph.ops import REGISTRY, REQUIRED, suggest
+
+TYPES = ("int", "float", "bool", "str", "tensor")
+BUILTIN_NAMES = ("B",)
+
+
+def check(program: Program) -> None:
+    """Raise one SpecError carrying every diagnostic found, or return quietly."""
+    found: list[Diagnostic] = []
+    for item in program.definitions.values():
+        if isinstance(item, s.Variant):
+            found += _check_variant(item, program)
+        else:
+            found += _Checker(program, item).run()
+    if found:
+        found.sort(key=lambda d: (d.span.file != program.files[0], d.span.file, d.span.line, d.span.col))
+        raise SpecError.many(found)
+
+
+def _diag(cls: type[SpecError], message: str, span, notes=()) -> Diagnostic:
+    return Diagnostic(cls.kind, message, span, list(notes))
+
+
+def _did_you_mean(name: str, candidates) -> str:
+    guess = suggest(name, candidates)
+    return f"; did you mean `{guess}`?" if guess else ""
+
+
+def model_params(program: Program, name: str, seen: tuple[str, ...] = ()) -> tuple[s.Param, ...] | None:
+    """The parameters of a model, following variants to their base; None if unresolvable."""
+    item = program.definitions.get(name)
+    if isinstance(item, s.Model):
+        return item.params
+    if isinstance(item, s.Variant) and name not in seen:
+        return model_params(program, item.base, (*seen, name))
+    return None
+
+
+def _check_variant(item: s.Variant, program: Program) -> list[Diagnostic]:
+    base = program.definitions.get(item.base)
+    if not isinstance(base, (s.Model, s.Variant)):
+        models = [n for n, d in program.definitions.items() if not isinstance(d, s.Block)]
+        what = "a block, not a model" if isinstance(base, s.Block) else "not defined"
+        return [_diag(ArchNameError, f"`{item.base}` is {what}{_did_you_mean(item.base, models)}", item.base_span)]
+    params = model_params(program, item.name)
+    if params is None:
+        return [_diag(ArchNameError, f"variant `{item.name}` is defined in terms of itself", item.base_span)]
+    out = []
+    if item.args:
+        out.append(_diag(ArchTypeError, "a variant sets parameters by name, e.g. `depth = 24`", item.args[0].span))
+    names = [p.name for p in params]
+    for kw in item.kwargs:
+        if kw.name not in names:
+            out.append(_diag(ArchNameError, f"model `{item.base}` has no parameter `{kw.name}`"
+                             f"{_did_you_mean(kw.name, names)}", kw.span))  # fmt: skip
+    return out
+
+
+class _Checker:
+    """Walks one block or model body with the names defined so far."""
+
+    def __init__(self, program: Program, item: s.Block | s.Model) -> None:
+        self.program = program
+        self.item = item
+        self.found: list[Diagnostic] = []
+
+    def run(self) -> list[Diagnostic]:
+        names = self._params(self.item.params)
+        self._body(self.item.body, names, labels={})
+        self._returns(self.item.body)
+        return self.found
+
+    def error(self, cls: type[SpecError], message: str, span, notes=()) -> None:
+        self.found.append(_diag(cls, message, span, notes))
+
+    def _params(self, params: tuple[s.Param, ...]) -> set[str]:
+        names: dict[str, s.Param] = {}
+        shape_names: set[str] = set()
+        for p in params:
+            if p.name in names:
+                self.error(ArchNameError, f"parameter `{p.name}` is declared twice", p.span,
+                           [Note("first declared here", names[p.name].span)])  # fmt: skip
+            if isinstance(p.type, str) and p.type not in TYPES:
+                self.error(ArchTypeError, f"unknown type `{p.type}`; expected one of {', '.join(TYPES)} or a shape"
+                           f"{_did_you_mean(p.type, TYPES)}", p.span)  # fmt: skip
+            if p.default is not None:
+                self._expr(p.default, set(names) | shape_names | set(BUILTIN_NAMES))
+            names[p.name] = p
+            if isinstance(p.type, tuple):
+                shape_names |= {e.id for e in p.type if isinstance(e, s.Name)}
+        return set(names) | shape_names | set(BUILTIN_NAMES)
+
+    def _returns(self, body: tuple[s.Stmt, ...]) -> None:
+        returns = [i for i, st in enumerate(body) if isinstance(st, s.Return)]
+        if not returns:
+            self.error(ArchSyntaxError, f"`{self.item.name}` never returns a value; end it with `return ...`",
+                       self.item.name_span)  # fmt: skip
+            return
+        if returns[0] != len(body) - 1:
+            self.error(ArchSyntaxError, "statements after `return` never run", body[returns[0] + 1].span)
+
+    def _body(self, body: tuple[s.Stmt, ...], names: set[str], labels: dict[str, s.Expr]) -> None:
+        for st in body:
+            self._stmt(st, names, labels)
+
+    def _stmt(self, st: s.Stmt, names: set[str], labels: dict) -> None:
+        if isinstance(st, s.Input):
+            if isinstance(self.item, s.Block):
+                self.error(ArchSyntaxError, "`input` declares a model's inputs; a block takes tensors as parameters",
+                           st.span)  # fmt: skip
+            for i, d in enumerate(st.shape):
+                if not (i == 0 and isinstance(d, s.Name) and d.id not in names):
+                    self._expr(d, names)
+            names.add(st.name)
+        elif isinstance(st, s.Assign):
+            self._expr(st.value, names, labels)
+            names.update(st.targets)
+        elif isinstance(st, s.Return):
+            for v in st.values:
+                self._expr(v, names, labels)
+        elif isinstance(st, s.Require):
+            self._expr(st.condition, names, labels)
+        elif isinstance(st, s.If):
+            self._expr(st.condition, names, labels)
+            for branch in (st.then, st.orelse):  # a label may recur in exclusive branches; lower checks the rest
+                self._body(branch, names, dict(labels))
+        elif isinstance(st, s.RepeatBlock):
+            self._label(st.label, st, labels)
+            self._expr(st.count, names)
+            self._body(st.body, names | {st.index}, {})
+
+    def _label(self, label: str, node, labels: dict) -> None:
+        span = getattr(node, "label_span", None) or node.span
+        if label in labels:
+            first = labels[label]
+            self.error(ArchNameError, f"label `{label}` is used twice in `{self.item.name}`", span,
+                       [Note("first used here", getattr(first, "label_span", None) or first.span)])  # fmt: skip
+        labels[label] = node
+
+    def _expr(self, e: s.Expr, names: set[str], labels: dict | None = None) -> None:
+        labels = {} if labels is None else labels
+        if isinstance(e, s.Name):
+            if e.id not in names:
+                self.error(ArchNameError, f"`{e.id}` is not defined{_did_you_mean(e.id, names - {'B'})}", e.span)
+        elif isinstance(e, s.BinOp):
+            self._expr(e.left, names, labels)
+            self._expr(e.right, names, labels)
+        elif isinstance(e, s.UnaryOp):
+            self._expr(e.operand, names, labels)
+        elif isinstance(e, s.ListExpr):
+            for item in e.items:
+                self._expr(item, names, labels)
+        elif isinstance(e, s.Subscript):
+            self._expr(e.value, names, labels)
+            for item in e.items:
+                for part in (item.start, item.stop) if isinstance(item, s.Slice) else (item,):
+                    if part is not None:
+                        self._expr(part, names, labels)
+        elif isinstance(e, s.Call):
+            self._call(e, names, labels)
+        elif isinstance(e, s.Repeat):
+            if e.label is None:
+                self.error(ArchSyntaxError, "a repeat needs a label, e.g. `blocks: repeat depth block(x)`", e.span)
+            else:
+                self._label(e.label, e, labels)
+            self._expr(e.count, names)
+            self._call(e.call, names, labels, in_repeat=True)
+
+    def _call(self, call: s.Call, names: set[str], labels: dict, in_repeat: bool = False) -> None:
+        if call.label is not None:
+            self._label(call.label, call, labels)
+        for arg in call.args:
+            self._expr(arg, names, labels)
+        for kw in call.kwargs:
+            self._expr(kw.value, names, labels)
+        target = self.program.definitions.get(call.callee)
+        if call.callee in REGISTRY:
+            op = REGISTRY[call.callee]
+            positional = [] if op.variadic else list(op.inputs)
+            self._arguments(call, [*positional, *op.attrs], _required_op(op), f"op `{op.name}`", op.variadic)
+        elif isinstance(target, s.Block):
+            params = [p.name for p in target.params]
+            required = [p.name for p in target.params if p.default is None]
+            self._arguments(call, params, required, f"block `{target.name}`", False)
+        elif isinstance(target, (s.Model, s.Variant)):
+            self.error(ArchTypeError, f"`{call.callee}` is a model; only ops and blocks can be called", call.callee_span)
+        else:
+            known = [*REGISTRY, *(n for n, d in self.program.definitions.items() if isinstance(d, s.Block))]
+            self.error(ArchNameError, f"unknown op or block `{call.callee}`{_did_you_mean(call.callee, known)}",
+                       call.callee_span)  # fmt: skip
+        if in_repeat and not call.args:
+            self.error(ArchTypeError, "a repeated call needs the tensor to thread as its first argument", call.span)
+
+    def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool) -> None:
+        given = set()
+        if not variadic and len(call.args) > len(params):
+            extra = call.args[len(params)]
+            self.error(ArchTypeError, f"{what} takes at most {len(params)} positional arguments, found "
+                       f"{len(call.args)}", extra.span)  # fmt: skip
+        if not variadic:
+            given.update(params[: len(call.args)])
+        for kw in call.kwargs:
+            if kw.name not in params:
+                self.error(ArchTypeError, f"{what} has no argument `{kw.name}`{_did_you_mean(kw.name, params)}"
+                           f"; it takes {', '.join(params) or 'none'}", kw.span)  # fmt: skip
+            elif kw.name in given:
+                self.error(ArchTypeError, f"argument `{kw.name}` of {what} is given twice", kw.span)
+            given.add(kw.name)
+        missing = [p for p in required if p not in given]
+        if missing and not variadic:
+            self.error(ArchTypeError, f"{what} needs {_plural(missing)}", call.span)
+
+
+def _required_op(op) -> list[str]:
+    return [*([] if op.variadic else op.inputs), *(k for k, a in op.attrs.items() if a.default is REQUIRED)]
+
+
+def _plural(names: list[str]) -> str:
+    quoted = [f"`{n}`" for n in names]
+    return ("argument " if len(names) == 1 else "arguments ") + ", ".join(quoted)

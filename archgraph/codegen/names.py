@@ -1,0 +1,54 @@
+"""Python identifiers for generated code (after torch.fx's _Namespace).
+
+Every identifier in a generated file goes through here: legal characters, no leading
+digit, no keyword, builtin or name the generated file itself uses, unique on collision.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+RESERVED = {"self", "torch", "nn", "F", "dd", "device", "dtype", "math"}
+_ILLEGAL = re.compile(r"[^0-9a-zA-Z_]+")
+
+
+def sanitize(candidate: str) -> str:
+    """A legal, non-shadowing Python identifier for `candidate` (not yet made unique)."""
+    name = _ILLEGAL.sub("_", candidate.encode("ascii", "backslashreplace").decode("ascii").replace("\\", "_"))
+    name = name[:64] or "v"
+    if name[0].isdigit():
+        name = f"_{name}"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) or name in RESERVED:
+        name = f"{name}_"
+    if name.startswith("__"):
+        name = "v" + name
+    return name
+
+
+def camel(snake: str) -> str:
+    """`encoder_block` -> `EncoderBlock`, a legal class name."""
+    parts = [p for p in sanitize(snake).split("_") if p]
+    name = "".join(p[:1].upper() + p[1:] for p in parts) or "Block"
+    return name if not name[0].isdigit() else f"M{name}"
+
+
+def is_attribute(label: str) -> bool:
+    """Whether a label can be used as-is as a module attribute (it is its state_dict key)."""
+    return label.isidentifier() and label.isascii() and not keyword.iskeyword(label) and label not in RESERVED
+
+
+class Namespace:
+    """Names unique within one scope: `x`, `x_1`, `x_2`, ..."""
+
+    def __init__(self, taken: set[str] | None = None) -> None:
+        self.taken: set[str] = set(taken or ())
+
+    def create(self, candidate: str) -> str:
+        base = sanitize(candidate)
+        name, n = base, 1
+        while name in self.taken:
+            name, n = f"{base}_{n}", n + 1
+        self.taken.add(name)
+        return name

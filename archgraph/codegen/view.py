@@ -1,0 +1,183 @@
+"""View objects for the templates: every decision about the generated file is made here.
+
+One `ClassView` per distinct block: scopes of the same block whose generated source is
+identical share a class, so a ViT-L has one `EncoderBlock` however deep it is. Children
+come before parents in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archgraph.codegen.forward import Stmt, hole, render, target
+from archgraph.codegen.names import Namespace, camel, is_attribute, sanitize
+from archgraph.ir import Graph, Node, Scope, Value
+from archgraph.ops import REGISTRY
+from archgraph.ops.emit import EmitArgs
+
+HELPERS = {
+    "LayerScale": '''class LayerScale(nn.Module):
+    """`x * gamma`, one learned scale per channel (timm LayerScale)."""
+
+    def __init__(self, dim: int, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(dim, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+''',
+}
+
+
+@dataclass
+class ClassView:
+    """One generated nn.Module class; `name` is set once it is known to be distinct."""
+
+    name: str
+    doc: str
+    init_lines: list[str]
+    weight_lines: list[str]
+    args: list[str]
+    lines: list[str]
+    returns: str
+    is_model: bool = False
+    outputs: int = 1
+
+    @property
+    def annotation(self) -> str:
+        return " -> torch.Tensor" if self.outputs == 1 else f" -> tuple[{', '.join(['torch.Tensor'] * self.outputs)}]"
+
+    def body_key(self) -> str:
+        return "\n".join([*self.init_lines, "|", *self.weight_lines, "|", *self.args, *self.lines, self.returns])
+
+
+@dataclass
+class FileView:
+    """Everything one generated file holds: its classes in dependency order, and helpers."""
+
+    graph: Graph
+    classes: list[ClassView] = field(default_factory=list)
+    helpers: list[str] = field(default_factory=list)
+    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
+    names: Namespace = field(default_factory=lambda: Namespace(set(HELPERS)))
+
+    @property
+    def model(self) -> ClassView:
+        return self.classes[-1]
+
+    def class_for(self, scope: Scope, base: str, is_model: bool = False) -> str:
+        view = _class_view(self, scope, is_model)
+        key = (base, view.body_key())
+        if key not in self.by_key:
+            view.name = self.names.create(camel(base))
+            self.by_key[key] = view.name
+            self.classes.append(view)
+        return self.by_key[key]
+
+
+def file_view(graph: Graph) -> FileView:
+    view = FileView(graph)
+    view.class_for(graph.root, graph.name, is_model=True)
+    return view
+
+
+@dataclass
+class _Body:
+    """What a class's items contribute: __init__ lines, init_weights lines, forward statements."""
+
+    init: list[str] = field(default_factory=list)
+    weights: list[str] = field(default_factory=list)
+    stmts: list[Stmt] = field(default_factory=list)
+    attrs: Namespace = field(default_factory=Namespace)
+
+    def attribute(self, label: str) -> str:
+        """The label itself (it is the state_dict key) when legal, else a safe unique name."""
+        if is_attribute(label) and label not in self.attrs.taken:
+            self.attrs.taken.add(label)
+            return label
+        return self.attrs.create(label)
+
+
+def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
+    graph = fv.graph
+    body = _Body()
+    for item in scope.items:
+        if isinstance(item, Scope):
+            _child(fv, item, body.attribute(item.label), body, scope.names)
+        elif graph.nodes[item].op != "input":
+            _node(fv, graph.nodes[item], body, scope.names)
+    if is_model:
+        inputs = [(v, name) for name, v in graph.inputs]
+    else:
+        inputs = list(zip(scope.inputs, scope.input_names, strict=True))
+    lines, returns = render(body.stmts, inputs, scope.outputs, graph)
+    args = [sanitize(name) for _, name in inputs]
+    doc = _doc(scope, graph, is_model)
+    return ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
+
+
+def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> None:
+    op = REGISTRY[node.op]
+    types = [fv.graph.type_of(v) for v in node.inputs]
+    attr = f"self.{body.attribute(node.label or node.op)}" if op.learnable else ""
+    args = EmitArgs(node.attrs, [hole(i) for i in range(len(node.inputs))], types, node.outs, attr)
+    module = op.emit.module(args)
+    if module is not None:
+        body.init.append(f"{attr} = {module}")
+        body.weights.extend(op.emit.init(args))
+        helper = module.split("(")[0]
+        if helper in HELPERS and helper not in fv.helpers:
+            fv.helpers.append(helper)
+    defs = [Value(node.id, i) for i in range(len(node.outs))]
+    names = [given.get(v, "") for v in defs]
+    atomic = node.op not in ("add", "sub", "mul", "div")
+    body.stmts.append(Stmt(defs, op.emit.call(args), list(node.inputs), list(node.outs), names,
+                           pure=op.emit.parameter, atomic=atomic))  # fmt: skip
+
+
+def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value, str]) -> None:
+    types = [fv.graph.type_of(v) for v in child.outputs]
+    names = [given.get(v, "") for v in child.outputs]
+    call = f"self.{attr}({', '.join(hole(i) for i in range(len(child.inputs)))})"
+    if child.kind != "repeat":
+        body.init.append(f"self.{attr} = {fv.class_for(child, child.block)}(**dd)")
+        body.weights.append(f"self.{attr}.init_weights()")
+        body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
+        return
+    iterations = [it for it in child.items if isinstance(it, Scope)]
+    classes = [fv.class_for(it, it.block) for it in iterations]
+    if len(set(classes)) == 1:
+        built = f"[{classes[0]}(**dd) for _ in range({len(classes)})]"
+    else:
+        built = "[" + ", ".join(f"{c}(**dd)" for c in classes) + "]"
+    body.weights.append(f"for block in self.{attr}:\n    block.init_weights()")
+    single = len(child.inputs) == 1 and all(len(it.inputs) == 1 for it in iterations)
+    if single and not child.taps and iterations:
+        body.init.append(f"self.{attr} = nn.Sequential(*{built})")
+        body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
+        return
+    body.init.append(f"self.{attr} = nn.ModuleList({built})")
+    body.stmts.append(_loop(child, attr, iterations, types, names))
+
+
+def _loop(child: Scope, attr: str, iterations: list[Scope], types, names) -> Stmt:
+    """`for block in self.<attr>: x = block(x, ...)`; with taps, each output is kept in `<attr>_out`."""
+    n = len(child.outputs)
+    extra = list(iterations[0].inputs[n:]) if iterations else []
+    outs = ", ".join(target(i) for i in range(n))
+    args = ", ".join([target(i) for i in range(n)] + [hole(n + j) for j in range(len(extra))])
+    lines = [f"{outs} = {', '.join(hole(i) for i in range(n))}"]
+    taps = f"{sanitize(attr)}_out"
+    if child.taps:
+        lines.append(f"{taps} = []")
+    lines += [f"for block in self.{attr}:", f"    {outs} = block({args})"]
+    if child.taps:
+        lines.append(f"    {taps}.append({target(0)})")
+    aliases = {it.outputs[0]: f"{taps}[{i}]" for i, it in enumerate(iterations) if i in child.taps}
+    return Stmt(list(child.outputs), "\n".join(lines), [*child.inputs, *extra], types, names, template=True,
+                aliases=aliases)  # fmt: skip
+
+
+def _doc(scope: Scope, graph: Graph, is_model: bool) -> str:
+    text = (graph.doc or graph.name) if is_model else (scope.doc or f"Block `{scope.block}`.")
+    return text.strip().splitlines()[0].strip()

@@ -1,0 +1,126 @@
+"""The errors archgraph raises, and how a spec error is rendered for the user.
+
+Two kinds (after Hy): `SpecError` is the user's mistake and always carries a span; it
+renders as `file:line:col: kind: message`, the source line, a caret under the span and
+notes. `InternalError` is a bug in archgraph: the CLI prints its traceback, exit code 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archgraph.source import Span, lookup
+
+
+class ArchError(Exception):
+    """Anything archgraph raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Note:
+    message: str
+    span: Span | None = None
+
+
+@dataclass
+class Diagnostic:
+    """One user-facing problem: a kind (`syntax error`, `name error`, ...), a message, a span."""
+
+    kind: str
+    message: str
+    span: Span
+    notes: list[Note] = field(default_factory=list)
+
+    def render(self) -> str:
+        out = [f"{self.span}: {self.kind}: {self.message}"]
+        out += _quote(self.span)
+        for note in self.notes:
+            where = f"{note.span}: " if note.span else ""
+            out.append(f"note: {where}{note.message}")
+            if note.span is not None:
+                out += _quote(note.span)
+        return "\n".join(out) + "\n"
+
+
+def _quote(span: Span) -> list[str]:
+    """The source line under a span and a caret stretched across it."""
+    source = lookup(span.file)
+    if source is None or span.line < 1:
+        return []
+    line = source.line(span.line)
+    if len(line) > 200:  # a huge generated line: show the neighbourhood only
+        start = max(0, span.col - 60)
+        line, span = line[start : start + 120], Span(span.file, span.line, span.col - start, span.line, span.col - start)
+    stop = span.end_col if span.end_line == span.line else len(line) + 1
+    pad = len(line[: span.col - 1].expandtabs())
+    width = max(1, len(line[span.col - 1 : stop - 1].expandtabs()))
+    gutter = " " * len(str(span.line))
+    return [f" {span.line} | {line.expandtabs()}", f" {gutter} | {' ' * pad}^{'~' * (width - 1)}"]
+
+
+class SpecError(ArchError):
+    """One or more mistakes in a spec; `str()` renders them all."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span, notes: list[Note] | None = None, kind: str | None = None) -> None:
+        self.diagnostics = [Diagnostic(kind or self.kind, message, span, list(notes or []))]
+        super().__init__(message)
+
+    @classmethod
+    def many(cls, diagnostics: list[Diagnostic]) -> SpecError:
+        error = cls.__new__(cls)
+        Exception.__init__(error, diagnostics[0].message)
+        error.diagnostics = diagnostics
+        return error
+
+    @property
+    def span(self) -> Span:
+        return self.diagnostics[0].span
+
+    def render(self) -> str:
+        return "".join(d.render() for d in self.diagnostics)
+
+    def __str__(self) -> str:
+        return self.render().rstrip("\n")
+
+
+class ArchSyntaxError(SpecError):
+    kind = "syntax error"
+
+
+class ArchNameError(SpecError):
+    kind = "name error"
+
+
+class ArchTypeError(SpecError):
+    kind = "type error"
+
+
+class ArchShapeError(SpecError):
+    kind = "shape error"
+
+
+class ArchRequireError(SpecError):
+    kind = "requirement failed"
+
+
+class ArchImportError(SpecError):
+    kind = "import error"
+
+
+class InternalError(ArchError):
+    """A bug in archgraph, never the user's fault."""
+
+
+class OpError(Exception):
+    """Raised by an op's shape rule without a span; the lowering pass adds the node's span.
+
+    `arg` names the argument at fault, so the caret can point at it.
+    """
+
+    def __init__(self, message: str, arg: str | int | None = None, kind: str = "shape error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.arg = arg
+        self.kind = kind

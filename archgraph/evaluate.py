@@ -1,0 +1,206 @@
+"""Evaluate one expression while lowering: scalars compute, tensors become nodes.
+
+Calls bind their arguments here: an op's tensor inputs and attributes (with type checks),
+a block's parameters (then its body runs in a scope of its own).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from archgraph import syntax as s
+from archgraph.errors import ArchNameError, ArchShapeError, ArchTypeError, Note, SpecError
+from archgraph.ir import Scope, Value
+from archgraph.ops import REGISTRY, REQUIRED, OpDef, suggest
+from archgraph.scalars import ScalarError, as_int, binary, coerce, describe
+
+if TYPE_CHECKING:
+    from archgraph.lower import Lowering
+
+_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+
+def evaluate(lw: Lowering, e: s.Expr, env: dict, scope: Scope | None) -> Any:
+    from archgraph.lower import Taps, Tensor
+
+    if isinstance(e, (s.Number, s.String, s.Bool)):
+        return e.value
+    if isinstance(e, s.Name):
+        if e.id not in env:
+            guess = suggest(e.id, env)
+            raise ArchNameError(f"`{e.id}` is not defined" + (f"; did you mean `{guess}`?" if guess else ""), e.span)
+        return env[e.id]
+    if isinstance(e, s.ListExpr):
+        items = [evaluate(lw, item, env, scope) for item in e.items]
+        for item, expr in zip(items, e.items, strict=True):
+            if isinstance(item, (Tensor, Taps, tuple)):
+                raise ArchTypeError(f"a list holds numbers, found {describe(item)}", expr.span)
+        return items
+    if isinstance(e, s.BinOp):
+        return _binary(lw, e, env, scope)
+    if isinstance(e, s.UnaryOp):
+        return _unary(lw, e, env, scope)
+    if isinstance(e, s.Subscript):
+        return _subscript(lw, e, env, scope)
+    if isinstance(e, s.Call):
+        return call(lw, e, env, _need_scope(scope, e))
+    if isinstance(e, s.Repeat):
+        from archgraph.repeat import repeat_call
+
+        return repeat_call(lw, e, env, _need_scope(scope, e))
+    raise TypeError(f"unknown expression {e!r}")
+
+
+def _need_scope(scope: Scope | None, e) -> Scope:
+    if scope is None:
+        raise ArchTypeError("a parameter's value must be a constant, not a call", e.span)
+    return scope
+
+
+def _binary(lw: Lowering, e: s.BinOp, env: dict, scope: Scope | None) -> Any:
+    from archgraph.lower import Tensor
+
+    a, b = evaluate(lw, e.left, env, scope), evaluate(lw, e.right, env, scope)
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        if e.op not in _OPS:
+            raise ArchTypeError(f"`{e.op}` is not defined on tensors; only + - * / are", e.span)
+        for value, side in ((a, e.left), (b, e.right)):
+            if not isinstance(value, Tensor) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ArchTypeError(f"`{e.op}` combines a tensor with a tensor or a number, found {describe(value)}",
+                                    side.span)  # fmt: skip
+        return _elementwise(lw, _OPS[e.op], a, b, e, _need_scope(scope, e))
+    try:
+        return binary(e.op, a, b)
+    except ScalarError as error:
+        raise ArchTypeError(str(error), e.span) from None
+
+
+def _elementwise(lw: Lowering, op: str, a: Any, b: Any, e: s.BinOp, scope: Scope) -> Any:
+    from archgraph.lower import Tensor
+
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        ins, attrs = [a, b], {"scalar": None, "scalar_first": False}
+    else:
+        tensor, number = (a, b) if isinstance(a, Tensor) else (b, a)
+        ins, attrs = [tensor], {"scalar": number, "scalar_first": not isinstance(a, Tensor)}
+    spans = {0: e.left.span, 1: e.right.span}
+    node = lw.add_node(op, tuple(ins), attrs, None, e.span, scope, None, spans)
+    return Tensor(Value(node.id), node.out)
+
+
+def _unary(lw: Lowering, e: s.UnaryOp, env: dict, scope: Scope | None) -> Any:
+    from archgraph.lower import Tensor
+
+    value = evaluate(lw, e.operand, env, scope)
+    if e.op == "not":
+        if not isinstance(value, bool):
+            raise ArchTypeError(f"`not` needs true or false, found {describe(value)}", e.span)
+        return not value
+    if isinstance(value, Tensor):
+        return _elementwise(lw, "mul", value, -1, s.BinOp("*", e.operand, e.operand, e.span), _need_scope(scope, e))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArchTypeError(f"`-` needs a number, found {describe(value)}", e.span)
+    return -value
+
+
+def _subscript(lw: Lowering, e: s.Subscript, env: dict, scope: Scope | None) -> Any:
+    from archgraph.lower import Taps, Tensor
+
+    value = evaluate(lw, e.value, env, scope)
+    if isinstance(value, Taps):
+        return _tap(lw, value, e, env)
+    if isinstance(value, list):
+        if len(e.items) != 1 or isinstance(e.items[0], s.Slice):
+            raise ArchTypeError("a list takes one index", e.span)
+        i = _int(lw, e.items[0], env)
+        if not -len(value) <= i < len(value):
+            raise ArchTypeError(f"index {i} is out of range for a list of {len(value)}", e.items[0].span)
+        return value[i]
+    if not isinstance(value, Tensor):
+        raise ArchTypeError(f"only tensors, lists and repeats can be indexed, found {describe(value)}", e.value.span)
+    items = []
+    for item in e.items:
+        if isinstance(item, s.Slice):
+            start = None if item.start is None else _int(lw, item.start, env)
+            stop = None if item.stop is None else _int(lw, item.stop, env)
+            items.append(None if start is None and stop is None else (start, stop))
+        else:
+            items.append(_int(lw, item, env))
+    node = lw.add_node("index", (value,), {"items": tuple(items)}, None, e.span, _need_scope(scope, e), None,
+                       {0: e.value.span})  # fmt: skip
+    return Tensor(Value(node.id), node.out)
+
+
+def _tap(lw: Lowering, taps, e: s.Subscript, env: dict) -> Any:
+    if len(e.items) != 1 or isinstance(e.items[0], s.Slice):
+        raise ArchTypeError(f"take one iteration of `{taps.scope.label}` with `{taps.scope.label}[i]`", e.span)
+    i = _int(lw, e.items[0], env)
+    count = len(taps.outputs)
+    if not 0 <= i < count:
+        raise ArchShapeError(f"`{taps.scope.label}` has {count} iterations (0 to {count - 1}), found index {i}",
+                             e.items[0].span, [Note(f"`{taps.scope.label}` is defined here", taps.scope.span)])  # fmt: skip
+    if i not in taps.scope.taps:
+        taps.scope.taps.append(i)
+    return taps.outputs[i]
+
+
+def _int(lw: Lowering, e: s.Expr, env: dict) -> int:
+    value = evaluate(lw, e, env, None)
+    try:
+        return as_int(value)
+    except ScalarError as error:
+        raise ArchTypeError(f"an index must be an integer: {error}", e.span) from None
+
+
+# ---- calls ----
+
+
+def call(lw: Lowering, e: s.Call, env: dict, scope: Scope, first: Any = None) -> Any:
+    """Apply an op or a block; `first`, if given, replaces the first positional argument (repeat)."""
+    args = [evaluate(lw, a, env, scope) if i or first is None else first for i, a in enumerate(e.args)]
+    kwargs = {kw.name: evaluate(lw, kw.value, env, scope) for kw in e.kwargs}
+    if e.callee in REGISTRY:
+        return _op(lw, REGISTRY[e.callee], e, args, kwargs, scope)
+    from archgraph.blocks import call_block
+
+    return call_block(lw, lw.program.definitions[e.callee], e, args, kwargs, scope)
+
+
+def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Scope) -> Any:
+    from archgraph.lower import Tensor
+
+    spans: dict[Any, Any] = {kw.name: kw.value.span for kw in e.kwargs}
+    if op.variadic:
+        n_in = next((i for i, a in enumerate(args) if not isinstance(a, Tensor)), len(args))
+    else:
+        n_in = len(op.inputs)
+    ins, rest = args[:n_in], args[n_in:]
+    for i, (value, expr) in enumerate(zip(ins, e.args, strict=False)):
+        spans[i] = expr.span
+        name = op.inputs[0][1:] if op.variadic else op.inputs[i]
+        lw.tensor(value, expr.span, f"argument `{name}` of `{op.name}`")
+    if op.variadic and not ins:
+        raise ArchTypeError(f"`{op.name}` needs at least one tensor", e.span)
+    attr_names = list(op.attrs)
+    if len(rest) > len(attr_names):
+        raise ArchTypeError(f"`{op.name}` takes {len(attr_names)} attributes after its tensors, found {len(rest)}",
+                            e.args[n_in + len(attr_names)].span)  # fmt: skip
+    given = dict(zip(attr_names, rest, strict=False))
+    for name, expr in zip(attr_names, e.args[n_in:], strict=False):
+        spans[name] = expr.span
+    given.update(kwargs)
+    attrs = {}
+    for name, attr in op.attrs.items():
+        if name not in given:
+            if attr.default is REQUIRED:
+                raise ArchTypeError(f"`{op.name}` needs argument `{name}`", e.span)
+            attrs[name] = attr.default
+            continue
+        try:
+            attrs[name] = coerce(attr.kind, given[name])
+        except ScalarError as error:
+            raise ArchTypeError(f"argument `{name}` of `{op.name}`: {error}", spans.get(name, e.span)) from None
+    return lw.apply_op(op, e, ins, attrs, scope, spans)
+
+
+__all__ = ["SpecError", "call", "evaluate"]

@@ -1,0 +1,105 @@
+"""Load a spec file and its imports into one `Program`: every block and model by name.
+
+Imports are resolved relative to the importing file and must stay inside the directory of
+the file the user named (the spec root). Cycles and duplicates are spec errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archgraph import syntax as s
+from archgraph.errors import ArchImportError, ArchNameError, Note, SpecError
+from archgraph.parser import parse
+from archgraph.source import Span
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Program:
+    """The definitions visible from one spec file; `own` are those the file itself defines."""
+
+    path: str
+    definitions: dict[str, s.Block | s.Model | s.Variant] = field(default_factory=dict)
+    own: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def display_name(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory where possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_spec(path: Path, span: Span | None = None) -> str:
+    """The text of a spec file, or a spec error that says why it cannot be read."""
+    where = span or Span(display_name(path), 1, 1, 1, 1)
+    if not path.is_file():
+        kind = "is a directory" if path.is_dir() else "does not exist"
+        raise ArchImportError(f"cannot read `{path}`: it {kind}", where)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ArchImportError(f"`{path}` is {path.stat().st_size:,} bytes; specs are limited to "
+                              f"{MAX_FILE_BYTES:,}", where)  # fmt: skip
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ArchImportError(f"`{path}` is not UTF-8 text (byte {error.start}: {data[error.start]:#04x})",
+                              where) from None  # fmt: skip
+
+
+def load(path: str | Path, text: str | None = None) -> Program:
+    """Parse `path` (or `text`, named `path`) and everything it imports."""
+    entry = Path(path)
+    root = entry.resolve().parent
+    program = Program(str(path))
+    name = display_name(entry) if text is None else str(path)
+    _load_file(program, entry.resolve(), name, text, root, stack=[], own=True)
+    return program
+
+
+def _load_file(program: Program, path: Path, name: str, text: str | None, root: Path, stack: list, own: bool) -> None:
+    if text is None:
+        text = read_spec(path)
+    tree = parse(text, name)
+    program.files.append(name)
+    stack = [*stack, path]
+    for item in tree.items:
+        if isinstance(item, s.Import):
+            _import(program, item, path, root, stack)
+            continue
+        _define(program, item)
+        if own:
+            program.own.append(item.name)
+
+
+def _import(program: Program, item: s.Import, importer: Path, root: Path, stack: list) -> None:
+    if Path(item.path).is_absolute() or item.path.startswith(("/", "\\")):
+        raise ArchImportError(f"import paths are relative to the importing file, found absolute `{item.path}`",
+                              item.span)  # fmt: skip
+    target = (importer.parent / item.path).resolve()
+    if not target.is_relative_to(root):
+        raise ArchImportError(f"`{item.path}` points outside the spec root `{display_name(root)}`", item.span)
+    if target in stack:
+        chain = " -> ".join(p.name for p in [*stack[stack.index(target) :], target])
+        raise ArchImportError(f"import cycle: {chain}", item.span)
+    if display_name(target) in program.files:
+        return  # already loaded through another import
+    text = read_spec(target, item.span)
+    try:
+        _load_file(program, target, display_name(target), text, root, stack, own=False)
+    except SpecError as error:
+        error.diagnostics[0].notes.append(Note("imported here", item.span))
+        raise
+
+
+def _define(program: Program, item: s.Block | s.Model | s.Variant) -> None:
+    previous = program.definitions.get(item.name)
+    if previous is not None:
+        raise ArchNameError(f"`{item.name}` is defined twice", item.name_span,
+                            [Note("first defined here", previous.name_span)])  # fmt: skip
+    program.definitions[item.name] = item

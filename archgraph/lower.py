@@ -1,0 +1,326 @@
+"""Lower a checked program to a `Graph`: evaluate one model with concrete parameter values.
+
+In: a `Program` (see loader, check), a model name and parameter overrides. Out: an
+`ir.Graph` whose nodes have shapes (from `shapes`), parameter counts and costs, and whose
+scopes mirror the generated module's attributes. Blocks are expanded per call, `repeat`s
+per iteration, `if`s decided, `require`s checked: all errors here are spec errors at a span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archgraph import syntax as s
+from archgraph.check import check, model_params
+from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, ArchTypeError, Note, SpecError
+from archgraph.ir import BATCH, Graph, Node, Scope, TensorType, Value
+from archgraph.loader import Program
+from archgraph.ops import REGISTRY, OpDef, suggest
+from archgraph.scalars import ScalarError, as_int, binary, coerce, describe
+from archgraph.shapes import make_node
+from archgraph.source import Span
+
+MAX_REPEAT = 4096
+MAX_NODES = 200_000
+MAX_BLOCK_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor value while lowering: which node output it is, and its type."""
+
+    value: Value
+    type: TensorType
+
+    def __str__(self) -> str:
+        return f"a tensor {self.type}"
+
+
+@dataclass
+class Taps:
+    """The outputs of each iteration of a labelled repeat, read as `label[i]`."""
+
+    scope: Scope
+    outputs: list[Tensor] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"the repeat `{self.scope.label}`"
+
+
+def lower(program: Program, model: str, overrides: dict[str, Any] | None = None) -> Graph:
+    """Evaluate `model` of a checked program with `overrides` and return its graph."""
+    return Lowering(program).model(model, overrides or {})
+
+
+def resolve_model(program: Program, name: str, overrides: dict[str, Any]) -> tuple[s.Model, dict, dict]:
+    """The base model of `name`, the explicit parameter values (evaluated), and where each came from."""
+    item = program.definitions[name]
+    chain: list[s.Variant] = []
+    while isinstance(item, s.Variant):
+        chain.append(item)
+        item = program.definitions[item.base]
+    values: dict[str, Any] = {}
+    spans: dict[str, Span] = {}
+    for variant in reversed(chain):
+        for kw in variant.kwargs:
+            values[kw.name] = Lowering(program).expr(kw.value, {}, None)
+            spans[kw.name] = kw.span
+    known = [p.name for p in item.params]
+    for key, value in overrides.items():
+        if key not in known:
+            guess = suggest(key, known)
+            hint = f"; did you mean `{guess}`?" if guess else f"; it has {', '.join(known)}"
+            definition = program.definitions[name]
+            raise ArchTypeError(f"model `{name}` has no parameter `{key}`{hint}", definition.name_span)
+        values[key] = value
+    return item, values, spans
+
+
+class Lowering:
+    """One evaluation of one model; `nodes` grows as ops are applied."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.nodes: dict[str, Node] = {}
+        self.depth = 0
+
+    # ---- models ----
+
+    def model(self, name: str, overrides: dict[str, Any]) -> Graph:
+        check(self.program)
+        item, values, spans = resolve_model(self.program, name, overrides)
+        env = self.bind_params(item.params, values, item.name_span, f"model `{name}`", spans)
+        root = Scope("", "", "model", name, item.span, doc=item.doc, args=dict(env))
+        reserve_labels(root, item.body)
+        inputs: list[tuple[str, Value]] = []
+        self.current_inputs = inputs
+        result = self.run(item.body, env, root)
+        outputs = [self.tensor(v, item.span, "a model's output") for v in result]
+        root.outputs = [t.value for t in outputs]
+        root.inputs = [v for _, v in inputs]
+        params = {p.name: env[p.name] for p in item.params}
+        doc = self._doc(name) or item.doc
+        return Graph(name, self.nodes, root, inputs, root.outputs, doc, params, item.span.file)
+
+    def _doc(self, name: str) -> str | None:
+        item = self.program.definitions[name]
+        return item.doc if isinstance(item, s.Variant) else None
+
+    def bind_params(self, params, given: dict, span: Span, what: str, spans: dict | None = None) -> dict[str, Any]:
+        """Parameter values: given ones, then defaults evaluated in order; types checked."""
+        env: dict[str, Any] = {}
+        for p in params:
+            if p.name in given:
+                value = given[p.name]
+            elif p.default is not None:
+                value = self.expr(p.default, env, None)
+            else:
+                raise ArchTypeError(f"{what} needs a value for `{p.name}`", span,
+                                    [Note(f"`{p.name}` is declared here without a default", p.span)])  # fmt: skip
+            where = (spans or {}).get(p.name, p.span)
+            env[p.name] = self.check_param(p, value, where, env)
+        return env
+
+    def check_param(self, p: s.Param, value: Any, span: Span, env: dict) -> Any:
+        if p.type is None:
+            return value
+        if p.type == "tensor" or isinstance(p.type, tuple):
+            tensor = self.tensor(value, span, f"parameter `{p.name}`")
+            if isinstance(p.type, tuple):
+                self.check_shape(p, tensor.type, env, span)
+            return tensor
+        try:
+            return coerce(p.type, value)
+        except ScalarError as error:
+            raise ArchTypeError(f"parameter `{p.name}`: {error}", span,
+                                [Note(f"`{p.name}` is declared `{p.type}` here", p.span)]) from None  # fmt: skip
+
+    def check_shape(self, p: s.Param, t: TensorType, env: dict, span: Span) -> None:
+        """A shape annotation `[B, N, dim]`: known names must match, new ones are bound."""
+        if len(p.type) != t.rank:
+            raise ArchShapeError(f"parameter `{p.name}` expects rank {len(p.type)}, found {t}", span,
+                                 [Note("declared here", p.span)])  # fmt: skip
+        for axis, (dim_expr, size) in enumerate(zip(p.type, t.dims, strict=True)):
+            if isinstance(dim_expr, s.Name) and dim_expr.id not in env:
+                env[dim_expr.id] = size
+                continue
+            want = self.expr(dim_expr, env, None)
+            if want != size:
+                raise ArchShapeError(f"parameter `{p.name}` expects {want} on axis {axis}, found {t}", span,
+                                     [Note("declared here", dim_expr.span)])  # fmt: skip
+
+    # ---- statements ----
+
+    def run(self, body: tuple[s.Stmt, ...], env: dict, scope: Scope) -> tuple | None:
+        for st in body:
+            result = self.stmt(st, env, scope)
+            if result is not None:
+                return result
+        return None
+
+    def stmt(self, st: s.Stmt, env: dict, scope: Scope) -> tuple | None:
+        if isinstance(st, s.Assign):
+            self.assign(st, self.expr(st.value, env, scope), env, scope)
+        elif isinstance(st, s.Return):
+            return tuple(self.expr(v, env, scope) for v in st.values)
+        elif isinstance(st, s.Input):
+            self.input(st, env, scope)
+        elif isinstance(st, s.Require):
+            self.require(st, env, scope)
+        elif isinstance(st, s.If):
+            branch = st.then if self.condition(st.condition, env, scope) else st.orelse
+            return self.run(branch, env, scope)
+        elif isinstance(st, s.RepeatBlock):
+            from archgraph.repeat import repeat_block
+
+            repeat_block(self, st, env, scope)
+        return None
+
+    def assign(self, st: s.Assign, value: Any, env: dict, scope: Scope) -> None:
+        values = value if isinstance(value, tuple) else (value,)
+        if len(values) != len(st.targets):
+            raise ArchTypeError(f"{len(st.targets)} names on the left, but the right side gives {len(values)} "
+                                f"value{'s' if len(values) != 1 else ''}", st.span)  # fmt: skip
+        producers = {v.value.node for v in values if isinstance(v, Tensor)}
+        if len(values) > 1 and len(producers) == 1:
+            node = self.nodes[producers.pop()]
+            if node.scope == scope.path and len(node.outs) == len(values):
+                node.vars = st.targets
+        for target, v in zip(st.targets, values, strict=True):
+            if isinstance(v, Tensor):
+                scope.names.setdefault(v.value, target)
+            node = self.nodes[v.value.node] if isinstance(v, Tensor) else None
+            if node is not None and node.var is None and node.scope == scope.path and v.value.index == 0:
+                node.var = target  # the generated forward names this value after the spec
+            env[target] = v
+
+    def input(self, st: s.Input, env: dict, scope: Scope) -> None:
+        dims: list[int | str] = []
+        for axis, d in enumerate(st.shape):
+            if axis == 0 and isinstance(d, s.Name) and d.id not in env:
+                dims.append(BATCH)
+                continue
+            dims.append(self.dim(d, env, "input dimension"))
+        node = self.add_node("input", (), {"name": st.name}, (TensorType(tuple(dims)),), st.span, scope, st.name)
+        node.var = st.name
+        self.current_inputs.append((st.name, Value(node.id)))
+        env[st.name] = Tensor(Value(node.id), node.out)
+
+    def require(self, st: s.Require, env: dict, scope: Scope) -> None:
+        if self.condition(st.condition, env, scope):
+            return
+        shown = sorted({n.id for n in _names(st.condition) if n.id in env and not isinstance(env[n.id], Taps)})
+        values = ", ".join(f"{n} = {_show(env[n])}" for n in shown)
+        message = st.message or "this requirement does not hold"
+        raise ArchRequireError(message, st.condition.span, [Note(f"with {values}")] if values else [])
+
+    def condition(self, e: s.Expr, env: dict, scope: Scope) -> bool:
+        value = self.expr(e, env, scope)
+        if not isinstance(value, bool):
+            raise ArchTypeError(f"a condition must be true or false, found {describe(value)}", e.span)
+        return value
+
+    # ---- expressions ----
+
+    def expr(self, e: s.Expr, env: dict, scope: Scope | None) -> Any:
+        from archgraph.evaluate import evaluate
+
+        return evaluate(self, e, env, scope)
+
+    def dim(self, e: s.Expr, env: dict, what: str) -> int:
+        value = self.expr(e, env, None)
+        try:
+            size = as_int(value)
+        except ScalarError as error:
+            raise ArchShapeError(f"{what}: {error}", e.span) from None
+        if size < 1:
+            raise ArchShapeError(f"{what} must be positive, found {size}", e.span)
+        return size
+
+    def tensor(self, value: Any, span: Span, what: str) -> Tensor:
+        if isinstance(value, Tensor):
+            return value
+        hint = f"; take one iteration's output with `{value.scope.label}[i]`" if isinstance(value, Taps) else ""
+        raise ArchTypeError(f"{what} must be a tensor, found {describe(value)}{hint}", span)
+
+    # ---- nodes ----
+
+    def add_node(self, op: str, inputs: tuple[Tensor, ...], attrs: dict, outs, span: Span, scope: Scope,
+                 label: str | None, arg_spans: dict | None = None) -> Node:  # fmt: skip
+        if len(self.nodes) >= MAX_NODES:
+            raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", span)
+        node_id = f"n{len(self.nodes)}"
+        path = ".".join(p for p in (scope.path, label or op) if p)
+        node = make_node(node_id, op, inputs, attrs, outs, span, scope.path, path, label, arg_spans or {})
+        self.nodes[node_id] = node
+        scope.items.append(node_id)
+        return node
+
+    def apply_op(self, op: OpDef, call: s.Call, ins: list[Tensor], attrs: dict, scope: Scope,
+                 arg_spans: dict) -> Any:  # fmt: skip
+        label = call.label or (unique_label(scope, op.name) if op.learnable else None)
+        if label:
+            use_label(scope, label, call)
+        node = self.add_node(op.name, tuple(ins), attrs, None, call.span, scope, label, arg_spans)
+        tensors = tuple(Tensor(Value(node.id, i), t) for i, t in enumerate(node.outs))
+        return tensors[0] if len(tensors) == 1 else tensors
+
+
+def unique_label(scope: Scope, base: str) -> str:
+    """`base`, or `base_1`, `base_2`, ...: an attribute name no label in the scope uses."""
+    label, n = base, 1
+    while label in scope.labels:
+        label, n = f"{base}_{n}", n + 1
+    scope.labels.add(label)
+    return label
+
+
+def use_label(scope: Scope, label: str, where: s.Call | s.Repeat | s.RepeatBlock) -> None:
+    """Claim an attribute name in a scope; a second layer under one name is an error."""
+    if label in scope.used:
+        span = getattr(where, "label_span", None) or where.span
+        raise ArchNameError(f"two layers are labelled `{label}` in one block", span)
+    scope.used.add(label)
+
+
+def reserve_labels(scope: Scope, body: tuple[s.Stmt, ...]) -> None:
+    """Reserve the labels a body writes, so automatic names never take them."""
+    for st in body:
+        for node in _walk(st):
+            if isinstance(node, (s.Call, s.Repeat)) and node.label:
+                scope.labels.add(node.label)
+            elif isinstance(node, s.RepeatBlock):
+                scope.labels.add(node.label)
+
+
+def _walk(node):
+    yield node
+    if isinstance(node, s.RepeatBlock):
+        return  # its body belongs to the iterations' scopes
+    for field_name in getattr(node, "__slots__", ()):
+        value = getattr(node, field_name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if hasattr(v, "__slots__") and not isinstance(v, Span):
+                yield from _walk(v)
+
+
+def _names(e) -> list[s.Name]:
+    if isinstance(e, s.Name):
+        return [e]
+    found = []
+    for field_name in getattr(e, "__slots__", ()):
+        value = getattr(e, field_name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if hasattr(v, "__slots__") and not isinstance(v, (str, Span)):
+                found += _names(v)
+    return found
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return str(value.type)
+    return describe(value).removeprefix("the number ").removeprefix("the boolean ")
+
+
+__all__ = ["MAX_BLOCK_DEPTH", "MAX_REPEAT", "Lowering", "Taps", "Tensor", "lower", "model_params"]

@@ -1,0 +1,109 @@
+"""Multi-head attention, itemised: `split_heads`, `sdpa` (Q.K^T, softmax, A.V), `merge_heads`.
+
+A spec writes attention from these (see specs/lib/transformer.arch), so the report can
+show the qkv projection, the N^2 terms and the output projection each on its own line,
+and the generated code calls F.scaled_dot_product_attention.
+"""
+
+from __future__ import annotations
+
+from archgraph.errors import OpError
+from archgraph.ir import Cost, TensorType
+from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, register
+
+
+def _split_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, 3, 0, "split_heads input [B, N, C]")
+    b, n, c = x.dims
+    heads, parts = a["num_heads"], a["parts"]
+    if heads < 1 or parts < 1:
+        raise OpError(f"`num_heads` and `parts` must be positive, found {heads} and {parts}", "num_heads")
+    if c % (parts * heads):
+        raise OpError(f"{c} channels do not split into {parts} x {heads} heads ({c} / {parts * heads} = "
+                      f"{c / (parts * heads):g})", "num_heads")  # fmt: skip
+    head = TensorType((b, heads, n, c // (parts * heads)), x.dtype)
+    return (head,) * parts
+
+
+def _split_call(a) -> str:
+    b, n, c = a.types[0].dims
+    heads, parts = a.value("num_heads"), a.value("parts")
+    d = c // (parts * heads)
+    if parts == 1:
+        return f"{a.ins[0]}.reshape(-1, {n}, {heads}, {d}).transpose(1, 2)"
+    return f"{a.ins[0]}.reshape(-1, {n}, {parts}, {heads}, {d}).permute(2, 0, 3, 1, 4).unbind(0)"
+
+
+register(OpDef(
+    name="split_heads",
+    inputs=("x",),
+    attrs={"num_heads": Attr("int"), "parts": Attr("int", 1, "3 for a fused qkv projection (rows ordered q|k|v)")},
+    infer=_split_infer,
+    emit=Emit(call=_split_call),
+    summary="[B, N, parts*h*d] -> parts tensors [B, h, N, d] (timm's qkv layout: q|k|v, then heads)",
+    formulas={"shape": "[B, N, parts*h*d] -> parts x [B, h, N, d]", "params": "0", "flops": "0"},
+))  # fmt: skip
+
+
+def _merge_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, 4, 0, "merge_heads input [B, h, N, d]")
+    b, h, n, d = x.dims
+    return TensorType((b, n, h * d), x.dtype)
+
+
+register(OpDef(
+    name="merge_heads",
+    inputs=("x",),
+    attrs={},
+    infer=_merge_infer,
+    emit=Emit(call=lambda a: f"{a.ins[0]}.transpose(1, 2).reshape(-1, {a.outs[0].dims[1]}, {a.outs[0].dims[2]})"),
+    summary="[B, h, N, d] -> [B, N, h*d]",
+    formulas={"shape": "[B, h, N, d] -> [B, N, h*d]", "params": "0", "flops": "0"},
+))  # fmt: skip
+
+
+def _sdpa_infer(ins, a):
+    q, k, v = ins
+    for i, (t, name) in enumerate(zip(ins, "qkv", strict=True)):
+        expect_rank(t, 4, i, f"`{name}` [B, h, N, d]")
+    if q.dims[:2] != k.dims[:2] or k.dims[:3] != v.dims[:3]:
+        raise OpError(f"q, k and v disagree on batch, heads or keys: {q}, {k}, {v}", 1)
+    if q.dims[3] != k.dims[3]:
+        raise OpError(f"q and k need the same head dim, found {q.dims[3]} and {k.dims[3]}", 1)
+    if a["causal"] and q.dims[2] > k.dims[2]:
+        raise OpError(f"a causal mask needs no more queries than keys, found {q.dims[2]} > {k.dims[2]}", "causal")
+    return TensorType((*q.dims[:3], v.dims[3]), q.dtype)
+
+
+def _sdpa_cost(ins, a, outs):
+    q, k, v = ins
+    b, h, nq, d = (1, *q.dims[1:])
+    nk, dv = k.dims[2], v.dims[3]
+    scores = b * h * nq * nk
+    qk, av = scores * d, scores * dv
+    # scale (1), softmax (3) per score
+    terms = (("q@k^T", qk, 0), ("softmax", 0, 4 * scores), ("attn@v", av, 0))
+    return Cost(macs=qk + av, other=4 * scores, terms=terms, quadratic=True)
+
+
+def _sdpa_call(a) -> str:
+    extra = ", is_causal=True" if a.value("causal") else ""
+    if a.value("scale") is not None:
+        extra += f", scale={a['scale']}"
+    return f"F.scaled_dot_product_attention({', '.join(a.ins)}{extra})"
+
+
+register(OpDef(
+    name="sdpa",
+    inputs=("q", "k", "v"),
+    attrs={"causal": Attr("bool", False, "mask future keys"),
+           "scale": Attr("float", None, "defaults to 1/sqrt(d)")},
+    infer=_sdpa_infer,
+    cost=_sdpa_cost,
+    emit=Emit(call=_sdpa_call),
+    summary="scaled dot-product attention softmax(q k^T * scale) v (F.scaled_dot_product_attention)",
+    formulas={"shape": "q [B, h, Nq, d], k [B, h, Nk, d], v [B, h, Nk, dv] -> [B, h, Nq, dv]",
+              "params": "0", "flops": "q@k^T 2*B*h*Nq*Nk*d + attn@v 2*B*h*Nq*Nk*dv (other: 4 per score)"},
+))  # fmt: skip

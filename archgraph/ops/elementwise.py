@@ -1,0 +1,41 @@
+"""Binary elementwise arithmetic, written in specs as `a + b`, `a - b`, `a * b`, `a / b`.
+
+One operand may be a number. Tensors broadcast as in PyTorch; the batch `B` only with 1.
+A residual `x + f(x)` is an `add`.
+"""
+
+from __future__ import annotations
+
+from archgraph.ir import Cost
+from archgraph.ops.base import Attr, Emit, OpDef, broadcast, register
+from archgraph.ops.emit import py
+
+SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+
+def _infer(ins, a):
+    return broadcast(ins[0], ins[1]) if len(ins) == 2 else ins[0]
+
+
+def _call(symbol: str):
+    def call(a) -> str:
+        if len(a.ins) == 2:
+            return f"{a.ins[0]} {symbol} {a.ins[1]}"
+        scalar = py(a.value("scalar"))
+        return f"{scalar} {symbol} {a.ins[0]}" if a.value("scalar_first") else f"{a.ins[0]} {symbol} {scalar}"
+
+    return call
+
+
+for _name, _symbol in SYMBOLS.items():
+    register(OpDef(
+        name=_name,
+        inputs=("*x",),
+        attrs={"scalar": Attr("any", None, "the number operand, when one side is a number"),
+               "scalar_first": Attr("bool", False)},
+        infer=_infer,
+        cost=lambda ins, a, outs: Cost(other=outs[0].numel()),
+        emit=Emit(call=_call(_symbol)),
+        summary=f"elementwise `a {_symbol} b`, broadcasting",
+        formulas={"shape": "broadcast(a, b)", "params": "0", "flops": "0 (other: 1 per element)"},
+    ))  # fmt: skip

@@ -1,0 +1,35 @@
+"""What an op's emitter sees: its attributes as Python source, its inputs as expressions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from archgraph.ir import TensorType
+
+
+def py(value: Any) -> str:
+    """A Python literal for an attribute value (ints, floats, bools, strings, tuples)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        return repr(int(value)) + ".0" if value.is_integer() and abs(value) < 1e16 else repr(value)
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(py(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+@dataclass
+class EmitArgs:
+    attrs: dict[str, Any]
+    ins: list[str]  # Python expressions for the tensor inputs
+    types: list[TensorType]
+    outs: tuple[TensorType, ...]
+    target: str  # `self.<path>` of the op's own module, if it has one
+
+    def __getitem__(self, name: str) -> str:
+        return py(self.attrs[name])
+
+    def value(self, name: str) -> Any:
+        return self.attrs[name]

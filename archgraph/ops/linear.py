@@ -1,0 +1,112 @@
+"""Learned linear maps: `linear` (nn.Linear) and `conv2d` (nn.Conv2d)."""
+
+from __future__ import annotations
+
+from archgraph.errors import OpError
+from archgraph.ir import Cost, TensorType
+from archgraph.ops.base import Attr, Emit, OpDef, batch_dims, expect_rank, register
+
+_LINEAR_INIT = {
+    # timm ViT: trunc_normal(std=.02) weights, zero bias (init_weights_vit_timm)
+    "trunc_normal": ["nn.init.trunc_normal_({m}.weight, std=0.02)", "nn.init.zeros_({m}.bias)"],
+    # timm Mixer/ResMLP: xavier_uniform weights; biases of MLPs N(0, 1e-6)
+    "xavier_uniform": ["nn.init.xavier_uniform_({m}.weight)", "nn.init.zeros_({m}.bias)"],
+    "xavier_mlp": ["nn.init.xavier_uniform_({m}.weight)", "nn.init.normal_({m}.bias, std=1e-6)"],
+    "zeros": ["nn.init.zeros_({m}.weight)", "nn.init.zeros_({m}.bias)"],
+    "torch": ["{m}.reset_parameters()"],  # PyTorch's default (kaiming_uniform, a=sqrt(5))
+}
+
+
+def _init_lines(a) -> list[str]:
+    lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
+    return [line for line in lines if ".bias" not in line or a.value("bias")]
+
+
+def _check_init(attrs) -> None:
+    if attrs["init"] not in _LINEAR_INIT:
+        raise OpError(f"unknown init `{attrs['init']}`; expected one of {', '.join(_LINEAR_INIT)}", "init", "type error")
+
+
+def _linear_infer(ins, a):
+    (x,) = ins
+    if x.rank < 1:
+        raise OpError(f"linear needs at least one axis, found {x}", 0)
+    if a["out_features"] < 1:
+        raise OpError(f"`out_features` must be positive, found {a['out_features']}", "out_features")
+    _check_init(a)
+    return TensorType((*x.dims[:-1], a["out_features"]), x.dtype)
+
+
+register(OpDef(
+    name="linear",
+    inputs=("x",),
+    attrs={"out_features": Attr("int", doc="output width"),
+           "bias": Attr("bool", True, "learn an additive bias"),
+           "init": Attr("str", "trunc_normal", "trunc_normal | xavier_uniform | xavier_mlp | zeros | torch")},
+    infer=_linear_infer,
+    params=lambda ins, a: ins[0].dims[-1] * a["out_features"] + (a["out_features"] if a["bias"] else 0),
+    cost=lambda ins, a, outs: Cost(macs=batch_dims(ins[0]) * ins[0].dims[-1] * a["out_features"]),
+    emit=Emit(
+        module=lambda a: f"nn.Linear({a.types[0].dims[-1]}, {a['out_features']}"
+        + ("" if a.value("bias") else ", bias=False") + ", **dd)",
+        call=lambda a: f"{a.target}({a.ins[0]})",
+        init=_init_lines,
+    ),
+    summary="a learned linear map on the last axis (nn.Linear)",
+    learnable=True,
+    formulas={"shape": "[..., C] -> [..., out_features]", "params": "C*out_features + out_features (bias)",
+              "flops": "2 * prod(...) * C * out_features"},
+))  # fmt: skip
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _conv_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, 4, 0, "conv2d input [B, C, H, W]")
+    c = x.dims[1]
+    for key in ("out_channels", "kernel_size", "stride", "groups"):
+        if a[key] < 1:
+            raise OpError(f"`{key}` must be positive, found {a[key]}", key)
+    if a["padding"] < 0:
+        raise OpError(f"`padding` must not be negative, found {a['padding']}", "padding")
+    if c % a["groups"] or a["out_channels"] % a["groups"]:
+        raise OpError(f"`groups` = {a['groups']} must divide both {c} input and {a['out_channels']} output channels",
+                      "groups")  # fmt: skip
+    h, w = (_conv_out(s, a["kernel_size"], a["stride"], a["padding"]) for s in x.dims[2:])
+    if h < 1 or w < 1:
+        raise OpError(f"kernel {a['kernel_size']} does not fit a {x.dims[2]}x{x.dims[3]} input", "kernel_size")
+    _check_init(a)
+    return TensorType((x.dims[0], a["out_channels"], h, w), x.dtype)
+
+
+def _conv_params(ins, a):
+    k = a["kernel_size"]
+    return a["out_channels"] * ins[0].dims[1] // a["groups"] * k * k + (a["out_channels"] if a["bias"] else 0)
+
+
+def _conv_module(a) -> str:
+    args = [str(a.types[0].dims[1]), a["out_channels"], f"kernel_size={a['kernel_size']}"]
+    args += [f"{k}={a[k]}" for k, d in (("stride", 1), ("padding", 0), ("groups", 1)) if a.value(k) != d]
+    args += [] if a.value("bias") else ["bias=False"]
+    return f"nn.Conv2d({', '.join(args)}, **dd)"
+
+
+register(OpDef(
+    name="conv2d",
+    inputs=("x",),
+    attrs={"out_channels": Attr("int"), "kernel_size": Attr("int"), "stride": Attr("int", 1),
+           "padding": Attr("int", 0), "groups": Attr("int", 1), "bias": Attr("bool", True),
+           "init": Attr("str", "torch", "torch (PyTorch default, as timm's patch_embed) | trunc_normal | ...")},
+    infer=_conv_infer,
+    params=_conv_params,
+    cost=lambda ins, a, outs: Cost(macs=outs[0].numel() * ins[0].dims[1] // a["groups"] * a["kernel_size"] ** 2),
+    emit=Emit(module=_conv_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_init_lines),
+    summary="a 2-D convolution (nn.Conv2d); output size floors as PyTorch does",
+    learnable=True,
+    formulas={"shape": "[B, C, H, W] -> [B, out_channels, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1]",
+              "params": "out_channels * C / groups * k * k + out_channels (bias)",
+              "flops": "2 * B * out_channels * H' * W' * C / groups * k * k"},
+))  # fmt: skip

@@ -1,0 +1,42 @@
+"""Normalisation: `layer_norm` over the last axis (timm's ViT/Mixer default eps 1e-6)."""
+
+from __future__ import annotations
+
+from archgraph.errors import OpError
+from archgraph.ir import Cost
+from archgraph.ops.base import Attr, Emit, OpDef, register
+
+
+def _layer_norm_infer(ins, a):
+    (x,) = ins
+    if x.rank < 1:
+        raise OpError(f"layer_norm needs at least one axis, found {x}", 0)
+    if a["eps"] <= 0:
+        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
+    return x
+
+
+def _layer_norm_module(a) -> str:
+    extra = "" if a.value("affine") else ", elementwise_affine=False"
+    return f"nn.LayerNorm({a.types[0].dims[-1]}, eps={a['eps']}{extra}, **dd)"
+
+
+register(OpDef(
+    name="layer_norm",
+    inputs=("x",),
+    attrs={"eps": Attr("float", 1e-6, "added to the variance (timm's ViT uses 1e-6; PyTorch's default is 1e-5)"),
+           "affine": Attr("bool", True, "learn a per-channel scale and shift")},
+    infer=_layer_norm_infer,
+    params=lambda ins, a: 2 * ins[0].dims[-1] if a["affine"] else 0,
+    # mean, variance, normalise, scale, shift: 5 per element (fvcore's convention)
+    cost=lambda ins, a, outs: Cost(other=5 * outs[0].numel()),
+    emit=Emit(
+        module=_layer_norm_module,
+        call=lambda a: f"{a.target}({a.ins[0]})",
+        init=lambda a: [f"nn.init.ones_({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
+        if a.value("affine") else [],
+    ),
+    summary="layer normalisation over the last axis (nn.LayerNorm)",
+    learnable=True,
+    formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 5 per element)"},
+))  # fmt: skip

@@ -1,0 +1,227 @@
+"""Tokens: learned parameters (class token, position embedding, layer scale), image <-> tokens,
+concatenation, selection and pooling of tokens, transposition (Mixer's token MLP)."""
+
+from __future__ import annotations
+
+from archgraph.errors import OpError
+from archgraph.ir import BATCH, Cost, TensorType
+from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, norm_dim, register
+from archgraph.ops.emit import py
+
+# ---- parameter: a learned tensor (cls_token, pos_embed, dist_token, ...) ----
+
+_PARAM_INIT = {
+    "zeros": "nn.init.zeros_({m})",
+    "ones": "nn.init.ones_({m})",
+    "normal": "nn.init.normal_({m}, std={std})",
+    "trunc_normal": "nn.init.trunc_normal_({m}, std={std})",
+    "constant": "nn.init.constant_({m}, {value})",
+}
+
+
+def _param_infer(ins, a):
+    shape = a["shape"]
+    if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
+        raise OpError(f"`shape` must be a list of positive integers, found {list(shape)}", "shape")
+    if a["init"] not in _PARAM_INIT:
+        raise OpError(f"unknown init `{a['init']}`; expected one of {', '.join(_PARAM_INIT)}", "init", "type error")
+    return TensorType(tuple(shape))
+
+
+def _param_init(a) -> list[str]:
+    return [_PARAM_INIT[a.value("init")].format(m=a.target, std=a["std"], value=a["value"])]
+
+
+register(OpDef(
+    name="parameter",
+    inputs=(),
+    attrs={"shape": Attr("ints", doc="its shape, e.g. [1, 1, embed_dim]"),
+           "init": Attr("str", "zeros", "zeros | ones | normal | trunc_normal | constant"),
+           "std": Attr("float", 0.02, "for normal and trunc_normal"),
+           "value": Attr("float", 0.0, "for constant")},
+    infer=_param_infer,
+    params=lambda ins, a: TensorType(tuple(a["shape"])).numel(),
+    emit=Emit(module=lambda a: f"nn.Parameter(torch.zeros({', '.join(str(d) for d in a.value('shape'))}, **dd))",
+              call=lambda a: a.target, init=_param_init, parameter=True),
+    summary="a learned tensor, e.g. the class token [1, 1, D] or the position embedding [1, N, D]",
+    learnable=True,
+    formulas={"shape": "shape", "params": "prod(shape)", "flops": "0"},
+))  # fmt: skip
+
+# ---- layer_scale: x * gamma (timm LayerScale; CaiT gamma_1, ViT ls1) ----
+
+
+register(OpDef(
+    name="layer_scale",
+    inputs=("x",),
+    attrs={"init_values": Attr("float", 1e-5, "initial value of every gamma")},
+    infer=lambda ins, a: ins[0],
+    params=lambda ins, a: ins[0].dims[-1],
+    cost=lambda ins, a, outs: Cost(other=outs[0].numel()),
+    emit=Emit(module=lambda a: f"LayerScale({a.types[0].dims[-1]}, **dd)",
+              call=lambda a: f"{a.target}({a.ins[0]})",
+              init=lambda a: [f"nn.init.constant_({a.target}.gamma, {a['init_values']})"]),
+    summary="per-channel learned scale `x * gamma` (timm LayerScale, key `gamma`)",
+    learnable=True,
+    formulas={"shape": "unchanged", "params": "C", "flops": "0 (other: 1 per element)"},
+))  # fmt: skip
+
+# ---- image <-> tokens ----
+
+
+def _to_tokens_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, 4, 0, "to_tokens input [B, C, H, W]")
+    b, c, h, w = x.dims
+    return TensorType((b, h * w, c), x.dtype)
+
+
+register(OpDef(
+    name="to_tokens",
+    inputs=("x",),
+    attrs={},
+    infer=_to_tokens_infer,
+    emit=Emit(call=lambda a: f"{a.ins[0]}.flatten(2).transpose(1, 2)"),
+    summary="a feature map to a token sequence, row-major (timm's flatten(2).transpose(1, 2))",
+    formulas={"shape": "[B, C, H, W] -> [B, H*W, C]", "params": "0", "flops": "0"},
+))  # fmt: skip
+
+
+def _transpose_infer(ins, a):
+    (x,) = ins
+    d0, d1 = norm_dim(a["dim0"], x.rank, "dim0"), norm_dim(a["dim1"], x.rank, "dim1")
+    if BATCH in (x.dims[d0], x.dims[d1]):
+        raise OpError("the batch axis cannot be transposed", "dim0")
+    dims = list(x.dims)
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return TensorType(tuple(dims), x.dtype)
+
+
+register(OpDef(
+    name="transpose",
+    inputs=("x",),
+    attrs={"dim0": Attr("int"), "dim1": Attr("int")},
+    infer=_transpose_infer,
+    emit=Emit(call=lambda a: f"{a.ins[0]}.transpose({a['dim0']}, {a['dim1']})"),
+    summary="swap two axes (Mixer's token MLP works on [B, C, N])",
+    formulas={"shape": "swap dims dim0 and dim1", "params": "0", "flops": "0"},
+))  # fmt: skip
+
+# ---- concat: joins tokens; a parameter's batch axis of 1 is expanded to B ----
+
+
+def _concat_infer(ins, a):
+    rank = ins[0].rank
+    dim = norm_dim(a["dim"], rank)
+    if dim == 0:
+        raise OpError("concat along the batch axis is not supported", "dim")
+    batch = BATCH if any(t.dims[0] == BATCH for t in ins) else ins[0].dims[0]
+    total = 0
+    for i, t in enumerate(ins):
+        if t.rank != rank:
+            raise OpError(f"all inputs must have rank {rank}, input {i} is {t}", i)
+        for axis in range(1, rank):
+            if axis != dim and t.dims[axis] != ins[0].dims[axis]:
+                raise OpError(f"inputs differ on axis {axis}: {ins[0]} and {t}", i)
+        total += t.dims[dim]
+    dims = list(ins[0].dims)
+    dims[0], dims[dim] = batch, total
+    return TensorType(tuple(dims), ins[0].dtype)
+
+
+def _concat_call(a) -> str:
+    batch_of = next((x for x, t in zip(a.ins, a.types, strict=True) if t.dims[0] == BATCH), None)
+    parts = []
+    for x, t in zip(a.ins, a.types, strict=True):
+        if batch_of is not None and t.dims[0] != BATCH:
+            x = f"{x}.expand({batch_of}.shape[0], {', '.join(['-1'] * (t.rank - 1))})"
+        parts.append(x)
+    return f"torch.cat([{', '.join(parts)}], dim={a['dim']})"
+
+
+register(OpDef(
+    name="concat",
+    inputs=("*xs",),
+    attrs={"dim": Attr("int", 1)},
+    infer=_concat_infer,
+    emit=Emit(call=_concat_call),
+    summary="join tensors along `dim` (default: tokens); a learned [1, n, D] token is expanded over the batch",
+    formulas={"shape": "sum of the inputs' sizes along dim", "params": "0", "flops": "0"},
+))  # fmt: skip
+
+# ---- index: what `x[:, 0]` and `x[:, 1:]` lower to ----
+
+
+def _index_infer(ins, a):
+    (x,) = ins
+    items = a["items"]
+    if len(items) > x.rank:
+        raise OpError(f"{len(items)} indices for {x}, which has {x.rank} axes", 0)
+    dims: list[int | str] = []
+    for axis, item in enumerate(items):
+        size = x.dims[axis]
+        if item is None:
+            dims.append(size)
+            continue
+        if size == BATCH:
+            raise OpError("the batch axis can only be taken whole (`:`)", 0)
+        if isinstance(item, int):
+            if not -size <= item < size:
+                raise OpError(f"index {item} is out of range for axis {axis} of size {size}", 0)
+            continue
+        start, stop = item
+        start = 0 if start is None else start + size if start < 0 else start
+        stop = size if stop is None else stop + size if stop < 0 else stop
+        if not 0 <= start < stop <= size:
+            raise OpError(f"slice {_slice(item)} selects nothing from axis {axis} of size {size}", 0)
+        dims.append(stop - start)
+    return TensorType((*dims, *x.dims[len(items) :]), x.dtype)
+
+
+def _slice(item) -> str:
+    if item is None:
+        return ":"
+    if isinstance(item, int):
+        return str(item)
+    start, stop = item
+    return f"{'' if start is None else start}:{'' if stop is None else stop}"
+
+
+register(OpDef(
+    name="index",
+    inputs=("x",),
+    attrs={"items": Attr("any", doc="per axis: None (whole), an int, or (start, stop)")},
+    infer=_index_infer,
+    emit=Emit(call=lambda a: f"{a.ins[0]}[{', '.join(_slice(i) for i in a.value('items'))}]"),
+    summary="select or slice tokens: written `x[:, 0]`, `x[:, 1:]`",
+    formulas={"shape": "as Python indexing", "params": "0", "flops": "0"},
+))  # fmt: skip
+
+# ---- mean: average pooling over tokens ----
+
+
+def _mean_infer(ins, a):
+    (x,) = ins
+    dim = norm_dim(a["dim"], x.rank)
+    if x.dims[dim] == BATCH:
+        raise OpError("cannot average over the batch axis", "dim")
+    dims = list(x.dims)
+    if a["keepdim"]:
+        dims[dim] = 1
+    else:
+        del dims[dim]
+    return TensorType(tuple(dims), x.dtype)
+
+
+register(OpDef(
+    name="mean",
+    inputs=("x",),
+    attrs={"dim": Attr("int", 1), "keepdim": Attr("bool", False)},
+    infer=_mean_infer,
+    cost=lambda ins, a, outs: Cost(other=ins[0].numel()),
+    emit=Emit(call=lambda a: f"{a.ins[0]}.mean(dim={a['dim']}" + (", keepdim=True)" if a.value("keepdim") else ")")),
+    summary="average over `dim` (default: tokens), e.g. global average pooling",
+    formulas={"shape": "drops dim (or keeps it as 1)", "params": "0", "flops": "0 (other: 1 per input element)"},
+))  # fmt: skip
+
+__all__ = ["py"]

@@ -1,0 +1,239 @@
+"""Parse `.arch` text into a `syntax.File`.
+
+Lark (LALR, positions on) builds a parse tree; `ToSyntax` turns it into dataclasses and
+does nothing else (checks raised inside a Lark Transformer come out as `VisitError`).
+Parse errors become `ArchSyntaxError`s that say what was expected, in the user's words.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from functools import cache
+from importlib.resources import files
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
+
+from archgraph import syntax as s
+from archgraph.errors import ArchSyntaxError
+from archgraph.source import SourceFile, Span, register
+
+# Terminal names -> words a user reads in "expected ..." lists.
+_HUMAN = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "`(`", "RPAR": "`)`",
+    "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`",
+    "EQUAL": "`=`", "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "PERCENT": "`%`",
+    "COMPARE": "a comparison", "__ANON_0": "`//`", "__ANON_1": "`**`", "$END": "end of file",
+}  # fmt: skip
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
+           "and_": "and", "or_": "or"}  # fmt: skip
+
+
+@cache
+def _lark() -> Lark:
+    grammar = files("archgraph").joinpath("grammar/arch.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def parse(text: str, filename: str = "<string>") -> s.File:
+    """Parse one file's text. Raises ArchSyntaxError at the first syntax error."""
+    source = register(SourceFile(filename, text))
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as error:
+        raise _syntax_error(error, source) from None
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # deeply nested expressions are legal, if odd
+    try:
+        return s.File(filename, tuple(ToSyntax(filename).transform(tree).children))
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError:
+    line, col = error.line, error.column
+    if isinstance(error, UnexpectedEOF) or line < 1:
+        lines = source.text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+    span = Span(source.name, line, col, line, col + 1)
+    if isinstance(error, UnexpectedCharacters):
+        char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""
+        return ArchSyntaxError(f"unexpected character {char!r}", span)
+    expected = sorted({_HUMAN.get(t, f"`{t.lower()}`" if t.isupper() else t) for t in error.expected or ()})
+    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+        token = error.token
+        span = Span(source.name, line, col, token.end_line or line, token.end_column or col + len(token))
+        found = f"`{token}`"
+    else:
+        found = "end of file"
+    return ArchSyntaxError(f"expected {_join(expected)}, found {found}", span)
+
+
+def _join(words: list[str]) -> str:
+    if len(words) > 8:
+        words = [*words[:8], "..."]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _span(file: str, meta: Meta | Token) -> Span:
+    return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+@v_args(meta=True)
+class ToSyntax(Transformer):
+    """Parse tree -> syntax dataclasses. Builds only; never checks."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+
+    def span(self, meta: Meta | Token) -> Span:
+        return _span(self.file, meta)
+
+    # ---- definitions ----
+    def import_stmt(self, meta, children):
+        return s.Import(_unquote(children[0]), self.span(meta))
+
+    def block_def(self, meta, children):
+        name, params, (doc, body) = children
+        return s.Block(str(name), tuple(params or ()), doc, body, self.span(meta), self.span(name))
+
+    def model_def(self, meta, children):
+        name, params, (doc, body) = children
+        return s.Model(str(name), tuple(params or ()), doc, body, self.span(meta), self.span(name))
+
+    def variant_def(self, meta, children):
+        name, base, args, doc = children
+        args, kwargs = args or ((), ())
+        doc = _unquote(doc) if doc is not None else None
+        return s.Variant(str(name), str(base), kwargs, doc, self.span(meta), self.span(name), self.span(base), args)
+
+    def params(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def param(self, meta, children):
+        name, type_, default = children
+        return s.Param(str(name), type_, default, self.span(meta))
+
+    def type_name(self, meta, children):
+        return str(children[0])
+
+    def shape(self, meta, children):
+        return tuple(c for c in children if c is not None)
+
+    def body(self, meta, children):
+        doc = _unquote(children[0]) if children[0] is not None else None
+        return doc, tuple(children[1:])
+
+    # ---- statements ----
+    def input_stmt(self, meta, children):
+        return s.Input(str(children[0]), children[1], self.span(meta))
+
+    def assign(self, meta, children):
+        return s.Assign(tuple(str(t) for t in children[:-1]), children[-1], self.span(meta))
+
+    def return_stmt(self, meta, children):
+        return s.Return(tuple(children), self.span(meta))
+
+    def require_stmt(self, meta, children):
+        condition, message = children
+        return s.Require(condition, _unquote(message) if message is not None else None, self.span(meta))
+
+    def if_stmt(self, meta, children):
+        condition, *rest = children
+        orelse = rest.pop() if rest and isinstance(rest[-1], tuple) else ()
+        return s.If(condition, tuple(r for r in rest if r is not None), orelse, self.span(meta))
+
+    def else_clause(self, meta, children):
+        return tuple(children)
+
+    def repeat_stmt(self, meta, children):
+        label, count, index, *body = children
+        return s.RepeatBlock(str(label), count, str(index), tuple(body), self.span(meta))
+
+    # ---- expressions ----
+    def number(self, meta, children):
+        text = str(children[0])
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+        return s.Number(value, self.span(meta))
+
+    def string(self, meta, children):
+        return s.String(_unquote(children[0]), self.span(meta))
+
+    def true(self, meta, children):
+        return s.Bool(True, self.span(meta))
+
+    def false(self, meta, children):
+        return s.Bool(False, self.span(meta))
+
+    def name(self, meta, children):
+        return s.Name(str(children[0]), self.span(meta))
+
+    def list_(self, meta, children):
+        return s.ListExpr(tuple(c for c in children if c is not None), self.span(meta))
+
+    def neg(self, meta, children):
+        return s.UnaryOp("-", children[0], self.span(meta))
+
+    def not_(self, meta, children):
+        return s.UnaryOp("not", children[0], self.span(meta))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return s.BinOp(str(op), left, right, self.span(meta))
+
+    def __default__(self, data, children, meta):
+        if data in _BINARY:
+            return s.BinOp(_BINARY[data], children[0], children[1], self.span(meta))
+        return super().__default__(data, children, meta)
+
+    def subscript(self, meta, children):
+        value, items = children
+        return s.Subscript(value, tuple(items), self.span(meta))
+
+    def subscripts(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def index(self, meta, children):
+        return children[0]
+
+    def slice(self, meta, children):
+        return s.Slice(children[0], children[1], self.span(meta))
+
+    def call(self, meta, children):
+        name, args = children
+        args, kwargs = args or ((), ())
+        return s.Call(str(name), args, kwargs, self.span(meta), self.span(name))
+
+    def args(self, meta, children):
+        children = [c for c in children if c is not None]
+        return (
+            tuple(c for c in children if not isinstance(c, s.Keyword)),
+            tuple(c for c in children if isinstance(c, s.Keyword)),
+        )
+
+    def kwarg(self, meta, children):
+        return s.Keyword(str(children[0]), children[1], self.span(meta))
+
+    def repeat_call(self, meta, children):
+        return s.Repeat(children[0], children[1], self.span(meta))
+
+    def labelled(self, meta, children):
+        label, inner = children
+        fields = {"label": str(label), "label_span": self.span(label), "span": self.span(meta)}
+        if isinstance(inner, s.Repeat):
+            return s.Repeat(inner.count, inner.call, **fields)
+        return s.Call(inner.callee, inner.args, inner.kwargs, callee_span=inner.callee_span, **fields)
+
+
+def _unquote(token: Token | str) -> str:
+    text = str(token)
+    if text.startswith('"""'):
+        return inspect.cleandoc(text[3:-3])
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text[1:-1]

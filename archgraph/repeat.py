@@ -1,0 +1,131 @@
+"""`repeat` while lowering: a block call applied N times (`blocks: repeat depth block(x, ...)`)
+or a group of statements run N times with an index (`stages: repeat 4 as i { ... }`).
+
+Each iteration is a scope `label.i`, so state_dict keys read `blocks.0.attn.qkv`. The
+outputs of every iteration are kept, so `blocks[5]` can tap one (SETR-MLA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from archgraph import syntax as s
+from archgraph.errors import ArchShapeError, ArchTypeError, Note, SpecError
+from archgraph.ir import Scope, Value
+from archgraph.scalars import ScalarError, as_int
+
+if TYPE_CHECKING:
+    from archgraph.lower import Lowering
+
+
+def _count(lw: Lowering, e: s.Expr, env: dict) -> int:
+    from archgraph.lower import MAX_REPEAT
+
+    try:
+        n = as_int(lw.expr(e, env, None))
+    except ScalarError as error:
+        raise ArchTypeError(f"a repeat count must be an integer: {error}", e.span) from None
+    if not 0 <= n <= MAX_REPEAT:
+        raise ArchShapeError(f"a repeat count must lie in 0..{MAX_REPEAT}, found {n:,}", e.span)
+    return n
+
+
+def _container(scope: Scope, label: str, where) -> Scope:
+    from archgraph.lower import use_label
+
+    use_label(scope, label, where)
+    path = f"{scope.path}.{label}" if scope.path else label
+    rep = Scope(path, label, "repeat", label, where.span)
+    scope.items.append(rep)
+    return rep
+
+
+def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
+    """`label: repeat count block(x, ...)`: x threads through `count` calls of the block."""
+    from archgraph.blocks import call_block
+    from archgraph.evaluate import call
+    from archgraph.lower import Taps
+
+    count = _count(lw, e.count, env)
+    x = lw.tensor(lw.expr(e.call.args[0], env, scope), e.call.args[0].span, "the repeated argument")
+    rep = _container(scope, e.label, e)
+    rep.inputs, rep.input_names = [x.value], [_name_of(e.call.args[0])]
+    taps = Taps(rep)
+    env[e.label] = taps
+    for i in range(count):
+        if e.call.callee in lw.program.definitions:
+            args = [x] + [lw.expr(a, env, scope) for a in e.call.args[1:]]
+            kwargs = {kw.name: lw.expr(kw.value, env, scope) for kw in e.call.kwargs}
+            y = call_block(lw, lw.program.definitions[e.call.callee], e.call, args, kwargs, rep, label=str(i))
+        else:  # an op: the iteration is the op itself, so its weights are `label.i.weight`
+            y = call(lw, replace(e.call, label=str(i)), env, rep, first=x)
+        y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")
+        if y.type != x.type:
+            raise ArchShapeError(f"a repeated call must return what it takes: iteration {i} maps {x.type} to "
+                                 f"{y.type}", e.call.span)  # fmt: skip
+        taps.outputs.append(y)
+        x = y
+    rep.outputs = [x.value]
+    return x
+
+
+def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> None:
+    """`label: repeat count as i { ... }`: carried names are those the body reassigns."""
+    from archgraph.lower import Taps, Tensor, reserve_labels
+
+    count = _count(lw, st.count, env)
+    carried = [n for n in _assigned(st.body) if isinstance(env.get(n), Tensor)]
+    rep = _container(scope, st.label, st)
+    rep.inputs, rep.input_names = [env[n].value for n in carried], list(carried)
+    taps = Taps(rep)
+    for i in range(count):
+        it = Scope(f"{rep.path}.{i}", str(i), "block", st.label, st.span)
+        reserve_labels(it, st.body)
+        rep.items.append(it)
+        inner = {**env, st.index: i}
+        try:
+            if lw.run(st.body, inner, it) is not None:
+                raise ArchTypeError("`return` inside a repeat body; assign to a name instead", st.span)
+        except SpecError as error:
+            error.diagnostics[0].notes.append(Note(f"in iteration {i} of `{st.label}`", st.span))
+            raise
+        it.outputs = [inner[n].value for n in carried]
+        it.output_names = list(carried)
+        it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
+        for n in carried:
+            env[n] = inner[n]
+        if len(carried) == 1:
+            taps.outputs.append(inner[carried[0]])
+    rep.outputs = [env[n].value for n in carried]
+    env[st.label] = taps
+
+
+def _assigned(body: tuple[s.Stmt, ...]) -> list[str]:
+    names: list[str] = []
+    for st in body:
+        targets = st.targets if isinstance(st, s.Assign) else ()
+        if isinstance(st, s.If):
+            targets = tuple(_assigned(st.then) + _assigned(st.orelse))
+        names += [t for t in targets if t not in names]
+    return names
+
+
+def _free_inputs(lw: Lowering, it: Scope, env: dict, carried: list[str]) -> tuple[list[Value], list[str]]:
+    """The outer tensors an iteration reads: carried names first, then others by first use."""
+    inside = {item for sc in it.walk() for item in sc.items if isinstance(item, str)}
+    values = [env[n].value for n in carried]
+    names = list(carried)
+    by_value = {v.value: n for n, v in env.items() if hasattr(v, "value") and isinstance(v.value, Value)}
+    for sc in it.walk():
+        for item in sc.items:
+            if isinstance(item, str):
+                for v in lw.nodes[item].inputs:
+                    if v.node not in inside and v not in values:
+                        values.append(v)
+                        names.append(by_value.get(v, "h"))
+    return values, names
+
+
+def _name_of(e: s.Expr) -> str:
+    return e.id if isinstance(e, s.Name) else "x"

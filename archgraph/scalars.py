@@ -1,0 +1,110 @@
+"""Arithmetic on the spec's scalar values (ints, floats, bools, strings, lists).
+
+`/` is exact: an int result when it divides, a float otherwise; a float is accepted where a
+dimension is expected only when it is a whole number. So a width that does not divide is
+an error where it is used, never a silent floor. `//` is an explicit floor.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+LIMIT = 2**62  # larger values are mistakes, and would overflow the generated code's int64 shapes
+
+
+class ScalarError(Exception):
+    """A scalar operation that cannot be done; the caller adds the span."""
+
+
+def describe(value: Any) -> str:
+    """A value as an error message names it: `the number 3`, `the string "x"`, `a tensor f32[...]`."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+    if isinstance(value, str):
+        return f'the string "{value}"'
+    if isinstance(value, list):
+        return f"the list {value}"
+    return str(value)
+
+
+def _truediv(a, b):
+    if isinstance(a, int) and isinstance(b, int) and a % b == 0:
+        return a // b
+    return a / b
+
+
+_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": _truediv, "//": operator.floordiv,
+          "%": operator.mod, "**": operator.pow}  # fmt: skip
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+            ">=": operator.ge}  # fmt: skip
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def binary(op: str, a: Any, b: Any) -> Any:
+    if op in ("and", "or"):
+        if not isinstance(a, bool) or not isinstance(b, bool):
+            bad = a if not isinstance(a, bool) else b
+            raise ScalarError(f"`{op}` needs booleans, found {describe(bad)}")
+        return (a and b) if op == "and" else (a or b)
+    if op in _COMPARE:
+        if op in ("==", "!="):
+            return _COMPARE[op](a, b)
+        if not (is_number(a) and is_number(b)):
+            raise ScalarError(f"`{op}` compares numbers, found {describe(a)} and {describe(b)}")
+        return _COMPARE[op](a, b)
+    if op == "+" and isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if not (is_number(a) and is_number(b)):
+        raise ScalarError(f"`{op}` needs numbers, found {describe(a)} and {describe(b)}")
+    if op in ("/", "//", "%") and b == 0:
+        raise ScalarError(f"division by zero: {a:g} {op} 0")
+    if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) > 64)):
+        raise ScalarError(f"{a:g} ** {b:g} is too large")
+    result = _ARITH[op](a, b)
+    if isinstance(result, complex) or abs(result) > LIMIT:
+        raise ScalarError(f"{a:g} {op} {b:g} = {result} is out of range")
+    return result
+
+
+def as_int(value: Any) -> int:
+    """An integer, from an int or a whole float; anything else is a ScalarError."""
+    if isinstance(value, bool) or not is_number(value):
+        raise ScalarError(f"expected an integer, found {describe(value)}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ScalarError(f"expected an integer, found {value:g}, which is not whole")
+        return int(value)
+    return value
+
+
+def coerce(kind: str, value: Any) -> Any:
+    """An attribute value of the given kind (int, float, bool, str, ints, any)."""
+    if kind == "any":
+        return value
+    if kind == "int":
+        return as_int(value)
+    if kind == "float":
+        if value is None:
+            return None
+        if not is_number(value):
+            raise ScalarError(f"expected a number, found {describe(value)}")
+        return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ScalarError(f"expected true or false, found {describe(value)}")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ScalarError(f"expected a string, found {describe(value)}")
+        return value
+    if kind == "ints":
+        if not isinstance(value, list):
+            raise ScalarError(f"expected a list of integers, found {describe(value)}")
+        return tuple(as_int(v) for v in value)
+    raise ValueError(kind)

@@ -1,0 +1,47 @@
+"""Shape inference and costing for one node: run the op's shape rule, count its parameters
+and FLOPs. An `OpError` from a rule becomes an `ArchShapeError` at the argument at fault,
+with the input shapes as notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archgraph.errors import ArchShapeError, ArchTypeError, InternalError, Note, OpError
+from archgraph.ir import Cost, Node, TensorType, Value
+from archgraph.ops import REGISTRY
+from archgraph.source import Span
+
+
+def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs, span: Span, scope: str,
+              path: str, label: str | None, arg_spans: dict) -> Node:  # fmt: skip
+    """A node with its output types, parameter count and cost filled in."""
+    values = tuple(t.value for t in inputs)
+    types = [t.type for t in inputs]
+    if op == "input":
+        return Node(node_id, op, values, attrs, outs, span, scope, path, label)
+    opdef = REGISTRY[op]
+    try:
+        out = opdef.infer(types, attrs)
+        outs = out if isinstance(out, tuple) else (out,)
+        params, cost = opdef.params(types, attrs), opdef.cost(types, attrs, outs)
+    except OpError as error:
+        where = arg_spans.get(error.arg, span)
+        notes = [Note(f"input `{name}` is {t}") for name, t in zip(_input_names(opdef, len(types)), types, strict=True)]
+        cls = ArchTypeError if error.kind == "type error" else ArchShapeError
+        raise cls(f"`{op}`: {error.message}", where, notes) from None
+    except (ArithmeticError, TypeError, ValueError, IndexError, KeyError) as error:
+        raise InternalError(f"shape rule of `{op}` failed on {types} {attrs}: {error!r}") from error
+    return Node(node_id, op, values, attrs, outs, span, scope, path, label, params=params, cost=cost)
+
+
+def _input_names(opdef, count: int) -> list[str]:
+    if opdef.variadic:
+        return [f"{opdef.inputs[0][1:]}[{i}]" for i in range(count)]
+    return list(opdef.inputs[:count])
+
+
+def type_of(nodes: dict[str, Node], value: Value) -> TensorType:
+    return nodes[value.node].outs[value.index]
+
+
+__all__ = ["Cost", "make_node", "type_of"]

@@ -1,0 +1,47 @@
+"""Source text and spans: where every syntax node, graph node and error points.
+
+Positions are 1-based; `end_col` is exclusive, as Lark's `Token` and `Meta` give them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of one source file: `file:line:col` up to `end_line:end_col` (exclusive)."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A spec file's display name (as the user typed it) and its text."""
+
+    name: str
+    text: str
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+# Every span's file name -> its text, so an error can quote the line it points at.
+_SOURCES: dict[str, SourceFile] = {}
+
+
+def register(source: SourceFile) -> SourceFile:
+    _SOURCES[source.name] = source
+    return source
+
+
+def lookup(name: str) -> SourceFile | None:
+    return _SOURCES.get(name)
