@@ -141,6 +141,7 @@ class _Checker:
             self._label(st.label, st, labels)
             self._expr(st.count, names)
             self._body(st.body, names | {st.index}, {})
+            names.add(st.label)
 
     def _label(self, label: str, node, labels: dict) -> None:
         span = getattr(node, "label_span", None) or node.span
@@ -178,6 +179,8 @@ class _Checker:
                 self._label(e.label, e, labels)
             self._expr(e.count, names)
             self._call(e.call, names, labels, in_repeat=True)
+            if e.label is not None:
+                names.add(e.label)  # `label[i]` taps iteration i
 
     def _call(self, call: s.Call, names: set[str], labels: dict, in_repeat: bool = False) -> None:
         if call.label is not None:
@@ -196,7 +199,9 @@ class _Checker:
             required = [p.name for p in target.params if p.default is None]
             self._arguments(call, params, required, f"block `{target.name}`", False)
         elif isinstance(target, (s.Model, s.Variant)):
-            self.error(ArchTypeError, f"`{call.callee}` is a model; only ops and blocks can be called", call.callee_span)
+            self.error(
+                ArchTypeError, f"`{call.callee}` is a model; only ops and blocks can be called", call.callee_span
+            )
         else:
             known = [*REGISTRY, *(n for n, d in self.program.definitions.items() if isinstance(d, s.Block))]
             self.error(ArchNameError, f"unknown op or block `{call.callee}`{_did_you_mean(call.callee, known)}",

@@ -50,7 +50,10 @@ def _quote(span: Span) -> list[str]:
     line = source.line(span.line)
     if len(line) > 200:  # a huge generated line: show the neighbourhood only
         start = max(0, span.col - 60)
-        line, span = line[start : start + 120], Span(span.file, span.line, span.col - start, span.line, span.col - start)
+        line, span = (
+            line[start : start + 120],
+            Span(span.file, span.line, span.col - start, span.line, span.col - start),
+        )
     stop = span.end_col if span.end_line == span.line else len(line) + 1
     pad = len(line[: span.col - 1].expandtabs())
     width = max(1, len(line[span.col - 1 : stop - 1].expandtabs()))

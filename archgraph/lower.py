@@ -13,11 +13,11 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.check import check, model_params
-from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, ArchTypeError, Note, SpecError
+from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, ArchTypeError, Note
 from archgraph.ir import BATCH, Graph, Node, Scope, TensorType, Value
 from archgraph.loader import Program
-from archgraph.ops import REGISTRY, OpDef, suggest
-from archgraph.scalars import ScalarError, as_int, binary, coerce, describe
+from archgraph.ops import OpDef, suggest
+from archgraph.scalars import ScalarError, as_int, coerce, describe
 from archgraph.shapes import make_node
 from archgraph.source import Span
 

@@ -108,9 +108,9 @@ def render(data: dict, fmt: str) -> str:
     return _table(data, markdown=fmt == "markdown")
 
 
-def _cells(row: dict, total_flops: int) -> list[str]:
+def _cells(row: dict, indent_by: str = "  ") -> list[str]:
     share = f"{100 * row['attention_flops'] / row['flops']:.1f}%" if row["flops"] and row["attention_flops"] else ""
-    indent = "  " * row.get("depth", 0)
+    indent = indent_by * row.get("depth", 0)
     return [indent + row["layer"], row["kind"], row["output"], f"{row['params']:,}", human(row["macs"]),
             human(row["flops"]), human(row["other_flops"]), share]  # fmt: skip
 
@@ -120,7 +120,7 @@ def _table(data: dict, markdown: bool) -> str:
     total = {"layer": "total", "kind": "", "depth": 0, **{k: data[k] for k in ("params", "macs", "flops")},
              "other_flops": data["other_flops"], "attention_flops": data["attention_flops"],
              "output": data["output_shape"] or ", ".join(data["output_shapes"])}  # fmt: skip
-    rows = [_cells(r, data["flops"]) for r in data["rows"]] + [_cells(total, data["flops"])]
+    rows = [_cells(r, "" if markdown else "  ") for r in data["rows"]] + [_cells(total)]
     title = f"{data['model']} ({data['spec']}), batch {data['batch']}"
     notes = [
         f"params {data['params']:,}   MACs {data['macs']:,}   FLOPs {data['flops']:,}   other FLOPs "
@@ -137,8 +137,9 @@ def _table(data: dict, markdown: bool) -> str:
     right = {3, 4, 5, 6, 7}
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths,
-                                                                                                   strict=True)))
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     rule = "  ".join("-" * w for w in widths)
     out = [title, "", line(header), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1]), "", *notes]

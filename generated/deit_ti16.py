@@ -140,5 +140,4 @@ class DeitTi16(nn.Module):
         x = self.blocks(x)  # [B, 197, 192]
         x = self.norm(x)  # [B, 197, 192]
         x = x[:, 0]  # [B, 192]
-        x = self.head(x)  # [B, 1000]
-        return x
+        return self.head(x)  # [B, 1000]

@@ -140,5 +140,4 @@ class VitB32(nn.Module):
         x = self.blocks(x)  # [B, 50, 768]
         x = self.norm(x)  # [B, 50, 768]
         x = x[:, 0]  # [B, 768]
-        x = self.head(x)  # [B, 1000]
-        return x
+        return self.head(x)  # [B, 1000]

@@ -140,5 +140,4 @@ class VitH14(nn.Module):
         x = self.blocks(x)  # [B, 257, 1280]
         x = self.norm(x)  # [B, 257, 1280]
         x = x[:, 0]  # [B, 1280]
-        x = self.head(x)  # [B, 1000]
-        return x
+        return self.head(x)  # [B, 1000]

@@ -140,5 +140,4 @@ class VitS16384(nn.Module):
         x = self.blocks(x)  # [B, 577, 384]
         x = self.norm(x)  # [B, 577, 384]
         x = x[:, 0]  # [B, 384]
-        x = self.head(x)  # [B, 1000]
-        return x
+        return self.head(x)  # [B, 1000]

@@ -140,5 +140,4 @@ class VitTi16384(nn.Module):
         x = self.blocks(x)  # [B, 577, 192]
         x = self.norm(x)  # [B, 577, 192]
         x = x[:, 0]  # [B, 192]
-        x = self.head(x)  # [B, 1000]
-        return x
+        return self.head(x)  # [B, 1000]

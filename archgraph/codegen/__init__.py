@@ -31,15 +31,21 @@ def _environment():
 def generate(graph: Graph, spec: str) -> str:
     """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`."""
     view = file_view(graph)
+    for cls in view.classes:
+        cls.doc = _docstring_safe(cls.doc)
     summary = _summary(graph, totals(graph))
-    return _environment().get_template("module.py.j2").render(
-        spec=spec.replace("\\", "/"),
-        model=graph.name,
-        model_class=view.model.name,
-        title=_docstring_safe(f"{graph.name}: {view.model.doc}"),
-        summary=[_docstring_safe(line) for line in summary],
-        helpers=[HELPERS[h].rstrip("\n") for h in view.helpers],
-        classes=view.classes,
+    return (
+        _environment()
+        .get_template("module.py.j2")
+        .render(
+            spec=spec.replace("\\", "/"),
+            model=graph.name,
+            model_class=view.model.name,
+            title=_docstring_safe(f"{graph.name}: {view.model.doc}"),
+            summary=[_docstring_safe(line) for line in summary],
+            helpers=[HELPERS[h].rstrip("\n") for h in view.helpers],
+            classes=view.classes,
+        )
     )
 
 
@@ -58,5 +64,8 @@ def _summary(graph: Graph, t: Totals) -> list[str]:
 
 
 def _docstring_safe(text: str) -> str:
-    """Text that cannot end or escape the generated docstring."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').encode("ascii", "backslashreplace").decode()
+    """Text that cannot end or escape a generated docstring: backslashes and quotes escaped, ASCII only."""
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if text.endswith('"'):
+        text = text[:-1] + '\\"'
+    return text.encode("ascii", "backslashreplace").decode("ascii")

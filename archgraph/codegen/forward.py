@@ -77,6 +77,10 @@ def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Val
             targets = ", ".join(names[d] for d in st.defs)
             lines.append(f"{targets} = {code}{comment}" if targets else code)
     returns = ", ".join(_fill(text, names) for text, _ in returned)
+    last = kept[-1] if kept else None
+    if last and not last.template and last.defs == outputs and len(outputs) == 1 and lines[-1].startswith(
+            f"{returns} = "):  # fmt: skip
+        returns = lines.pop().split(" = ", 1)[1]  # `x = self.head(x)` + `return x` -> `return self.head(x)`
     return lines, returns
 
 

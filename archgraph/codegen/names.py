@@ -20,10 +20,10 @@ def sanitize(candidate: str) -> str:
     name = name[:64] or "v"
     if name[0].isdigit():
         name = f"_{name}"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) or name in RESERVED:
-        name = f"{name}_"
     if name.startswith("__"):
         name = "v" + name
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or hasattr(builtins, name) or name in RESERVED:
+        name = f"{name}_"
     return name
 
 

@@ -34,7 +34,7 @@ for _name, (_expr, _per, _summary) in _ACTIVATIONS.items():
 
 def _gelu_infer(ins, a):
     if a["approximate"] not in ("none", "tanh"):
-        raise OpError(f"`approximate` must be \"none\" or \"tanh\", found {a['approximate']!r}", "approximate")
+        raise OpError(f'`approximate` must be "none" or "tanh", found {a["approximate"]!r}', "approximate")
     return ins[0]
 
 

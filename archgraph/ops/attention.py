@@ -27,7 +27,7 @@ def _split_infer(ins, a):
 
 
 def _split_call(a) -> str:
-    b, n, c = a.types[0].dims
+    _, n, c = a.types[0].dims
     heads, parts = a.value("num_heads"), a.value("parts")
     d = c // (parts * heads)
     if parts == 1:

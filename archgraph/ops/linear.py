@@ -24,7 +24,9 @@ def _init_lines(a) -> list[str]:
 
 def _check_init(attrs) -> None:
     if attrs["init"] not in _LINEAR_INIT:
-        raise OpError(f"unknown init `{attrs['init']}`; expected one of {', '.join(_LINEAR_INIT)}", "init", "type error")
+        raise OpError(
+            f"unknown init `{attrs['init']}`; expected one of {', '.join(_LINEAR_INIT)}", "init", "type error"
+        )
 
 
 def _linear_infer(ins, a):

@@ -1,0 +1,42 @@
+"""Shared fixtures: the spec files, the models each defines, and markers by folder.
+
+Tests under tests/torch need torch, tests/parity need timm; both are marked here so a
+run can select them (`-m torch`, `-m timm`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.arch"))
+
+
+def spec_models() -> list[tuple[Path, str]]:
+    """(spec file, model name) for every model every spec file defines."""
+    from archgraph import syntax as s
+    from archgraph.loader import load
+
+    out = []
+    for path in SPECS:
+        program = load(path)
+        out += [(path, n) for n in program.own if not isinstance(program.definitions[n], s.Block)]
+    return out
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "torch" in parts:
+            item.add_marker(pytest.mark.torch)
+        if "parity" in parts:
+            item.add_marker(pytest.mark.timm)
+            item.add_marker(pytest.mark.torch)
+
+
+@pytest.fixture(autouse=True)
+def _repo_cwd(monkeypatch):
+    """Run every test from the repository root, as users run the CLI."""
+    monkeypatch.chdir(ROOT)

@@ -1,0 +1,122 @@
+"""The command line: report formats agree with each other and with analyze(); exit codes;
+check, report and compile never import torch; report is fast."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+import archgraph
+from archgraph.cli import main, parse_value
+
+VIT_L16 = "specs/vit_l16.arch"
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_report_json_has_the_documented_keys_and_matches_analyze(capsys):
+    code, out, _ = run(capsys, "report", VIT_L16, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("model", "params", "macs", "flops", "other_flops", "output_shape", "nodes", "rows"):
+        assert key in data
+    assert data == json.loads(json.dumps(archgraph.analyze(VIT_L16)))
+    # timm 1.0.31, vit_large_patch16_224: params and FlopCounterMode total (../shared/reference/timm.md)
+    assert (data["params"], data["flops"]) == (304_326_632, 123_109_425_152)
+    assert data["macs"] * 2 == data["flops"]
+    assert data["output_shape"] == "f32[B,1000]"
+
+
+def test_report_formats_agree(capsys):
+    _, js, _ = run(capsys, "report", VIT_L16, "--format", "json", "--batch", "4")
+    _, ym, _ = run(capsys, "report", VIT_L16, "--format", "yaml", "--batch", "4")
+    _, cs, _ = run(capsys, "report", VIT_L16, "--format", "csv", "--batch", "4")
+    data = json.loads(js)
+    assert yaml.safe_load(ym) == data
+    rows = list(csv.DictReader(io.StringIO(cs)))
+    assert rows[-1]["layer"] == "total"
+    assert int(rows[-1]["flops"]) == data["flops"] == 4 * archgraph.analyze(VIT_L16)["flops"]
+    assert [r["layer"] for r in rows[:-1]] == [r["layer"] for r in data["rows"]]
+
+
+def test_report_table_and_markdown_show_rows_per_block_and_totals(capsys):
+    _, table, _ = run(capsys, "report", VIT_L16)
+    assert "blocks.23" in table and "total" in table and "304,326,632" in table
+    assert "attention N² terms" in table
+    _, md, _ = run(capsys, "report", VIT_L16, "--format", "markdown")
+    assert "| blocks.23 | encoder_block | f32[B,197,1024] | 12,596,224 |" in md
+
+
+def test_report_set_overrides_resolution(capsys):
+    _, out, _ = run(capsys, "report", VIT_L16, "--set", "img_size=384", "--format", "json")
+    # timm 1.0.31, vit_large_patch16_384: 304,715,752 params, 382,132,600,832 FLOPs (FlopCounterMode)
+    data = json.loads(out)
+    assert (data["params"], data["flops"]) == (304_715_752, 382_132_600_832)
+
+
+def test_report_unknown_override_is_a_spec_error(capsys):
+    code, _, err = run(capsys, "report", VIT_L16, "--set", "img_sise=384")
+    assert code == 1 and "no parameter `img_sise`; did you mean `img_size`?" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", VIT_L16, "--set", "img_size"])
+    assert exit_info.value.code == 2
+
+
+def test_check_prints_ok(capsys):
+    code, out, _ = run(capsys, "check", VIT_L16, "specs/deit_b16.arch")
+    assert code == 0 and "vit_l16" in out and "deit_b16_distilled" in out
+
+
+def test_missing_file_is_a_spec_error(capsys):
+    code, _, err = run(capsys, "check", "specs/nope.arch")
+    assert code == 1 and "does not exist" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["check", VIT_L16], ["report", VIT_L16], ["compile", VIT_L16, "-o", "{tmp}"]])
+def test_check_report_compile_do_not_import_torch(command, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    code = (
+        f"import sys; from archgraph.cli import main; rc = main({argv!r}); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_report_answers_in_well_under_half_a_second():
+    best = min(_timed([sys.executable, "-m", "archgraph", "report", VIT_L16]) for _ in range(3))
+    assert best < 0.5, f"archgraph report took {best:.2f} s"
+
+
+def _timed(argv) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def test_compile_writes_nothing_when_one_spec_fails(tmp_path, capsys):
+    bad = tmp_path / "bad.arch"
+    bad.write_text('import "x.arch"\n')
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "compile", VIT_L16, str(bad), "-o", str(out))
+    assert code == 1 and "import error" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("text", "value"), [("384", 384), ("0.5", 0.5), ("true", True), ("avg", "avg"),
+                                              ('"avg"', "avg"), ("1e-6", 1e-6)])  # fmt: skip
+def test_parse_value(text, value):
+    assert parse_value(text) == value
