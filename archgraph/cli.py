@@ -1,4 +1,4 @@
-"""The `archgraph` command: check, compile and report on `.arch` specs.
+"""The `archgraph` command: check, compile, report on and export `.arch` specs.
 
 Exit codes: 0 success; 1 the spec has errors (printed as file:line:col with a caret);
 2 a usage error; 3 an internal error (a bug in archgraph: traceback printed).
@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     rep.add_argument("--batch", type=int, default=1)
     rep.add_argument("--format", choices=FORMATS, default="table")
+    graph = sub.add_parser("graph", help="export the op graph: nodes with shapes, params and FLOPs")
+    graph.add_argument("spec", type=Path)
+    graph.add_argument("--model")
+    graph.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    graph.add_argument("--format", choices=("json", "dot", "graphml"), default="json")
     return parser
 
 
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "compile":
             return _compile(args)
+        if args.command == "graph":
+            return _graph(args, _overrides(args.set, parser))
         if args.batch < 1:
             parser.error(f"--batch must be at least 1, found {args.batch}")
         return _report(args, _overrides(args.set, parser))
@@ -152,15 +159,26 @@ def write_atomic(target: Path, text: str) -> None:
         raise
 
 
-def _report(args, overrides: dict[str, Any]) -> int:
+def _lowered(args, overrides: dict[str, Any]):
     from archgraph.api import choose_model
     from archgraph.check import check
     from archgraph.loader import load
     from archgraph.lower import lower
-    from archgraph.report import render, report_data
 
     program = load(args.spec)
     check(program)
-    graph = lower(program, choose_model(program, args.model), overrides)
-    sys.stdout.write(render(report_data(graph, args.batch), args.format))
+    return lower(program, choose_model(program, args.model), overrides)
+
+
+def _graph(args, overrides: dict[str, Any]) -> int:
+    from archgraph.export import EXPORTERS
+
+    sys.stdout.write(EXPORTERS[args.format](_lowered(args, overrides)))
+    return 0
+
+
+def _report(args, overrides: dict[str, Any]) -> int:
+    from archgraph.report import render, report_data
+
+    sys.stdout.write(render(report_data(_lowered(args, overrides), args.batch), args.format))
     return 0

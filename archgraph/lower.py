@@ -13,7 +13,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.check import check, model_params
-from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, ArchTypeError, Note
+from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import BATCH, Graph, Node, Scope, TensorType, Value
 from archgraph.loader import Program
 from archgraph.ops import OpDef, suggest
@@ -95,7 +95,13 @@ class Lowering:
         reserve_labels(root, item.body)
         inputs: list[tuple[str, Value]] = []
         self.current_inputs = inputs
-        result = self.run(item.body, env, root)
+        try:
+            result = self.run(item.body, env, root)
+        except SpecError as error:
+            definition = self.program.definitions[name]
+            if definition is not item:  # point back at the user's variant line
+                error.diagnostics[0].notes.append(Note(f"in model `{name}`", definition.span))
+            raise
         outputs = [self.tensor(v, item.span, "a model's output") for v in result]
         root.outputs = [t.value for t in outputs]
         root.inputs = [v for _, v in inputs]

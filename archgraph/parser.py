@@ -7,8 +7,8 @@ Parse errors become `ArchSyntaxError`s that say what was expected, in the user's
 
 from __future__ import annotations
 
-import ast
 import inspect
+import re
 import sys
 from functools import cache
 from importlib.resources import files
@@ -30,6 +30,9 @@ _HUMAN = {
 }  # fmt: skip
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
            "and_": "and", "or_": "or"}  # fmt: skip
+
+
+_ESCAPE = re.compile(r"\\(.)")
 
 
 @cache
@@ -233,7 +236,5 @@ def _unquote(token: Token | str) -> str:
     text = str(token)
     if text.startswith('"""'):
         return inspect.cleandoc(text[3:-3])
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text[1:-1]
+    # `\n`, `\t`, `\"` and `\\` are escapes; any other backslash stands for the character after it
+    return _ESCAPE.sub(lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text[1:-1])

@@ -120,3 +120,21 @@ def test_compile_writes_nothing_when_one_spec_fails(tmp_path, capsys):
                                               ('"avg"', "avg"), ("1e-6", 1e-6)])  # fmt: skip
 def test_parse_value(text, value):
     assert parse_value(text) == value
+
+
+@pytest.mark.parametrize("fmt", ["json", "dot", "graphml"])
+def test_graph_export(capsys, fmt):
+    code, out, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--format", fmt)
+    assert code == 0
+    if fmt == "json":
+        data = json.loads(out)
+        qkv = next(n for n in data["nodes"] if n["path"] == "blocks.0.attn.qkv")
+        assert qkv["outputs"] == ["f32[B,197,576]"] and qkv["params"] == 192 * 576 + 576
+        assert sum(n["flops"] for n in data["nodes"]) == archgraph.analyze("specs/vit_ti16.arch")["flops"]
+    elif fmt == "dot":
+        assert out.startswith('digraph "vit_ti16" {') and "blocks.11.mlp.fc2" in out
+    else:
+        import networkx as nx
+
+        g = nx.parse_graphml(out)
+        assert g.number_of_nodes() == len(archgraph.load_graph("specs/vit_ti16.arch").nodes)

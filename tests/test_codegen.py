@@ -48,12 +48,16 @@ def test_different_instances_get_distinct_classes(tmp_path):
 
 
 def test_taps_use_a_module_list(tmp_path):
-    code = source(tmp_path, LIB + "model m() { input x: [B, 4, 8] y = blocks: repeat 3 mlp(x, 16) return blocks[0] + y }")
+    code = source(
+        tmp_path, LIB + "model m() { input x: [B, 4, 8] y = blocks: repeat 3 mlp(x, 16) return blocks[0] + y }"
+    )
     assert "nn.ModuleList(" in code and "blocks_out.append(y)" in code and "return blocks_out[0] + y" in code
 
 
 def test_hostile_block_docs_cannot_escape_the_docstring(tmp_path):
-    text = 'block b(x) { """evil \\"\\"\\" + print(1) + "\\" ok""" return x }\nmodel m() { input x: [B, 8] return b(x) }'
+    text = (
+        'block b(x) { """evil \\"\\"\\" + print(1) + "\\" ok""" return x }\nmodel m() { input x: [B, 8] return b(x) }'
+    )
     code = generate(compile_text(tmp_path, text), "spec.arch")
     tree = ast.parse(code)
     (block,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "B"]

@@ -46,8 +46,8 @@ def error_of(tmp_path, text: str, **overrides) -> str:
         "# only a comment\n",
         'import "lib.arch"',
         "block b(x) { return x }",
-        "block b(x: tensor, n: int = 3, r: float = 0.5, f: bool = true, s: str = \"a\") { return x }",
-        "block b(x: [B, N, C]) { require C % 2 == 0, \"even\" return x[:, 1:, :] }",
+        'block b(x: tensor, n: int = 3, r: float = 0.5, f: bool = true, s: str = "a") { return x }',
+        'block b(x: [B, N, C]) { require C % 2 == 0, "even" return x[:, 1:, :] }',
         'model m(a = 1) { """doc""" input x: [B, 3] return x }',
         "model v = m(a = 2)",
         'model v = m(a = 2) "one-line doc"',
@@ -96,7 +96,7 @@ def test_error_points_at_the_span_with_a_caret(tmp_path):
 
 
 def test_require_failure_shows_message_and_values(tmp_path):
-    text = "model m(dim = 100, heads = 12) { require dim % heads == 0, \"dim must divide\" input x: [B, dim] return x }"
+    text = 'model m(dim = 100, heads = 12) { require dim % heads == 0, "dim must divide" input x: [B, dim] return x }'
     rendered = error_of(tmp_path, text)
     assert "requirement failed: dim must divide" in rendered
     assert "with dim = 100, heads = 12" in rendered
