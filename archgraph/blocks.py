@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict, scope: Scope,
-               label: str | None = None) -> Any:  # fmt: skip
+               label: str | None = None, caller_env: dict | None = None) -> Any:  # fmt: skip
     """Run `block` on bound arguments in a child scope of `scope`; returns its value(s)."""
     from archgraph.lower import MAX_BLOCK_DEPTH, Tensor, reserve_labels, unique_label, use_label
 
@@ -33,9 +33,14 @@ def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict
     child = Scope(path, label, "block", block.name, e.span, doc=block.doc)
     reserve_labels(child, block.body)
     scope.items.append(child)
+    exprs = {p.name: a for p, a in zip(block.params, e.args, strict=False)} | {kw.name: kw.value for kw in e.kwargs}
     lw.depth += 1
     try:
-        env = lw.bind_params(block.params, given, e.span, f"block `{block.name}`", spans)
+        try:
+            env = lw.bind_params(block.params, given, e.span, f"block `{block.name}`", spans)
+        except SpecError as error:
+            _explain(error, exprs, caller_env or {}, given)
+            raise
         child.args = {k: v for k, v in env.items() if not isinstance(v, Tensor)}
         tensor_params = [p.name for p in block.params if isinstance(env[p.name], Tensor)]
         child.inputs = [env[n].value for n in tensor_params]
@@ -50,6 +55,19 @@ def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict
     child.outputs = [t.value for t in outputs]
     child.output_names = [_return_name(v) for v in _return_exprs(block)]
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _explain(error: SpecError, exprs: dict, caller_env: dict, given: dict) -> None:
+    """Add how a bad argument was computed: `dim * mlp_ratio` = 518.4 with dim = 192, mlp_ratio = 2.7."""
+    from archgraph.lower import Tensor, _names, _show
+    from archgraph.source import text_of
+
+    for name, expr in exprs.items():
+        if error.span == expr.span and not isinstance(expr, (s.Number, s.String, s.Bool, s.Name)):
+            shown = sorted({n.id for n in _names(expr) if not isinstance(caller_env.get(n.id, Tensor), Tensor)})
+            values = ", ".join(f"{n} = {_show(caller_env[n])}" for n in shown)
+            note = f"`{text_of(expr.span) or name}` = {_show(given[name])}" + (f" with {values}" if values else "")
+            error.diagnostics[0].notes.insert(0, Note(note))
 
 
 def _return_exprs(block: s.Block) -> tuple[s.Expr, ...]:

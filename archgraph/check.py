@@ -57,7 +57,12 @@ def _check_variant(item: s.Variant, program: Program) -> list[Diagnostic]:
         return [_diag(ArchNameError, f"`{item.base}` is {what}{_did_you_mean(item.base, models)}", item.base_span)]
     params = model_params(program, item.name)
     if params is None:
-        return [_diag(ArchNameError, f"variant `{item.name}` is defined in terms of itself", item.base_span)]
+        chain, current = [item.name], item.base
+        while current not in chain and isinstance(program.definitions.get(current), s.Variant):
+            chain.append(current)
+            current = program.definitions[current].base
+        cycle = " -> ".join([*chain, current])
+        return [_diag(ArchNameError, f"variant `{item.name}` is defined in terms of itself: {cycle}", item.base_span)]
     out = []
     if item.args:
         out.append(_diag(ArchTypeError, "a variant sets parameters by name, e.g. `depth = 24`", item.args[0].span))
@@ -106,8 +111,14 @@ class _Checker:
     def _returns(self, body: tuple[s.Stmt, ...]) -> None:
         returns = [i for i, st in enumerate(body) if isinstance(st, s.Return)]
         if not returns:
-            self.error(ArchSyntaxError, f"`{self.item.name}` never returns a value; end it with `return ...`",
-                       self.item.name_span)  # fmt: skip
+            nested = _nested_returns(body)
+            if nested:
+                where = nested[0].span
+                message = (f"`{self.item.name}` may end without returning: the `return` at {where.line}:{where.col} "
+                           "is inside an `if`; end the body with a `return`")  # fmt: skip
+            else:
+                message = f"`{self.item.name}` never returns a value; end it with `return ...`"
+            self.error(ArchSyntaxError, message, self.item.name_span)
             return
         if returns[0] != len(body) - 1:
             self.error(ArchSyntaxError, "statements after `return` never run", body[returns[0] + 1].span)
@@ -138,6 +149,8 @@ class _Checker:
             for branch in (st.then, st.orelse):  # a label may recur in exclusive branches; lower checks the rest
                 self._body(branch, names, dict(labels))
         elif isinstance(st, s.RepeatBlock):
+            for ret in _nested_returns(st.body):
+                self.error(ArchSyntaxError, "`return` inside a repeat body; assign to a carried name instead", ret.span)
             self._label(st.label, st, labels)
             self._expr(st.count, names)
             self._body(st.body, names | {st.index}, {})
@@ -213,14 +226,16 @@ class _Checker:
         given = set()
         if not variadic and len(call.args) > len(params):
             extra = call.args[len(params)]
-            self.error(ArchTypeError, f"{what} takes at most {len(params)} positional arguments, found "
+            noun = "argument" if len(params) == 1 else "arguments"
+            self.error(ArchTypeError, f"{what} takes at most {len(params)} positional {noun}, found "
                        f"{len(call.args)}", extra.span)  # fmt: skip
         if not variadic:
             given.update(params[: len(call.args)])
         for kw in call.kwargs:
             if kw.name not in params:
-                self.error(ArchTypeError, f"{what} has no argument `{kw.name}`{_did_you_mean(kw.name, params)}"
-                           f"; it takes {', '.join(params) or 'none'}", kw.span)  # fmt: skip
+                guess = suggest(kw.name, params)
+                hint = f"; did you mean `{guess}`?" if guess else f"; it takes {', '.join(params) or 'no arguments'}"
+                self.error(ArchTypeError, f"{what} has no argument `{kw.name}`{hint}", kw.span)
             elif kw.name in given:
                 self.error(ArchTypeError, f"argument `{kw.name}` of {what} is given twice", kw.span)
             given.add(kw.name)
@@ -236,3 +251,16 @@ def _required_op(op) -> list[str]:
 def _plural(names: list[str]) -> str:
     quoted = [f"`{n}`" for n in names]
     return ("argument " if len(names) == 1 else "arguments ") + ", ".join(quoted)
+
+
+def _nested_returns(body: tuple[s.Stmt, ...]) -> list[s.Return]:
+    """`return` statements anywhere in a body, nested ones included."""
+    found: list[s.Return] = []
+    for st in body:
+        if isinstance(st, s.Return):
+            found.append(st)
+        elif isinstance(st, s.If):
+            found += _nested_returns(st.then) + _nested_returns(st.orelse)
+        elif isinstance(st, s.RepeatBlock):
+            found += _nested_returns(st.body)
+    return found

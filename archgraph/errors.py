@@ -34,12 +34,30 @@ class Diagnostic:
     def render(self) -> str:
         out = [f"{self.span}: {self.kind}: {self.message}"]
         out += _quote(self.span)
-        for note in self.notes:
+        for note, repeats in _collapse(self.notes):
+            if repeats:
+                out.append(f"note: ... and {repeats} more times")
+                continue
             where = f"{note.span}: " if note.span else ""
             out.append(f"note: {where}{note.message}")
             if note.span is not None:
                 out += _quote(note.span)
         return "\n".join(out) + "\n"
+
+
+def _collapse(notes: list[Note]) -> list[tuple[Note, int]]:
+    """Notes with runs of identical ones folded: (note, 0) for a note, (note, n) for n more of it."""
+    out: list[tuple[Note, int]] = []
+    i = 0
+    while i < len(notes):
+        j = i
+        while j + 1 < len(notes) and notes[j + 1] == notes[i]:
+            j += 1
+        out.append((notes[i], 0))
+        if j > i:
+            out.append((notes[i], j - i))
+        i = j + 1
+    return out
 
 
 def _quote(span: Span) -> list[str]:

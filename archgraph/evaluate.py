@@ -13,6 +13,7 @@ from archgraph.errors import ArchNameError, ArchShapeError, ArchTypeError, Note,
 from archgraph.ir import Scope, Value
 from archgraph.ops import REGISTRY, REQUIRED, OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, binary, coerce, describe
+from archgraph.source import text_of
 
 if TYPE_CHECKING:
     from archgraph.lower import Lowering
@@ -83,6 +84,8 @@ def _elementwise(lw: Lowering, op: str, a: Any, b: Any, e: s.BinOp, scope: Scope
     else:
         tensor, number = (a, b) if isinstance(a, Tensor) else (b, a)
         ins, attrs = [tensor], {"scalar": number, "scalar_first": not isinstance(a, Tensor)}
+        if op == "div" and isinstance(a, Tensor) and number == 0:
+            raise ArchTypeError("division by zero: a tensor divided by 0", e.right.span)
     spans = {0: e.left.span, 1: e.right.span}
     node = lw.add_node(op, tuple(ins), attrs, None, e.span, scope, None, spans)
     return Tensor(Value(node.id), node.out)
@@ -126,8 +129,8 @@ def _subscript(lw: Lowering, e: s.Subscript, env: dict, scope: Scope | None) -> 
             items.append(None if start is None and stop is None else (start, stop))
         else:
             items.append(_int(lw, item, env))
-    node = lw.add_node("index", (value,), {"items": tuple(items)}, None, e.span, _need_scope(scope, e), None,
-                       {0: e.value.span})  # fmt: skip
+    spans = {0: e.value.span, **{f"item{i}": item.span for i, item in enumerate(e.items)}}
+    node = lw.add_node("index", (value,), {"items": tuple(items)}, None, e.span, _need_scope(scope, e), None, spans)
     return Tensor(Value(node.id), node.out)
 
 
@@ -160,13 +163,13 @@ def call(lw: Lowering, e: s.Call, env: dict, scope: Scope, first: Any = None) ->
     args = [evaluate(lw, a, env, scope) if i or first is None else first for i, a in enumerate(e.args)]
     kwargs = {kw.name: evaluate(lw, kw.value, env, scope) for kw in e.kwargs}
     if e.callee in REGISTRY:
-        return _op(lw, REGISTRY[e.callee], e, args, kwargs, scope)
+        return _op(lw, REGISTRY[e.callee], e, args, kwargs, scope, env)
     from archgraph.blocks import call_block
 
-    return call_block(lw, lw.program.definitions[e.callee], e, args, kwargs, scope)
+    return call_block(lw, lw.program.definitions[e.callee], e, args, kwargs, scope, caller_env=env)
 
 
-def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Scope) -> Any:
+def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Scope, env: dict) -> Any:
     from archgraph.lower import Tensor
 
     spans: dict[Any, Any] = {kw.name: kw.value.span for kw in e.kwargs}
@@ -199,8 +202,42 @@ def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Sco
         try:
             attrs[name] = coerce(attr.kind, given[name])
         except ScalarError as error:
-            raise ArchTypeError(f"argument `{name}` of `{op.name}`: {error}", spans.get(name, e.span)) from None
+            raise _attr_error(
+                op, name, error, given[name], _arg_expr(e, op, name), env, spans.get(name, e.span)
+            ) from None
     return lw.apply_op(op, e, ins, attrs, scope, spans)
+
+
+def _arg_expr(e: s.Call, op: OpDef, name: str) -> s.Expr | None:
+    for kw in e.kwargs:
+        if kw.name == name:
+            return kw.value
+    positional = list(e.args)
+    attrs = list(op.attrs)
+    n_in = 0 if op.variadic else len(op.inputs)
+    index = n_in + attrs.index(name)
+    return positional[index] if index < len(positional) else None
+
+
+def _attr_error(op: OpDef, name: str, error: ScalarError, value: Any, expr: s.Expr | None, env: dict, span):
+    """A bad attribute value; a fractional width is a shape error that shows how it was computed."""
+    from archgraph.lower import Tensor, _names, _show
+
+    fractional = op.attrs[name].kind == "int" and isinstance(value, float) and not value.is_integer()
+    cls = ArchShapeError if fractional else ArchTypeError
+    notes = []
+    if (
+        expr is not None
+        and not isinstance(expr, (s.Number, s.String, s.Bool, s.Name))
+        and not isinstance(value, Tensor)
+    ):
+        shown = sorted({n.id for n in _names(expr) if n.id in env and not isinstance(env[n.id], Tensor)})
+        values = ", ".join(f"{n} = {_show(env[n])}" for n in shown)
+        text = text_of(expr.span) or "this expression"
+        notes.append(Note(f"`{text}` = {_show(value)}" + (f" with {values}" if values else "")))
+    what = "a whole number of channels" if fractional else ""
+    message = f"argument `{name}` of `{op.name}`: {error}" + (f"; {what} is needed" if what else "")
+    return cls(message, span, notes)
 
 
 __all__ = ["SpecError", "call", "evaluate"]

@@ -37,18 +37,19 @@ def display_name(path: Path) -> str:
 
 def read_spec(path: Path, span: Span | None = None) -> str:
     """The text of a spec file, or a spec error that says why it cannot be read."""
-    where = span or Span(display_name(path), 1, 1, 1, 1)
+    shown = display_name(path)
+    where = span or Span(shown, 1, 1, 1, 1)
     if not path.is_file():
         kind = "is a directory" if path.is_dir() else "does not exist"
-        raise ArchImportError(f"cannot read `{path}`: it {kind}", where)
+        raise ArchImportError(f"cannot read `{shown}`: it {kind}", where)
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise ArchImportError(f"`{path}` is {path.stat().st_size:,} bytes; specs are limited to "
+        raise ArchImportError(f"`{shown}` is {path.stat().st_size:,} bytes; specs are limited to "
                               f"{MAX_FILE_BYTES:,}", where)  # fmt: skip
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ArchImportError(f"`{path}` is not UTF-8 text (byte {error.start}: {data[error.start]:#04x})",
+        raise ArchImportError(f"`{shown}` is not UTF-8 text (byte {error.start}: {data[error.start]:#04x})",
                               where) from None  # fmt: skip
 
 

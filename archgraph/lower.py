@@ -102,7 +102,8 @@ class Lowering:
             if definition is not item:  # point back at the user's variant line
                 error.diagnostics[0].notes.append(Note(f"in model `{name}`", definition.span))
             raise
-        outputs = [self.tensor(v, item.span, "a model's output") for v in result]
+        returned = next(st for st in item.body if isinstance(st, s.Return))
+        outputs = [self.tensor(v, e.span, "a model's output") for v, e in zip(result, returned.values, strict=True)]
         root.outputs = [t.value for t in outputs]
         root.inputs = [v for _, v in inputs]
         params = {p.name: env[p.name] for p in item.params}
@@ -139,8 +140,10 @@ class Lowering:
         try:
             return coerce(p.type, value)
         except ScalarError as error:
-            raise ArchTypeError(f"parameter `{p.name}`: {error}", span,
-                                [Note(f"`{p.name}` is declared `{p.type}` here", p.span)]) from None  # fmt: skip
+            fractional = p.type == "int" and isinstance(value, float) and not value.is_integer()
+            cls = ArchShapeError if fractional else ArchTypeError
+            raise cls(f"parameter `{p.name}`: {error}", span,
+                      [Note(f"`{p.name}` is declared `{p.type}` here", p.span)]) from None  # fmt: skip
 
     def check_shape(self, p: s.Param, t: TensorType, env: dict, span: Span) -> None:
         """A shape annotation `[B, N, dim]`: known names must match, new ones are bound."""
@@ -202,11 +205,15 @@ class Lowering:
             env[target] = v
 
     def input(self, st: s.Input, env: dict, scope: Scope) -> None:
+        if any(name == st.name for name, _ in self.current_inputs):
+            raise ArchNameError(f"input `{st.name}` is declared twice", st.span)
         dims: list[int | str] = []
         for axis, d in enumerate(st.shape):
             if axis == 0 and isinstance(d, s.Name) and d.id not in env:
                 dims.append(BATCH)
                 continue
+            if isinstance(d, s.Name) and d.id == BATCH and BATCH not in env:
+                raise ArchShapeError(f"the batch `{BATCH}` can only be the first axis, found it on axis {axis}", d.span)
             dims.append(self.dim(d, env, "input dimension"))
         node = self.add_node("input", (), {"name": st.name}, (TensorType(tuple(dims)),), st.span, scope, st.name)
         node.var = st.name

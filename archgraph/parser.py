@@ -27,6 +27,8 @@ _HUMAN = {
     "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`",
     "EQUAL": "`=`", "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "PERCENT": "`%`",
     "COMPARE": "a comparison", "__ANON_0": "`//`", "__ANON_1": "`**`", "$END": "end of file",
+    "RETURN": "`return`", "INPUT": "`input`", "REQUIRE": "`require`", "IF": "`if`", "ELSE": "`else`",
+    "REPEAT": "`repeat`", "MODEL": "`model`", "BLOCK": "`block`", "IMPORT": "`import`", "AS": "`as`",
 }  # fmt: skip
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
            "and_": "and", "or_": "or"}  # fmt: skip
@@ -58,26 +60,80 @@ def parse(text: str, filename: str = "<string>") -> s.File:
 
 def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError:
     line, col = error.line, error.column
-    if isinstance(error, UnexpectedEOF) or line < 1:
+    at_end = isinstance(error, UnexpectedToken) and error.token.type == "$END"
+    if isinstance(error, UnexpectedEOF) or at_end or line < 1:
         lines = source.text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
     span = Span(source.name, line, col, line, col + 1)
     if isinstance(error, UnexpectedCharacters):
         char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""
-        return ArchSyntaxError(f"unexpected character {char!r}", span)
-    expected = sorted({_HUMAN.get(t, f"`{t.lower()}`" if t.isupper() else t) for t in error.expected or ()})
-    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
-        token = error.token
+        if char == '"':
+            return ArchSyntaxError('unterminated string: this `"` is never closed on its line', span)
+        return ArchSyntaxError(f"unexpected character `{char}`" if char.isprintable() else
+                               f"unexpected character {char!r}", span)  # fmt: skip
+    expected = set(error.expected or ())
+    token = getattr(error, "token", None)
+    found = "end of file"
+    if isinstance(error, UnexpectedToken) and token is not None and token.type != "$END":
         span = Span(source.name, line, col, token.end_line or line, token.end_column or col + len(token))
         found = f"`{token}`"
-    else:
-        found = "end of file"
-    return ArchSyntaxError(f"expected {_join(expected)}, found {found}", span)
+        if "NAME" in expected and str(token).isidentifier():
+            return ArchSyntaxError(f"`{token}` is a keyword and cannot be used as a name here", span)
+    previous, opener = _context(source.text, _offset(source.text, line, col))
+    if previous is not None and "NAME" in expected and previous.type != "NAME" and str(previous).isidentifier():
+        where = _span(source.name, previous)
+        return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name", where)
+    closer = _CLOSERS.get(str(opener)) if opener is not None else None
+    if closer is not None and _TERMINAL[closer] in expected:
+        others = [w for t, w in (("COMMA", "`,`"),) if t in expected] + (
+            ["an operator"] if expected & _OPERATORS else []
+        )
+        at = f"{opener.line}:{opener.column}"
+        wanted = _join([f"`{closer}` to close the `{opener}` at {at}", *others])
+        return ArchSyntaxError(f"expected {wanted}, found {found}", span)
+    return ArchSyntaxError(f"expected {_expected(expected)}, found {found}", span)
+
+
+_TERMINAL = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "COMPARE", "__ANON_0", "__ANON_1", "OR", "AND"}
+_FIRST = ["RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "EQUAL", "LPAR", "LBRACE", "NAME"]
+
+
+def _expected(terminals: set[str]) -> str:
+    """Expected terminals in a user's words: closers first, operators as one item."""
+    operators = terminals & _OPERATORS
+    rest = sorted(terminals - _OPERATORS, key=lambda t: (_FIRST.index(t) if t in _FIRST else len(_FIRST), t))
+    words = [_HUMAN.get(t, f"`{t.lower()}`") for t in rest]
+    if len(words) > 6:
+        words = [*words[:6], "another statement"]
+    if operators:
+        words.append("an operator")
+    return _join(words) if words else "something else"
+
+
+def _offset(text: str, line: int, col: int) -> int:
+    lines = text.split("\n")
+    return sum(len(s) + 1 for s in lines[: line - 1]) + col - 1
+
+
+def _context(text: str, end: int) -> tuple[Token | None, Token | None]:
+    """The last token before `end`, and the innermost bracket opened before it and not closed."""
+    stack: list[Token] = []
+    previous = None
+    try:
+        for token in _lark().lex(text[:end], dont_ignore=False):
+            previous = token
+            if str(token) in _CLOSERS:
+                stack.append(token)
+            elif str(token) in _CLOSERS.values() and stack and _CLOSERS[str(stack[-1])] == str(token):
+                stack.pop()
+    except UnexpectedInput:
+        return None, None
+    return previous, (stack[-1] if stack else None)
 
 
 def _join(words: list[str]) -> str:
-    if len(words) > 8:
-        words = [*words[:8], "..."]
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from archgraph import syntax as s
 from archgraph.errors import ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import Scope, Value
-from archgraph.scalars import ScalarError, as_int
+from archgraph.scalars import ScalarError, as_int, describe
 
 if TYPE_CHECKING:
     from archgraph.lower import Lowering
@@ -90,6 +90,11 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
         except SpecError as error:
             error.diagnostics[0].notes.append(Note(f"in iteration {i} of `{st.label}`", st.span))
             raise
+        for n in carried:
+            if not isinstance(inner[n], Tensor):
+                span = next((a.span for a in _assignments(st.body, n)), st.span)
+                raise ArchTypeError(f"`{n}` is a tensor carried through `{st.label}`, but iteration {i} makes it "
+                                    f"{describe(inner[n])}", span)  # fmt: skip
         it.outputs = [inner[n].value for n in carried]
         it.output_names = list(carried)
         it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
@@ -99,6 +104,16 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
             taps.outputs.append(inner[carried[0]])
     rep.outputs = [env[n].value for n in carried]
     env[st.label] = taps
+
+
+def _assignments(body: tuple[s.Stmt, ...], name: str) -> list[s.Assign]:
+    found = []
+    for st in body:
+        if isinstance(st, s.Assign) and name in st.targets:
+            found.append(st)
+        elif isinstance(st, s.If):
+            found += _assignments(st.then, name) + _assignments(st.orelse, name)
+    return found
 
 
 def _assigned(body: tuple[s.Stmt, ...]) -> list[str]:

@@ -27,6 +27,8 @@ def describe(value: Any) -> str:
         return f'the string "{value}"'
     if isinstance(value, list):
         return f"the list {value}"
+    if isinstance(value, tuple):
+        return f"{len(value)} values ({', '.join(describe(v) for v in value)})"
     return str(value)
 
 

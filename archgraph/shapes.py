@@ -26,8 +26,9 @@ def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs,
         params, cost = opdef.params(types, attrs), opdef.cost(types, attrs, outs)
     except OpError as error:
         where = arg_spans.get(error.arg, span)
-        notes = [Note(f"input `{name}` is {t}") for name, t in zip(_input_names(opdef, len(types)), types, strict=True)]
         cls = ArchTypeError if error.kind == "type error" else ArchShapeError
+        names = _input_names(opdef, len(types))
+        notes = [Note(f"{name} is {t}") for name, t in zip(names, types, strict=True)] if cls is ArchShapeError else []
         raise cls(f"`{op}`: {error.message}", where, notes) from None
     except (ArithmeticError, TypeError, ValueError, IndexError, KeyError) as error:
         raise InternalError(f"shape rule of `{op}` failed on {types} {attrs}: {error!r}") from error
@@ -35,9 +36,11 @@ def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs,
 
 
 def _input_names(opdef, count: int) -> list[str]:
+    if opdef.name in ("add", "sub", "mul", "div"):
+        return ["the left operand", "the right operand"][:count]
     if opdef.variadic:
-        return [f"{opdef.inputs[0][1:]}[{i}]" for i in range(count)]
-    return list(opdef.inputs[:count])
+        return [f"input {i}" for i in range(count)]
+    return [f"input `{name}`" for name in opdef.inputs[:count]]
 
 
 def type_of(nodes: dict[str, Node], value: Value) -> TensorType:

@@ -34,6 +34,14 @@ class SourceFile:
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
+def text_of(span: Span) -> str | None:
+    """The source text a one-line span covers, if known."""
+    source = _SOURCES.get(span.file)
+    if source is None or span.line != span.end_line:
+        return None
+    return source.line(span.line)[span.col - 1 : span.end_col - 1]
+
+
 # Every span's file name -> its text, so an error can quote the line it points at.
 _SOURCES: dict[str, SourceFile] = {}
 

@@ -38,9 +38,7 @@ FIRST_LINE = re.compile(rf"^tests/errors/[\w/]+\.arch:\d+:\d+: ({'|'.join(KINDS)
 # but only its last two lines are compared: the traceback's frames carry absolute paths
 # and line numbers that move with every edit. When a case here starts to exit with 1,
 # the bug is fixed: run the accept command and remove the entry.
-KNOWN_INTERNAL_ERRORS = {
-    "repeat_carried_becomes_number": "repeat.py reads `.value` of a carried name that the body rebinds to a number",
-}
+KNOWN_INTERNAL_ERRORS: dict[str, str] = {}
 
 TINY_SPEC = """\
 model tiny(dim = 8) {

@@ -67,7 +67,7 @@ def test_accepted(text):
     [
         ("block b(x { return x }", "expected"),
         ("block b(x) { return x ", "found end of file"),
-        ("model m() { x = 3 $ }", "unexpected character '$'"),
+        ("model m() { x = 3 $ }", "unexpected character `$`"),
         ("block b(x) { x = = 3 }", "found `=`"),
         ("model v m(a = 1)", "expected"),
     ],

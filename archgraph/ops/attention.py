@@ -14,7 +14,7 @@ from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, register
 
 def _split_infer(ins, a):
     (x,) = ins
-    expect_rank(x, 3, 0, "split_heads input [B, N, C]")
+    expect_rank(x, 3, 0, "the input [B, N, C]")
     b, n, c = x.dims
     heads, parts = a["num_heads"], a["parts"]
     if heads < 1 or parts < 1:
@@ -48,7 +48,7 @@ register(OpDef(
 
 def _merge_infer(ins, a):
     (x,) = ins
-    expect_rank(x, 4, 0, "merge_heads input [B, h, N, d]")
+    expect_rank(x, 4, 0, "the input [B, h, N, d]")
     b, h, n, d = x.dims
     return TensorType((b, n, h * d), x.dtype)
 

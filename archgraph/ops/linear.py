@@ -67,7 +67,7 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int =
 
 def _conv_infer(ins, a):
     (x,) = ins
-    expect_rank(x, 4, 0, "conv2d input [B, C, H, W]")
+    expect_rank(x, 4, 0, "the input [B, C, H, W]")
     c = x.dims[1]
     for key in ("out_channels", "kernel_size", "stride", "groups"):
         if a[key] < 1:

@@ -71,7 +71,7 @@ register(OpDef(
 
 def _to_tokens_infer(ins, a):
     (x,) = ins
-    expect_rank(x, 4, 0, "to_tokens input [B, C, H, W]")
+    expect_rank(x, 4, 0, "the input [B, C, H, W]")
     b, c, h, w = x.dims
     return TensorType((b, h * w, c), x.dtype)
 
@@ -164,16 +164,16 @@ def _index_infer(ins, a):
             dims.append(size)
             continue
         if size == BATCH:
-            raise OpError("the batch axis can only be taken whole (`:`)", 0)
+            raise OpError("the batch axis can only be taken whole (`:`)", f"item{axis}")
         if isinstance(item, int):
             if not -size <= item < size:
-                raise OpError(f"index {item} is out of range for axis {axis} of size {size}", 0)
+                raise OpError(f"index {item} is out of range for axis {axis} of size {size}", f"item{axis}")
             continue
         start, stop = item
         start = 0 if start is None else start + size if start < 0 else start
         stop = size if stop is None else stop + size if stop < 0 else stop
         if not 0 <= start < stop <= size:
-            raise OpError(f"slice {_slice(item)} selects nothing from axis {axis} of size {size}", 0)
+            raise OpError(f"slice {_slice(item)} selects nothing from axis {axis} of size {size}", f"item{axis}")
         dims.append(stop - start)
     return TensorType((*dims, *x.dims[len(items) :]), x.dtype)
 
