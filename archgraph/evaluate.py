@@ -6,13 +6,14 @@ a block's parameters (then its body runs in a scope of its own).
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from archgraph import syntax as s
 from archgraph.errors import ArchNameError, ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import Scope, Value
 from archgraph.ops import REGISTRY, REQUIRED, OpDef, suggest
-from archgraph.scalars import ScalarError, as_int, binary, coerce, describe
+from archgraph.scalars import ScalarError, as_int, binary, coerce, describe, is_fractional
 from archgraph.source import text_of
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def _elementwise(lw: Lowering, op: str, a: Any, b: Any, e: s.BinOp, scope: Scope
         ins, attrs = [a, b], {"scalar": None, "scalar_first": False}
     else:
         tensor, number = (a, b) if isinstance(a, Tensor) else (b, a)
+        number = float(number) if is_fractional(number) else int(number) if isinstance(number, Fraction) else number
         ins, attrs = [tensor], {"scalar": number, "scalar_first": not isinstance(a, Tensor)}
         if op == "div" and isinstance(a, Tensor) and number == 0:
             raise ArchTypeError("division by zero: a tensor divided by 0", e.right.span)
@@ -223,7 +225,7 @@ def _attr_error(op: OpDef, name: str, error: ScalarError, value: Any, expr: s.Ex
     """A bad attribute value; a fractional width is a shape error that shows how it was computed."""
     from archgraph.lower import Tensor, _names, _show
 
-    fractional = op.attrs[name].kind == "int" and isinstance(value, float) and not value.is_integer()
+    fractional = op.attrs[name].kind == "int" and is_fractional(value)
     cls = ArchShapeError if fractional else ArchTypeError
     notes = []
     if (

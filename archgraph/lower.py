@@ -17,7 +17,7 @@ from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, Ar
 from archgraph.ir import BATCH, Graph, Node, Scope, TensorType, Value
 from archgraph.loader import Program
 from archgraph.ops import OpDef, suggest
-from archgraph.scalars import ScalarError, as_int, coerce, describe
+from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional
 from archgraph.shapes import make_node
 from archgraph.source import Span
 
@@ -106,7 +106,7 @@ class Lowering:
         outputs = [self.tensor(v, e.span, "a model's output") for v, e in zip(result, returned.values, strict=True)]
         root.outputs = [t.value for t in outputs]
         root.inputs = [v for _, v in inputs]
-        params = {p.name: env[p.name] for p in item.params}
+        params = {p.name: plain(env[p.name]) for p in item.params}
         doc = self._doc(name) or item.doc
         return Graph(name, self.nodes, root, inputs, root.outputs, doc, params, item.span.file)
 
@@ -140,7 +140,7 @@ class Lowering:
         try:
             return coerce(p.type, value)
         except ScalarError as error:
-            fractional = p.type == "int" and isinstance(value, float) and not value.is_integer()
+            fractional = p.type == "int" and is_fractional(value)
             cls = ArchShapeError if fractional else ArchTypeError
             raise cls(f"parameter `{p.name}`: {error}", span,
                       [Note(f"`{p.name}` is declared `{p.type}` here", p.span)]) from None  # fmt: skip
@@ -334,6 +334,13 @@ def _show(value: Any) -> str:
     if isinstance(value, Tensor):
         return str(value.type)
     return describe(value).removeprefix("the number ").removeprefix("the boolean ")
+
+
+def plain(value: Any) -> Any:
+    """A parameter value for reports and JSON: Fractions become floats."""
+    from fractions import Fraction
+
+    return float(value) if isinstance(value, Fraction) else value
 
 
 __all__ = ["MAX_BLOCK_DEPTH", "MAX_REPEAT", "Lowering", "Taps", "Tensor", "lower", "model_params"]

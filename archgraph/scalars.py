@@ -1,13 +1,15 @@
-"""Arithmetic on the spec's scalar values (ints, floats, bools, strings, lists).
+"""Arithmetic on the spec's scalar values (ints, fractions, floats, bools, strings, lists).
 
-`/` is exact: an int result when it divides, a float otherwise; a float is accepted where a
-dimension is expected only when it is a whole number. So a width that does not divide is
-an error where it is used, never a silent floor. `//` is an explicit floor.
+`/` is exact: an int when it divides, else a `Fraction` (so `1408 * (48 / 11)` is exactly
+6144, as timm's ViT-g needs). A number is accepted where a dimension is expected only when
+it is whole, so a width that does not divide is an error where it is used, never a silent
+floor. `//` is an explicit floor. Float literals (`2.5`, `1e-6`) stay floats.
 """
 
 from __future__ import annotations
 
 import operator
+from fractions import Fraction
 from typing import Any
 
 LIMIT = 2**62  # larger values are mistakes, and would overflow the generated code's int64 shapes
@@ -21,8 +23,8 @@ def describe(value: Any) -> str:
     """A value as an error message names it: `the number 3`, `the string "x"`, `a tensor f32[...]`."""
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+    if isinstance(value, (int, float, Fraction)):
+        return f"the number {show_number(value)}"
     if isinstance(value, str):
         return f'the string "{value}"'
     if isinstance(value, list):
@@ -32,9 +34,23 @@ def describe(value: Any) -> str:
     return str(value)
 
 
+def show_number(value: int | float | Fraction) -> str:
+    """`7`, `0.5`, `518.4`, `100/3 (33.33)`."""
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator} ({float(value):.4g})"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _exact(value):
+    """A Fraction that is whole becomes an int."""
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return int(value)
+    return value
+
+
 def _truediv(a, b):
-    if isinstance(a, int) and isinstance(b, int) and a % b == 0:
-        return a // b
+    if isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)):
+        return Fraction(a) / Fraction(b)
     return a / b
 
 
@@ -45,7 +61,7 @@ _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operat
 
 
 def is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float, Fraction)) and not isinstance(v, bool)
 
 
 def binary(op: str, a: Any, b: Any) -> Any:
@@ -65,22 +81,31 @@ def binary(op: str, a: Any, b: Any) -> Any:
     if not (is_number(a) and is_number(b)):
         raise ScalarError(f"`{op}` needs numbers, found {describe(a)} and {describe(b)}")
     if op in ("/", "//", "%") and b == 0:
-        raise ScalarError(f"division by zero: {a:g} {op} 0")
-    if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) > 64)):
-        raise ScalarError(f"{a:g} ** {b:g} is too large")
+        raise ScalarError(f"division by zero: {show_number(a)} {op} 0")
+    if op == "**" and (
+        abs(b) > 256 or (abs(a) > 1 and abs(b) > 64) or (isinstance(b, Fraction) and b.denominator != 1)
+    ):
+        raise ScalarError(f"{show_number(a)} ** {show_number(b)} is too large or not exact")
     result = _ARITH[op](a, b)
     if isinstance(result, complex) or abs(result) > LIMIT:
-        raise ScalarError(f"{a:g} {op} {b:g} = {result} is out of range")
-    return result
+        raise ScalarError(f"{show_number(a)} {op} {show_number(b)} is out of range")
+    return _exact(result)
+
+
+def is_fractional(value: Any) -> bool:
+    """A number that is not whole (a float like 518.4 or a Fraction like 100/3)."""
+    if isinstance(value, float):
+        return not value.is_integer()
+    return isinstance(value, Fraction) and value.denominator != 1
 
 
 def as_int(value: Any) -> int:
     """An integer, from an int or a whole float; anything else is a ScalarError."""
     if isinstance(value, bool) or not is_number(value):
         raise ScalarError(f"expected an integer, found {describe(value)}")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ScalarError(f"expected an integer, found {value:g}, which is not whole")
+    if isinstance(value, (float, Fraction)):
+        if is_fractional(value):
+            raise ScalarError(f"expected an integer, found {show_number(value)}, which is not whole")
         return int(value)
     return value
 
@@ -96,7 +121,7 @@ def coerce(kind: str, value: Any) -> Any:
             return None
         if not is_number(value):
             raise ScalarError(f"expected a number, found {describe(value)}")
-        return float(value)
+        return float(value)  # an attribute is a plain float (eps, std, init values)
     if kind == "bool":
         if not isinstance(value, bool):
             raise ScalarError(f"expected true or false, found {describe(value)}")
