@@ -58,6 +58,12 @@ def _check_variant(item: s.Variant, program: Program) -> list[Diagnostic]:
     params = model_params(program, item.name)
     if params is None:
         chain, current = [item.name], item.base
+        while isinstance(program.definitions.get(current), s.Variant) and current not in chain:
+            chain.append(current)
+            current = program.definitions[current].base
+        if current not in chain:
+            return []  # the broken link is reported where it is
+        chain, current = [item.name], item.base
         while current not in chain and isinstance(program.definitions.get(current), s.Variant):
             chain.append(current)
             current = program.definitions[current].base
@@ -221,6 +227,9 @@ class _Checker:
                        call.callee_span)  # fmt: skip
         if in_repeat and not call.args:
             self.error(ArchTypeError, "a repeated call needs the tensor to thread as its first argument", call.span)
+        if in_repeat and call.callee in REGISTRY:
+            self.error(ArchTypeError, f"`repeat` repeats a block, not the op `{call.callee}`; write a block that "
+                       "calls it, or use `repeat N as i { ... }`", call.callee_span)  # fmt: skip
 
     def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool) -> None:
         given = set()

@@ -111,6 +111,8 @@ def _check(args) -> int:
         try:
             models = _models(path)
         except SpecError as error:
+            if os.environ.get("ARCHGRAPH_DEBUG"):
+                traceback.print_exc()
             sys.stderr.write(error.render())
             failed += 1
             continue

@@ -32,14 +32,14 @@ class Diagnostic:
     notes: list[Note] = field(default_factory=list)
 
     def render(self) -> str:
-        out = [f"{self.span}: {self.kind}: {self.message}"]
+        out = [_escape(f"{self.span}: {self.kind}: {self.message}")]
         out += _quote(self.span)
         for note, repeats in _collapse(self.notes):
             if repeats:
                 out.append(f"note: ... and {repeats} more times")
                 continue
             where = f"{note.span}: " if note.span else ""
-            out.append(f"note: {where}{note.message}")
+            out.append(_escape(f"note: {where}{note.message}"))
             if note.span is not None:
                 out += _quote(note.span)
         return "\n".join(out) + "\n"
@@ -72,11 +72,19 @@ def _quote(span: Span) -> list[str]:
             line[start : start + 120],
             Span(span.file, span.line, span.col - start, span.line, span.col - start),
         )
+    line = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in line)  # one column each
     stop = span.end_col if span.end_line == span.line else len(line) + 1
     pad = len(line[: span.col - 1].expandtabs())
     width = max(1, len(line[span.col - 1 : stop - 1].expandtabs()))
     gutter = " " * len(str(span.line))
     return [f" {span.line} | {line.expandtabs()}", f" {gutter} | {' ' * pad}^{'~' * (width - 1)}"]
+
+
+def _escape(text: str) -> str:
+    """A message safe for a terminal: control characters (ESC, NUL, CR, ...) written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
 
 
 class SpecError(ArchError):

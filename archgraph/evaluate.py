@@ -140,6 +140,10 @@ def _tap(lw: Lowering, taps, e: s.Subscript, env: dict) -> Any:
     if len(e.items) != 1 or isinstance(e.items[0], s.Slice):
         raise ArchTypeError(f"take one iteration of `{taps.scope.label}` with `{taps.scope.label}[i]`", e.span)
     i = _int(lw, e.items[0], env)
+    if len(taps.scope.outputs) != 1:
+        carried = ", ".join(f"`{n}`" for n in taps.scope.input_names)
+        raise ArchTypeError(f"`{taps.scope.label}[i]` needs a repeat that carries one tensor; it carries {carried}",
+                            e.span)  # fmt: skip
     count = len(taps.outputs)
     if not 0 <= i < count:
         raise ArchShapeError(f"`{taps.scope.label}` has {count} iterations (0 to {count - 1}), found index {i}",

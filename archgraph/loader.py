@@ -79,6 +79,8 @@ def _load_file(program: Program, path: Path, name: str, text: str | None, root: 
 
 
 def _import(program: Program, item: s.Import, importer: Path, root: Path, stack: list) -> None:
+    if not item.path or any(not c.isprintable() for c in item.path):
+        raise ArchImportError(f"an import path must be a printable file name, found {item.path!r}", item.span)
     if Path(item.path).is_absolute() or item.path.startswith(("/", "\\")):
         raise ArchImportError(f"import paths are relative to the importing file, found absolute `{item.path}`",
                               item.span)  # fmt: skip

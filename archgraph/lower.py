@@ -8,6 +8,7 @@ per iteration, `if`s decided, `require`s checked: all errors here are spec error
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +20,12 @@ from archgraph.loader import Program
 from archgraph.ops import OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional
 from archgraph.shapes import make_node
-from archgraph.source import Span
+from archgraph.source import Span, text_of
 
 MAX_REPEAT = 4096
 MAX_NODES = 200_000
 MAX_BLOCK_DEPTH = 64
+STACK_LIMIT = 40_000  # frames; the deepest spec the parser and MAX_BLOCK_DEPTH allow needs ~15,000
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,17 @@ class Taps:
 
 def lower(program: Program, model: str, overrides: dict[str, Any] | None = None) -> Graph:
     """Evaluate `model` of a checked program with `overrides` and return its graph."""
-    return Lowering(program).model(model, overrides or {})
+    # Blocks (at most MAX_BLOCK_DEPTH deep) times expressions (at most parser.MAX_NESTING deep)
+    # can recurse further than Python's default limit allows; pure-Python frames are cheap.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, STACK_LIMIT))
+    try:
+        return Lowering(program).model(model, overrides or {})
+    except RecursionError:
+        where = program.definitions[model].span
+        raise ArchTypeError(f"model `{model}` nests blocks and expressions too deeply to evaluate", where) from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def resolve_model(program: Program, name: str, overrides: dict[str, Any]) -> tuple[s.Model, dict, dict]:
@@ -108,16 +120,29 @@ class Lowering:
         root.inputs = [v for _, v in inputs]
         params = {p.name: plain(env[p.name]) for p in item.params}
         doc = self._doc(name) or item.doc
-        return Graph(name, self.nodes, root, inputs, root.outputs, doc, params, item.span.file)
+        return Graph(name, self.nodes, root, inputs, root.outputs, doc, params, self.program.files[0])
 
     def _doc(self, name: str) -> str | None:
+        """The doc of the nearest variant in the chain that has one."""
         item = self.program.definitions[name]
-        return item.doc if isinstance(item, s.Variant) else None
+        while isinstance(item, s.Variant):
+            if item.doc:
+                return item.doc
+            item = self.program.definitions[item.base]
+        return None
 
     def bind_params(self, params, given: dict, span: Span, what: str, spans: dict | None = None) -> dict[str, Any]:
-        """Parameter values: given ones, then defaults evaluated in order; types checked."""
+        """Parameter values, types checked: given scalars first, then tensors with shapes (a shape checks
+        the names it shares with given parameters and binds the others), then defaults in order."""
         env: dict[str, Any] = {}
+        spans = spans or {}
+        shaped = [p for p in params if isinstance(p.type, tuple)]
         for p in params:
+            if p.name in given and p not in shaped:
+                env[p.name] = self.check_param(p, given[p.name], spans.get(p.name, p.span), env)
+        for p in [*shaped, *params]:
+            if p.name in env:
+                continue
             if p.name in given:
                 value = given[p.name]
             elif p.default is not None:
@@ -125,8 +150,7 @@ class Lowering:
             else:
                 raise ArchTypeError(f"{what} needs a value for `{p.name}`", span,
                                     [Note(f"`{p.name}` is declared here without a default", p.span)])  # fmt: skip
-            where = (spans or {}).get(p.name, p.span)
-            env[p.name] = self.check_param(p, value, where, env)
+            env[p.name] = self.check_param(p, value, spans.get(p.name, p.span), env)
         return env
 
     def check_param(self, p: s.Param, value: Any, span: Span, env: dict) -> Any:
@@ -138,7 +162,8 @@ class Lowering:
                 self.check_shape(p, tensor.type, env, span)
             return tensor
         try:
-            return coerce(p.type, value)
+            coerced = coerce(p.type, value)
+            return value if p.type == "float" and not isinstance(value, float) else coerced  # keep 7/3 exact
         except ScalarError as error:
             fractional = p.type == "int" and is_fractional(value)
             cls = ArchShapeError if fractional else ArchTypeError
@@ -156,8 +181,9 @@ class Lowering:
                 continue
             want = self.expr(dim_expr, env, None)
             if want != size:
-                raise ArchShapeError(f"parameter `{p.name}` expects {want} on axis {axis}, found {t}", span,
-                                     [Note("declared here", dim_expr.span)])  # fmt: skip
+                named = "" if isinstance(dim_expr, s.Number) else f"`{text_of(dim_expr.span)}` = "
+                raise ArchShapeError(f"parameter `{p.name}` expects {named}{_show(want)} on axis {axis}, found {t}",
+                                     span, [Note("declared here", dim_expr.span)])  # fmt: skip
 
     # ---- statements ----
 
@@ -189,7 +215,8 @@ class Lowering:
     def assign(self, st: s.Assign, value: Any, env: dict, scope: Scope) -> None:
         values = value if isinstance(value, tuple) else (value,)
         if len(values) != len(st.targets):
-            raise ArchTypeError(f"{len(st.targets)} names on the left, but the right side gives {len(values)} "
+            names = "1 name" if len(st.targets) == 1 else f"{len(st.targets)} names"
+            raise ArchTypeError(f"{names} on the left, but the right side gives {len(values)} "
                                 f"value{'s' if len(values) != 1 else ''}", st.span)  # fmt: skip
         producers = {v.value.node for v in values if isinstance(v, Tensor)}
         if len(values) > 1 and len(producers) == 1:
@@ -333,6 +360,8 @@ def _names(e) -> list[s.Name]:
 def _show(value: Any) -> str:
     if isinstance(value, Tensor):
         return str(value.type)
+    if isinstance(value, str):
+        return f'"{value}"'
     return describe(value).removeprefix("the number ").removeprefix("the boolean ")
 
 

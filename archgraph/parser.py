@@ -8,17 +8,18 @@ Parse errors become `ArchSyntaxError`s that say what was expected, in the user's
 from __future__ import annotations
 
 import inspect
+import math
 import re
-import sys
 from functools import cache
 from importlib.resources import files
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.tree import Meta
 
 from archgraph import syntax as s
 from archgraph.errors import ArchSyntaxError
+from archgraph.scalars import LIMIT
 from archgraph.source import SourceFile, Span, register
 
 # Terminal names -> words a user reads in "expected ..." lists.
@@ -50,12 +51,45 @@ def parse(text: str, filename: str = "<string>") -> s.File:
         tree = _lark().parse(text)
     except UnexpectedInput as error:
         raise _syntax_error(error, source) from None
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20_000))  # deeply nested expressions are legal, if odd
-    try:
-        return s.File(filename, tuple(ToSyntax(filename).transform(tree).children))
-    finally:
-        sys.setrecursionlimit(limit)
+    _guard(tree, filename)  # bounded nesting and numbers, so no later pass can overflow the stack
+    return s.File(filename, tuple(ToSyntax(filename).transform(tree).children))
+
+
+MAX_NESTING = 100  # levels of the parse tree; the deepest spec in specs/ has 19
+_STATEMENTS = {"import_stmt", "param", "input_stmt", "assign", "return_stmt", "require_stmt", "if_stmt",
+               "repeat_stmt", "variant_def"}  # fmt: skip
+
+
+def _guard(tree: Tree, file: str) -> None:
+    """Reject, before anything recurses over it, a tree nested too deeply or a number out of range.
+
+    The error points at the innermost statement around the overflow (a whole statement, not
+    the one leaf that happened to reach the limit)."""
+    stack: list[tuple[Tree, int, Meta | None]] = [(tree, 1, None)]
+    while stack:
+        node, depth, statement = stack.pop()
+        if node.data in _STATEMENTS and not node.meta.empty:
+            statement = node.meta
+        if depth > MAX_NESTING:
+            where = _span(file, statement) if statement is not None else Span(file, 1, 1, 1, 2)
+            raise ArchSyntaxError(f"this nests more than {MAX_NESTING} levels deep; split it into named steps", where)
+        for child in node.children:
+            if isinstance(child, Tree):
+                stack.append((child, depth + 1, statement))
+            elif isinstance(child, Token) and child.type == "NUMBER":
+                _check_number(child, file)
+
+
+def _check_number(token: Token, file: str) -> None:
+    text = str(token)
+    digits = text.lstrip("0")
+    shown = text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text):,} characters)"
+    if any(c in text for c in ".eE"):
+        if math.isfinite(float(text)):
+            return
+    elif len(digits) <= 19 and int(text) <= LIMIT:
+        return
+    raise ArchSyntaxError(f"the number {shown} is too large; numbers are limited to 2**62", _span(file, token))
 
 
 def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError:

@@ -113,6 +113,8 @@ def _assignments(body: tuple[s.Stmt, ...], name: str) -> list[s.Assign]:
             found.append(st)
         elif isinstance(st, s.If):
             found += _assignments(st.then, name) + _assignments(st.orelse, name)
+        elif isinstance(st, s.RepeatBlock):  # a nested repeat carries its names out
+            found += _assignments(st.body, name)
     return found
 
 
@@ -122,6 +124,8 @@ def _assigned(body: tuple[s.Stmt, ...]) -> list[str]:
         targets = st.targets if isinstance(st, s.Assign) else ()
         if isinstance(st, s.If):
             targets = tuple(_assigned(st.then) + _assigned(st.orelse))
+        elif isinstance(st, s.RepeatBlock):  # a nested repeat carries its names out
+            targets = tuple(_assigned(st.body))
         names += [t for t in targets if t not in names]
     return names
 

@@ -82,10 +82,10 @@ def binary(op: str, a: Any, b: Any) -> Any:
         raise ScalarError(f"`{op}` needs numbers, found {describe(a)} and {describe(b)}")
     if op in ("/", "//", "%") and b == 0:
         raise ScalarError(f"division by zero: {show_number(a)} {op} 0")
-    if op == "**" and (
-        abs(b) > 256 or (abs(a) > 1 and abs(b) > 64) or (isinstance(b, Fraction) and b.denominator != 1)
-    ):
-        raise ScalarError(f"{show_number(a)} ** {show_number(b)} is too large or not exact")
+    if op == "**" and isinstance(b, Fraction) and b.denominator != 1:
+        raise ScalarError(f"{show_number(a)} ** {show_number(b)}: a fractional power is not exact")
+    if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) > 64)):
+        raise ScalarError(f"{show_number(a)} ** {show_number(b)} is too large")
     result = _ARITH[op](a, b)
     if isinstance(result, complex) or abs(result) > LIMIT:
         raise ScalarError(f"{show_number(a)} {op} {show_number(b)} is out of range")

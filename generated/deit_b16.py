@@ -13,6 +13,7 @@ Other FLOPs (norms, activations, softmax, adds): 103,146,048.
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 __all__ = ["DeitB16"]
 
@@ -110,9 +111,16 @@ class EncoderBlock(nn.Module):
 class DeitB16(nn.Module):
     """DeiT-B: ViT-B/16 trained data-efficiently"""
 
-    def __init__(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        grad_checkpointing: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         dd = {"device": device, "dtype": dtype}
+        self.grad_checkpointing = grad_checkpointing  # training: recompute each block's activations in backward
         self.patch_embed = PatchEmbed(**dd)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, 768, **dd))
         self.pos_embed = nn.Parameter(torch.zeros(1, 197, 768, **dd))
@@ -137,7 +145,8 @@ class DeitB16(nn.Module):
         x = self.patch_embed(x)  # [B, 196, 768]
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # [B, 197, 768]
         x = x + self.pos_embed  # [B, 197, 768]
-        x = self.blocks(x)  # [B, 197, 768]
+        for block in self.blocks:
+            x = checkpoint(block, x, use_reentrant=False) if self.grad_checkpointing and self.training else block(x)  # [B, 197, 768]
         x = self.norm(x)  # [B, 197, 768]
         x = x[:, 0]  # [B, 768]
         return self.head(x)  # [B, 1000]

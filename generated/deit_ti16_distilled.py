@@ -13,6 +13,7 @@ Other FLOPs (norms, activations, softmax, adds): 25,947,920.
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 __all__ = ["DeitTi16Distilled"]
 
@@ -110,9 +111,16 @@ class EncoderBlock(nn.Module):
 class DeitTi16Distilled(nn.Module):
     """DeiT-Ti with a distillation token; the two heads are averaged"""
 
-    def __init__(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        grad_checkpointing: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         dd = {"device": device, "dtype": dtype}
+        self.grad_checkpointing = grad_checkpointing  # training: recompute each block's activations in backward
         self.patch_embed = PatchEmbed(**dd)
         self.dist_token = nn.Parameter(torch.zeros(1, 1, 192, **dd))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, 192, **dd))
@@ -143,6 +151,7 @@ class DeitTi16Distilled(nn.Module):
         x = torch.cat([self.dist_token.expand(x.shape[0], -1, -1), x], dim=1)  # [B, 197, 192]
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # [B, 198, 192]
         x = x + self.pos_embed  # [B, 198, 192]
-        x = self.blocks(x)  # [B, 198, 192]
+        for block in self.blocks:
+            x = checkpoint(block, x, use_reentrant=False) if self.grad_checkpointing and self.training else block(x)  # [B, 198, 192]
         x = self.norm(x)  # [B, 198, 192]
         return (self.head(x[:, 0]) + self.head_dist(x[:, 1])) / 2

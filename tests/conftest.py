@@ -26,6 +26,16 @@ def spec_models() -> list[tuple[Path, str]]:
     return out
 
 
+def reduced(spec: Path, name: str, **extra) -> dict:
+    """Small overrides for a model, kept to the parameters it has: 2 blocks, width 64, 2x2 patches, 10 classes."""
+    import archgraph
+
+    params = archgraph.load_graph(spec, name).params
+    small = {"embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10, **extra}
+    small.setdefault("img_size", 2 * params.get("patch_size", 16))
+    return {k: v for k, v in small.items() if k in params}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = Path(str(item.fspath)).parts

@@ -45,6 +45,7 @@ def generate(graph: Graph, spec: str) -> str:
             summary=[_docstring_safe(line) for line in summary],
             helpers=[HELPERS[h].rstrip("\n") for h in view.helpers],
             classes=view.classes,
+            checkpoint_import=view.checkpoint_import,
         )
     )
 

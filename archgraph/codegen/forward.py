@@ -55,7 +55,7 @@ def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Val
         uses[v] = uses.get(v, 0) + 1
     inline: dict[Value, Stmt] = {}
     for st in stmts:
-        if len(st.defs) == 1 and (st.pure or (uses.get(st.defs[0], 0) == 1 and not st.names[0])):
+        if len(st.defs) == 1 and not st.template and (st.pure or (uses.get(st.defs[0], 0) == 1 and not st.names[0])):
             inline[st.defs[0]] = st
     kept = [st for st in stmts if not (len(st.defs) == 1 and st.defs[0] in inline)]
     texts = [_expand(st, inline) for st in kept]
@@ -72,7 +72,8 @@ def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Val
         if st.template:
             code = TARGET.sub(lambda m, st=st: names[st.defs[int(m.group(1))]], code)
             body = [line for line in code.split("\n") if not _self_assignment(line)]
-            lines += [body[0] + comment, *body[1:]] if comment else body
+            at = next((i for i, line in enumerate(body) if "block(" in line), 0)  # the loop's assignment
+            lines += [line + comment if i == at else line for i, line in enumerate(body)]
         else:
             targets = ", ".join(names[d] for d in st.defs)
             lines.append(f"{targets} = {code}{comment}" if targets else code)

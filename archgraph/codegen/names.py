@@ -10,7 +10,7 @@ import builtins
 import keyword
 import re
 
-RESERVED = {"self", "torch", "nn", "F", "dd", "device", "dtype", "math"}
+RESERVED = {"self", "torch", "nn", "F", "dd", "device", "dtype", "math", "checkpoint", "grad_checkpointing"}
 _ILLEGAL = re.compile(r"[^0-9a-zA-Z_]+")
 
 

@@ -16,6 +16,17 @@ from archgraph.ops import REGISTRY
 from archgraph.ops.emit import EmitArgs
 
 HELPERS = {
+    "Affine": '''class Affine(nn.Module):
+    """`alpha * x + beta` per channel, no statistics (timm Affine, ResMLP's norm)."""
+
+    def __init__(self, dim: int, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, 1, dim, device=device, dtype=dtype))
+        self.beta = nn.Parameter(torch.zeros(1, 1, dim, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.beta, self.alpha, x)
+''',
     "LayerScale": '''class LayerScale(nn.Module):
     """`x * gamma`, one learned scale per channel (timm LayerScale)."""
 
@@ -42,6 +53,7 @@ class ClassView:
     returns: str
     is_model: bool = False
     outputs: int = 1
+    checkpointing: bool = False  # takes `grad_checkpointing`: it runs repeats, or holds a class that does
 
     @property
     def annotation(self) -> str:
@@ -65,11 +77,19 @@ class FileView:
     def model(self) -> ClassView:
         return self.classes[-1]
 
-    def class_for(self, scope: Scope, base: str, is_model: bool = False) -> str:
+    @property
+    def checkpoint_import(self) -> bool:
+        """Whether some forward calls torch.utils.checkpoint (a repeat of blocks that hold no repeats)."""
+        return any(_CHECKPOINTED in line for cls in self.classes for line in cls.lines)
+
+    def checkpointing(self, name: str) -> bool:
+        return any(cls.checkpointing for cls in self.classes if cls.name == name)
+
+    def class_for(self, scope: Scope, base: str, is_model: bool = False, name: str | None = None) -> str:
         view = _class_view(self, scope, is_model)
         key = (base, view.body_key())
         if key not in self.by_key:
-            view.name = self.names.create(camel(base))
+            view.name = name or self.names.create(camel(base))
             self.by_key[key] = view.name
             self.classes.append(view)
         return self.by_key[key]
@@ -77,7 +97,8 @@ class FileView:
 
 def file_view(graph: Graph) -> FileView:
     view = FileView(graph)
-    view.class_for(graph.root, graph.name, is_model=True)
+    model_name = view.names.create(camel(graph.name))  # reserved first: blocks never take the model's name
+    view.class_for(graph.root, graph.name, is_model=True, name=model_name)
     return view
 
 
@@ -89,6 +110,7 @@ class _Body:
     weights: list[str] = field(default_factory=list)
     stmts: list[Stmt] = field(default_factory=list)
     attrs: Namespace = field(default_factory=Namespace)
+    checkpointing: bool = False
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name."""
@@ -113,7 +135,9 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     lines, returns = render(body.stmts, inputs, scope.outputs, graph)
     args = [sanitize(name) for _, name in inputs]
     doc = _doc(scope, graph, is_model)
-    return ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
+    view = ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
+    view.checkpointing = body.checkpointing or is_model
+    return view
 
 
 def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> None:
@@ -140,28 +164,48 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     names = [given.get(v, "") for v in child.outputs]
     call = f"self.{attr}({', '.join(hole(i) for i in range(len(child.inputs)))})"
     if child.kind != "repeat":
-        body.init.append(f"self.{attr} = {fv.class_for(child, child.block)}(**dd)")
+        body.init.append(f"self.{attr} = {_construct(fv, fv.class_for(child, child.block), body)}")
         body.weights.append(f"self.{attr}.init_weights()")
         body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
         return
     iterations = [it for it in child.items if isinstance(it, Scope)]
+    if not iterations:
+        return  # `repeat 0`: the output is the input, and there are no weights
     classes = [fv.class_for(it, it.block) for it in iterations]
+    body.checkpointing = True
     if len(set(classes)) == 1:
-        built = f"[{classes[0]}(**dd) for _ in range({len(classes)})]"
+        built = f"[{_construct(fv, classes[0], body)} for _ in range({len(classes)})]"
     else:
-        built = "[" + ", ".join(f"{c}(**dd)" for c in classes) + "]"
+        built = "[" + ", ".join(_construct(fv, c, body) for c in classes) + "]"
     body.weights.append(f"for block in self.{attr}:\n    block.init_weights()")
+    # Checkpoint the innermost repeats only: a block that runs repeats checkpoints its own.
+    checkpointed = not any(fv.checkpointing(c) for c in classes)
     single = len(child.inputs) == 1 and all(len(it.inputs) == 1 for it in iterations)
     if single and not child.taps and iterations:
         body.init.append(f"self.{attr} = nn.Sequential(*{built})")
-        body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
-        return
-    body.init.append(f"self.{attr} = nn.ModuleList({built})")
-    body.stmts.append(_loop(child, attr, iterations, types, names))
+        if not checkpointed:
+            body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
+            return
+    else:
+        body.init.append(f"self.{attr} = nn.ModuleList({built})")
+    loop_names = [name or given.get(child.inputs[0], "") or "x" for name in names]  # never `h`: it carries x
+    body.stmts.append(_loop(child, attr, iterations, types, loop_names, checkpointed))
 
 
-def _loop(child: Scope, attr: str, iterations: list[Scope], types, names) -> Stmt:
-    """`for block in self.<attr>: x = block(x, ...)`; with taps, each output is kept in `<attr>_out`."""
+def _construct(fv: FileView, name: str, body: _Body) -> str:
+    """`Name(**dd)`, passing `grad_checkpointing` on to a class that takes it."""
+    if not fv.checkpointing(name):
+        return f"{name}(**dd)"
+    body.checkpointing = True
+    return f"{name}(grad_checkpointing=grad_checkpointing, **dd)"
+
+
+def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkpointed: bool) -> Stmt:
+    """`for block in self.<attr>: x = block(x, ...)`; with taps, each output is kept in `<attr>_out`.
+
+    When `checkpointed`, a block runs through torch.utils.checkpoint while training with
+    `grad_checkpointing` on: its activations are recomputed in backward instead of stored.
+    """
     n = len(child.outputs)
     extra = list(iterations[0].inputs[n:]) if iterations else []
     outs = ", ".join(target(i) for i in range(n))
@@ -170,12 +214,16 @@ def _loop(child: Scope, attr: str, iterations: list[Scope], types, names) -> Stm
     taps = f"{sanitize(attr)}_out"
     if child.taps:
         lines.append(f"{taps} = []")
-    lines += [f"for block in self.{attr}:", f"    {outs} = block({args})"]
+    call = f"checkpoint(block, {args}, use_reentrant=False) {_CHECKPOINTED} else block({args})"
+    lines += [f"for block in self.{attr}:", f"    {outs} = {call if checkpointed else f'block({args})'}"]
     if child.taps:
         lines.append(f"    {taps}.append({target(0)})")
     aliases = {it.outputs[0]: f"{taps}[{i}]" for i, it in enumerate(iterations) if i in child.taps}
     return Stmt(list(child.outputs), "\n".join(lines), [*child.inputs, *extra], types, names, template=True,
                 aliases=aliases)  # fmt: skip
+
+
+_CHECKPOINTED = "if self.grad_checkpointing and self.training"
 
 
 def _doc(scope: Scope, graph: Graph, is_model: bool) -> str:

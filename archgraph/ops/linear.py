@@ -14,11 +14,19 @@ _LINEAR_INIT = {
     "xavier_mlp": ["nn.init.xavier_uniform_({m}.weight)", "nn.init.normal_({m}.bias, std=1e-6)"],
     "zeros": ["nn.init.zeros_({m}.weight)", "nn.init.zeros_({m}.bias)"],
     "torch": ["{m}.reset_parameters()"],  # PyTorch's default (kaiming_uniform, a=sqrt(5))
+    "lecun_normal": [],  # computed from the fan-in in _init_lines
 }
 
 
 def _init_lines(a) -> list[str]:
-    lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
+    if a.value("init") == "lecun_normal":  # timm lecun_normal_: N(0, 1/fan_in) truncated at 2 std
+        fan_in = a.types[0].dims[1] // a.value("groups") * a.value("kernel_size") ** 2 if "groups" in a.attrs else (
+            a.types[0].dims[-1])  # fmt: skip
+        std = (1 / fan_in) ** 0.5 / 0.87962566103423978
+        lines = [f"nn.init.trunc_normal_({a.target}.weight, std={std!r}, a={-2 * std!r}, b={2 * std!r})",
+                 f"nn.init.zeros_({a.target}.bias)"]  # fmt: skip
+    else:
+        lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
     return [line for line in lines if ".bias" not in line or a.value("bias")]
 
 
@@ -44,7 +52,7 @@ register(OpDef(
     inputs=("x",),
     attrs={"out_features": Attr("int", doc="output width"),
            "bias": Attr("bool", True, "learn an additive bias"),
-           "init": Attr("str", "trunc_normal", "trunc_normal | xavier_uniform | xavier_mlp | zeros | torch")},
+           "init": Attr("str", "trunc_normal", "trunc_normal | xavier_uniform | xavier_mlp | zeros | torch | lecun_normal")},
     infer=_linear_infer,
     params=lambda ins, a: ins[0].dims[-1] * a["out_features"] + (a["out_features"] if a["bias"] else 0),
     cost=lambda ins, a, outs: Cost(macs=batch_dims(ins[0]) * ins[0].dims[-1] * a["out_features"]),

@@ -1,4 +1,4 @@
-"""Normalisation: `layer_norm` over the last axis (timm's ViT/Mixer default eps 1e-6)."""
+"""Normalisation: `layer_norm` over the last axis (timm's ViT/Mixer default eps 1e-6), and ResMLP's `affine`."""
 
 from __future__ import annotations
 
@@ -39,4 +39,22 @@ register(OpDef(
     summary="layer normalisation over the last axis (nn.LayerNorm)",
     learnable=True,
     formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 5 per element)"},
+))  # fmt: skip
+
+
+register(OpDef(
+    name="affine",
+    inputs=("x",),
+    attrs={},
+    infer=lambda ins, a: _layer_norm_infer(ins, {"eps": 1.0}),
+    params=lambda ins, a: 2 * ins[0].dims[-1],
+    cost=lambda ins, a, outs: Cost(other=2 * outs[0].numel()),  # a multiply and an add per element
+    emit=Emit(
+        module=lambda a: f"Affine({a.types[0].dims[-1]}, **dd)",
+        call=lambda a: f"{a.target}({a.ins[0]})",
+        init=lambda a: [f"nn.init.ones_({a.target}.alpha)", f"nn.init.zeros_({a.target}.beta)"],
+    ),
+    summary="ResMLP's normalisation: a learned per-channel `alpha * x + beta`, no statistics (timm Affine)",
+    learnable=True,
+    formulas={"shape": "unchanged", "params": "2 * C (alpha, beta of shape [1, 1, C])", "flops": "0 (other: 2 per element)"},
 ))  # fmt: skip

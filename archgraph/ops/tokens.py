@@ -115,7 +115,10 @@ def _concat_infer(ins, a):
     dim = norm_dim(a["dim"], rank)
     if dim == 0:
         raise OpError("concat along the batch axis is not supported", "dim")
-    batch = BATCH if any(t.dims[0] == BATCH for t in ins) else ins[0].dims[0]
+    batch = BATCH if any(t.dims[0] == BATCH for t in ins) else max(t.dims[0] for t in ins)
+    for i, t in enumerate(ins):
+        if t.dims[0] not in (1, batch):
+            raise OpError(f"batch sizes differ: input {i} is {t}, others have {batch}", i)
     total = 0
     for i, t in enumerate(ins):
         if t.rank != rank:
@@ -130,10 +133,11 @@ def _concat_infer(ins, a):
 
 
 def _concat_call(a) -> str:
-    batch_of = next((x for x, t in zip(a.ins, a.types, strict=True) if t.dims[0] == BATCH), None)
+    batch = a.outs[0].dims[0]
+    batch_of = next((x for x, t in zip(a.ins, a.types, strict=True) if t.dims[0] == batch), None)
     parts = []
     for x, t in zip(a.ins, a.types, strict=True):
-        if batch_of is not None and t.dims[0] != BATCH:
+        if batch != 1 and t.dims[0] == 1:  # a learned [1, n, D] token, expanded over the batch
             x = f"{x}.expand({batch_of}.shape[0], {', '.join(['-1'] * (t.rank - 1))})"
         parts.append(x)
     return f"torch.cat([{', '.join(parts)}], dim={a['dim']})"

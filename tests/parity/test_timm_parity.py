@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
 import archgraph  # noqa: E402
-from tests.conftest import ROOT, spec_models  # noqa: E402
+from tests.conftest import ROOT, reduced, spec_models  # noqa: E402
 
 # archgraph model -> timm model (and constructor kwargs timm needs to build the same thing)
 TIMM = {
@@ -39,30 +39,63 @@ TIMM = {
     "deit_b16_384": ("deit_base_patch16_384", {}),
     "deit_b16_distilled": ("deit_base_distilled_patch16_224", {}),
     "deit_b16_distilled_384": ("deit_base_distilled_patch16_384", {}),
+    "mixer_s32": ("mixer_s32_224", {}),
+    "mixer_s16": ("mixer_s16_224", {}),
+    "mixer_b32": ("mixer_b32_224", {}),
+    "mixer_b16": ("mixer_b16_224", {}),
+    "mixer_l32": ("mixer_l32_224", {}),
+    "mixer_l16": ("mixer_l16_224", {}),
+    "resmlp_12": ("resmlp_12_224", {}),
+    "resmlp_24": ("resmlp_24_224", {}),
+    "resmlp_36": ("resmlp_36_224", {}),
+    "resmlp_b24": ("resmlp_big_24_224", {}),
 }
+# Spec models without a timm counterpart, and where their numbers are checked instead.
+NO_TIMM = {
+    "mixer_h14": "timm has no Mixer-H/14: the paper's count, test_parameter_count_equals_published_count",
+    "ff_tiny": "official code only (lukemelas/do-you-even-need-attention): recount in the reference",
+    "ff_base": "official code only: recount in the reference",
+    "ff_large": "official code only: recount in the reference",
+    "vit_b16_token_mlp": "an archgraph ablation (ViT-B/16 with a token MLP); checked against its parts below",
+}
+# timm's MlpMixer calls the depth `num_blocks`.
+RENAMED = {"depth": "num_blocks"}
 MODELS = spec_models()
 IDS = [name for _, name in MODELS]
-# Small enough to run in milliseconds, large enough to exercise every structure (2 blocks, 2 heads).
-SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10}
 
 
 def test_every_spec_model_has_a_timm_reference():
-    missing = [name for name in IDS if name not in TIMM]
-    stale = [name for name in TIMM if name not in IDS]
+    missing = [name for name in IDS if name not in TIMM and name not in NO_TIMM]
+    stale = [name for name in [*TIMM, *NO_TIMM] if name not in IDS]
     assert not missing and not stale, f"no timm reference for {missing}; table entries without a spec: {stale}"
+
+
+TIMM_MODELS = [(spec, name) for spec, name in MODELS if name in TIMM]
+TIMM_IDS = [name for _, name in TIMM_MODELS]
+
+
+def _timm_model(timm_name: str, spec, name, kwargs: dict):
+    """timm's model; Mixer and ResMLP registrations fix their sizes, so small ones use the MlpMixer class."""
+    if not timm_name.startswith(("mixer", "resmlp")):
+        return timm.create_model(timm_name, pretrained=False, **kwargs)
+    from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock
+
+    family = {"block_layer": ResBlock, "norm_layer": Affine, "mlp_ratio": 4} if timm_name.startswith("resmlp") else {}
+    patch = archgraph.load_graph(spec, name).params["patch_size"]
+    return MlpMixer(patch_size=patch, **family, **{RENAMED.get(k, k): v for k, v in kwargs.items()})
 
 
 def _pair(spec, name, **overrides):
     timm_name, timm_kwargs = TIMM[name]
-    params = archgraph.load_graph(spec, name).params
-    patch = params["patch_size"]
-    small = {**SMALL, "img_size": 2 * patch, **overrides}
+    small = {**reduced(spec, name), **overrides}
     ours = archgraph.build(spec, name, **small).eval()
-    ref = timm.create_model(timm_name, pretrained=False, **{**timm_kwargs, **small}).eval()
+    ref = _timm_model(timm_name, spec, name, {**timm_kwargs, **small}).eval()
+    if getattr(ref, "head", None) is not None and hasattr(ref.head, "weight"):
+        torch.nn.init.normal_(ref.head.weight, std=0.02)  # Mixer heads start at zero: give the outputs content
     return ours, ref, small
 
 
-@pytest.mark.parametrize(("spec", "name"), MODELS, ids=IDS)
+@pytest.mark.parametrize(("spec", "name"), TIMM_MODELS, ids=TIMM_IDS)
 def test_reduced_size_loads_timm_state_dict_and_matches_outputs(spec, name):
     torch.manual_seed(0)
     ours, ref, small = _pair(spec, name)
@@ -73,7 +106,7 @@ def test_reduced_size_loads_timm_state_dict_and_matches_outputs(spec, name):
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
 
 
-@pytest.mark.parametrize(("spec", "name"), MODELS, ids=IDS)
+@pytest.mark.parametrize(("spec", "name"), TIMM_MODELS, ids=TIMM_IDS)
 def test_full_size_parameter_count_equals_timm(spec, name):
     timm_name, timm_kwargs = TIMM[name]
     ref = timm.create_model(timm_name, pretrained=False, device="meta", **timm_kwargs)
@@ -97,11 +130,19 @@ PUBLISHED = {
     "deit_ti16": 5_717_416,
     "vit_s16": 22_050_664,
     "vit_b32": 88_224_232,
+    "mixer_b16": 59_880_472,  # issue 3 / timm.md section 2
+    "mixer_l16": 208_196_168,
+    "resmlp_12": 15_350_872,
+    # ../shared/reference/architectures.md: Mixer-H/14 analytic count with head (7); FF-only recounts (9)
+    "mixer_h14": 432_350_952,
+    "ff_tiny": 7_676_332,
+    "ff_base": 61_943_020,
+    "ff_large": 206_213_048,
 }
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
-def test_parameter_count_equals_published_timm_count(name):
+def test_parameter_count_equals_published_count(name):
     spec = next(spec for spec, model in MODELS if model == name)
     assert archgraph.analyze(spec, name)["params"] == PUBLISHED[name]
 
@@ -137,3 +178,16 @@ def test_full_size_outputs_equal_timm(name):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_token_mixer_swap_changes_only_the_mixer():
+    """ViT-B/16 with a token MLP = ViT-B/16 - attention + Mixer-B/16's token MLP, counted from timm's parts."""
+    vit = timm.create_model("vit_base_patch16_224", pretrained=False, device="meta")
+    mixer = timm.create_model("mixer_b16_224", pretrained=False, device="meta")
+    attn = sum(p.numel() for p in vit.blocks[0].attn.parameters())
+    # the Mixer's token MLP maps 196 patches; with the class token the ViT has 197 tokens
+    token_mlp = 2 * 384 * 197 + 384 + 197
+    assert sum(p.numel() for p in mixer.blocks[0].mlp_tokens.parameters()) == 2 * 384 * 196 + 384 + 196
+    expected = sum(p.numel() for p in vit.parameters()) + 12 * (token_mlp - attn)
+    spec = ROOT / "specs" / "vit_b16_token_mlp.arch"
+    assert archgraph.analyze(spec)["params"] == expected

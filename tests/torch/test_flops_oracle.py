@@ -16,7 +16,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archgraph  # noqa: E402
-from tests.conftest import spec_models  # noqa: E402
+from tests.conftest import reduced, spec_models  # noqa: E402
 
 MODELS = spec_models()
 IDS = [name for _, name in MODELS]
@@ -43,7 +43,7 @@ def test_full_size_flops_equal_flop_counter_on_meta(spec, name):
 @pytest.mark.parametrize("batch", [1, 3])
 def test_reduced_size_flops_equal_flop_counter_on_cpu_math_sdpa(spec, name, batch):
     patch = archgraph.load_graph(spec, name).params["patch_size"]
-    small = {"img_size": 4 * patch, "embed_dim": 64, "depth": 2, "num_heads": 4, "num_classes": 10}
+    small = reduced(spec, name, img_size=4 * patch, num_heads=4)
     data = archgraph.analyze(spec, name, batch=batch, **small)
     model = archgraph.build(spec, name, **small).eval()
     with sdpa_kernel(SDPBackend.MATH):
@@ -60,6 +60,10 @@ TIMM_FLOPS = {
     "vit_ti16": 2_507_366_400,
     "vit_b32": 8_818_372_608,
     "deit_b16_distilled": 35_313_623_040,
+    "mixer_b16": 25_203_535_872,
+    "mixer_l16": 89_095_356_416,
+    "mixer_s16": 7_553_916_928,
+    "resmlp_12": 6_019_479_552,
 }
 
 

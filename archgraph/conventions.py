@@ -1,0 +1,154 @@
+"""Counting conventions: which work a "FLOP" counts, as a preset per tool and paper family.
+
+A `Convention` turns a node's cost (its multiply-adds and elementwise work, at batch 1)
+into one number, so a report can print the figure a given tool or paper prints:
+
+- `flop_counter` (default): 2 per multiply-add of matmul, conv and attention's matmuls;
+  nothing else. torch.utils.flop_counter.FlopCounterMode (on `meta`, CUDA, or CPU with the
+  math SDPA backend); ViT-B/16 35,127,656,448.
+- `fvcore` (alias `paper`): 1 per multiply-add (fvcore's "flop" is a MAC), plus what
+  fvcore's default handles count: layer/group/instance norm 5 per element (4 without
+  affine), batch norm in eval 2 (1), bilinear upsampling 4 per output element, nearest 1,
+  adaptive average pooling 1 per input element. fvcore FlopCountAnalysis with unfused
+  attention (ViT-B/16 17.58 G), the DeiT paper's Table 1 (DeiT-B 17.6 G) and timm's tables.
+- `torchvision` (alias `macs`): 1 per multiply-add of matmul and conv, nothing else: the
+  "GFLOPS" in torchvision's model docs (vit_b_16 17.56, vit_l_16 61.55, vit_b_32 4.41).
+- `full`: 2 per multiply-add plus every elementwise operation archgraph itemises
+  (norms 5, GELU 8, softmax with its scaling 4 per score, adds 1 per element).
+
+`tool_figures` adds what common tools print with their known gaps (CPU SDPA counted as 0,
+fvcore skipping fused SDPA, hook-based counters that never see `q@k^T`), so a user can see
+where a number they already have comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from archgraph.ir import Graph, Node
+
+DEFAULT = "flop_counter"
+
+
+def _fvcore_norm(graph: Graph, node: Node) -> int:
+    return (5 if node.attrs.get("affine", True) else 4) * node.out.numel()
+
+
+def _fvcore_batch_norm(graph: Graph, node: Node) -> int:
+    return (2 if node.attrs.get("affine", True) else 1) * node.out.numel()
+
+
+def _fvcore_upsample(graph: Graph, node: Node) -> int:
+    mode = str(node.attrs.get("mode", "nearest"))
+    return (4 if "linear" in mode else 1) * node.out.numel()
+
+
+def _fvcore_pool(graph: Graph, node: Node) -> int:
+    return graph.type_of(node.inputs[0]).numel()
+
+
+# op name -> elementwise "flops" fvcore's default handles count for it (at batch 1)
+FVCORE_ELEMENTWISE: dict[str, Callable[[Graph, Node], int]] = {
+    "layer_norm": _fvcore_norm,
+    "group_norm": _fvcore_norm,
+    "instance_norm": _fvcore_norm,
+    "batch_norm": _fvcore_batch_norm,
+    "upsample": _fvcore_upsample,
+    "interpolate": _fvcore_upsample,
+    "adaptive_avg_pool2d": _fvcore_pool,
+}
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    unit: str  # what one count is called in the tool or paper
+    per_mac: int  # counts per multiply-add of matmul, conv and attention
+    includes: str
+    reproduces: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    elementwise: Callable[[Graph, Node], int] | None = None  # extra elementwise count per node
+
+    def count(self, graph: Graph, node: Node) -> int:
+        """This convention's count for one node at batch 1."""
+        return self.per_mac * node.cost.macs + (self.elementwise(graph, node) if self.elementwise else 0)
+
+    def total(self, graph: Graph, prefix: str | None = None) -> int:
+        return sum(self.count(graph, n) for n in graph.nodes.values() if _under(n, prefix))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "aliases": list(self.aliases), "unit": self.unit, "per_mac": self.per_mac,
+                "includes": self.includes, "reproduces": list(self.reproduces)}  # fmt: skip
+
+
+def _fvcore_elementwise(graph: Graph, node: Node) -> int:
+    rule = FVCORE_ELEMENTWISE.get(node.op)
+    return rule(graph, node) if rule else 0
+
+
+CONVENTIONS: dict[str, Convention] = {
+    c.name: c
+    for c in (
+        Convention(
+            "flop_counter", "FLOPs", 2,
+            "2 per multiply-add of matmul, conv and attention's q@k^T and attn@v; bias adds, norms, "
+            "activations, softmax and residual adds not counted",
+            ("torch.utils.flop_counter.FlopCounterMode on meta, on CUDA, or on CPU under the math SDPA backend "
+             "(ViT-B/16: 35,127,656,448, timm 1.0.31)",
+             "DeepSpeed/Perceiver-style 'real FLOPs' = 2 x MACs"),
+        ),
+        Convention(
+            "fvcore", "flops (= multiply-adds)", 1,
+            "1 per multiply-add of matmul, conv and attention; layer/group/instance norm 5 per element "
+            "(4 without affine), batch norm 2 (1), bilinear upsampling 4 and nearest 1 per output element; "
+            "activations, softmax and adds not counted",
+            ("fvcore FlopCountAnalysis with unfused attention (TIMM_FUSED_ATTN=0): ViT-B/16 17.583 G",
+             "DeiT paper Table 1 (Touvron et al. 2021): DeiT-Ti 1.3, DeiT-S 4.6, DeiT-B 17.6 GFLOPs",
+             "timm/DeiT/CaiT/ResMLP tables; Mixer-B/16 12.62 G"),
+            aliases=("paper",), elementwise=_fvcore_elementwise,
+        ),
+        Convention(
+            "torchvision", "GFLOPS (= multiply-adds)", 1,
+            "1 per multiply-add of matmul, conv and attention; nothing else",
+            ("torchvision model docs: vit_b_16 17.56, vit_b_32 4.41, vit_l_16 61.55 GFLOPS",
+             "the 'MACs' of thop/ptflops once attention's matmuls are added"),
+            aliases=("macs",),
+        ),
+        Convention(
+            "full", "FLOPs", 2,
+            "2 per multiply-add, plus all elementwise work archgraph itemises: norms 5 per element, GELU 8, "
+            "softmax with its scaling 4 per score, adds and layer scales 1",
+            ("no tool prints this: it is the arithmetic a forward pass does, for roofline estimates",),
+            elementwise=lambda graph, node: node.cost.other,
+        ),
+    )
+}  # fmt: skip
+ALIASES = {alias: c.name for c in CONVENTIONS.values() for alias in (c.name, *c.aliases)}
+
+
+def get(name: str) -> Convention:
+    """The convention called `name` (or one of its aliases); KeyError lists the known names."""
+    if name not in ALIASES:
+        raise KeyError(f"unknown convention `{name}`; expected one of {', '.join(sorted(ALIASES))}")
+    return CONVENTIONS[ALIASES[name]]
+
+
+def _under(node: Node, prefix: str | None) -> bool:
+    return prefix is None or node.path == prefix or node.path.startswith(prefix + ".")
+
+
+def tool_figures(graph: Graph, batch: int = 1) -> dict[str, int]:
+    """What common tools print for this model, with their known gaps reproduced (batch `batch`)."""
+    macs = sum(n.cost.macs for n in graph.nodes.values())
+    attn = sum(n.cost.macs for n in graph.nodes.values() if n.cost.quadratic)
+    fvcore = CONVENTIONS["fvcore"].total(graph)
+    figures = {
+        "FlopCounterMode (meta, CUDA, or CPU with the math SDPA backend)": 2 * macs,
+        "FlopCounterMode (CPU tensor, fused SDPA counted as 0: pytorch#195460)": 2 * (macs - attn),
+        "fvcore FlopCountAnalysis (unfused attention)": fvcore,
+        "fvcore FlopCountAnalysis (fused SDPA skipped as unsupported)": fvcore - attn,
+        "torchvision docs GFLOPS (multiply-adds)": macs,
+        "module-hook counters (thop, ptflops pytorch backend: no q@k^T, attn@v)": macs - attn,
+    }
+    return {k: v * batch for k, v in figures.items()}

@@ -1,0 +1,249 @@
+"""Time each generated module against timm's, with the same weights, in one process.
+
+For every case (a spec model and the timm model with the same state_dict keys), for
+inference and for a training step, at each batch size: both models run alternately
+(generated then timm, then timm then generated, ...) after warm-up, with a `torch.mm`
+timed in the same loop as the machine's reference rate. It prints the medians, the ratio
+generated/timm (the bar: <= 1.02), and the achieved GFLOP/s beside torch.mm's.
+
+    .venv/bin/python benchmarks/vs_timm.py                       # CPU, fp32, batches 1 and 8
+    .venv/bin/python benchmarks/vs_timm.py --device cuda --dtype bf16 --batches 1 8 64
+    .venv/bin/python benchmarks/vs_timm.py --cases vit_b16 --modes inference --runs 5
+
+FLOPs: inference uses archgraph's analytic count (= FlopCounterMode); a training step
+(forward + backward) is counted by FlopCounterMode on the `meta` device; the optimizer's
+elementwise update is not counted. bf16/fp16 run under torch.autocast (weights stay fp32).
+A case whose spec is not in specs/ yet is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import archgraph  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Case:
+    title: str
+    spec: str
+    model: str
+    timm: str | None  # None: timm has no such model; the generated module is timed alone
+    timm_kwargs: dict = field(default_factory=dict)
+    batches: tuple[int, ...] | None = None  # None: the --batches given
+
+
+CASES = [
+    Case("ViT-B/16", "specs/vit_b16.arch", "vit_b16", "vit_base_patch16_224"),
+    Case("Mixer-B/16", "specs/mixer_b16.arch", "mixer_b16", "mixer_b16_224"),
+    Case("ViT-R50+B/16", "specs/vit_r50_b16.arch", "vit_r50_b16", "vit_base_r50_s16_224", {"num_classes": 1000}),
+    Case("SETR-PUP 512", "specs/setr_pup.arch", "setr_pup", None, batches=(1,)),
+]
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+MM_SIZE = 1024
+
+
+@dataclass
+class Result:
+    title: str
+    mode: str
+    batch: int
+    gen_ms: float
+    timm_ms: float | None
+    gflop: float
+    mm_gflops: float
+    load: str
+
+    @property
+    def ratio(self) -> float | None:
+        return self.gen_ms / self.timm_ms if self.timm_ms else None
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str) -> float:
+    """Seconds one call of `fn` takes (the device synchronised before and after)."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def generated_model(case: Case, device: str) -> torch.nn.Module:
+    """The committed generated module when there is one, else built from the spec."""
+    try:
+        module = importlib.import_module(f"generated.{case.model}")
+        return getattr(module, module.__all__[0])(device=device)
+    except ModuleNotFoundError:
+        return archgraph.build(ROOT / case.spec, case.model, device=device)
+
+
+def models(case: Case, device: str) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """The generated model and timm's, holding the same weights (timm's, loaded strictly)."""
+    gen = generated_model(case, device)
+    if case.timm is None:
+        return gen, None
+    import timm
+
+    ref = timm.create_model(case.timm, pretrained=False, **case.timm_kwargs).to(device)
+    gen.load_state_dict(ref.state_dict(), strict=True)
+    return gen, ref
+
+
+def autocast(device: str, dtype: torch.dtype):
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype=dtype)
+
+
+def step_fn(model: torch.nn.Module, mode: str, x: torch.Tensor, device: str, dtype: torch.dtype):
+    """One inference forward, or one training step (forward, cross-entropy, backward, SGD update)."""
+    if mode == "inference":
+        model.eval()
+
+        def infer() -> None:
+            with torch.inference_mode(), autocast(device, dtype):
+                model(x)
+
+        return infer
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    labels = torch.randint(0, 1000, (x.shape[0],), device=device)
+
+    def train() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, dtype):
+            loss = torch.nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        optimizer.step()
+
+    return train
+
+
+def mm_fn(device: str, dtype: torch.dtype):
+    a = torch.randn(MM_SIZE, MM_SIZE, device=device, dtype=dtype)
+    b = torch.randn(MM_SIZE, MM_SIZE, device=device, dtype=dtype)
+    return lambda: torch.mm(a, b)
+
+
+def flops(case: Case, mode: str, batch: int) -> int:
+    """Inference: archgraph's analytic FLOPs. Training: forward + backward, FlopCounterMode on `meta`."""
+    data = archgraph.analyze(ROOT / case.spec, case.model, batch=batch)
+    if mode == "inference":
+        return data["flops"]
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = archgraph.build(ROOT / case.spec, case.model, device="meta")
+    (shape,) = data["input_shapes"].values()
+    dims = [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
+    with FlopCounterMode(display=False) as counter:
+        model(torch.empty(dims, device="meta")).sum().backward()
+    return counter.get_total_flops()
+
+
+def input_for(case: Case, batch: int, device: str) -> torch.Tensor:
+    (shape,) = archgraph.analyze(ROOT / case.spec, case.model)["input_shapes"].values()
+    dims = [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
+    return torch.randn(dims, device=device)
+
+
+def measure(case: Case, mode: str, batch: int, args) -> Result:
+    """Warm up, then alternate generated / timm / torch.mm for `runs` rounds; medians."""
+    torch.manual_seed(0)
+    dtype = DTYPES[args.dtype]
+    gen, ref = models(case, args.device)
+    x = input_for(case, batch, args.device)
+    fns = {"gen": step_fn(gen, mode, x, args.device, dtype)}
+    if ref is not None:
+        fns["timm"] = step_fn(ref, mode, x, args.device, dtype)
+    for _ in range(args.warmup):
+        for fn in fns.values():
+            fn()
+    mm = mm_fn(args.device, dtype)
+    times: dict[str, list[float]] = {name: [] for name in [*fns, "mm"]}
+    runs = args.runs or (15 if (mode, batch) == ("inference", 1) else 7)
+    for i in range(runs):
+        order = list(fns) if i % 2 == 0 else list(reversed(fns))
+        for name in order:
+            times[name].append(timed(fns[name], args.device))
+        times["mm"].append(timed(mm, args.device))
+    median = {name: statistics.median(t) for name, t in times.items()}
+    mm_gflops = 2 * MM_SIZE**3 / median["mm"] / 1e9
+    timm_ms = 1e3 * median["timm"] if "timm" in median else None
+    return Result(case.title, mode, batch, 1e3 * median["gen"], timm_ms, flops(case, mode, batch) / 1e9, mm_gflops,
+                  load_average())  # fmt: skip
+
+
+def row(r: Result) -> str:
+    gen_rate = r.gflop / (r.gen_ms / 1e3)
+    timm = f"{r.timm_ms:.1f}" if r.timm_ms else "n/a (no timm model)"
+    ratio = f"**{r.ratio:.3f}**" if r.ratio else "n/a"
+    timm_rate = f"{r.gflop / (r.timm_ms / 1e3):.1f}" if r.timm_ms else "n/a"
+    return (f"| {r.title} | {r.mode} | {r.batch} | {r.gen_ms:.1f} | {timm} | {ratio} | {r.gflop:.1f} | "
+            f"{gen_rate:.1f} | {timm_rate} | {r.mm_gflops:.1f} | {100 * gen_rate / r.mm_gflops:.0f}% | {r.load} |")  # fmt: skip
+
+
+HEADER = (
+    "| model | mode | batch | generated ms | timm ms | ratio gen/timm | GFLOP | gen GFLOP/s | timm GFLOP/s "
+    "| torch.mm GFLOP/s | gen / mm | load avg |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def machine(args) -> str:
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} torch threads"
+    return (f"torch {torch.__version__}, {where}, {args.dtype}, warm-up {args.warmup}, "
+            f"torch.mm {MM_SIZE}x{MM_SIZE}x{MM_SIZE} {args.dtype}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--dtype", default="fp32", choices=tuple(DTYPES))
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--modes", nargs="+", default=["inference", "train"], choices=("inference", "train"))
+    parser.add_argument("--cases", nargs="+", help="model names (default: every case)")
+    parser.add_argument("--runs", type=int, help="timed rounds (default: 15 for inference at batch 1, else 7)")
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    print(machine(args), flush=True)
+    print(HEADER, flush=True)
+    for case in CASES:
+        if args.cases and case.model not in args.cases:
+            continue
+        if not (ROOT / case.spec).exists():
+            print(f"<!-- skipped {case.title}: {case.spec} does not exist yet -->", flush=True)
+            continue
+        for mode in args.modes:
+            for batch in case.batches or args.batches:
+                print(row(measure(case, mode, batch, args)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Tests (a package, so `import torch` never resolves to tests/torch)."""
