@@ -52,10 +52,18 @@ def load_graph(path: str | Path, model: str | None = None, **overrides: Any) -> 
 
 
 def analyze(path: str | Path, model: str | None = None, batch: int = 1, **overrides: Any) -> dict:
-    """The report as a dict: totals, output shape, a row per layer and block, every node."""
+    """The report as a dict: totals, output shape, a row per layer and block, every node, and which
+    parameters depend on the token count (`token_dependent`)."""
     from archgraph.report import report_data
+    from archgraph.resolution import token_dependence
 
-    return report_data(load_graph(path, model, **overrides), batch)
+    program = load(path)
+    check(program)
+    name = choose_model(program, model)
+    graph = lower(program, name, overrides)
+    data = report_data(graph, batch)
+    data["token_dependent"] = token_dependence(program, name, overrides, graph)
+    return data
 
 
 def generate_source(path: str | Path, model: str | None = None, **overrides: Any) -> str:

@@ -129,6 +129,10 @@ def _table(data: dict, markdown: bool) -> str:
         f"({100 * data['attention_share']:.1f}% of FLOPs)",
         "FLOPs = 2 x MACs of matmul and conv (FlopCounterMode's convention); other = norms, activations, softmax, adds",
     ]
+    if data.get("token_dependent") and data["token_dependent"]["params"]:
+        dep = data["token_dependent"]
+        notes.append(f"parameters that depend on the token count (change with img_size): {dep['params']:,} in "
+                     f"{', '.join(dep['layers'])}")  # fmt: skip
     if markdown:
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]

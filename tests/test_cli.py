@@ -138,3 +138,19 @@ def test_graph_export(capsys, fmt):
 
         g = nx.parse_graphml(out)
         assert g.number_of_nodes() == len(archgraph.load_graph("specs/vit_ti16.arch").nodes)
+
+
+@pytest.mark.parametrize(
+    ("spec", "layers"),
+    [
+        ("specs/mixer_b16.arch", ["blocks.*.mlp_tokens.fc1", "blocks.*.mlp_tokens.fc2"]),
+        ("specs/resmlp_12.arch", ["blocks.*.linear_tokens"]),
+        ("specs/vit_b16.arch", ["pos_embed"]),
+        ("specs/ff_tiny.arch", ["blocks.*.mlp2.fc1", "blocks.*.mlp2.fc2", "blocks.*.norm2", "pos_encoding.pos_embed"]),
+    ],
+)
+def test_report_names_the_parameters_that_depend_on_the_token_count(capsys, spec, layers):
+    _, out, _ = run(capsys, "report", spec, "--format", "json")
+    assert json.loads(out)["token_dependent"]["layers"] == layers
+    _, table, _ = run(capsys, "report", spec)
+    assert "depend on the token count" in table

@@ -7,8 +7,10 @@ version, sets never iterated unsorted.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
+from archgraph.codegen.checksum import stamp
 from archgraph.codegen.view import HELPERS, file_view
 from archgraph.cost import Totals, totals
 from archgraph.ir import Graph
@@ -34,12 +36,12 @@ def generate(graph: Graph, spec: str) -> str:
     for cls in view.classes:
         cls.doc = _docstring_safe(cls.doc)
     summary = _summary(graph, totals(graph))
-    return (
+    return stamp(
         _environment()
         .get_template("module.py.j2")
         .render(
-            spec=spec.replace("\\", "/"),
-            model=graph.name,
+            spec=_comment_safe(spec.replace("\\", "/")),
+            model=_comment_safe(graph.name),
             model_class=view.model.name,
             title=_docstring_safe(f"{graph.name}: {view.model.doc}"),
             summary=[_docstring_safe(line) for line in summary],
@@ -69,4 +71,13 @@ def _docstring_safe(text: str) -> str:
     text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     if text.endswith('"'):
         text = text[:-1] + '\\"'
-    return text.encode("ascii", "backslashreplace").decode("ascii")
+    return _comment_safe(text)
+
+
+def _comment_safe(text: str) -> str:
+    """Printable ASCII only: other characters (newlines and NUL included) as backslash escapes."""
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")

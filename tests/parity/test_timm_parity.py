@@ -191,3 +191,15 @@ def test_token_mixer_swap_changes_only_the_mixer():
     expected = sum(p.numel() for p in vit.parameters()) + 12 * (token_mlp - attn)
     spec = ROOT / "specs" / "vit_b16_token_mlp.arch"
     assert archgraph.analyze(spec)["params"] == expected
+
+
+@pytest.mark.parametrize(("name", "img_size"), [("mixer_b16", 384), ("resmlp_12", 320), ("mixer_s32", 448)])
+def test_resolution_changes_token_mixing_parameters_as_in_timm(name, img_size):
+    """`--set img_size=...` on a Mixer: the token-mixing weights grow with the patch count, as timm's do."""
+    spec = ROOT / "specs" / f"{name}.arch"
+    ref = timm.create_model(TIMM[name][0], pretrained=False, device="meta", img_size=img_size)
+    data = archgraph.analyze(spec, img_size=img_size)
+    assert data["params"] == sum(p.numel() for p in ref.parameters())
+    assert data["token_dependent"]["params"] == sum(
+        p.numel() for n, p in ref.named_parameters() if "mlp_tokens" in n or "linear_tokens" in n
+    )
