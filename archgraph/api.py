@@ -54,16 +54,44 @@ def load_graph(path: str | Path, model: str | None = None, **overrides: Any) -> 
 def analyze(path: str | Path, model: str | None = None, batch: int = 1, **overrides: Any) -> dict:
     """The report as a dict: totals, output shape, a row per layer and block, every node, and which
     parameters depend on the token count (`token_dependent`)."""
+    return report_dict(path, model, batch, overrides=overrides)
+
+
+def report_dict(path: str | Path, model: str | None = None, batch: int = 1, *, convention: str = "flop_counter",
+                depth: int | None = None, dtype: str = "f32", closed_form: bool = False,
+                overrides: dict[str, Any] | None = None) -> dict:  # fmt: skip
+    """`analyze` with the report's options: the counting `convention` (archgraph.conventions), rows
+    `depth` levels deep, activation memory in `dtype`, and the closed form in N if asked."""
     from archgraph.report import report_data
     from archgraph.resolution import token_dependence
 
+    overrides = overrides or {}
     program = load(path)
     check(program)
     name = choose_model(program, model)
     graph = lower(program, name, overrides)
-    data = report_data(graph, batch)
+    data = report_data(graph, batch, convention, depth, dtype)
     data["token_dependent"] = token_dependence(program, name, overrides, graph)
+    if closed_form:
+        data["closed_form"] = _closed_form(program, name, graph, convention, overrides).json()
     return data
+
+
+def closed_form(path: str | Path, model: str | None = None, convention: str = "flop_counter", **overrides: Any):
+    """The model's count under `convention` as an exact polynomial in its token count N
+    (an archgraph.poly.ClosedForm: `.count(N)`, `.tokens(img_size)`, `.crossover_tokens()`)."""
+    program = load(path)
+    check(program)
+    name = choose_model(program, model)
+    return _closed_form(program, name, lower(program, name, overrides), convention, overrides)
+
+
+def _closed_form(program: Program, name: str, graph: Graph, convention: str, overrides: dict[str, Any]):
+    from archgraph import conventions
+    from archgraph.poly import closed_form as fit
+
+    conv = conventions.get(convention)
+    return fit(graph, lambda img: lower(program, name, {**overrides, "img_size": img}), conv.total, conv.name)
 
 
 def generate_source(path: str | Path, model: str | None = None, **overrides: Any) -> str:
@@ -73,9 +101,13 @@ def generate_source(path: str | Path, model: str | None = None, **overrides: Any
     return generate(load_graph(path, model, **overrides), display_name(Path(path)))
 
 
-def build(path: str | Path, model: str | None = None, *, device=None, dtype=None, **overrides: Any):
-    """Generate the module for `model` and instantiate it (random weights, initialised as timm)."""
+def build(path: str | Path, model: str | None = None, *, device=None, dtype=None, grad_checkpointing: bool = False,
+          **overrides: Any):  # fmt: skip
+    """Generate the module for `model` and instantiate it (random weights, initialised as timm).
+
+    `grad_checkpointing=True` makes each repeated block recompute its activations in backward
+    while training (the generated class's constructor flag)."""
     source = generate_source(path, model, **overrides)
     module = types.ModuleType(f"archgraph_generated_{model or Path(path).stem}")
     exec(compile(source, f"<generated from {path}>", "exec"), module.__dict__)
-    return getattr(module, module.__all__[0])(device=device, dtype=dtype)
+    return getattr(module, module.__all__[0])(device=device, dtype=dtype, grad_checkpointing=grad_checkpointing)

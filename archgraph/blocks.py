@@ -53,7 +53,7 @@ def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict
         lw.depth -= 1
     outputs = [lw.tensor(v, e.span, f"the value block `{block.name}` returns") for v in result]
     child.outputs = [t.value for t in outputs]
-    child.output_names = [_return_name(v) for v in _return_exprs(block)]
+    child.output_names = [_return_name(v) for v in lw.returned.values]
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
@@ -68,10 +68,6 @@ def _explain(error: SpecError, exprs: dict, caller_env: dict, given: dict) -> No
             values = ", ".join(f"{n} = {_show(caller_env[n])}" for n in shown)
             note = f"`{text_of(expr.span) or name}` = {_show(given[name])}" + (f" with {values}" if values else "")
             error.diagnostics[0].notes.insert(0, Note(note))
-
-
-def _return_exprs(block: s.Block) -> tuple[s.Expr, ...]:
-    return next(st.values for st in block.body if isinstance(st, s.Return))
 
 
 def _return_name(e: s.Expr) -> str:

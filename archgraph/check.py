@@ -9,6 +9,7 @@ checked later, by `lower`, which evaluates the model.
 from __future__ import annotations
 
 from archgraph import syntax as s
+from archgraph.codegen.names import label_problem
 from archgraph.errors import ArchNameError, ArchSyntaxError, ArchTypeError, Diagnostic, Note, SpecError
 from archgraph.loader import Program
 from archgraph.ops import REGISTRY, REQUIRED, suggest
@@ -150,6 +151,11 @@ class _Checker:
                 self._expr(v, names, labels)
         elif isinstance(st, s.Require):
             self._expr(st.condition, names, labels)
+        elif isinstance(st, s.RequireShape):
+            self._expr(s.Name(st.name, st.name_span), names, labels)
+            for d in st.shape:
+                if not (isinstance(d, s.Name) and d.id == "B"):
+                    self._expr(d, names, labels)
         elif isinstance(st, s.If):
             self._expr(st.condition, names, labels)
             for branch in (st.then, st.orelse):  # a label may recur in exclusive branches; lower checks the rest
@@ -164,6 +170,10 @@ class _Checker:
 
     def _label(self, label: str, node, labels: dict) -> None:
         span = getattr(node, "label_span", None) or node.span
+        problem = label_problem(label)
+        if problem is not None:
+            self.error(ArchNameError, f"label `{label}` cannot be an attribute of the generated module: {problem}",
+                       span, [Note("a label is the layer's attribute and state_dict key; choose another")])  # fmt: skip
         if label in labels:
             first = labels[label]
             self.error(ArchNameError, f"label `{label}` is used twice in `{self.item.name}`", span,

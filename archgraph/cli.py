@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--model")
     graph.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     graph.add_argument("--format", choices=("json", "dot", "graphml"), default="json")
+    load = sub.add_parser("load-weights", help="load a checkpoint (e.g. a timm ViT) into a spec's model, "
+                          "resampling the position embedding; save the result")
+    load.add_argument("spec", type=Path)
+    load.add_argument("checkpoint", type=Path, help="a state_dict saved with torch.save")
+    load.add_argument("-o", "--output", type=Path, required=True, help="where to save the model's state_dict")
+    load.add_argument("--model")
+    load.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     return parser
 
 
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "compile":
             return _compile(args)
+        if args.command == "load-weights":
+            return _load_weights(args, _overrides(args.set, parser))
         if args.command == "graph":
             return _graph(args, _overrides(args.set, parser))
         if args.batch < 1:
@@ -202,4 +211,22 @@ def _report(args, overrides: dict[str, Any]) -> int:
     from archgraph.report import render
 
     sys.stdout.write(render(analyze(args.spec, args.model, args.batch, **overrides), args.format))
+    return 0
+
+
+def _load_weights(args, overrides: dict[str, Any]) -> int:
+    """Build the model, load the checkpoint into it (resampling pos_embed), print the report, save."""
+    import torch
+
+    from archgraph.api import build
+    from archgraph.pretrained import load_pretrained
+
+    model = build(args.spec, args.model, **overrides)
+    state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state.get("model", state))  # common checkpoint wrappers
+    report = load_pretrained(model, state)
+    sys.stdout.write(report.render())
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), args.output)
+    print(f"wrote {args.output}")
     return 0

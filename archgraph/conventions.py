@@ -149,6 +149,6 @@ def tool_figures(graph: Graph, batch: int = 1) -> dict[str, int]:
         "fvcore FlopCountAnalysis (unfused attention)": fvcore,
         "fvcore FlopCountAnalysis (fused SDPA skipped as unsupported)": fvcore - attn,
         "torchvision docs GFLOPS (multiply-adds)": macs,
-        "module-hook counters (thop, ptflops pytorch backend: no q@k^T, attn@v)": macs - attn,
+        "multiply-adds without q@k^T and attn@v (all that module-hook counters see)": macs - attn,
     }
     return {k: v * batch for k, v in figures.items()}

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archgraph import syntax as s
-from archgraph.errors import ArchImportError, ArchNameError, Note, SpecError
+from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError
 from archgraph.parser import parse
 from archgraph.source import Span
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 256 * 1024  # 30 times the largest spec in specs/, and parsed in about 2 s
 
 
 @dataclass
@@ -67,6 +67,10 @@ def _load_file(program: Program, path: Path, name: str, text: str | None, root: 
     if text is None:
         text = read_spec(path)
     tree = parse(text, name)
+    if not tree.items:
+        what = "is empty" if not text.strip() else "holds only comments"
+        raise ArchSyntaxError(f"`{name}` {what}; a spec imports files or defines blocks and models",
+                              Span(name, 1, 1, 1, 2))  # fmt: skip
     program.files.append(name)
     stack = [*stack, path]
     for item in tree.items:

@@ -114,8 +114,8 @@ class Lowering:
             if definition is not item:  # point back at the user's variant line
                 error.diagnostics[0].notes.append(Note(f"in model `{name}`", definition.span))
             raise
-        returned = next(st for st in item.body if isinstance(st, s.Return))
-        outputs = [self.tensor(v, e.span, "a model's output") for v, e in zip(result, returned.values, strict=True)]
+        spans = [e.span for e in self.returned.values]
+        outputs = [self.tensor(v, span, "a model's output") for v, span in zip(result, spans, strict=True)]
         root.outputs = [t.value for t in outputs]
         root.inputs = [v for _, v in inputs]
         params = {p.name: plain(env[p.name]) for p in item.params}
@@ -198,11 +198,15 @@ class Lowering:
         if isinstance(st, s.Assign):
             self.assign(st, self.expr(st.value, env, scope), env, scope)
         elif isinstance(st, s.Return):
-            return tuple(self.expr(v, env, scope) for v in st.values)
+            values = tuple(self.expr(v, env, scope) for v in st.values)
+            self.returned = st  # the return that ran (set after nested calls): its spans point at the outputs
+            return values
         elif isinstance(st, s.Input):
             self.input(st, env, scope)
         elif isinstance(st, s.Require):
             self.require(st, env, scope)
+        elif isinstance(st, s.RequireShape):
+            self.require_shape(st, env)
         elif isinstance(st, s.If):
             branch = st.then if self.condition(st.condition, env, scope) else st.orelse
             return self.run(branch, env, scope)
@@ -254,6 +258,18 @@ class Lowering:
         values = ", ".join(f"{n} = {_show(env[n])}" for n in shown)
         message = st.message or "this requirement does not hold"
         raise ArchRequireError(message, st.condition.span, [Note(f"with {values}")] if values else [])
+
+    def require_shape(self, st: s.RequireShape, env: dict) -> None:
+        """`require x: [B, K, H, W]`: the tensor's shape, axis by axis; `B` is the batch."""
+        tensor = self.tensor(env[st.name], st.name_span, f"`{st.name}`")
+        want = [BATCH if isinstance(d, s.Name) and d.id == BATCH else self.dim(d, env, "a required dimension")
+                for d in st.shape]  # fmt: skip
+        if list(tensor.type.dims) == want:
+            return
+        expected = "[" + ", ".join(str(d) for d in want) + "]"
+        message = st.message or f"`{st.name}` must have shape {expected}"
+        note = Note(f"expected {tensor.type.dtype}{expected.replace(' ', '')}, found {tensor.type}")
+        raise ArchShapeError(message, st.span, [note])
 
     def condition(self, e: s.Expr, env: dict, scope: Scope) -> bool:
         value = self.expr(e, env, scope)

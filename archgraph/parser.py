@@ -235,6 +235,11 @@ class ToSyntax(Transformer):
         condition, message = children
         return s.Require(condition, _unquote(message) if message is not None else None, self.span(meta))
 
+    def require_shape(self, meta, children):
+        name, shape, message = children
+        message = _unquote(message) if message is not None else None
+        return s.RequireShape(str(name), shape, message, self.span(meta), self.span(name))
+
     def if_stmt(self, meta, children):
         condition, *rest = children
         orelse = rest.pop() if rest and isinstance(rest[-1], tuple) else ()

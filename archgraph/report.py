@@ -1,7 +1,11 @@
-"""The cost report: a row per top-level layer and per block, totals, and every node.
+"""The cost report: totals, a row per layer at any depth, a row per op kind, every node, memory.
 
-`report_data(graph, batch)` is the machine-readable form (what `analyze()` returns and
-`--format json|yaml` prints); `render(data, fmt)` prints it as a table, markdown or CSV.
+`report_data(graph, batch, convention, depth)` is the machine-readable form (what `analyze()`
+returns and `--format json|yaml` prints; the schema is in README.md). Its FLOP keys always
+follow FlopCounterMode (`flops` = 2 x `macs`); `convention` adds each row's count under the
+chosen preset (archgraph.conventions) as `convention_count`. `render(data, fmt, view)` prints
+the rows per layer (`view="layer"`), per op kind (`"op"`) or per node (`"node"`) as a
+table, markdown or CSV.
 """
 
 from __future__ import annotations
@@ -10,15 +14,22 @@ import csv
 import io
 import json
 
+from archgraph import conventions
 from archgraph.cost import Totals, totals
 from archgraph.ir import Graph, Node, Scope
 
 COLUMNS = ("layer", "kind", "output", "params", "macs", "flops", "other_flops", "attention_n2")
+VIEWS = ("layer", "op", "node")
 
 
-def report_data(graph: Graph, batch: int = 1) -> dict:
-    """Totals at `batch`, a row per top-level layer and per block, and every node."""
+def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFAULT, depth: int | None = None,
+                dtype: str = "f32") -> dict:  # fmt: skip
+    """Totals at `batch`, rows per layer (`depth` levels; None: top level and each repeated block),
+    rows per op kind, every node, the count under `convention`, memory in `dtype`."""
+    from archgraph.memory import memory_data
+
     t = totals(graph).scaled(batch)
+    conv = conventions.get(convention)
     return {
         "model": graph.name,
         "spec": graph.source,
@@ -35,8 +46,13 @@ def report_data(graph: Graph, batch: int = 1) -> dict:
         "input_shapes": {name: _shape(graph, v) for name, v in graph.inputs},
         "output_shape": _shape(graph, graph.outputs[0]) if len(graph.outputs) == 1 else None,
         "output_shapes": [_shape(graph, v) for v in graph.outputs],
-        "rows": _rows(graph, batch),
-        "nodes": [_node(n, batch) for n in graph.nodes.values() if n.op != "input"],
+        "convention": {**conv.describe(), "count": conv.total(graph) * batch},
+        "depth": depth,
+        "rows": _rows(graph, batch, conv, depth),
+        "by_op": _by_op(graph, batch, conv),
+        "nodes": [_node(graph, n, batch, conv) for n in graph.nodes.values() if n.op != "input"],
+        "tools": conventions.tool_figures(graph, batch),
+        "memory": memory_data(graph, batch, dtype),
     }
 
 
@@ -44,40 +60,70 @@ def _shape(graph: Graph, value) -> str:
     return str(graph.type_of(value))
 
 
-def _rows(graph: Graph, batch: int) -> list[dict]:
-    rows = []
-    for item in graph.root.items:
-        if isinstance(item, Scope):
-            rows.append(_row(graph, item.path, item.block if item.kind != "repeat" else "repeat", item, 0, batch))
-            if item.kind == "repeat":
-                for it in item.items:
-                    rows.append(_row(graph, it.path, it.block, it, 1, batch))
-            continue
-        node = graph.nodes[item]
-        if node.op != "input" and (node.params or node.cost.macs or node.cost.other):
-            rows.append(_row(graph, node.path, node.op, node, 0, batch))
+def _rows(graph: Graph, batch: int, conv: conventions.Convention, depth: int | None) -> list[dict]:
+    """Top-level layers and each block of a repeat (depth None), or every scope and costed node
+    down to `depth` levels (1: the top level only)."""
+    rows: list[dict] = []
+    _level(graph, graph.root.items, 0, batch, conv, depth, rows)
     return rows
 
 
-def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, batch: int) -> dict:
+def _level(graph: Graph, items: list, level: int, batch: int, conv, depth: int | None, rows: list[dict]) -> None:
+    for item in items:
+        if isinstance(item, Scope):
+            kind = "repeat" if item.kind == "repeat" else item.block
+            rows.append(_row(graph, item.path, kind, item, level, batch, conv))
+            expand = item.kind == "repeat" and level == 0 if depth is None else level + 1 < depth
+            if expand:
+                children = item.items if depth is not None else [i for i in item.items if isinstance(i, Scope)]
+                _level(graph, children, level + 1, batch, conv, depth, rows)
+            continue
+        node = graph.nodes[item]
+        if node.op != "input" and (node.params or node.cost.macs or node.cost.other):
+            rows.append(_row(graph, node.path, node.op, node, level, batch, conv))
+
+
+def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, batch: int, conv) -> dict:
     if isinstance(item, Node):
         t = Totals()
         t.add(item)
         output = str(item.out)
+        count = conv.count(graph, item)
     else:
         t = totals(graph, path)
         output = ", ".join(str(graph.type_of(v)) for v in item.outputs)
+        count = conv.total(graph, path)
     t = t.scaled(batch)
     return {"layer": path, "kind": kind, "depth": depth, "output": output, "params": t.params, "macs": t.macs,
-            "flops": t.flops, "other_flops": t.other_flops, "attention_flops": t.attention_flops}  # fmt: skip
+            "flops": t.flops, "other_flops": t.other_flops, "attention_flops": t.attention_flops,
+            "convention_count": count * batch}  # fmt: skip
 
 
-def _node(node: Node, batch: int) -> dict:
+def _by_op(graph: Graph, batch: int, conv) -> list[dict]:
+    """One row per op kind, in order of first appearance: how many, and their totals."""
+    rows: dict[str, dict] = {}
+    for node in graph.nodes.values():
+        if node.op == "input":
+            continue
+        row = rows.setdefault(node.op, {"op": node.op, "count": 0, "params": 0, "macs": 0, "flops": 0,
+                                        "other_flops": 0, "attention_flops": 0, "convention_count": 0})  # fmt: skip
+        row["count"] += 1
+        row["params"] += node.params
+        row["macs"] += node.cost.macs * batch
+        row["flops"] += node.cost.flops * batch
+        row["other_flops"] += node.cost.other * batch
+        row["attention_flops"] += node.cost.flops * batch if node.cost.quadratic else 0
+        row["convention_count"] += conv.count(graph, node) * batch
+    return list(rows.values())
+
+
+def _node(graph: Graph, node: Node, batch: int, conv) -> dict:
     out = {
         "id": node.id, "path": node.path, "op": node.op, "inputs": [str(v) for v in node.inputs],
         "output": ", ".join(str(t) for t in node.outs), "params": node.params, "macs": node.cost.macs * batch,
         "flops": node.cost.flops * batch, "other_flops": node.cost.other * batch,
         "attention_n2": node.cost.quadratic, "span": str(node.span),
+        "convention_count": conv.count(graph, node) * batch,
     }  # fmt: skip
     if node.cost.terms:
         out["terms"] = [{"name": n, "macs": m * batch, "flops": 2 * m * batch, "other_flops": o * batch}
@@ -96,7 +142,8 @@ def human(n: float) -> str:
     return str(n)
 
 
-def render(data: dict, fmt: str) -> str:
+def render(data: dict, fmt: str, view: str = "layer", tools: bool = False) -> str:
+    """`data` as json, yaml, csv, markdown or a table; csv and tables show the rows of `view`."""
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     if fmt == "yaml":
@@ -104,24 +151,51 @@ def render(data: dict, fmt: str) -> str:
 
         return yaml.safe_dump(data, sort_keys=False, width=120)
     if fmt == "csv":
-        return _csv(data)
-    return _table(data, markdown=fmt == "markdown")
+        return _csv(data, view)
+    return _table(data, fmt == "markdown", view, tools)
 
 
-def _cells(row: dict, indent_by: str = "  ") -> list[str]:
-    share = f"{100 * row['attention_flops'] / row['flops']:.1f}%" if row["flops"] and row["attention_flops"] else ""
-    indent = indent_by * row.get("depth", 0)
-    return [indent + row["layer"], row["kind"], row["output"], f"{row['params']:,}", human(row["macs"]),
-            human(row["flops"]), human(row["other_flops"]), share]  # fmt: skip
+def _share(row: dict) -> str:
+    return f"{100 * row['attention_flops'] / row['flops']:.1f}%" if row["flops"] and row["attention_flops"] else ""
 
 
-def _table(data: dict, markdown: bool) -> str:
-    header = ["layer", "kind", "output", "params", "MACs", "FLOPs", "other FLOPs", "attn N² share"]
-    total = {"layer": "total", "kind": "", "depth": 0, **{k: data[k] for k in ("params", "macs", "flops")},
-             "other_flops": data["other_flops"], "attention_flops": data["attention_flops"],
+def _extra(data: dict) -> bool:
+    """Whether the chosen convention gets a column of its own (it differs from the FLOPs column)."""
+    return data["convention"]["name"] != conventions.DEFAULT
+
+
+def _cells(data: dict, row: dict, view: str, indent_by: str = "  ") -> list[str]:
+    if view == "op":
+        first = [row["op"], f"{row['count']:,}"]
+    elif view == "node":
+        first = [row["path"], row["op"], row["output"]]
+    else:
+        first = [indent_by * row.get("depth", 0) + row["layer"], row["kind"], row["output"]]
+    cells = [*first, f"{row['params']:,}", human(row["macs"]), human(row["flops"]), human(row["other_flops"])]
+    cells.append(_share(row) if "attention_flops" in row else ("N²" if row.get("attention_n2") else ""))
+    return [*cells, human(row["convention_count"])] if _extra(data) else cells
+
+
+def _header(data: dict, view: str) -> list[str]:
+    first = {"op": ["op", "nodes"], "node": ["node", "op", "output"]}.get(view, ["layer", "kind", "output"])
+    header = [*first, "params", "MACs", "FLOPs", "other FLOPs", "attn N² share"]
+    return [*header, f"{data['convention']['name']} {data['convention']['unit']}"] if _extra(data) else header
+
+
+def _total(data: dict, view: str) -> dict:
+    keys = ("params", "macs", "flops", "other_flops", "attention_flops")
+    total = {"layer": "total", "kind": "", "depth": 0, **{k: data[k] for k in keys},
+             "convention_count": data["convention"]["count"],
              "output": data["output_shape"] or ", ".join(data["output_shapes"])}  # fmt: skip
-    rows = [_cells(r, "" if markdown else "  ") for r in data["rows"]] + [_cells(total)]
-    title = f"{data['model']} ({data['spec']}), batch {data['batch']}"
+    if view == "op":
+        return {**total, "op": "total", "count": sum(r["count"] for r in data["by_op"])}
+    if view == "node":
+        return {**total, "path": "total", "op": ""}
+    return total
+
+
+def _notes(data: dict, tools: bool) -> list[str]:
+    conv, mem = data["convention"], data["memory"]
     notes = [
         f"params {data['params']:,}   MACs {data['macs']:,}   FLOPs {data['flops']:,}   other FLOPs "
         f"{data['other_flops']:,}",
@@ -129,20 +203,59 @@ def _table(data: dict, markdown: bool) -> str:
         f"({100 * data['attention_share']:.1f}% of FLOPs)",
         "FLOPs = 2 x MACs of matmul and conv (FlopCounterMode's convention); other = norms, activations, softmax, adds",
     ]
+    if _extra(data):
+        notes.append(f"{conv['name']} convention: {conv['count']:,} {conv['unit']} ({human(conv['count'])}): "
+                     f"{conv['includes']}; reproduces {'; '.join(conv['reproduces'])}")  # fmt: skip
     if data.get("token_dependent") and data["token_dependent"]["params"]:
         dep = data["token_dependent"]
         notes.append(f"parameters that depend on the token count (change with img_size): {dep['params']:,} in "
                      f"{', '.join(dep['layers'])}")  # fmt: skip
+    pb = mem["param_bytes"]
+    notes += [
+        f"memory: parameters {_bytes(pb['f32'])} f32, {_bytes(pb['bf16'])} bf16/f16, {_bytes(pb['int8'])} int8; "
+        f"inference activations peak {_bytes(mem['inference_activation_peak_bytes'])} ({mem['dtype']}, batch "
+        f"{mem['batch']}, at {mem['inference_peak_at']})",
+        f"training step at batch {mem['batch']}: {_bytes(mem['training_step_bytes'])} = weights + gradients + "
+        f"AdamW moments + {_bytes(mem['training_saved_activation_bytes'])} saved activations (assumptions: README)",
+    ]
+    if tools:
+        notes += ["what tools print for this model:"] + [f"  {name}: {n:,}" for name, n in data["tools"].items()]
+    if data.get("closed_form"):
+        form = data["closed_form"]
+        notes.append(f"closed form ({form['convention']}, batch 1): {form['polynomial']}, N = {form['tokens_polynomial']}")
+        if form["crossover_tokens"]:
+            notes.append(f"  N² terms overtake the rest at N = {form['crossover_tokens']:,} "
+                         f"(img_size {form['crossover_img_size']})")  # fmt: skip
+    return notes
+
+
+def _bytes(n: int) -> str:
+    for factor, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= factor:
+            return f"{n / factor:.2f} {suffix}"
+    return f"{n} B"
+
+
+def _view_rows(data: dict, view: str) -> list[dict]:
+    return {"op": data["by_op"], "node": data["nodes"]}.get(view, data["rows"])
+
+
+def _table(data: dict, markdown: bool, view: str = "layer", tools: bool = False) -> str:
+    header = _header(data, view)
+    body = [_cells(data, r, view, "" if markdown else "  ") for r in _view_rows(data, view)]
+    rows = [*body, _cells(data, _total(data, view), view)]
+    title = f"{data['model']} ({data['spec']}), batch {data['batch']}"
+    notes = _notes(data, tools)
     if markdown:
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
         return "\n".join([*lines, "", *notes]) + "\n"
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    right = {3, 4, 5, 6, 7}
+    left = 2 if view == "op" else 3
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
     rule = "  ".join("-" * w for w in widths)
@@ -150,13 +263,20 @@ def _table(data: dict, markdown: bool) -> str:
     return "\n".join(s.rstrip() for s in out) + "\n"
 
 
-def _csv(data: dict) -> str:
+CSV_FIELDS = {
+    "layer": ["layer", "kind", "depth", "output", "params", "macs", "flops", "other_flops", "attention_flops",
+              "convention_count"],
+    "op": ["op", "count", "params", "macs", "flops", "other_flops", "attention_flops", "convention_count"],
+    "node": ["path", "id", "op", "output", "params", "macs", "flops", "other_flops", "attention_n2",
+             "convention_count"],
+}  # fmt: skip
+
+
+def _csv(data: dict, view: str = "layer") -> str:
     buffer = io.StringIO()
-    fields = ["layer", "kind", "depth", "output", "params", "macs", "flops", "other_flops", "attention_flops"]
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS[view], lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    for row in data["rows"]:
+    for row in _view_rows(data, view):
         writer.writerow(row)
-    writer.writerow({"layer": "total", "kind": "", "depth": 0, "output": data["output_shape"] or "",
-                     **{k: data[k] for k in ("params", "macs", "flops", "other_flops", "attention_flops")}})  # fmt: skip
+    writer.writerow(_total(data, view))
     return buffer.getvalue()

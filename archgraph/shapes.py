@@ -18,6 +18,7 @@ def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs,
     values = tuple(t.value for t in inputs)
     types = [t.type for t in inputs]
     if op == "input":
+        _check_size(op, outs, 0, span)
         return Node(node_id, op, values, attrs, outs, span, scope, path, label)
     opdef = REGISTRY[op]
     try:
@@ -32,7 +33,21 @@ def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs,
         raise cls(f"`{op}`: {error.message}", where, notes) from None
     except (ArithmeticError, TypeError, ValueError, IndexError, KeyError) as error:
         raise InternalError(f"shape rule of `{op}` failed on {types} {attrs}: {error!r}") from error
+    _check_size(op, outs, params, span)
     return Node(node_id, op, values, attrs, outs, span, scope, path, label, params=params, cost=cost)
+
+
+MAX_ELEMENTS = 2**40  # per tensor at batch 1, and parameters per layer: 4 TiB in f32
+
+
+def _check_size(op: str, outs: tuple[TensorType, ...], params: int, span: Span) -> None:
+    """A tensor or a layer too large for any machine is a mistake (a huge or mistyped size)."""
+    for t in outs:
+        if t.numel() > MAX_ELEMENTS:
+            what = "the input is" if op == "input" else f"`{op}` makes"
+            raise ArchShapeError(f"{what} {t}, {t.numel():,} elements per sample; the limit is 2**40", span)
+    if params > MAX_ELEMENTS:
+        raise ArchShapeError(f"`{op}` would hold {params:,} parameters; the limit is 2**40", span)
 
 
 def _input_names(opdef, count: int) -> list[str]:

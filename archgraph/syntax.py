@@ -140,6 +140,17 @@ class Require:
 
 
 @dataclass(frozen=True, slots=True)
+class RequireShape:
+    """`require x: [B, K, H, W], "message"`: a tensor's shape, checked where the statement runs."""
+
+    name: str
+    shape: tuple[Expr, ...]
+    message: str | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class If:
     condition: Expr
     then: tuple[Stmt, ...]
@@ -158,7 +169,7 @@ class RepeatBlock:
     span: Span
 
 
-Stmt = Input | Assign | Return | Require | If | RepeatBlock
+Stmt = Input | Assign | Return | Require | RequireShape | If | RepeatBlock
 
 # ---- definitions ----
 

@@ -43,16 +43,17 @@ class Case:
     timm: str | None  # None: timm has no such model; the generated module is timed alone
     timm_kwargs: dict = field(default_factory=dict)
     batches: tuple[int, ...] | None = None  # None: the --batches given
+    overrides: dict = field(default_factory=dict)  # spec parameters (then the module is built from the spec)
 
 
 CASES = [
     Case("ViT-B/16", "specs/vit_b16.arch", "vit_b16", "vit_base_patch16_224"),
     Case("Mixer-B/16", "specs/mixer_b16.arch", "mixer_b16", "mixer_b16_224"),
     Case("ViT-R50+B/16", "specs/vit_r50_b16.arch", "vit_r50_b16", "vit_base_r50_s16_224", {"num_classes": 1000}),
-    Case("SETR-PUP 512", "specs/setr_pup.arch", "setr_pup", None, batches=(1,)),
+    Case("SETR-PUP 512", "specs/setr_pup.arch", "setr_pup", None, batches=(1,), overrides={"img_size": 512}),
 ]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-MM_SIZE = 1024
+MM_SIZE = 2048
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Result:
     batch: int
     gen_ms: float
     timm_ms: float | None
+    min_ratio: float | None  # ratio of the fastest runs: the least disturbed by other processes
     gflop: float
     mm_gflops: float
     load: str
@@ -94,11 +96,10 @@ def load_average() -> str:
 
 def generated_model(case: Case, device: str) -> torch.nn.Module:
     """The committed generated module when there is one, else built from the spec."""
-    try:
+    if not case.overrides and (ROOT / "generated" / f"{case.model}.py").exists():
         module = importlib.import_module(f"generated.{case.model}")
         return getattr(module, module.__all__[0])(device=device)
-    except ModuleNotFoundError:
-        return archgraph.build(ROOT / case.spec, case.model, device=device)
+    return archgraph.build(ROOT / case.spec, case.model, device=device, **case.overrides)
 
 
 def models(case: Case, device: str) -> tuple[torch.nn.Module, torch.nn.Module | None]:
@@ -131,12 +132,15 @@ def step_fn(model: torch.nn.Module, mode: str, x: torch.Tensor, device: str, dty
         return infer
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
-    labels = torch.randint(0, 1000, (x.shape[0],), device=device)
+    labels: list[torch.Tensor] = []  # a class per image (or per pixel), drawn at the first call
 
     def train() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, dtype):
-            loss = torch.nn.functional.cross_entropy(model(x), labels)
+            out = model(x)
+            if not labels:
+                labels.append(torch.randint(0, out.shape[1], (out.shape[0], *out.shape[2:]), device=device))
+            loss = torch.nn.functional.cross_entropy(out, labels[0])
         loss.backward()
         optimizer.step()
 
@@ -151,12 +155,12 @@ def mm_fn(device: str, dtype: torch.dtype):
 
 def flops(case: Case, mode: str, batch: int) -> int:
     """Inference: archgraph's analytic FLOPs. Training: forward + backward, FlopCounterMode on `meta`."""
-    data = archgraph.analyze(ROOT / case.spec, case.model, batch=batch)
+    data = archgraph.analyze(ROOT / case.spec, case.model, batch=batch, **case.overrides)
     if mode == "inference":
         return data["flops"]
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = archgraph.build(ROOT / case.spec, case.model, device="meta")
+    model = archgraph.build(ROOT / case.spec, case.model, device="meta", **case.overrides)
     (shape,) = data["input_shapes"].values()
     dims = [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
     with FlopCounterMode(display=False) as counter:
@@ -165,7 +169,7 @@ def flops(case: Case, mode: str, batch: int) -> int:
 
 
 def input_for(case: Case, batch: int, device: str) -> torch.Tensor:
-    (shape,) = archgraph.analyze(ROOT / case.spec, case.model)["input_shapes"].values()
+    (shape,) = archgraph.analyze(ROOT / case.spec, case.model, **case.overrides)["input_shapes"].values()
     dims = [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
     return torch.randn(dims, device=device)
 
@@ -184,7 +188,7 @@ def measure(case: Case, mode: str, batch: int, args) -> Result:
             fn()
     mm = mm_fn(args.device, dtype)
     times: dict[str, list[float]] = {name: [] for name in [*fns, "mm"]}
-    runs = args.runs or (15 if (mode, batch) == ("inference", 1) else 7)
+    runs = args.runs or (21 if batch == 1 else 11)
     for i in range(runs):
         order = list(fns) if i % 2 == 0 else list(reversed(fns))
         for name in order:
@@ -193,23 +197,25 @@ def measure(case: Case, mode: str, batch: int, args) -> Result:
     median = {name: statistics.median(t) for name, t in times.items()}
     mm_gflops = 2 * MM_SIZE**3 / median["mm"] / 1e9
     timm_ms = 1e3 * median["timm"] if "timm" in median else None
-    return Result(case.title, mode, batch, 1e3 * median["gen"], timm_ms, flops(case, mode, batch) / 1e9, mm_gflops,
-                  load_average())  # fmt: skip
+    min_ratio = min(times["gen"]) / min(times["timm"]) if "timm" in times else None
+    gflop = flops(case, mode, batch) / 1e9
+    return Result(case.title, mode, batch, 1e3 * median["gen"], timm_ms, min_ratio, gflop, mm_gflops, load_average())
 
 
 def row(r: Result) -> str:
     gen_rate = r.gflop / (r.gen_ms / 1e3)
     timm = f"{r.timm_ms:.1f}" if r.timm_ms else "n/a (no timm model)"
     ratio = f"**{r.ratio:.3f}**" if r.ratio else "n/a"
+    min_ratio = f"{r.min_ratio:.3f}" if r.min_ratio else "n/a"
     timm_rate = f"{r.gflop / (r.timm_ms / 1e3):.1f}" if r.timm_ms else "n/a"
-    return (f"| {r.title} | {r.mode} | {r.batch} | {r.gen_ms:.1f} | {timm} | {ratio} | {r.gflop:.1f} | "
+    return (f"| {r.title} | {r.mode} | {r.batch} | {r.gen_ms:.1f} | {timm} | {ratio} | {min_ratio} | {r.gflop:.1f} | "
             f"{gen_rate:.1f} | {timm_rate} | {r.mm_gflops:.1f} | {100 * gen_rate / r.mm_gflops:.0f}% | {r.load} |")  # fmt: skip
 
 
 HEADER = (
-    "| model | mode | batch | generated ms | timm ms | ratio gen/timm | GFLOP | gen GFLOP/s | timm GFLOP/s "
+    "| model | mode | batch | generated ms | timm ms | ratio gen/timm (medians) | ratio (mins) | GFLOP | gen GFLOP/s | timm GFLOP/s "
     "| torch.mm GFLOP/s | gen / mm | load avg |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -226,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--modes", nargs="+", default=["inference", "train"], choices=("inference", "train"))
     parser.add_argument("--cases", nargs="+", help="model names (default: every case)")
-    parser.add_argument("--runs", type=int, help="timed rounds (default: 15 for inference at batch 1, else 7)")
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--runs", type=int, help="timed rounds (default: 21 at batch 1, else 11)")
+    parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")

@@ -33,6 +33,10 @@ def reduced(spec: Path, name: str, **extra) -> dict:
     params = archgraph.load_graph(spec, name).params
     small = {"embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10, **extra}
     small.setdefault("img_size", 2 * params.get("patch_size", 16))
+    # taps out of the encoder must fall inside its 2 blocks (SETR)
+    for key in ("mla_index", "aux_index"):
+        if key in params:
+            small.setdefault(key, [i % small["depth"] for i in range(len(params[key]))])
     return {k: v for k, v in small.items() if k in params}
 
 

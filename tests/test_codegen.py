@@ -67,11 +67,14 @@ def test_hostile_block_docs_cannot_escape_the_docstring(tmp_path):
 
 
 def test_hostile_names_and_docs_are_escaped(tmp_path):
-    text = 'model lambda() { input x: [B, 8]\n return class: linear(x, 2) }\nmodel v = lambda() "evil \\"\\"\\" doc"'
+    text = (
+        "block class(x) { return fc: linear(x, 2) }\n"
+        'model lambda() { input x: [B, 8]\n return class(x) }\nmodel v = lambda() "evil \\"\\"\\" doc"'
+    )
     code = generate(compile_text(tmp_path, text, model="v"), "spec.arch")
     tree = ast.parse(code)
-    assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == ["V"]
-    assert "self.class_ = nn.Linear(8, 2" in code
+    assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == ["Class", "V"]
+    assert "self.class_ = Class(**dd)" in code  # an automatic label is made safe; a written one must be
 
 
 def test_header_is_deterministic_and_marked(tmp_path):

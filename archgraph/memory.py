@@ -1,0 +1,143 @@
+"""Memory from the graph: parameter bytes per dtype, peak inference activations, and what a
+training step keeps for backward, at batch B. No tensor is allocated.
+
+Assumptions (also returned in `memory_data(...)["assumptions"]`):
+- Activations take the dtype's bytes per element (f32 4 unless asked); parameters are not
+  activations. Views (`split_heads`, `to_tokens`, `transpose`, `index`, and `merge_heads`,
+  since fused SDPA kernels lay their output out as [B, N, h, d]) share their input's
+  storage; every other op writes a new tensor; nothing runs in place.
+- Inference peak: tensors are freed right after their last reader (eager PyTorch under
+  `torch.no_grad()`); the peak is the largest total of live tensors at any op. Attention
+  runs as a fused kernel that keeps no N x N matrix; the math path would add the scores
+  (B * h * Nq * Nk elements, twice while softmax runs) at the peak: `attention_matrix_bytes`.
+- Training: autograd keeps, per op, what its backward reads (linear/conv: the input;
+  layer norm: the input and a mean and rstd per row in f32; GELU/ReLU: the input; softmax:
+  the output; fused SDPA: q, k, v, the output and a f32 logsumexp per query; elementwise
+  multiply: its tensor operands; adds, concat, reshapes: nothing; an op archgraph has no
+  rule for: all its inputs), counted once per storage. A step adds weights, gradients
+  (weights' dtype) and AdamW's two f32 moments per parameter. Allocator caching, workspace
+  and the gradients of activations in flight are not included.
+"""
+
+from __future__ import annotations
+
+from archgraph.ir import Graph, Node, Value
+
+BYTES = {"f64": 8, "f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "fp8": 1, "int8": 1}
+PARAM_DTYPES = ("f32", "bf16", "f16", "int8")
+VIEW_OPS = {"split_heads", "merge_heads", "to_tokens", "transpose", "index"}
+NOTHING = {"add", "sub", "concat", "index", "to_tokens", "split_heads", "merge_heads", "transpose", "mean",
+           "parameter", "input", "upsample", "to_grid", "identity"}  # fmt: skip
+INPUT_ONLY = {"linear", "conv2d", "std_conv2d", "gelu", "silu", "sigmoid", "tanh", "affine", "layer_scale",
+              "group_norm", "batch_norm"}  # fmt: skip
+OUTPUT_ONLY = {"softmax", "relu"}
+
+
+def _base(graph: Graph, value: Value) -> Value:
+    """The value whose storage `value` shares (itself unless it is a view)."""
+    while graph.nodes[value.node].op in VIEW_OPS and graph.nodes[value.node].inputs:
+        value = graph.nodes[value.node].inputs[0]
+    return value
+
+
+def _is_parameter(graph: Graph, value: Value) -> bool:
+    return graph.nodes[value.node].op == "parameter"
+
+
+def _numel(graph: Graph, value: Value, batch: int) -> int:
+    return graph.type_of(value).numel(batch)
+
+
+def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
+    """(peak live activation bytes, the op at which it occurs)."""
+    last: dict[Value, int] = {}
+    order = list(graph.nodes.values())
+    for i, node in enumerate(order):
+        for v in node.inputs:
+            last[_base(graph, v)] = i
+    for v in graph.outputs:
+        last[_base(graph, v)] = len(order)
+    live: dict[Value, int] = {}
+    peak, where = 0, ""
+    for i, node in enumerate(order):
+        if node.op not in VIEW_OPS and node.op != "parameter":
+            for k in range(len(node.outs)):
+                value = Value(node.id, k)
+                live[value] = _numel(graph, value, batch) * nbytes
+        total = sum(live.values())
+        if total > peak:
+            peak, where = total, node.path
+        for value in [v for v in live if last.get(v, i) <= i]:
+            del live[value]
+    return peak, where
+
+
+def _saved(graph: Graph, node: Node, batch: int) -> tuple[list[Value], int]:
+    """What autograd keeps for `node`'s backward: storages, and extra bytes (statistics)."""
+    ins = [v for v in node.inputs if not _is_parameter(graph, v)]
+    outs = [Value(node.id, k) for k in range(len(node.outs))]
+    if node.op in NOTHING:
+        return [], 0
+    if node.op in INPUT_ONLY:
+        return ins[:1], 0
+    if node.op in OUTPUT_ONLY:
+        return outs, 0
+    if node.op == "layer_norm":
+        return ins[:1], 2 * 4 * node.out.numel(batch) // int(node.out.dims[-1])
+    if node.op == "sdpa":
+        q = graph.type_of(node.inputs[0])
+        return [*ins, *outs], 4 * q.numel(batch) // int(q.dims[-1])
+    if node.op == "max_pool2d":
+        return ins[:1], 8 * node.out.numel(batch)  # int64 indices
+    return ins, 0  # mul, div and ops without a rule: every tensor operand
+
+
+def training_saved(graph: Graph, batch: int, nbytes: int) -> int:
+    """Bytes autograd keeps for backward during one forward pass (see the module docstring)."""
+    storages: set[Value] = set()
+    extra = 0
+    for node in graph.nodes.values():
+        values, more = _saved(graph, node, batch)
+        storages.update(_base(graph, v) for v in values)
+        extra += more
+    return sum(_numel(graph, v, batch) * nbytes for v in storages if not _is_parameter(graph, v)) + extra
+
+
+def attention_matrix_bytes(graph: Graph, batch: int, nbytes: int) -> int:
+    """The largest N x N score matrix the math SDPA path would hold (scores and softmax: 2 of them)."""
+    sizes = [2 * graph.type_of(n.inputs[0]).numel(batch) // int(graph.type_of(n.inputs[0]).dims[-1])
+             * int(graph.type_of(n.inputs[1]).dims[2]) for n in graph.nodes.values() if n.op == "sdpa"]  # fmt: skip
+    return max(sizes, default=0) * nbytes
+
+
+def memory_data(graph: Graph, batch: int = 1, dtype: str = "f32") -> dict:
+    """Parameter bytes per dtype; inference peak and training-step bytes at `batch` in `dtype`."""
+    params = sum(n.params for n in graph.nodes.values())
+    nbytes = BYTES[dtype]
+    peak, where = inference_peak(graph, batch, nbytes)
+    saved = training_saved(graph, batch, nbytes)
+    weights = params * nbytes
+    return {
+        "batch": batch,
+        "dtype": dtype,
+        "param_bytes": {d: params * BYTES[d] for d in PARAM_DTYPES},
+        "inference_activation_peak_bytes": peak,
+        "inference_peak_at": where,
+        "attention_matrix_bytes": attention_matrix_bytes(graph, batch, nbytes),
+        "training_saved_activation_bytes": saved,
+        "training_step_bytes": weights * 2 + params * 8 + saved,
+        "training_step_parts": {"weights": weights, "gradients": weights, "adamw_moments": params * 8,
+                                "saved_activations": saved},  # fmt: skip
+        "assumptions": ASSUMPTIONS,
+    }
+
+
+ASSUMPTIONS = [
+    "activations in the stated dtype; views (including merge_heads after fused SDPA) share storage; nothing in place",
+    "inference: eager PyTorch under no_grad, each tensor freed after its last reader; fused attention "
+    "(no N x N matrix; the math SDPA path adds attention_matrix_bytes)",
+    "training: what each op's backward reads (linear/conv: input; layer norm: input + f32 mean/rstd; "
+    "GELU: input; softmax: output; fused SDPA: q, k, v, output, f32 logsumexp), once per storage",
+    "training step = weights + gradients (same dtype) + AdamW's two f32 moments + saved activations; "
+    "allocator cache, workspaces and in-flight activation gradients not included",
+]

@@ -1,0 +1,253 @@
+"""CNN layers for stems and backbones: weight-standardised convolution, BatchNorm, GroupNorm, max pooling.
+
+As timm builds ResNetV2 (the hybrid ViTs' backbone) and ResNet: `std_conv2d` is timm's
+StdConv2d / StdConv2dSame, `group_norm` its GroupNorm(Act) (32 groups, eps 1e-5),
+`batch_norm` nn.BatchNorm2d, `max_pool2d` nn.MaxPool2d / MaxPool2dSame.
+
+`padding = "same"` is TensorFlow's SAME (timm's `padding="same"`): the output is
+ceil(H / stride), and the total padding max((ceil(H / s) - 1) * s + k - H, 0) is split with
+the odd pixel after (right, bottom). With stride 1 and an odd kernel it is symmetric,
+(k - 1) / 2 a side, and static; otherwise timm computes it from the input in `forward`.
+
+Costs follow FlopCounterMode: only the convolution counts (2 per multiply-add, bias excluded).
+Norms, ReLU and pooling are "other" work. Weight standardisation normalises the weights once
+per forward, whatever the batch, so it is not in "other" (every figure there scales with B).
+"""
+
+from __future__ import annotations
+
+from archgraph.errors import OpError
+from archgraph.ir import Cost, TensorType
+from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, register
+from archgraph.ops.emit import py
+
+# ---- shapes ----
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF "SAME" padding (before, after) along one axis: the output is ceil(size / stride)."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int | str) -> int:
+    if padding == "same":
+        return -(-size // stride)
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _check_padding(padding) -> None:
+    if isinstance(padding, str):
+        if padding != "same":
+            raise OpError(f'`padding` must be an integer or "same", found "{padding}"', "padding", "type error")
+    elif isinstance(padding, bool) or not isinstance(padding, int):
+        raise OpError(f'`padding` must be an integer or "same", found {padding!r}', "padding", "type error")
+    elif padding < 0:
+        raise OpError(f"`padding` must not be negative, found {padding}", "padding")
+
+
+def _check_positive(a: dict, *keys: str) -> None:
+    for key in keys:
+        if a[key] < 1:
+            raise OpError(f"`{key}` must be positive, found {a[key]}", key)
+
+
+def _spatial(x: TensorType, kernel: int, stride: int, padding: int | str, what: str) -> tuple[int, int]:
+    """The output height and width of a `kernel` window sliding with `stride` over `x` [B, C, H, W]."""
+    h, w = (_out_size(s, kernel, stride, padding) for s in x.dims[2:])
+    if h < 1 or w < 1:
+        raise OpError(f"{what} {kernel} does not fit a {x.dims[2]}x{x.dims[3]} input", "kernel_size")
+    return h, w
+
+
+# ---- std_conv2d: timm StdConv2d / StdConv2dSame ----
+
+_CONV_INIT = {
+    # timm ResNetV2 / ResNet: kaiming_normal(fan_out, relu), zero bias
+    "kaiming_normal": ["nn.init.kaiming_normal_({m}.weight, mode='fan_out', nonlinearity='relu')",
+                       "nn.init.zeros_({m}.bias)"],
+    "torch": ["{m}.reset_parameters()"],  # PyTorch's default (kaiming_uniform, a=sqrt(5))
+}  # fmt: skip
+
+
+def _std_conv_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, 4, 0, "the input [B, C, H, W]")
+    _check_positive(a, "out_channels", "kernel_size", "stride", "groups")
+    _check_padding(a["padding"])
+    if x.dims[1] % a["groups"] or a["out_channels"] % a["groups"]:
+        raise OpError(f"`groups` = {a['groups']} must divide both {x.dims[1]} input and {a['out_channels']} "
+                      "output channels", "groups")  # fmt: skip
+    if a["eps"] <= 0:
+        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
+    if a["init"] not in _CONV_INIT:
+        raise OpError(f"unknown init `{a['init']}`; expected one of {', '.join(_CONV_INIT)}", "init", "type error")
+    h, w = _spatial(x, a["kernel_size"], a["stride"], a["padding"], "kernel")
+    return TensorType((x.dims[0], a["out_channels"], h, w), x.dtype)
+
+
+def _std_conv_params(ins, a) -> int:
+    k = a["kernel_size"]
+    return a["out_channels"] * ins[0].dims[1] // a["groups"] * k * k + (a["out_channels"] if a["bias"] else 0)
+
+
+def _std_conv_module(a) -> str:
+    same = a.value("padding") == "same"
+    args = [str(a.types[0].dims[1]), a["out_channels"], f"kernel_size={a['kernel_size']}"]
+    defaults = (("stride", 1), ("groups", 1)) if same else (("stride", 1), ("padding", 0), ("groups", 1))
+    args += [f"{k}={a[k]}" for k, d in defaults if a.value(k) != d]
+    args += ["bias=True"] if a.value("bias") else []
+    args.append(f"eps={a['eps']}")
+    return f"{'StdConv2dSame' if same else 'StdConv2d'}({', '.join(args)}, **dd)"
+
+
+def _std_conv_init(a) -> list[str]:
+    lines = [line.format(m=a.target) for line in _CONV_INIT[a.value("init")]]
+    return [line for line in lines if ".bias" not in line or a.value("bias")]
+
+
+register(OpDef(
+    name="std_conv2d",
+    inputs=("x",),
+    attrs={"out_channels": Attr("int"), "kernel_size": Attr("int"), "stride": Attr("int", 1),
+           "padding": Attr("any", 0, 'an integer, or "same" (TensorFlow SAME: output ceil(H / stride))'),
+           "groups": Attr("int", 1), "bias": Attr("bool", False, "timm's StdConv2d has none"),
+           "eps": Attr("float", 1e-6, "added to each filter's variance (timm: 1e-6; the hybrid ViTs use 1e-8)"),
+           "init": Attr("str", "kaiming_normal", "kaiming_normal (fan_out, relu: timm ResNetV2) | torch")},
+    infer=_std_conv_infer,
+    params=_std_conv_params,
+    cost=lambda ins, a, outs: Cost(macs=outs[0].numel() * ins[0].dims[1] // a["groups"] * a["kernel_size"] ** 2),
+    emit=Emit(module=_std_conv_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_std_conv_init),
+    summary="a 2-D convolution whose filters are standardised to zero mean and unit variance each forward "
+            "(timm StdConv2d; StdConv2dSame with padding \"same\")",
+    learnable=True,
+    formulas={"shape": "[B, C, H, W] -> [B, out_channels, H', W']; \"same\": H' = ceil(H / s), "
+                       "else (H + 2p - k) // s + 1",
+              "params": "out_channels * C / groups * k * k (+ out_channels with bias)",
+              "flops": "2 * B * out_channels * H' * W' * C / groups * k * k (weight standardisation: not counted)"},
+))  # fmt: skip
+
+
+# ---- batch_norm, group_norm: normalisation over channels of [B, C, ...] ----
+
+
+def _norm_init(a) -> list[str]:
+    if not a.value("affine"):
+        return []
+    weight = "zeros_" if a.value("zero_init") else "ones_"
+    return [f"nn.init.{weight}({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
+
+
+def _batch_norm_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, 4, 0, "the input [B, C, H, W]")
+    if a["eps"] <= 0:
+        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
+    return x
+
+
+def _batch_norm_module(a) -> str:
+    extra = "" if a.value("affine") else ", affine=False"
+    return f"nn.BatchNorm2d({a.types[0].dims[1]}, eps={a['eps']}{extra}, **dd)"
+
+
+_NORM_ATTRS = {
+    "eps": Attr("float", 1e-5, "added to the variance (PyTorch's and timm's default 1e-5)"),
+    "affine": Attr("bool", True, "learn a per-channel scale and shift"),
+    "zero_init": Attr("bool", False, "start the scale at 0, as timm's zero_init_last does for a residual "
+                                     "branch's last norm"),
+}  # fmt: skip
+
+register(OpDef(
+    name="batch_norm",
+    inputs=("x",),
+    attrs=dict(_NORM_ATTRS),
+    infer=_batch_norm_infer,
+    params=lambda ins, a: 2 * ins[0].dims[1] if a["affine"] else 0,
+    # in eval, running statistics fold into one scale and shift per channel
+    cost=lambda ins, a, outs: Cost(other=2 * outs[0].numel()),
+    emit=Emit(module=_batch_norm_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_norm_init),
+    summary="batch normalisation over the channels of [B, C, H, W] (nn.BatchNorm2d; running statistics are "
+            "buffers, not parameters)",
+    learnable=True,
+    formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 2 per element)"},
+))  # fmt: skip
+
+
+def _group_norm_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, (3, 4), 0, "the input [B, C, ...]")
+    _check_positive(a, "num_groups")
+    if x.dims[1] % a["num_groups"]:
+        raise OpError(f"`num_groups` = {a['num_groups']} must divide the {x.dims[1]} channels of {x}", "num_groups")
+    if a["eps"] <= 0:
+        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
+    return x
+
+
+def _group_norm_module(a) -> str:
+    extra = "" if a.value("affine") else ", affine=False"
+    return f"nn.GroupNorm({a['num_groups']}, {a.types[0].dims[1]}, eps={a['eps']}{extra}, **dd)"
+
+
+register(OpDef(
+    name="group_norm",
+    inputs=("x",),
+    attrs={"num_groups": Attr("int", 32, "channels are normalised in this many groups (timm ResNetV2: 32)"),
+           **_NORM_ATTRS},
+    infer=_group_norm_infer,
+    params=lambda ins, a: 2 * ins[0].dims[1] if a["affine"] else 0,
+    cost=lambda ins, a, outs: Cost(other=5 * outs[0].numel()),  # as layer_norm
+    emit=Emit(module=_group_norm_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_norm_init),
+    summary="group normalisation over the channels of [B, C, ...] (nn.GroupNorm; timm GroupNormAct is this "
+            "then a ReLU)",
+    learnable=True,
+    formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 5 per element)"},
+))  # fmt: skip
+
+
+# ---- max_pool2d ----
+
+
+def _pool_stride(a) -> int:
+    return a["kernel_size"] if a["stride"] is None else a["stride"]
+
+
+def _max_pool_infer(ins, a):
+    (x,) = ins
+    expect_rank(x, 4, 0, "the input [B, C, H, W]")
+    _check_positive(a, "kernel_size")
+    if a["stride"] is not None:
+        _check_positive(a, "stride")
+    _check_padding(a["padding"])
+    if a["padding"] != "same" and 2 * a["padding"] > a["kernel_size"]:
+        raise OpError(f"`padding` = {a['padding']} must be at most half the kernel ({a['kernel_size']})", "padding")
+    h, w = _spatial(x, a["kernel_size"], _pool_stride(a), a["padding"], "window")
+    return TensorType((*x.dims[:2], h, w), x.dtype)
+
+
+def _max_pool_call(a) -> str:
+    k, s, p = a.value("kernel_size"), _pool_stride(a.attrs), a.value("padding")
+    x = a.ins[0]
+    if p == "same":
+        (top, bottom), (left, right) = (same_padding(n, k, s) for n in a.types[0].dims[2:])
+        if (top, bottom, left, right) != (0, 0, 0, 0):  # -inf, so padding never wins the max (timm MaxPool2dSame)
+            x = f"F.pad({x}, ({left}, {right}, {top}, {bottom}), value=float('-inf'))"
+        p = 0
+    extra = "" if s == k else f", stride={py(s)}"
+    extra += f", padding={py(p)}" if p else ""
+    return f"F.max_pool2d({x}, {py(k)}{extra})"
+
+
+register(OpDef(
+    name="max_pool2d",
+    inputs=("x",),
+    attrs={"kernel_size": Attr("int"), "stride": Attr("int", None, "default: kernel_size"),
+           "padding": Attr("any", 0, 'an integer, or "same" (TensorFlow SAME, padded with -inf)')},
+    infer=_max_pool_infer,
+    cost=lambda ins, a, outs: Cost(other=outs[0].numel() * a["kernel_size"] ** 2),  # one comparison per window element
+    emit=Emit(call=_max_pool_call),
+    summary="2-D max pooling (F.max_pool2d; timm MaxPool2dSame with padding \"same\")",
+    formulas={"shape": "[B, C, H, W] -> [B, C, H', W'], H' as for a convolution",
+              "params": "0", "flops": "0 (other: k * k per output element)"},
+))  # fmt: skip
