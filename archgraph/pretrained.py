@@ -58,7 +58,7 @@ def load_pretrained(model, state_dict: dict) -> LoadReport:
 
 def prefix_tokens(old: int, new: int) -> int:
     """How many leading tokens (class, distillation, registers) precede the square grids of both sizes."""
-    for prefix in range(0, 9):
+    for prefix in range(9):
         if _square(old - prefix) and _square(new - prefix):
             return prefix
     raise ValueError(f"position embeddings of {old} and {new} tokens are not prefix tokens plus square grids")

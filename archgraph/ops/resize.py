@@ -19,13 +19,16 @@ def _to_grid_infer(ins, a):
     return TensorType((b, c, h, w), x.dtype)
 
 
+def _to_grid_call(a) -> str:
+    return f"{a.ins[0]}.transpose(1, 2).reshape(-1, {a.types[0].dims[2]}, {a['height']}, {a['width']})"
+
+
 register(OpDef(
     name="to_grid",
     inputs=("x",),
     attrs={"height": Attr("int"), "width": Attr("int")},
     infer=_to_grid_infer,
-    emit=Emit(call=lambda a: f"{a.ins[0]}.transpose(1, 2).reshape(-1, {a.types[0].dims[2]}, {a['height']}, "
-              f"{a['width']})"),  # fmt: skip
+    emit=Emit(call=_to_grid_call),
     summary="a token sequence back to a feature map, row-major (SETR: x.transpose(1, 2).reshape(B, C, h, w))",
     formulas={"shape": "[B, h*w, C] -> [B, C, h, w]", "params": "0", "flops": "0"},
 ))  # fmt: skip

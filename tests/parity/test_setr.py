@@ -64,7 +64,7 @@ def test_aux_heads_are_extra_outputs():
     assert len(outs) == 5 and all(o.shape == outs[0].shape for o in outs)
 
 
-class _Stop(Exception):
+class _StopError(Exception):
     pass
 
 
@@ -92,11 +92,11 @@ def test_timm_vit_large_384_checkpoint_loads_into_setr_pup_512():
         model.blocks[i].register_forward_hook(lambda m, a, out, i=i: taps.__setitem__(i, out))
 
     def stop(module, args, out):
-        raise _Stop
+        raise _StopError
 
     model.blocks[23].register_forward_hook(stop)  # the encoder is what is compared; skip the decoder
     x = torch.randn(1, 3, 512, 512)
-    with torch.no_grad(), pytest.raises(_Stop):
+    with torch.no_grad(), pytest.raises(_StopError):
         model(x)
     with torch.no_grad():
         expected = ref.forward_intermediates(x, indices=wanted, norm=False, output_fmt="NLC", intermediates_only=True)
