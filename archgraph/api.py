@@ -73,7 +73,10 @@ def report_dict(path: str | Path, model: str | None = None, batch: int = 1, *, c
     data = report_data(graph, batch, convention, depth, dtype)
     data["token_dependent"] = token_dependence(program, name, overrides, graph)
     if closed_form:
-        data["closed_form"] = _closed_form(program, name, graph, convention, overrides).json()
+        try:
+            data["closed_form"] = _closed_form(program, name, graph, convention, overrides).json()
+        except ValueError as error:  # no token sequence, no img_size, or not polynomial: say why
+            data["closed_form"] = {"error": str(error)}
     return data
 
 

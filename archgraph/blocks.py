@@ -64,7 +64,8 @@ def _explain(error: SpecError, exprs: dict, caller_env: dict, given: dict) -> No
 
     for name, expr in exprs.items():
         if error.span == expr.span and not isinstance(expr, (s.Number, s.String, s.Bool, s.Name)):
-            shown = sorted({n.id for n in _names(expr) if not isinstance(caller_env.get(n.id, Tensor), Tensor)})
+            scalars = {n for n, v in caller_env.items() if not isinstance(v, Tensor)}
+            shown = sorted({n.id for n in _names(expr) if n.id in scalars})
             values = ", ".join(f"{n} = {_show(caller_env[n])}" for n in shown)
             note = f"`{text_of(expr.span) or name}` = {_show(given[name])}" + (f" with {values}" if values else "")
             error.diagnostics[0].notes.insert(0, Note(note))

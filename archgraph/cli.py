@@ -14,6 +14,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from archgraph.commands import COMMANDS, add_commands, add_graph_options, add_report_options
+from archgraph.commands import run as run_command
 from archgraph.errors import SpecError
 
 FORMATS = ("table", "json", "yaml", "csv", "markdown")
@@ -58,11 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     rep.add_argument("--batch", type=int, default=1)
     rep.add_argument("--format", choices=FORMATS, default="table")
+    add_report_options(rep)
     graph = sub.add_parser("graph", help="export the op graph: nodes with shapes, params and FLOPs")
     graph.add_argument("spec", type=Path)
     graph.add_argument("--model")
     graph.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    graph.add_argument("--format", choices=("json", "dot", "graphml"), default="json")
+    graph.add_argument("--format", choices=("json", "dot", "graphml", "mermaid", "svg"), default="json")
+    add_graph_options(graph)
     load = sub.add_parser("load-weights", help="load a checkpoint (e.g. a timm ViT) into a spec's model, "
                           "resampling the position embedding; save the result")
     load.add_argument("spec", type=Path)
@@ -70,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("-o", "--output", type=Path, required=True, help="where to save the model's state_dict")
     load.add_argument("--model")
     load.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    add_commands(sub)
     return parser
 
 
@@ -85,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             return _load_weights(args, _overrides(args.set, parser))
         if args.command == "graph":
             return _graph(args, _overrides(args.set, parser))
+        if args.command in COMMANDS:
+            return run_command(args, parser)
         if args.batch < 1:
             parser.error(f"--batch must be at least 1, found {args.batch}")
         return _report(args, _overrides(args.set, parser))
@@ -140,13 +147,19 @@ def _compile(args) -> int:
         sys.stderr.write(f"error: {len(failed)} of {len(args.specs)} specs failed ({', '.join(failed)}); "
                          "nothing was written\n")  # fmt: skip
         return 1
-    refused = [] if args.force else refusals(outputs)
-    for reason in refused:
-        sys.stderr.write(f"error: {reason}; not overwritten\n")
-    if refused:
-        sys.stderr.write("nothing was written; `archgraph compile --force` overwrites such files\n")
+    try:
+        refused = [] if args.force else refusals(outputs)
+        for reason in refused:
+            sys.stderr.write(f"error: {reason}; not overwritten\n")
+        if refused:
+            sys.stderr.write("nothing was written; `archgraph compile --force` overwrites such files\n")
+            return 1
+        written = write_all(outputs)
+    except OSError as error:  # the disk, not the spec or archgraph: permissions, a full disk, -o a file
+        sys.stderr.write(f"error: cannot write to {error.filename or args.output}: {error.strerror or error}; "
+                         "no file was changed\n")  # fmt: skip
         return 1
-    for target in write_all(outputs):
+    for target in written:
         print(f"wrote {target}")
     return 0
 
@@ -156,10 +169,13 @@ def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], lis
     from archgraph.codegen import generate
     from archgraph.codegen.names import sanitize
     from archgraph.loader import display_name
+    from archgraph.progress import Progress
 
     outputs: dict[Path, str] = {}
     failed: list[str] = []
+    progress = Progress(len(specs), "compile")
     for path in specs:
+        progress.step(str(path))
         try:
             for name, graph in _models(path):
                 target = output / f"{sanitize(name)}.py"
@@ -171,6 +187,7 @@ def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], lis
                 traceback.print_exc()
             sys.stderr.write(error.render())
             failed.append(str(path))
+    progress.done()
     return outputs, failed
 
 
@@ -202,15 +219,19 @@ def _lowered(args, overrides: dict[str, Any]):
 def _graph(args, overrides: dict[str, Any]) -> int:
     from archgraph.export import EXPORTERS
 
-    sys.stdout.write(EXPORTERS[args.format](_lowered(args, overrides)))
+    graph = _lowered(args, overrides)
+    options = {"renderer": args.renderer} if args.format == "svg" else {}
+    sys.stdout.write(EXPORTERS[args.format](graph, args.level, args.depth, **options))
     return 0
 
 
 def _report(args, overrides: dict[str, Any]) -> int:
-    from archgraph.api import analyze
+    from archgraph.api import report_dict
     from archgraph.report import render
 
-    sys.stdout.write(render(analyze(args.spec, args.model, args.batch, **overrides), args.format))
+    data = report_dict(args.spec, args.model, args.batch, convention=args.convention, depth=args.depth,
+                       dtype=args.dtype, closed_form=args.closed_form, overrides=overrides)  # fmt: skip
+    sys.stdout.write(render(data, args.format, args.by, args.tools))
     return 0
 
 

@@ -9,7 +9,8 @@ into one number, so a report can print the figure a given tool or paper prints:
 - `fvcore` (alias `paper`): 1 per multiply-add (fvcore's "flop" is a MAC), plus what
   fvcore's default handles count: layer/group/instance norm 5 per element (4 without
   affine), batch norm in eval 2 (1), bilinear upsampling 4 per output element, nearest 1,
-  adaptive average pooling 1 per input element. fvcore FlopCountAnalysis with unfused
+  adaptive average pooling 1 per input element, and the batch norm inside a weight-standardised
+  conv (4 per weight element). fvcore FlopCountAnalysis with unfused
   attention (ViT-B/16 17.58 G), the DeiT paper's Table 1 (DeiT-B 17.6 G) and timm's tables.
 - `torchvision` (alias `macs`): 1 per multiply-add of matmul and conv, nothing else: the
   "GFLOPS" in torchvision's model docs (vit_b_16 17.56, vit_l_16 61.55, vit_b_32 4.41).
@@ -40,8 +41,15 @@ def _fvcore_batch_norm(graph: Graph, node: Node) -> int:
 
 
 def _fvcore_upsample(graph: Graph, node: Node) -> int:
-    mode = str(node.attrs.get("mode", "nearest"))
+    mode = str(node.attrs.get("mode", "bilinear"))  # archgraph's `upsample` is bilinear
     return (4 if "linear" in mode else 1) * node.out.numel()
+
+
+def _fvcore_std_conv(graph: Graph, node: Node) -> int:
+    """Weight standardisation runs F.batch_norm(training=True, no affine) on the weight: 4 per element."""
+    in_channels = int(graph.type_of(node.inputs[0]).dims[1])
+    a = node.attrs
+    return 4 * a["out_channels"] * in_channels // a.get("groups", 1) * a["kernel_size"] ** 2
 
 
 def _fvcore_pool(graph: Graph, node: Node) -> int:
@@ -57,6 +65,7 @@ FVCORE_ELEMENTWISE: dict[str, Callable[[Graph, Node], int]] = {
     "upsample": _fvcore_upsample,
     "interpolate": _fvcore_upsample,
     "adaptive_avg_pool2d": _fvcore_pool,
+    "std_conv2d": _fvcore_std_conv,
 }
 
 
@@ -101,8 +110,8 @@ CONVENTIONS: dict[str, Convention] = {
         Convention(
             "fvcore", "flops (= multiply-adds)", 1,
             "1 per multiply-add of matmul, conv and attention; layer/group/instance norm 5 per element "
-            "(4 without affine), batch norm 2 (1), bilinear upsampling 4 and nearest 1 per output element; "
-            "activations, softmax and adds not counted",
+            "(4 without affine), batch norm 2 (1), bilinear upsampling 4 and nearest 1 per output element, "
+            "weight standardisation 4 per weight element; activations, softmax and adds not counted",
             ("fvcore FlopCountAnalysis with unfused attention (TIMM_FUSED_ATTN=0): ViT-B/16 17.583 G",
              "DeiT paper Table 1 (Touvron et al. 2021): DeiT-Ti 1.3, DeiT-S 4.6, DeiT-B 17.6 GFLOPs",
              "timm/DeiT/CaiT/ResMLP tables; Mixer-B/16 12.62 G"),

@@ -6,8 +6,13 @@ Assumptions (also returned in `memory_data(...)["assumptions"]`):
   activations. Views (`split_heads`, `to_tokens`, `transpose`, `index`, and `merge_heads`,
   since fused SDPA kernels lay their output out as [B, N, h, d]) share their input's
   storage; every other op writes a new tensor; nothing runs in place.
-- Inference peak: tensors are freed right after their last reader (eager PyTorch under
-  `torch.no_grad()`); the peak is the largest total of live tensors at any op. Attention
+- Inference peak: eager PyTorch under `torch.no_grad()` running the generated code: a tensor
+  is freed after its last reader, except that a block's arguments live until the block
+  returns (the calling Python frame holds them), a spec variable's value lives until the
+  variable is rebound or its block returns (generated code keeps the spec's names; a repeat
+  is a loop `x = block(x)`), and the model's input and outputs live throughout; the peak is
+  the largest total of live tensors at any op. Temporaries inside an op (a padded copy, a
+  standardised weight) are not modelled. Attention
   runs as a fused kernel that keeps no N x N matrix; the math path would add the scores
   (B * h * Nq * Nk elements, twice while softmax runs) at the peak: `attention_matrix_bytes`.
 - Training: autograd keeps, per op, what its backward reads (linear/conv: the input;
@@ -21,7 +26,7 @@ Assumptions (also returned in `memory_data(...)["assumptions"]`):
 
 from __future__ import annotations
 
-from archgraph.ir import Graph, Node, Value
+from archgraph.ir import Graph, Node, Scope, Value
 
 BYTES = {"f64": 8, "f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "fp8": 1, "int8": 1}
 PARAM_DTYPES = ("f32", "bf16", "f16", "int8")
@@ -48,15 +53,53 @@ def _numel(graph: Graph, value: Value, batch: int) -> int:
     return graph.type_of(value).numel(batch)
 
 
-def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
-    """(peak live activation bytes, the op at which it occurs)."""
+def _last_uses(graph: Graph, order: list[Node]) -> dict[Value, int]:
+    """The index of the last op that keeps each storage alive: its last reader, the end of every
+    block it is an argument of (the calling Python frame holds a module's arguments until it
+    returns), and the end of the forward for the model's inputs and outputs."""
     last: dict[Value, int] = {}
-    order = list(graph.nodes.values())
+    end: dict[str, int] = {}
     for i, node in enumerate(order):
         for v in node.inputs:
             last[_base(graph, v)] = i
+        scope = node.scope
+        while scope:
+            end[scope] = i
+            scope = scope.rpartition(".")[0]
+    index = {node.id: i for i, node in enumerate(order)}
+    # generated code loops over a repeat's blocks, `x = block(x)`: the variable is rebound after the first
+    bound = {v: end.get(r.items[0].path, len(order)) for r in graph.root.walk() if r.kind == "repeat" and r.items
+             and isinstance(r.items[0], Scope) for v in r.outputs}  # fmt: skip
+    for scope in graph.root.walk():
+        if scope.kind == "repeat":  # only each block holds its input
+            continue
+        stop = end.get(scope.path, len(order)) if scope.path else len(order)
+        held = [(v, stop) for v in scope.inputs] + _bindings(scope, index, stop, bound)
+        for v, until in held:
+            base = _base(graph, v)
+            last[base] = max(last.get(base, 0), until)
     for v in graph.outputs:
         last[_base(graph, v)] = len(order)
+    return last
+
+
+def _bindings(scope: Scope, index: dict[str, int], stop: int, bound: dict[Value, int]) -> list[tuple[Value, int]]:
+    """(value, until): a spec variable keeps its value until the op that rebinds it, or the block's end
+    (generated code keeps the spec's variable names, so Python holds the value that long)."""
+    by_name: dict[str, list[Value]] = {}
+    for value in sorted(scope.names, key=lambda v: (index[v.node], v.index)):
+        by_name.setdefault(scope.names[value], []).append(value)
+    held = []
+    for values in by_name.values():
+        for value, rebound in zip(values, [*values[1:], None], strict=True):
+            held.append((value, stop if rebound is None else bound.get(rebound, index[rebound.node])))
+    return held
+
+
+def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
+    """(peak live activation bytes, the op at which it occurs)."""
+    order = list(graph.nodes.values())
+    last = _last_uses(graph, order)
     live: dict[Value, int] = {}
     peak, where = 0, ""
     for i, node in enumerate(order):
@@ -126,16 +169,21 @@ def memory_data(graph: Graph, batch: int = 1, dtype: str = "f32") -> dict:
         "attention_matrix_bytes": attention_matrix_bytes(graph, batch, nbytes),
         "training_saved_activation_bytes": saved,
         "training_step_bytes": weights * 2 + params * 8 + saved,
-        "training_step_parts": {"weights": weights, "gradients": weights, "adamw_moments": params * 8,
-                                "saved_activations": saved},  # fmt: skip
+        "training_step_parts": {
+            "weights": weights,
+            "gradients": weights,
+            "adamw_moments": params * 8,
+            "saved_activations": saved,
+        },
         "assumptions": ASSUMPTIONS,
     }
 
 
 ASSUMPTIONS = [
     "activations in the stated dtype; views (including merge_heads after fused SDPA) share storage; nothing in place",
-    "inference: eager PyTorch under no_grad, each tensor freed after its last reader; fused attention "
-    "(no N x N matrix; the math SDPA path adds attention_matrix_bytes)",
+    "inference: eager PyTorch under no_grad; a tensor is freed after its last reader, a block's arguments when "
+    "the block returns, a variable's value when it is rebound, the input and outputs at the end; fused attention (no N x N matrix; the math SDPA path "
+    "adds attention_matrix_bytes); temporaries inside an op not modelled",
     "training: what each op's backward reads (linear/conv: input; layer norm: input + f32 mean/rstd; "
     "GELU: input; softmax: output; fused SDPA: q, k, v, output, f32 logsumexp), once per storage",
     "training step = weights + gradients (same dtype) + AdamW's two f32 moments + saved activations; "

@@ -58,8 +58,9 @@ def _bars(ax, data: dict, settings: list[str], models: list[str]) -> None:
         linear = [r["linear"] / 1e9 if r else 0 for r in rows]
         quad = [r["quadratic"] / 1e9 if r else 0 for r in rows]
         ax.bar(xs, linear, width, color=color, label=f"{model}: linear + constant")
-        ax.bar(xs, quad, width, bottom=linear, color=color, alpha=0.45, hatch="//", edgecolor=color,
-               label=f"{model}: N² terms")  # fmt: skip
+        if any(quad):
+            ax.bar(xs, quad, width, bottom=linear, color=color, alpha=0.45, hatch="//", edgecolor=color,
+                   label=f"{model}: N² terms")  # fmt: skip
     ax.set_xticks(range(len(settings)), settings)
     ax.set_xlabel(", ".join(data["swept"]) or "setting")
     ax.set_ylabel(f"G{data['convention']['unit'].split()[0]}")

@@ -53,7 +53,9 @@ class Polynomial:
             c = self.coefficient(k)
             if not c and self.degree:
                 continue
-            power = "" if k == 0 else self.variable if k == 1 else f"{self.variable}²" if k == 2 else f"{self.variable}^{k}"
+            power = (
+                "" if k == 0 else self.variable if k == 1 else f"{self.variable}²" if k == 2 else f"{self.variable}^{k}"
+            )
             number = f"{int(c):,}" if c.denominator == 1 else str(c)
             terms.append(f"{number}·{power}" if power else number)
         return " + ".join(terms).replace("+ -", "- ")

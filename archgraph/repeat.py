@@ -57,7 +57,8 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
         if e.call.callee in lw.program.definitions:
             args = [x] + [lw.expr(a, env, scope) for a in e.call.args[1:]]
             kwargs = {kw.name: lw.expr(kw.value, env, scope) for kw in e.call.kwargs}
-            y = call_block(lw, lw.program.definitions[e.call.callee], e.call, args, kwargs, rep, label=str(i))
+            block = lw.program.definitions[e.call.callee]
+            y = call_block(lw, block, e.call, args, kwargs, rep, label=str(i), caller_env=env)
         else:  # an op: the iteration is the op itself, so its weights are `label.i.weight`
             y = call(lw, replace(e.call, label=str(i)), env, rep, first=x)
         y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")

@@ -179,7 +179,9 @@ def _cells(data: dict, row: dict, view: str, indent_by: str = "  ") -> list[str]
 def _header(data: dict, view: str) -> list[str]:
     first = {"op": ["op", "nodes"], "node": ["node", "op", "output"]}.get(view, ["layer", "kind", "output"])
     header = [*first, "params", "MACs", "FLOPs", "other FLOPs", "attn N² share"]
-    return [*header, f"{data['convention']['name']} {data['convention']['unit']}"] if _extra(data) else header
+    return (
+        [*header, f"{data['convention']['name']} ({data['convention']['unit'].split()[0]})"] if _extra(data) else header
+    )
 
 
 def _total(data: dict, view: str) -> dict:
@@ -204,8 +206,8 @@ def _notes(data: dict, tools: bool) -> list[str]:
         "FLOPs = 2 x MACs of matmul and conv (FlopCounterMode's convention); other = norms, activations, softmax, adds",
     ]
     if _extra(data):
-        notes.append(f"{conv['name']} convention: {conv['count']:,} {conv['unit']} ({human(conv['count'])}): "
-                     f"{conv['includes']}; reproduces {'; '.join(conv['reproduces'])}")  # fmt: skip
+        notes += [f"{conv['name']} convention: {conv['count']:,} {conv['unit']} ({human(conv['count'])})",
+                  f"  counts {conv['includes']}", *(f"  reproduces {r}" for r in conv["reproduces"])]  # fmt: skip
     if data.get("token_dependent") and data["token_dependent"]["params"]:
         dep = data["token_dependent"]
         notes.append(f"parameters that depend on the token count (change with img_size): {dep['params']:,} in "
@@ -220,9 +222,13 @@ def _notes(data: dict, tools: bool) -> list[str]:
     ]
     if tools:
         notes += ["what tools print for this model:"] + [f"  {name}: {n:,}" for name, n in data["tools"].items()]
-    if data.get("closed_form"):
+    if data.get("closed_form", {}).get("error"):
+        notes.append(f"closed form: none ({data['closed_form']['error']})")
+    elif data.get("closed_form"):
         form = data["closed_form"]
-        notes.append(f"closed form ({form['convention']}, batch 1): {form['polynomial']}, N = {form['tokens_polynomial']}")
+        notes.append(
+            f"closed form ({form['convention']}, batch 1): {form['polynomial']}, N = {form['tokens_polynomial']}"
+        )
         if form["crossover_tokens"]:
             notes.append(f"  N² terms overtake the rest at N = {form['crossover_tokens']:,} "
                          f"(img_size {form['crossover_img_size']})")  # fmt: skip

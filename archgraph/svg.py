@@ -14,7 +14,7 @@ CHAR_W, LINE_H, PAD, GAP_X, GAP_Y = 7.0, 14, 6, 24, 36
 
 
 def _ranks(vertices, edges) -> dict[str, int]:
-    """Longest path from a source, by Kahn's topological order (vertices left on a cycle get rank 0)."""
+    """Longest path from a source, by Kahn's topological order; sources move down to just above their reader."""
     succs: dict[str, list[str]] = {v.id: [] for v in vertices}
     indegree = {v.id: 0 for v in vertices}
     for source, target, _ in edges:
@@ -29,6 +29,10 @@ def _ranks(vertices, edges) -> dict[str, int]:
             indegree[t] -= 1
             if indegree[t] == 0:
                 ready.append(t)
+    targets = {t for _, t, _ in edges}
+    for v in vertices:  # a source (a parameter) sits just above its first reader, not at the top
+        if succs[v.id] and v.id not in targets:
+            rank[v.id] = max(0, min(rank[t] for t in succs[v.id]) - 1)
     return rank
 
 
@@ -53,13 +57,14 @@ def _layout(vertices, rank: dict[str, int]) -> tuple[dict[str, tuple[float, floa
     return boxes, total_w, y
 
 
-def _edge(a, b, rank_gap: int, index: int) -> str:
+def _edge(a, b, rank_gap: int, right: float, index: int) -> str:
+    """A straight edge between adjacent ranks; else a curve out past `right`, the boxes' right edge between."""
     ax, ay, aw, ah = a
     bx, by, bw, _ = b
     x1, y1, x2, y2 = ax + aw / 2, ay + ah, bx + bw / 2, by
     if rank_gap <= 1:
         return f'<path d="M{x1:.1f},{y1:.1f} L{x2:.1f},{y2:.1f}" class="e"/>'
-    side = max(ax + aw, bx + bw) + 20 + 12 * (index % 6)
+    side = right + 24 + 10 * (index % 6)
     return (f'<path d="M{ax + aw:.1f},{ay + ah / 2:.1f} C{side:.1f},{ay + ah / 2:.1f} {side:.1f},{by + 8:.1f} '
             f'{bx + bw:.1f},{by + 8:.1f}" class="e"/>')  # fmt: skip
 
@@ -75,13 +80,20 @@ def render_svg(view) -> str:
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
            "<style>.e{fill:none;stroke:#555;stroke-width:1;marker-end:url(#arrow)}"
            ".b{fill:#f4f7fb;stroke:#4a6fa5;stroke-width:1}</style>"]  # fmt: skip
+    right: dict[int, float] = {}
+    for vid, (x, _, w, _) in boxes.items():
+        right[rank[vid]] = max(right.get(rank[vid], 0.0), x + w)
     for i, (source, target, _) in enumerate(view.edges):
-        out.append(_edge(boxes[source], boxes[target], rank[target] - rank[source], i))
+        span = range(rank[source], rank[target] + 1)
+        edge_right = max((right.get(r, 0.0) for r in span), default=0.0)
+        out.append(_edge(boxes[source], boxes[target], rank[target] - rank[source], edge_right, i))
     for v in view.vertices:
         x, y, w, h = boxes[v.id]
         out.append(f'<g><rect class="b" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="3"/>')
         for k, line in enumerate(v.lines()):
             weight = ' font-weight="bold"' if k == 0 else ""
-            out.append(f'<text x="{x + PAD:.1f}" y="{y + PAD + LINE_H * (k + 1) - 3:.1f}"{weight}>{escape(line)}</text>')
+            out.append(
+                f'<text x="{x + PAD:.1f}" y="{y + PAD + LINE_H * (k + 1) - 3:.1f}"{weight}>{escape(line)}</text>'
+            )
         out.append("</g>")
     return "\n".join([*out, "</svg>"]) + "\n"

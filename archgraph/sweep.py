@@ -49,7 +49,9 @@ def sweep_data(models: list[tuple[Path, str]], points: list[dict[str, Any]], fix
         out["models"].append({"model": name, "spec": str(spec), "doc": base.doc, "closed_form": form and form.json(),
                               "closed_form_error": why})  # fmt: skip
         for point in points:
-            out["rows"].append(_row(spec, name, program_lower, {**fixed, **point}, point, conv, batch, form))
+            # the closed form holds every other parameter at `fixed`: it splits rows that vary img_size only
+            fits = form if set(point) <= {"img_size"} else None
+            out["rows"].append(_row(spec, name, program_lower, {**fixed, **point}, point, conv, batch, fits))
     return out
 
 
@@ -149,7 +151,9 @@ def _table(data: dict, markdown: bool) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     return "\n".join(s.rstrip() for s in [line(header), "  ".join("-" * w for w in widths), *map(line, rows), "",
                                            *notes]) + "\n"  # fmt: skip

@@ -1,11 +1,14 @@
 """Shared fixtures: the spec files, the models each defines, and markers by folder.
 
 Tests under tests/torch need torch, tests/parity need timm; both are marked here so a
-run can select them (`-m torch`, `-m timm`).
+run can select them (`-m torch`, `-m timm`). Tests marked `slow` are skipped unless
+selected (`-m slow`) or ARCHGRAPH_SLOW=1 is set.
 """
 
 from __future__ import annotations
 
+import os
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,10 @@ def reduced(spec: Path, name: str, **extra) -> dict:
     params = archgraph.load_graph(spec, name).params
     small = {"embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10, **extra}
     small.setdefault("img_size", 2 * params.get("patch_size", 16))
+    ratio = params.get("mlp_ratio")
+    if isinstance(ratio, float) and not ratio.is_integer() and "embed_dim" not in extra:
+        # ViT-g's 48/11, ViT-G's 64/13: a width that keeps dim * mlp_ratio whole (88, 104)
+        small["embed_dim"] = 8 * Fraction(ratio).limit_denominator(1000).denominator
     # taps out of the encoder must fall inside its 2 blocks (SETR)
     for key in ("mla_index", "aux_index"):
         if key in params:
@@ -48,6 +55,12 @@ def pytest_collection_modifyitems(config, items):
         if "parity" in parts:
             item.add_marker(pytest.mark.timm)
             item.add_marker(pytest.mark.torch)
+        if "slow" in item.keywords and not _slow_selected(config):
+            item.add_marker(pytest.mark.skip(reason="slow: select with -m slow or set ARCHGRAPH_SLOW=1"))
+
+
+def _slow_selected(config) -> bool:
+    return os.environ.get("ARCHGRAPH_SLOW") == "1" or "slow" in (config.getoption("markexpr") or "")
 
 
 @pytest.fixture(autouse=True)

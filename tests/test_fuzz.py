@@ -101,8 +101,10 @@ STRINGS = ['"attention"', '"zeros"', '"token"', '"avg"', '"none"', '"tanh"', '"x
            '"""doc"""', '"""a\n\\"""', "\"zeros'); import os; ('\""]  # fmt: skip
 TERMINALS = {
     "NAME": st.one_of(st.sampled_from(NAMES + HOSTILE_NAMES), st.from_regex(r"\A[^\W\d]\w{0,8}\Z")),
-    "NUMBER": st.one_of(st.sampled_from(["0", "1", "2", "3", "4", "8", "16", "0.5", "1e-6"]),
-                        st.from_regex(r"\A(\d{1,25}(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?\Z")),  # fmt: skip
+    "NUMBER": st.one_of(
+        st.sampled_from(["0", "1", "2", "3", "4", "8", "16", "0.5", "1e-6"]),
+        st.from_regex(r"\A(\d{1,25}(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?\Z"),
+    ),
     "STRING": st.sampled_from(STRINGS),
 }
 
@@ -195,3 +197,25 @@ def test_mutations_reach_every_stage(workdir):
     for text in SOURCES:
         assert "".join(tokens_of(text)) == text
     assert compile_text(workdir, SOURCES[0]).startswith("compiled")
+
+
+# ---- failures the fuzzers found, kept as regression cases (each was an internal error) ----
+
+REGRESSIONS = {
+    # blocks._explain read the caller's value of every name in a bad argument, but a repeat passed
+    # no caller environment: KeyError while explaining `embed_dim * mlp_ratio[0]` = 0.5
+    "explain_in_repeat": 'import "lib/mixer.arch"\nmodel m = mixer(patch_size = 16, embed_dim = 1, depth = 12)',
+    # `index` took any value as its subscripts: `index(x, [1.5])` was a TypeError in its shape rule
+    "index_items": "model m() { input x: [2, 8] return index(x, [1.5]) }",
+    # `add` with three tensors generated `x + None`; with a string, `x + 'a'`
+    "add_operands": 'model m() { input x: [B, 8] return add(x, x, x) + add(x, "a") }',
+    # a number literal of 5,000 digits: int() raised ValueError inside the Lark Transformer (VisitError)
+    "huge_literal": "model m() { input x: [B, 8] return fc: linear(x, " + "9" * 5000 + ") }",
+    # `1 ** 1 ** ...` 10,000 deep: RecursionError inside the Lark Transformer (VisitError)
+    "deep_power": "model m() { input x: [B, 8] return fc: linear(x, " + "1 ** " * 10_000 + "2) }",
+}
+
+
+@pytest.mark.parametrize("case", REGRESSIONS)
+def test_fuzz_regressions(workdir, case):
+    assert compile_text(workdir, REGRESSIONS[case]) in ("syntax error", "shape error", "type error")

@@ -33,6 +33,7 @@ def _environment():
 def generate(graph: Graph, spec: str) -> str:
     """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`."""
     view = file_view(graph)
+    title = _docstring_safe(f"{graph.name}: {view.model.doc}")  # before the class docs are escaped
     for cls in view.classes:
         cls.doc = _docstring_safe(cls.doc)
     summary = _summary(graph, totals(graph))
@@ -43,7 +44,7 @@ def generate(graph: Graph, spec: str) -> str:
             spec=_comment_safe(spec.replace("\\", "/")),
             model=_comment_safe(graph.name),
             model_class=view.model.name,
-            title=_docstring_safe(f"{graph.name}: {view.model.doc}"),
+            title=title,
             summary=[_docstring_safe(line) for line in summary],
             helpers=[HELPERS[h].rstrip("\n") for h in view.helpers],
             classes=view.classes,
@@ -68,10 +69,14 @@ def _summary(graph: Graph, t: Totals) -> list[str]:
 
 def _docstring_safe(text: str) -> str:
     """Text that cannot end or escape a generated docstring: backslashes and quotes escaped, ASCII only."""
-    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    if text.endswith('"'):
-        text = text[:-1] + '\\"'
+    text = text.replace("\\", "\\\\")
+    # A run of three or more quotes, or a run at the very end (it would join the closing `"""`),
+    # is escaped in full; shorter runs inside the text cannot end the string.
+    text = _QUOTES.sub(lambda m: '\\"' * len(m.group()), text)
     return _comment_safe(text)
+
+
+_QUOTES = re.compile(r'"{3,}|"+\Z')
 
 
 def _comment_safe(text: str) -> str:

@@ -72,16 +72,28 @@ def is_attribute(label: str) -> bool:
     return label_problem(label) is None
 
 
-class Namespace:
-    """Names unique within one scope: `x`, `x_1`, `x_2`, ..."""
+def attribute(candidate: str) -> str:
+    """An attribute name for an automatic label (an op's or block's name): `forward` -> `forward_`."""
+    name = sanitize(candidate)
+    if name.startswith("_"):
+        name = "v" + name
+    while not is_attribute(name):
+        name += "_"
+    return name
 
-    def __init__(self, taken: set[str] | None = None) -> None:
+
+class Namespace:
+    """Names unique within one scope: `x`, `x_1`, `x_2`, ... (classes: `Mlp`, `Mlp2`, `Mlp3`)."""
+
+    def __init__(self, taken: set[str] | None = None, classes: bool = False) -> None:
         self.taken: set[str] = set(taken or ())
+        self.classes = classes
 
     def create(self, candidate: str) -> str:
         base = sanitize(candidate)
         name, n = base, 1
         while name in self.taken:
-            name, n = f"{base}_{n}", n + 1
+            n += 1
+            name = f"{base}{n}" if self.classes else f"{base}_{n - 1}"
         self.taken.add(name)
         return name

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from archgraph.codegen.forward import Stmt, hole, render, target
-from archgraph.codegen.names import Namespace, camel, is_attribute, sanitize
+from archgraph.codegen.names import Namespace, attribute, camel, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
 from archgraph.ops.emit import EmitArgs
@@ -66,7 +66,7 @@ HELPERS = {
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.same_pad:  # pad to ceil(H / stride) outputs; the odd pixel goes right and bottom
             pad_h, pad_w = (max((-(-n // s) - 1) * s + k - n, 0)
-                            for n, s, k in zip(x.shape[-2:], self.stride, self.kernel_size))
+                            for n, s, k in zip(x.shape[-2:], self.stride, self.kernel_size, strict=True))
             x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
         weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
                               momentum=0.0, eps=self.eps).reshape_as(self.weight)
@@ -106,7 +106,7 @@ class FileView:
     classes: list[ClassView] = field(default_factory=list)
     helpers: list[str] = field(default_factory=list)
     by_key: dict[tuple[str, str], str] = field(default_factory=dict)
-    names: Namespace = field(default_factory=lambda: Namespace(set(HELPERS)))
+    names: Namespace = field(default_factory=lambda: Namespace(set(HELPERS), classes=True))
 
     @property
     def model(self) -> ClassView:
@@ -152,7 +152,7 @@ class _Body:
         if is_attribute(label) and label not in self.attrs.taken:
             self.attrs.taken.add(label)
             return label
-        return self.attrs.create(label)
+        return self.attrs.create(attribute(label))
 
 
 def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:

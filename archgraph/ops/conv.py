@@ -20,6 +20,7 @@ from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
 from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, register
 from archgraph.ops.emit import py
+from archgraph.scalars import describe
 
 # ---- shapes ----
 
@@ -37,12 +38,11 @@ def _out_size(size: int, kernel: int, stride: int, padding: int | str) -> int:
 
 
 def _check_padding(padding) -> None:
-    if isinstance(padding, str):
-        if padding != "same":
-            raise OpError(f'`padding` must be an integer or "same", found "{padding}"', "padding", "type error")
-    elif isinstance(padding, bool) or not isinstance(padding, int):
-        raise OpError(f'`padding` must be an integer or "same", found {padding!r}', "padding", "type error")
-    elif padding < 0:
+    if padding == "same":
+        return
+    if isinstance(padding, bool) or not isinstance(padding, int):
+        raise OpError(f'`padding` must be an integer or "same", found {describe(padding)}', "padding", "type error")
+    if padding < 0:
         raise OpError(f"`padding` must not be negative, found {padding}", "padding")
 
 
@@ -138,6 +138,11 @@ def _norm_init(a) -> list[str]:
     return [f"nn.init.{weight}({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
 
 
+def _batch_norm_init(a) -> list[str]:
+    # the running statistics too: after `to_empty()` (a model built on `meta`) they hold garbage
+    return [*_norm_init(a), f"{a.target}.reset_running_stats()"]
+
+
 def _batch_norm_infer(ins, a):
     (x,) = ins
     expect_rank(x, 4, 0, "the input [B, C, H, W]")
@@ -166,7 +171,7 @@ register(OpDef(
     params=lambda ins, a: 2 * ins[0].dims[1] if a["affine"] else 0,
     # in eval, running statistics fold into one scale and shift per channel
     cost=lambda ins, a, outs: Cost(other=2 * outs[0].numel()),
-    emit=Emit(module=_batch_norm_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_norm_init),
+    emit=Emit(module=_batch_norm_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_batch_norm_init),
     summary="batch normalisation over the channels of [B, C, H, W] (nn.BatchNorm2d; running statistics are "
             "buffers, not parameters)",
     learnable=True,

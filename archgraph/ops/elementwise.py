@@ -6,14 +6,24 @@ A residual `x + f(x)` is an `add`.
 
 from __future__ import annotations
 
+from archgraph.errors import OpError
 from archgraph.ir import Cost
 from archgraph.ops.base import Attr, Emit, OpDef, broadcast, register
 from archgraph.ops.emit import py
+from archgraph.scalars import describe
 
 SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 
 def _infer(ins, a):
+    scalar = a["scalar"]
+    if len(ins) > 2:
+        raise OpError(f"takes two operands, found {len(ins)} tensors", 2, "type error")
+    if len(ins) == 2 and scalar is not None:
+        raise OpError("takes two tensors, or a tensor and a number, not both", "scalar", "type error")
+    if len(ins) == 1 and (isinstance(scalar, bool) or not isinstance(scalar, (int, float))):
+        found = "nothing" if scalar is None else describe(scalar)
+        raise OpError(f"needs a second operand, a tensor or a number, found {found}", "scalar", "type error")
     return broadcast(ins[0], ins[1]) if len(ins) == 2 else ins[0]
 
 

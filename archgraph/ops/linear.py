@@ -15,8 +15,10 @@ _LINEAR_INIT = {
     "zeros": ["nn.init.zeros_({m}.weight)", "nn.init.zeros_({m}.bias)"],
     "torch": ["{m}.reset_parameters()"],  # PyTorch's default (kaiming_uniform, a=sqrt(5))
     # timm ResNet / ResNetV2 convs: kaiming_normal(fan_out, relu); zero bias
-    "kaiming_normal": ["nn.init.kaiming_normal_({m}.weight, mode='fan_out', nonlinearity='relu')",
-                       "nn.init.zeros_({m}.bias)"],
+    "kaiming_normal": [
+        "nn.init.kaiming_normal_({m}.weight, mode='fan_out', nonlinearity='relu')",
+        "nn.init.zeros_({m}.bias)",
+    ],
     "lecun_normal": [],  # computed from the fan-in in _init_lines
 }
 

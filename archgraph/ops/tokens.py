@@ -156,9 +156,21 @@ register(OpDef(
 # ---- index: what `x[:, 0]` and `x[:, 1:]` lower to ----
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_item(item) -> bool:
+    """None (a whole axis), an int, or a (start, stop) pair of ints or None: what `x[...]` writes."""
+    pair = isinstance(item, (list, tuple)) and len(item) == 2 and all(p is None or _is_int(p) for p in item)
+    return item is None or _is_int(item) or pair
+
+
 def _index_infer(ins, a):
     (x,) = ins
     items = a["items"]
+    if not isinstance(items, (list, tuple)) or not all(_is_item(item) for item in items):
+        raise OpError("`items` must be subscripts, as `x[0]` or `x[:, 1:]` write them", "items", "type error")
     if len(items) > x.rank:
         raise OpError(f"{len(items)} indices for {x}, which has {x.rank} axes", 0)
     dims: list[int | str] = []

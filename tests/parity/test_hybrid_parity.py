@@ -18,7 +18,8 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
-from timm.layers import HybridEmbed, StdConv2dSame  # noqa: E402
+from timm.layers import HybridEmbed, StdConv2d, StdConv2dSame  # noqa: E402
+from timm.layers.pool2d_same import MaxPool2dSame  # noqa: E402
 from timm.models.resnetv2 import ResNetV2  # noqa: E402
 from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 from timm.models.vision_transformer_hybrid import ConvStem  # noqa: E402
@@ -99,7 +100,9 @@ def test_hybrid_reduced_size_loads_timm_state_dict_and_matches_outputs(name):
     assert_same_outputs(archgraph.build(SPECS[name], name, **SMALL), ref, SMALL["img_size"])
 
 
-@pytest.mark.parametrize(("layers", "img_size"), [([1, 2], 50), ([2, 1, 1, 1], 97)], ids=["2-stages-50px", "4-stages-97px"])
+@pytest.mark.parametrize(
+    ("layers", "img_size"), [([1, 2], 50), ([2, 1, 1, 1], 97)], ids=["2-stages-50px", "4-stages-97px"]
+)
 def test_hybrid_other_backbones_and_odd_sizes_match_timm(layers, img_size):
     """Other depths, and image sizes where TF-"same" padding is asymmetric and the map rounds up."""
     torch.manual_seed(0)
@@ -187,8 +190,6 @@ model ops(size = 15, kernel = 3, stride = 2) {
 
 @pytest.mark.parametrize(("size", "kernel", "stride"), [(15, 3, 2), (16, 3, 2), (15, 7, 2), (16, 4, 1), (9, 1, 2)])
 def test_std_conv_and_max_pool_match_timm_layers(tmp_path, size, kernel, stride):
-    from timm.layers import MaxPool2dSame, StdConv2d
-
     path = tmp_path / "ops.arch"
     path.write_text(OPS_SPEC)
     ours = archgraph.build(path, size=size, kernel=kernel, stride=stride)

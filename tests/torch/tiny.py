@@ -3,8 +3,8 @@ distributed tests.
 
 `representatives()` keeps one model per distinct structure (its set of op kinds and labels),
 so ViT-B/16 stands for every plain ViT size and a new family is covered as soon as its spec
-lands. `tiny()` builds one at the reduced size of `tests.conftest.reduced`, with every
-weight redrawn so that no output is trivially zero (Mixer's head is zero-initialised).
+lands. `tiny()` builds one at the reduced size of `tests.conftest.reduced`, with the weights
+initialised to zero redrawn, so that no output is trivially zero (Mixer's head is zero-initialised).
 """
 
 from __future__ import annotations
@@ -33,15 +33,26 @@ def input_shape(spec: Path, name: str, batch: int, **overrides) -> list[int]:
     return [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
 
 
+def config(spec: Path, name: str) -> dict:
+    """`tests.conftest.reduced`, with CNN stages cut to 2, 1, 1, ... blocks on a 64-pixel image."""
+    small = reduced(spec, name)
+    layers = archgraph.load_graph(spec, name).params.get("layers")
+    if isinstance(layers, list):  # two blocks in the first stage: both kinds of block
+        small["layers"] = [2] + [1] * (len(layers) - 1)
+        if "img_size" in small:  # a 2x2 grid or more after a stride of 32
+            small["img_size"] = max(small["img_size"], 64)
+    return small
+
+
 def tiny(spec: Path, name: str, batch: int = 2, seed: int = 0, **kwargs) -> tuple[torch.nn.Module, torch.Tensor]:
     """The model at a reduced size (`kwargs` go to archgraph.build) and an input batch for it."""
-    small = reduced(spec, name)
+    small = config(spec, name)
     torch.manual_seed(seed)
     model = archgraph.build(spec, name, **small, **kwargs)
     with torch.no_grad():
-        for key, p in model.named_parameters():
-            scale = 1.0 if key.endswith("weight") and p.ndim == 1 else 0.0  # norms' weights stay near 1
-            p.copy_(scale + 0.1 * torch.randn_like(p))
+        for p in model.parameters():
+            if not p.is_meta and not p.any():  # zero-initialised heads, biases, last norms of residual blocks
+                p.normal_(std=0.02)
     x = torch.randn(input_shape(spec, name, batch, **small), dtype=kwargs.get("dtype"))
     return model, x
 

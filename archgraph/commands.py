@@ -1,0 +1,183 @@
+"""The reporting subcommands of `archgraph` (cli.py wires them in): report and graph options,
+and `sweep`, `diff`, `verify`. Each command is one function; only `verify` imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from archgraph import conventions
+
+FORMATS = ("table", "json", "yaml", "csv", "markdown")
+COMMANDS = ("sweep", "diff", "verify")
+
+
+def add_report_options(rep: argparse.ArgumentParser) -> None:
+    rep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES),
+                     help="what a FLOP counts (default flop_counter = FlopCounterMode; fvcore/paper = multiply-adds "
+                          "+ norms; torchvision/macs; full = + all elementwise work)")  # fmt: skip
+    rep.add_argument("--depth", type=int, help="rows for every block down to this many levels (1: top level)")
+    rep.add_argument("--by", choices=("layer", "op", "node"), default="layer", help="rows per layer, op kind or node")
+    rep.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"), help="activation dtype for memory")
+    rep.add_argument("--tools", action="store_true", help="also list what common FLOP counters print")
+    rep.add_argument("--closed-form", action="store_true", help="the count as a polynomial in the token count N")
+
+
+def add_graph_options(graph: argparse.ArgumentParser) -> None:
+    graph.add_argument("--level", choices=("op", "block"), default="op", help="one vertex per op or per block")
+    graph.add_argument("--depth", type=int, help="block level: blocks down to this many levels")
+    graph.add_argument("--renderer", choices=("auto", "dot", "builtin"), default="auto",
+                       help="svg: Graphviz's dot (auto: when installed) or archgraph's own layout")  # fmt: skip
+
+
+def add_commands(sub) -> None:
+    sweep = sub.add_parser("sweep", help="counts over a grid of settings (--set img_size=224,384), closed form, plot")
+    sweep.add_argument("specs", nargs="+", type=Path)
+    _model_options(sweep, "KEY=V1,V2,... sweeps those values")
+    sweep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES))
+    sweep.add_argument("--batch", type=int, default=1)
+    sweep.add_argument("--format", choices=FORMATS, default="table")
+    sweep.add_argument("--plot", type=Path, metavar="FILE", help="draw the sweep into FILE (.png, .svg, .pdf)")
+    diff = sub.add_parser("diff", help="two models side by side per block: parameter and FLOP deltas")
+    diff.add_argument("a", type=Path)
+    diff.add_argument("b", type=Path)
+    for side in ("a", "b"):
+        diff.add_argument(f"--model-{side}", help=f"which model of {side.upper()}")
+        diff.add_argument(f"--set-{side}", action="append", default=[], metavar="KEY=VALUE")
+    diff.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override on both sides")
+    diff.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES))
+    diff.add_argument("--depth", type=int)
+    diff.add_argument("--batch", type=int, default=1)
+    diff.add_argument("--format", choices=FORMATS, default="table")
+    verify = sub.add_parser("verify", help="run the generated module; compare params, output shape and "
+                            "FlopCounterMode per module with the spec (imports torch)")  # fmt: skip
+    verify.add_argument("specs", nargs="+", type=Path)
+    _model_options(verify, "override a parameter")
+    verify.add_argument("--device", default="cpu", help="cpu, cuda or meta (default cpu)")
+    verify.add_argument("--batch", type=int, default=2)
+    verify.add_argument("--small", action="store_true", help="a reduced size: 2 blocks, width 64, 2 heads")
+    verify.add_argument("--module", type=Path, metavar="FILE", help="verify this Python file instead of generating")
+
+
+def _model_options(parser: argparse.ArgumentParser, set_help: str) -> None:
+    parser.add_argument("--model", help="which model of each file (default: the first it defines)")
+    parser.add_argument("--all-models", action="store_true", help="every model each file defines")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
+def run(args, parser: argparse.ArgumentParser) -> int:
+    if getattr(args, "batch", 1) < 1:
+        parser.error(f"--batch must be at least 1, found {args.batch}")
+    return {"sweep": sweep, "diff": diff, "verify": verify}[args.command](args, parser)
+
+
+def _models(args) -> list[tuple[Path, str]]:
+    """(spec, model) for each spec: --model, or every model with --all-models, else the first."""
+    from archgraph import syntax as s
+    from archgraph.api import choose_model
+    from archgraph.check import check
+    from archgraph.loader import load
+
+    out = []
+    for path in args.specs:
+        program = load(path)
+        check(program)
+        if args.all_models:
+            out += [(path, n) for n in program.own if not isinstance(program.definitions[n], s.Block)]
+        else:
+            out.append((path, choose_model(program, args.model)))
+    return out
+
+
+def _swept(pairs: list[str], parser) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """--set pairs split into swept values (comma lists) and fixed ones."""
+    from archgraph.cli import _overrides, parse_value
+
+    swept, fixed = {}, {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if "," in value:
+            swept[key.strip()] = [parse_value(v) for v in value.split(",") if v.strip()]
+        else:
+            fixed.update(_overrides([pair], parser))
+    return swept, fixed
+
+
+def sweep(args, parser) -> int:
+    from archgraph.progress import Progress
+    from archgraph.sweep import grid, render, sweep_data
+
+    swept, fixed = _swept(args.set, parser)
+    if not swept:
+        parser.error("sweep needs at least one --set KEY=V1,V2,... (e.g. --set img_size=224,384,512)")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib (pip install matplotlib, or archgraph's `test` extra)")
+    models = _models(args)
+    progress = Progress(len(models), "sweep")
+    data = sweep_data(models, grid(swept), fixed, args.convention, args.batch, progress.step)
+    progress.done()
+    sys.stdout.write(render(data, args.format))
+    if args.plot:
+        from archgraph.plot import plot_sweep
+
+        sys.stderr.write(f"wrote {plot_sweep(data, args.plot)}\n")
+    return 0
+
+
+def diff(args, parser) -> int:
+    from archgraph.api import report_dict
+    from archgraph.cli import _overrides
+    from archgraph.diff import diff_data, render
+
+    both = _overrides(args.set, parser)
+    a, b = (report_dict(path, model, args.batch, convention=args.convention, depth=args.depth,
+                        overrides={**both, **_overrides(extra, parser)})
+            for path, model, extra in ((args.a, args.model_a, args.set_a), (args.b, args.model_b, args.set_b)))  # fmt: skip
+    sys.stdout.write(render(diff_data(a, b), args.format))
+    return 0
+
+
+def verify(args, parser) -> int:
+    from archgraph.cli import _overrides
+    from archgraph.progress import Progress
+
+    overrides = _overrides(args.set, parser)
+    models = _models(args)
+    if args.module and len(models) != 1:
+        parser.error("--module verifies one file against one model: give one spec (and --model)")
+    progress = Progress(len(models), "verify")
+    failed = []
+    for path, name in models:
+        progress.step(f"{path}: {name}")
+        if not _verify_one(args, path, name, overrides):
+            failed.append(name)
+    progress.done()
+    if failed:
+        sys.stderr.write(f"error: {len(failed)} of {len(models)} models do not match their spec: {', '.join(failed)}\n")
+    return 1 if failed else 0
+
+
+def _verify_one(args, path: Path, name: str, overrides: dict[str, Any]) -> bool:
+    """Verify one model (at the reduced size with --small); print the result; True if it passed."""
+    from archgraph.codegen import generate
+    from archgraph.errors import SpecError
+    from archgraph.loader import display_name
+    from archgraph.verify import verify as check_module
+    from archgraph.verify import verify_graph
+
+    try:
+        settings, graph = verify_graph(path, name, overrides, args.small)
+    except SpecError as error:
+        sys.stdout.write(f"verify {name} ({path})\n")
+        sys.stderr.write(error.render())
+        return False
+    source = args.module.read_text() if args.module else generate(graph, display_name(path))
+    result = check_module(graph, source, args.device, args.batch)
+    shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+    sys.stdout.write(f"verify {name} ({path}{'; ' + shown if shown else ''}) on {args.device}, batch {args.batch}\n"
+                     f"{result.render()}")  # fmt: skip
+    return result.ok

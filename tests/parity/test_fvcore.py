@@ -1,0 +1,42 @@
+"""The fvcore convention equals fvcore's FlopCountAnalysis on timm's models, to the integer.
+
+fvcore is optional (not in the `test` extra: it is unmaintained since 2022 and jit-traces each
+model for seconds); these run where it is installed (`pip install fvcore`). Attention is built
+unfused (timm.layers.set_fused_attn(False)), since fvcore skips F.scaled_dot_product_attention.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+fvcore_nn = pytest.importorskip("fvcore.nn")
+
+from archgraph.api import report_dict  # noqa: E402
+
+CASES = [
+    ("vit_base_patch16_224", "specs/vit_b16.arch", None),
+    ("deit_tiny_distilled_patch16_224", "specs/deit_ti16.arch", "deit_ti16_distilled"),
+    ("mixer_b16_224", "specs/mixer_b16.arch", None),
+    ("resmlp_12_224", "specs/resmlp_12.arch", None),
+    ("vit_small_r26_s32_224", "specs/vit_r26_s32.arch", None),
+]
+
+
+@pytest.mark.parametrize(("timm_name", "spec", "model"), CASES, ids=[c[0] for c in CASES])
+def test_fvcore_convention_equals_fvcore(timm_name, spec, model):
+    from timm.layers import config
+
+    before = config._USE_FUSED_ATTN
+    timm.layers.set_fused_attn(False)
+    try:
+        ref = timm.create_model(timm_name, pretrained=False).eval()
+    finally:
+        config._USE_FUSED_ATTN = before
+    analysis = fvcore_nn.FlopCountAnalysis(ref, torch.randn(1, 3, 224, 224))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    with torch.no_grad():
+        measured = analysis.total()
+    assert report_dict(spec, model, convention="fvcore")["convention"]["count"] == measured
