@@ -9,8 +9,8 @@ checked later, by `lower`, which evaluates the model.
 from __future__ import annotations
 
 from archgraph import syntax as s
-from archgraph.codegen.names import label_problem
 from archgraph.errors import ArchNameError, ArchSyntaxError, ArchTypeError, Diagnostic, Note, SpecError
+from archgraph.labels import label_problem
 from archgraph.loader import Program
 from archgraph.ops import REGISTRY, REQUIRED, suggest
 

@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from archgraph import bench
 from archgraph.commands import COMMANDS, add_commands, add_graph_options, add_report_options
 from archgraph.commands import run as run_command
 from archgraph.errors import SpecError
@@ -67,14 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     graph.add_argument("--format", choices=("json", "dot", "graphml", "mermaid", "svg"), default="json")
     add_graph_options(graph)
-    load = sub.add_parser("load-weights", help="load a checkpoint (e.g. a timm ViT) into a spec's model, "
-                          "resampling the position embedding; save the result")
+    load = sub.add_parser(
+        "load-weights",
+        help="load a checkpoint (e.g. a timm ViT) into a spec's model, "
+        "resampling the position embedding; save the result",
+    )
     load.add_argument("spec", type=Path)
     load.add_argument("checkpoint", type=Path, help="a state_dict saved with torch.save")
     load.add_argument("-o", "--output", type=Path, required=True, help="where to save the model's state_dict")
     load.add_argument("--model")
     load.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     add_commands(sub)
+    bench.add_parser(sub)
     return parser
 
 
@@ -92,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return _graph(args, _overrides(args.set, parser))
         if args.command in COMMANDS:
             return run_command(args, parser)
+        if args.command == "bench":
+            return bench.main(args, _overrides(args.set, parser), parser)
         if args.batch < 1:
             parser.error(f"--batch must be at least 1, found {args.batch}")
         return _report(args, _overrides(args.set, parser))

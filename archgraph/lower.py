@@ -25,7 +25,7 @@ from archgraph.source import Span, text_of
 MAX_REPEAT = 4096
 MAX_NODES = 200_000
 MAX_BLOCK_DEPTH = 64
-STACK_LIMIT = 40_000  # frames; the deepest spec the parser and MAX_BLOCK_DEPTH allow needs ~15,000
+STACK_LIMIT = 40_000  # frames; the deepest spec the parser and MAX_BLOCK_DEPTH allow needs ~13,000
 
 
 @dataclass(frozen=True)

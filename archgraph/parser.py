@@ -41,12 +41,14 @@ _ESCAPE = re.compile(r"\\(.)")
 @cache
 def _lark() -> Lark:
     grammar = files("archgraph").joinpath("grammar/arch.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    # cache=True keeps the built LALR tables in a temp file keyed by the grammar hash: startup in milliseconds
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True)
 
 
 def parse(text: str, filename: str = "<string>") -> s.File:
     """Parse one file's text. Raises ArchSyntaxError at the first syntax error."""
     source = register(SourceFile(filename, text))
+    _guard_brackets(source)  # before Lark: 10,000 nested brackets would take it seconds to reject
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as error:
@@ -80,6 +82,26 @@ def _guard(tree: Tree, file: str) -> None:
                 _check_number(child, file)
 
 
+_BRACKETS = re.compile(r'"""[\s\S]*?"""|"[^"\\\n]*(?:\\.[^"\\\n]*)*"|#[^\n]*|[(\[{]|[)\]}]')
+
+
+def _guard_brackets(source: SourceFile) -> None:
+    """Brackets nested more than MAX_NESTING deep (strings and comments skipped) are a syntax error."""
+    depth = 0
+    for match in _BRACKETS.finditer(source.text):
+        char = match.group()
+        if char in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = source.text.count("\n", 0, match.start()) + 1
+                col = match.start() - source.text.rfind("\n", 0, match.start())
+                where = Span(source.name, line, col, line, col + 1)
+                raise ArchSyntaxError(f"this nests more than {MAX_NESTING} levels deep; split it into named steps",
+                                      where)  # fmt: skip
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+
+
 def _check_number(token: Token, file: str) -> None:
     text = str(token)
     digits = text.lstrip("0")
@@ -96,8 +118,10 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
     line, col = error.line, error.column
     at_end = isinstance(error, UnexpectedToken) and error.token.type == "$END"
     if isinstance(error, UnexpectedEOF) or at_end or line < 1:
-        lines = source.text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+        lines = source.text.split("\n")  # as Lark counts lines: a lone `\r` does not end one
+        if len(lines) > 1 and not lines[-1]:
+            lines.pop()
+        line, col = len(lines), len(lines[-1].removesuffix("\r")) + 1
     span = Span(source.name, line, col, line, col + 1)
     if isinstance(error, UnexpectedCharacters):
         char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import statistics
 import sys
 import time
@@ -44,13 +45,14 @@ class Case:
     timm_kwargs: dict = field(default_factory=dict)
     batches: tuple[int, ...] | None = None  # None: the --batches given
     overrides: dict = field(default_factory=dict)  # spec parameters (then the module is built from the spec)
+    runs: int | None = None  # None: --runs, or its default
 
 
 CASES = [
     Case("ViT-B/16", "specs/vit_b16.arch", "vit_b16", "vit_base_patch16_224"),
     Case("Mixer-B/16", "specs/mixer_b16.arch", "mixer_b16", "mixer_b16_224"),
     Case("ViT-R50+B/16", "specs/vit_r50_b16.arch", "vit_r50_b16", "vit_base_r50_s16_224", {"num_classes": 1000}),
-    Case("SETR-PUP 512", "specs/setr_pup.arch", "setr_pup", None, batches=(1,), overrides={"img_size": 512}),
+    Case("SETR-PUP 512", "specs/setr_pup.arch", "setr_pup_ade20k", None, batches=(1,), runs=7),  # timm has no SETR
 ]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MM_SIZE = 2048
@@ -64,9 +66,10 @@ class Result:
     gen_ms: float
     timm_ms: float | None
     min_ratio: float | None  # ratio of the fastest runs: the least disturbed by other processes
+    cpu_ratio: float | None  # ratio of the median CPU seconds this process spent: time others took is not counted
     gflop: float
     mm_gflops: float
-    load: str
+    others: float  # share of the machine's CPU time used by other processes during the timed runs
 
     @property
     def ratio(self) -> float | None:
@@ -78,20 +81,34 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, device: str) -> float:
-    """Seconds one call of `fn` takes (the device synchronised before and after)."""
+def timed(fn, device: str) -> tuple[float, float]:
+    """Wall-clock and this process's CPU seconds of one call of `fn` (the device synchronised around it)."""
     sync(device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
     sync(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
+class OtherLoad:
+    """The share of the machine's CPU time that other processes used while the block ran (Linux /proc/stat)."""
+
+    share = float("nan")
+
+    @staticmethod
+    def _now() -> tuple[float, float, float]:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+        hz = os.sysconf("SC_CLK_TCK")
+        return sum(ticks) / hz, (ticks[3] + ticks[4]) / hz, time.process_time()
+
+    def __enter__(self) -> OtherLoad:
+        self.start = self._now() if Path("/proc/stat").exists() else None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.start:
+            total, idle, own = (b - a for a, b in zip(self.start, self._now(), strict=True))
+            self.share = max(0.0, (total - idle - own) / total) if total else float("nan")
 
 
 def generated_model(case: Case, device: str) -> torch.nn.Module:
@@ -188,18 +205,23 @@ def measure(case: Case, mode: str, batch: int, args) -> Result:
             fn()
     mm = mm_fn(args.device, dtype)
     times: dict[str, list[float]] = {name: [] for name in [*fns, "mm"]}
-    runs = args.runs or (21 if batch == 1 else 11)
-    for i in range(runs):
-        order = list(fns) if i % 2 == 0 else list(reversed(fns))
-        for name in order:
-            times[name].append(timed(fns[name], args.device))
-        times["mm"].append(timed(mm, args.device))
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    runs = args.runs or case.runs or (21 if batch == 1 else 11)
+    with OtherLoad() as others:
+        for i in range(runs):
+            for name in list(fns) if i % 2 == 0 else list(reversed(fns)):
+                wall, seconds = timed(fns[name], args.device)
+                times[name].append(wall)
+                cpu[name].append(seconds)
+            times["mm"].append(timed(mm, args.device)[0])
     median = {name: statistics.median(t) for name, t in times.items()}
     mm_gflops = 2 * MM_SIZE**3 / median["mm"] / 1e9
     timm_ms = 1e3 * median["timm"] if "timm" in median else None
     min_ratio = min(times["gen"]) / min(times["timm"]) if "timm" in times else None
+    cpu_ratio = statistics.median(cpu["gen"]) / statistics.median(cpu["timm"]) if "timm" in cpu else None
     gflop = flops(case, mode, batch) / 1e9
-    return Result(case.title, mode, batch, 1e3 * median["gen"], timm_ms, min_ratio, gflop, mm_gflops, load_average())
+    return Result(case.title, mode, batch, 1e3 * median["gen"], timm_ms, min_ratio, cpu_ratio, gflop, mm_gflops,
+                  others.share)  # fmt: skip
 
 
 def row(r: Result) -> str:
@@ -207,15 +229,17 @@ def row(r: Result) -> str:
     timm = f"{r.timm_ms:.1f}" if r.timm_ms else "n/a (no timm model)"
     ratio = f"**{r.ratio:.3f}**" if r.ratio else "n/a"
     min_ratio = f"{r.min_ratio:.3f}" if r.min_ratio else "n/a"
+    cpu_ratio = f"{r.cpu_ratio:.3f}" if r.cpu_ratio else "n/a"
     timm_rate = f"{r.gflop / (r.timm_ms / 1e3):.1f}" if r.timm_ms else "n/a"
-    return (f"| {r.title} | {r.mode} | {r.batch} | {r.gen_ms:.1f} | {timm} | {ratio} | {min_ratio} | {r.gflop:.1f} | "
-            f"{gen_rate:.1f} | {timm_rate} | {r.mm_gflops:.1f} | {100 * gen_rate / r.mm_gflops:.0f}% | {r.load} |")  # fmt: skip
+    return (f"| {r.title} | {r.mode} | {r.batch} | {r.gen_ms:.1f} | {timm} | {ratio} | {min_ratio} | {cpu_ratio} | {r.gflop:.1f} | "
+            f"{gen_rate:.1f} | {timm_rate} | {r.mm_gflops:.1f} | {100 * gen_rate / r.mm_gflops:.0f}% | "
+            f"{100 * r.others:.0f}% |")  # fmt: skip
 
 
 HEADER = (
-    "| model | mode | batch | generated ms | timm ms | ratio gen/timm (medians) | ratio (mins) | GFLOP | gen GFLOP/s | timm GFLOP/s "
-    "| torch.mm GFLOP/s | gen / mm | load avg |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| model | mode | batch | generated ms | timm ms | ratio gen/timm (medians) | ratio (mins) | ratio (CPU time) "
+    "| GFLOP | gen GFLOP/s | timm GFLOP/s | torch.mm GFLOP/s | gen / mm | other processes' CPU |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 

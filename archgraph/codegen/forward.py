@@ -95,7 +95,12 @@ def _expand(st: Stmt, inline: dict[Value, Stmt]) -> tuple[str, list[Value]]:
 
     def sub(m: re.Match) -> str:
         v = st.uses[int(m.group(1))]
-        text, more = _expand_value(v, inline)
+        whole_argument = m.string[m.start() - 1 : m.start()] in ("(", "[", " ") and m.string[m.end() : m.end() + 1] in (
+            ")",
+            "]",
+            ",",
+        )
+        text, more = _expand(inline[v], inline) if whole_argument and v in inline else _expand_value(v, inline)
         reads.extend(more)
         return text
 

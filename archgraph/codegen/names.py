@@ -10,7 +10,10 @@ import builtins
 import keyword
 import re
 
-RESERVED = {"self", "torch", "nn", "F", "dd", "device", "dtype", "math", "checkpoint", "grad_checkpointing"}
+from archgraph.labels import label_problem
+
+CHECKPOINTING = {"checkpoint", "checkpointed", "grad_checkpointing"}  # names the checkpointed repeats use
+RESERVED = {"self", "torch", "nn", "F", "dd", "device", "dtype", "math", *CHECKPOINTING}
 _ILLEGAL = re.compile(r"[^0-9a-zA-Z_]+")
 
 
@@ -32,39 +35,6 @@ def camel(snake: str) -> str:
     parts = [p for p in sanitize(snake).split("_") if p]
     name = "".join(p[:1].upper() + p[1:] for p in parts) or "Block"
     return name if not name[0].isdigit() else f"M{name}"
-
-
-# The public attributes of every nn.Module (torch 2.x; tests/torch checks the list against the
-# installed torch), and those a generated class adds. A label with one of these names would
-# replace a method (`forward`, `to`) or state (`training`) of the generated module.
-MODULE_ATTRIBUTES = frozenset({
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu",
-    "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
-    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers",
-    "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook",
-    "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
-    "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
-    "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
-    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
-    "training", "type", "xpu", "zero_grad",
-    "init_weights", "grad_checkpointing",  # added by every generated class
-})  # fmt: skip
-
-
-def label_problem(label: str) -> str | None:
-    """Why `label` cannot be an attribute of a generated module, or None when it can.
-
-    A label is the attribute and the state_dict key, so a label that is not usable as-is is
-    an error, never silently renamed (the key would no longer be the label)."""
-    if not (label.isascii() and label.isidentifier()):
-        return "it is not an ASCII name (letters, digits and `_`)"
-    if keyword.iskeyword(label):
-        return "it is a Python keyword"
-    if label.startswith("_"):
-        return "it starts with `_` (Python and nn.Module keep such names)"
-    if label in MODULE_ATTRIBUTES:
-        return f"it would replace nn.Module's `{label}`"
-    return None
 
 
 def is_attribute(label: str) -> bool:

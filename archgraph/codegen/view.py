@@ -170,6 +170,8 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     lines, returns = render(body.stmts, inputs, scope.outputs, graph)
     args = [sanitize(name) for _, name in inputs]
     doc = _doc(scope, graph, is_model)
+    if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
+        body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
     view = ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
     view.checkpointing = body.checkpointing or is_model
     return view
@@ -249,7 +251,9 @@ def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkp
     taps = f"{sanitize(attr)}_out"
     if child.taps:
         lines.append(f"{taps} = []")
-    call = f"checkpoint(block, {args}, use_reentrant=False) {_CHECKPOINTED} else block({args})"
+    if checkpointed:
+        lines.append(f"checkpointed = {_CHECKPOINTED}")
+    call = f"checkpoint(block, {args}, use_reentrant=False) if checkpointed else block({args})"
     lines += [f"for block in self.{attr}:", f"    {outs} = {call if checkpointed else f'block({args})'}"]
     if child.taps:
         lines.append(f"    {taps}.append({target(0)})")
@@ -258,7 +262,7 @@ def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkp
                 aliases=aliases)  # fmt: skip
 
 
-_CHECKPOINTED = "if self.grad_checkpointing and self.training"
+_CHECKPOINTED = "self.grad_checkpointing and self.training"
 
 
 def _doc(scope: Scope, graph: Graph, is_model: bool) -> str:

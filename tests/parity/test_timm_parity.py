@@ -70,6 +70,13 @@ NO_TIMM = {
     "vit_c_4gf": "pycls only",
     "vit_c_18gf": "pycls only",
     "vit_c_36gf": "pycls only",
+    # SETR: official code only; counts against the reference's recount, the encoder against timm's ViT
+    # (a vit_large_patch16_384 checkpoint loaded and compared block by block) in test_setr.py
+    **{
+        f"setr_{kind}_{variant}": "official SETR code only: test_setr.py"
+        for kind in ("naive", "pup", "mla")
+        for variant in ("ade20k", "cityscapes", "base")
+    },
 }
 # timm's MlpMixer calls the depth `num_blocks`.
 RENAMED = {"depth": "num_blocks"}

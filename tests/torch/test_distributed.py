@@ -81,3 +81,16 @@ def test_fsdp2_fully_shard_per_block_trains_to_the_same_losses_and_weights(setup
     torch.testing.assert_close(result["losses"], reference["losses"], rtol=1e-5, atol=1e-6)
     for key, weight in result["weights"].items():
         torch.testing.assert_close(weight, reference["weights"][key].detach(), rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_fsdp2_on_meta_shards_then_initialises_each_shard_as_timm(setup):
+    """Built on `meta`, sharded, `to_empty()`, `init_weights()`: no rank ever holds the whole model."""
+    result = run_ranks("fsdp_meta", setup["tmp"])
+    initial = result["initial"]
+    total = sum(w.numel() for w in initial.values())
+    assert result["local_numel"] <= total // 2 + 1000
+    qkv = torch.cat([initial[f"blocks.{i}.attn.qkv.weight"].flatten() for i in range(SMALL["depth"])])
+    assert abs(qkv.std().item() - 0.02) < 2e-3
+    assert initial["blocks.0.attn.qkv.bias"].eq(0).all() and initial["blocks.0.norm1.weight"].eq(1).all()
+    assert initial["cls_token"].std().item() < 1e-5
+    assert result["losses"].isfinite().all()

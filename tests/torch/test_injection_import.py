@@ -80,8 +80,8 @@ def test_models_with_hostile_names_run(executed, model):
 
 
 def test_reserved_labels_cover_every_public_nn_module_attribute():
-    """codegen.names.MODULE_ATTRIBUTES, which labels may not use, is current for the installed torch."""
-    from archgraph.codegen.names import MODULE_ATTRIBUTES
+    """labels.MODULE_ATTRIBUTES, which labels may not use, is current for the installed torch."""
+    from archgraph.labels import MODULE_ATTRIBUTES
 
     module = torch.nn.Module()
     public = {n for n in set(dir(module)) | set(vars(module)) if not n.startswith("_")}

@@ -1,0 +1,204 @@
+"""`archgraph bench SPEC`: throughput, latency and peak memory of one generated model.
+
+    archgraph bench specs/vit_b16.arch --batch 8
+    archgraph bench specs/vit_b16.arch --device cuda --dtype bf16 --batch 64 --train --compile
+
+The module is generated from the spec and built with random weights (initialised as timm
+does). Each run is one forward pass (`torch.inference_mode()`) or, with `--train`, one
+training step (forward, cross-entropy, backward, SGD update); medians after warm-up.
+bf16 and fp16 run under `torch.autocast` (weights stay fp32). Peak memory: on CUDA the
+allocator's peak during the timed runs; on CPU the process's peak resident set (weights,
+activations and the torch runtime together). Imports torch, lazily: the rest of the CLI
+never does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+def add_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="throughput, latency and peak memory of the generated module (imports torch)")
+    bench.add_argument("spec", type=Path)
+    bench.add_argument("--model", help="which model of the file (default: the one it defines)")
+    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    bench.add_argument("--batch", type=int, default=1)
+    bench.add_argument("--dtype", choices=DTYPES, default="fp32", help="bf16/fp16: under torch.autocast")
+    bench.add_argument("--train", action="store_true", help="time a training step instead of inference")
+    bench.add_argument("--compile", action="store_true", help="torch.compile(fullgraph=True) the module first")
+    bench.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+
+
+@dataclass(frozen=True)
+class Bench:
+    model: str
+    device: str
+    dtype: str
+    batch: int
+    mode: str
+    runs_ms: list[float]
+    flops: int  # per batch: forward, or forward + backward with --train
+    params: int
+    peak_bytes: int
+    peak_kind: str
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_ms)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "device": self.device, "dtype": self.dtype, "batch": self.batch,
+                "mode": self.mode, "median_ms": self.median_ms, "min_ms": min(self.runs_ms),
+                "max_ms": max(self.runs_ms), "images_per_s": self.batch / self.median_ms * 1e3,
+                "gflop_per_s": self.flops / self.median_ms / 1e6, "flops": self.flops, "params": self.params,
+                "peak_bytes": self.peak_bytes, "peak_kind": self.peak_kind}  # fmt: skip
+
+
+def main(args, overrides: dict[str, Any], parser: argparse.ArgumentParser) -> int:
+    if args.batch < 1 or args.runs < 1 or args.warmup < 0:
+        parser.error("--batch and --runs must be at least 1, --warmup at least 0")
+    result = run(args.spec, args.model, overrides, device=args.device, batch=args.batch, dtype=args.dtype,
+                 train=args.train, compile=args.compile, runs=args.runs, warmup=args.warmup)  # fmt: skip
+    print(render(result))
+    return 0
+
+
+def run(
+    spec,
+    model: str | None,
+    overrides: dict[str, Any],
+    *,
+    device: str = "cpu",
+    batch: int = 1,
+    dtype: str = "fp32",
+    train: bool = False,
+    compile: bool = False,
+    runs: int = 10,
+    warmup: int = 3,
+) -> Bench:
+    """Build the model, warm up, time `runs` runs; the numbers as a `Bench`."""  # fmt: skip
+    import torch
+
+    from archgraph.api import analyze, build
+
+    data = analyze(spec, model, batch=batch, **overrides)
+    module = build(spec, model, device=device, **overrides)
+    (shape,) = data["input_shapes"].values()
+    x = torch.randn([batch if d == "B" else int(d) for d in shape[4:-1].split(",")], device=device)
+    step = _step(torch.compile(module, fullgraph=True) if compile else module, module, x, train, dtype)
+    for _ in range(warmup):
+        step()
+    peak = _Peak(device)
+    times = []
+    with peak:
+        for _ in range(runs):
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times.append(1e3 * (time.perf_counter() - start))
+    flops = _training_flops(spec, model, overrides, x.shape) if train else data["flops"]
+    mode = "train" if train else "inference"
+    return Bench(data["model"], device, dtype, batch, mode, times, flops, data["params"], peak.bytes, peak.kind)
+
+
+def _step(call, module, x, train: bool, dtype: str):
+    """One run: `call(x)` for inference, or a whole SGD training step."""
+    import torch
+
+    def precision():
+        if dtype == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(x.device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
+
+    if not train:
+        module.eval()
+
+        def infer() -> None:
+            with torch.inference_mode(), precision():
+                call(x)
+
+        return infer
+    module.train()
+    optimizer = torch.optim.SGD(module.parameters(), lr=1e-4)
+
+    def train_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with precision():
+            out = call(x)
+            target = torch.zeros(out.shape[:1] + out.shape[2:], dtype=torch.long, device=out.device)  # class 0
+            loss = torch.nn.functional.cross_entropy(out, target)
+        loss.backward()
+        optimizer.step()
+
+    return train_step
+
+
+def _training_flops(spec, model, overrides, shape) -> int:
+    """Forward + backward matmul and conv FLOPs: FlopCounterMode on the `meta` device."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archgraph.api import build
+
+    module = build(spec, model, device="meta", **overrides)
+    with FlopCounterMode(display=False) as counter:
+        module(torch.empty(shape, device="meta")).sum().backward()
+    return counter.get_total_flops()
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+class _Peak:
+    """Peak memory over a block: CUDA allocator peak, or the process's peak resident set on CPU."""
+
+    def __init__(self, device: str) -> None:
+        self.device, self.bytes = device, 0
+        self.kind = "peak allocated (CUDA)" if device.startswith("cuda") else "peak resident set (process)"
+
+    def __enter__(self) -> _Peak:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            self.bytes = torch.cuda.max_memory_allocated(self.device)
+        else:
+            import resource
+
+            self.bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def render(b: Bench) -> str:
+    d = b.as_dict()
+    return "\n".join([
+        f"{b.model}: {b.mode}, batch {b.batch}, {b.device}, {b.dtype}, median of {len(b.runs_ms)} runs",
+        f"latency     {d['median_ms']:.2f} ms per batch (min {d['min_ms']:.2f}, max {d['max_ms']:.2f})",
+        f"throughput  {d['images_per_s']:.2f} images/s",
+        f"compute     {b.flops / 1e9:.2f} GFLOP per batch, {d['gflop_per_s']:.1f} GFLOP/s",
+        f"memory      {_mib(b.peak_bytes)} {b.peak_kind}; weights {_mib(4 * b.params)} ({b.params:,} params, fp32)",
+    ])  # fmt: skip
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"

@@ -1,0 +1,53 @@
+"""`archgraph bench`: latency, throughput and peak memory of a generated model (small sizes here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from archgraph import bench  # noqa: E402
+from archgraph.cli import main  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+SPEC = ROOT / "specs" / "vit_b16.arch"
+SMALL = {"img_size": 32, "embed_dim": 32, "depth": 1, "num_heads": 2, "num_classes": 10}
+SET = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
+
+
+def test_bench_prints_latency_throughput_compute_and_memory(capsys):
+    assert main(["bench", str(SPEC), *SET, "--batch", "2", "--runs", "2", "--warmup", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("vit_b16: inference, batch 2, cpu, fp32, median of 2 runs")
+    for word in ("latency", "images/s", "GFLOP/s", "peak resident set", "weights"):
+        assert word in out
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_bench_times_a_training_step_with_forward_and_backward_flops(dtype):
+    result = bench.run(SPEC, None, SMALL, batch=2, dtype=dtype, train=True, runs=2, warmup=1).as_dict()
+    forward = bench.run(SPEC, None, SMALL, batch=2, runs=1, warmup=0).as_dict()
+    assert result["mode"] == "train"
+    # backward: twice the forward's matmuls, less the input gradient of the first layer (the image needs none)
+    assert 2 * forward["flops"] < result["flops"] <= 3 * forward["flops"]
+    assert result["median_ms"] > 0 and result["images_per_s"] > 0 and result["peak_bytes"] > 0
+
+
+@pytest.mark.slow
+def test_bench_compiled_module_runs():
+    result = bench.run(SPEC, None, SMALL, compile=True, runs=1, warmup=1)
+    assert result.median_ms > 0
+
+
+def test_bench_rejects_a_bad_batch():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(SPEC), "--batch", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_bench_subcommand_help_does_not_import_torch():
+    code = "import sys; from archgraph.cli import _parser; _parser(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
