@@ -12,6 +12,7 @@ import math
 import re
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -38,11 +39,36 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//",
 _ESCAPE = re.compile(r"\\(.)")
 
 
+def grammar_text() -> str:
+    """The grammar (archgraph/grammar/arch.lark), e.g. for hypothesis.extra.lark."""
+    return files("archgraph").joinpath("grammar/arch.lark").read_text(encoding="utf-8")
+
+
 @cache
 def _lark() -> Lark:
-    grammar = files("archgraph").joinpath("grammar/arch.lark").read_text(encoding="utf-8")
-    # cache=True keeps the built LALR tables in a temp file keyed by the grammar hash: startup in milliseconds
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True)
+    grammar = grammar_text()
+    options = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
+    return Lark(grammar, **options, cache=_cache_file(grammar) or False)
+
+
+def _cache_file(grammar: str) -> str | None:
+    """Where Lark keeps the built LALR tables (a pickle): a private per-user directory, never a shared /tmp
+    path another user could plant a file at. Building the tables takes ~0.1 s; loading them, a few ms."""
+    import hashlib
+    import os
+
+    import lark
+
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archgraph"
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = base.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            return None  # not ours alone: do without a cache
+    except (OSError, RuntimeError):  # no home directory, or not writable
+        return None
+    digest = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
+    return str(base / f"grammar-{digest}.lark-cache")
 
 
 def parse(text: str, filename: str = "<string>") -> s.File:

@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config, items):
         if "parity" in parts:
             item.add_marker(pytest.mark.timm)
             item.add_marker(pytest.mark.torch)
-        if "slow" in item.keywords and not _slow_selected(config):
+        if item.get_closest_marker("slow") and not _slow_selected(config):
             item.add_marker(pytest.mark.skip(reason="slow: select with -m slow or set ARCHGRAPH_SLOW=1"))
 
 
