@@ -14,12 +14,20 @@ FLOPs: inference uses archgraph's analytic count (= FlopCounterMode); a training
 (forward + backward) is counted by FlopCounterMode on the `meta` device; the optimizer's
 elementwise update is not counted. bf16/fp16 run under torch.autocast (weights stay fp32).
 A case whose spec is not in specs/ yet is skipped with a message.
+
+The allocator: by default glibc returns freed blocks of 128 KiB and more to the system and maps
+them again on the next allocation, so each forward pays page faults whose number depends on the
+heap's history (measured: 0 to 120,000 per ViT-B/16 forward at batch 8, a few percent of the
+time, differing between two models in the same process by chance). The script pins glibc's
+mmap threshold at its 32 MiB maximum and never trims the heap (`mallopt`), as tcmalloc or
+jemalloc would keep the memory; `--default-malloc` measures with glibc's defaults instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import importlib
 import os
 import statistics
@@ -74,6 +82,16 @@ class Result:
     @property
     def ratio(self) -> float | None:
         return self.gen_ms / self.timm_ms if self.timm_ms else None
+
+
+def steady_malloc() -> bool:
+    """glibc: keep freed memory in the heap (see the module docstring). False where it does not apply."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def sync(device: str) -> None:
@@ -243,10 +261,10 @@ HEADER = (
 )
 
 
-def machine(args) -> str:
+def machine(args, malloc: str) -> str:
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} torch threads"
     return (f"torch {torch.__version__}, {where}, {args.dtype}, warm-up {args.warmup}, "
-            f"torch.mm {MM_SIZE}x{MM_SIZE}x{MM_SIZE} {args.dtype}")  # fmt: skip
+            f"torch.mm {MM_SIZE}x{MM_SIZE}x{MM_SIZE} {args.dtype}, malloc: {malloc}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", help="model names (default: every case)")
     parser.add_argument("--runs", type=int, help="timed rounds (default: 21 at batch 1, else 11)")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc settings as they are")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
-    print(machine(args), flush=True)
+    malloc = "glibc defaults" if args.default_malloc or not steady_malloc() else "glibc, steady heap (mallopt)"
+    print(machine(args, malloc), flush=True)
     print(HEADER, flush=True)
     for case in CASES:
         if args.cases and case.model not in args.cases:
