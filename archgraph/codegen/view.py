@@ -7,7 +7,9 @@ come before parents in the file.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from archgraph.codegen.forward import Stmt, hole, render, target
 from archgraph.codegen.names import Namespace, attribute, camel, is_attribute, sanitize
@@ -117,6 +119,14 @@ class FileView:
         """Whether some forward calls torch.utils.checkpoint (a repeat of blocks that hold no repeats)."""
         return any(_CHECKPOINTED in line for cls in self.classes for line in cls.lines)
 
+    @cached_property
+    def uses(self) -> Counter:
+        """How many times each value is read: by a node, as a block's output, as the model's output."""
+        counts = Counter(v for node in self.graph.nodes.values() for v in node.inputs)
+        counts.update(self.graph.outputs)
+        counts.update(v for scope in self.graph.root.walk() for v in scope.outputs)
+        return counts
+
     def checkpointing(self, name: str) -> bool:
         return any(cls.checkpointing for cls in self.classes if cls.name == name)
 
@@ -192,8 +202,18 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
     atomic = node.op not in ("add", "sub", "mul", "div")
-    body.stmts.append(Stmt(defs, op.emit.call(args), list(node.inputs), list(node.outs), names,
-                           pure=op.emit.parameter, atomic=atomic))  # fmt: skip
+    call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
+    body.stmts.append(Stmt(defs, call, list(node.inputs), list(node.outs), names, pure=op.emit.parameter,
+                           atomic=atomic))  # fmt: skip
+
+
+# Ops whose output is a fresh tensor that their backward never reads: a ReLU may overwrite it.
+_FRESH = {"add", "batch_norm", "conv2d", "group_norm", "layer_norm", "linear", "std_conv2d"}
+
+
+def _relu_in_place(fv: FileView, node: Node) -> bool:
+    """A ReLU of a fresh tensor nothing else reads runs in place, as timm's `inplace=True` (one allocation less)."""
+    return node.op == "relu" and fv.graph.nodes[node.inputs[0].node].op in _FRESH and fv.uses[node.inputs[0]] == 1
 
 
 def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value, str]) -> None:

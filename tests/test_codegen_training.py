@@ -1,6 +1,6 @@
-"""Activation checkpointing in the generated code: the `grad_checkpointing` constructor flag,
-checkpointed loops over the innermost repeats, the flag passed down to nested repeats.
-(tests/torch/test_checkpointing.py runs the modules.)"""
+"""Generated code for training: activation checkpointing (the `grad_checkpointing` constructor
+flag, checkpointed loops over the innermost repeats, the flag passed down to nested repeats) and
+in-place ReLUs where nothing else reads the input. (tests/torch/test_checkpointing.py runs them.)"""
 
 from __future__ import annotations
 
@@ -77,3 +77,22 @@ def test_a_model_without_repeats_takes_the_flag_and_imports_nothing_more(tmp_pat
     assert "torch.utils.checkpoint" not in source
     assert "grad_checkpointing: bool = False," in _class(source, "Flat")
     assert "self.grad_checkpointing" not in source
+
+
+RELUS = """
+model relus() {
+    input x: [B, 8, 4, 4]
+    a = relu(norm: group_norm(conv: conv2d(x, 8, 3, padding = 1), 4))
+    b = conv2: conv2d(a, 8, 1)
+    c = relu(b) + b
+    return relu(transpose(c, 2, 3))
+}
+"""
+
+
+def test_relu_runs_in_place_only_on_a_fresh_tensor_nothing_else_reads(tmp_path):
+    (tmp_path / "relus.arch").write_text(RELUS)
+    source = generate_source(tmp_path / "relus.arch")
+    assert "F.relu(self.norm(self.conv(x)), inplace=True)" in source, "a norm's output, read once"
+    assert "F.relu(b) + b" in source, "b is read twice: not overwritten"
+    assert "F.relu(c.transpose(2, 3))" in source, "a view of c: not overwritten"
