@@ -8,8 +8,10 @@ does). Each run is one forward pass (`torch.inference_mode()`) or, with `--train
 training step (forward, cross-entropy, backward, SGD update); medians after warm-up.
 bf16 and fp16 run under `torch.autocast` (weights stay fp32). Peak memory: on CUDA the
 allocator's peak during the timed runs; on CPU the process's peak resident set (weights,
-activations and the torch runtime together). Imports torch, lazily: the rest of the CLI
-never does.
+activations and the torch runtime together). On glibc the heap is kept steady (`mallopt`: no
+fresh mapping and page faults for every large tensor, as tcmalloc or jemalloc behave; see
+docs/benchmarks.md); `--default-malloc` leaves glibc's defaults. Imports torch, lazily: the
+rest of the CLI never does.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
     bench.add_argument("--compile", action="store_true", help="torch.compile(fullgraph=True) the module first")
     bench.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    bench.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc settings as they are")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Bench:
 def main(args, overrides: dict[str, Any], parser: argparse.ArgumentParser) -> int:
     if args.batch < 1 or args.runs < 1 or args.warmup < 0:
         parser.error("--batch and --runs must be at least 1, --warmup at least 0")
+    if not args.default_malloc:
+        steady_malloc()
     result = run(args.spec, args.model, overrides, device=args.device, batch=args.batch, dtype=args.dtype,
                  train=args.train, compile=args.compile, runs=args.runs, warmup=args.warmup)  # fmt: skip
     print(render(result))
@@ -155,6 +160,19 @@ def _training_flops(spec, model, overrides, shape) -> int:
     with FlopCounterMode(display=False) as counter:
         module(torch.empty(shape, device="meta")).sum().backward()
     return counter.get_total_flops()
+
+
+def steady_malloc() -> bool:
+    """glibc: keep freed memory in the heap (mmap threshold at its 32 MiB maximum, never trim), so a
+    large tensor does not cost fresh pages each time. False where it does not apply (not glibc)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def _sync(device: str) -> None:

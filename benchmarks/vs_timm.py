@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import importlib
 import os
 import statistics
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import archgraph  # noqa: E402
+from archgraph.bench import steady_malloc  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ CASES = [
     Case("SETR-PUP 512", "specs/setr_pup.arch", "setr_pup_ade20k", None, batches=(1,), runs=7),  # timm has no SETR
 ]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-MM_SIZE = 2048
+# torch.mm reference: square, large enough to reach the device's matmul rate (a 2048^3 bf16 product
+# takes ~20 us on an H100, where the timer's synchronisation would dominate)
+MM_SIZE = {"cpu": 2048, "cuda": 8192}
 
 
 @dataclass
@@ -82,16 +84,6 @@ class Result:
     @property
     def ratio(self) -> float | None:
         return self.gen_ms / self.timm_ms if self.timm_ms else None
-
-
-def steady_malloc() -> bool:
-    """glibc: keep freed memory in the heap (see the module docstring). False where it does not apply."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def sync(device: str) -> None:
@@ -183,8 +175,8 @@ def step_fn(model: torch.nn.Module, mode: str, x: torch.Tensor, device: str, dty
 
 
 def mm_fn(device: str, dtype: torch.dtype):
-    a = torch.randn(MM_SIZE, MM_SIZE, device=device, dtype=dtype)
-    b = torch.randn(MM_SIZE, MM_SIZE, device=device, dtype=dtype)
+    a = torch.randn(MM_SIZE[device], MM_SIZE[device], device=device, dtype=dtype)
+    b = torch.randn(MM_SIZE[device], MM_SIZE[device], device=device, dtype=dtype)
     return lambda: torch.mm(a, b)
 
 
@@ -233,7 +225,7 @@ def measure(case: Case, mode: str, batch: int, args) -> Result:
                 cpu[name].append(seconds)
             times["mm"].append(timed(mm, args.device)[0])
     median = {name: statistics.median(t) for name, t in times.items()}
-    mm_gflops = 2 * MM_SIZE**3 / median["mm"] / 1e9
+    mm_gflops = 2 * MM_SIZE[args.device] ** 3 / median["mm"] / 1e9
     timm_ms = 1e3 * median["timm"] if "timm" in median else None
     min_ratio = min(times["gen"]) / min(times["timm"]) if "timm" in times else None
     cpu_ratio = statistics.median(cpu["gen"]) / statistics.median(cpu["timm"]) if "timm" in cpu else None
@@ -262,9 +254,10 @@ HEADER = (
 
 
 def machine(args, malloc: str) -> str:
+    n = MM_SIZE[args.device]
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} torch threads"
     return (f"torch {torch.__version__}, {where}, {args.dtype}, warm-up {args.warmup}, "
-            f"torch.mm {MM_SIZE}x{MM_SIZE}x{MM_SIZE} {args.dtype}, malloc: {malloc}")  # fmt: skip
+            f"torch.mm {n}x{n}x{n} {args.dtype}, malloc: {malloc}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
