@@ -67,3 +67,14 @@ def _slow_selected(config) -> bool:
 def _repo_cwd(monkeypatch):
     """Run every test from the repository root, as users run the CLI."""
     monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture
+def no_tf32():
+    """Full fp32 matmuls and convolutions on CUDA, so CUDA agrees with CPU (and timm) to fp32 rounding."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -20,18 +20,13 @@ import archgraph  # noqa: E402
 from tests.conftest import ROOT, spec_models  # noqa: E402
 from tests.torch.tiny import IDS, config, input_shape, representatives, tiny  # noqa: E402
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    pytest.mark.usefixtures("no_tf32"),
+]
 MODELS = spec_models()
 MODEL_IDS = [name for _, name in MODELS]
-
-
-@pytest.fixture(autouse=True)
-def _no_tf32():
-    """Full fp32 matmuls and convolutions, so CUDA and CPU agree to fp32 rounding."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def count(model: torch.nn.Module, x: torch.Tensor, dtype: torch.dtype) -> int:
