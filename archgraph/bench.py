@@ -70,6 +70,10 @@ class Bench:
 def main(args, overrides: dict[str, Any], parser: argparse.ArgumentParser) -> int:
     if args.batch < 1 or args.runs < 1 or args.warmup < 0:
         parser.error("--batch and --runs must be at least 1, --warmup at least 0")
+    from archgraph.devices import device_problem
+
+    if problem := device_problem(args.device, allowed=("cpu", "cuda", "mps")):  # meta: nothing to time
+        parser.error(problem)
     if not args.default_malloc:
         steady_malloc()
     result = run(args.spec, args.model, overrides, device=args.device, batch=args.batch, dtype=args.dtype,

@@ -143,8 +143,11 @@ def diff(args, parser) -> int:
 
 def verify(args, parser) -> int:
     from archgraph.cli import _overrides
+    from archgraph.devices import device_problem
     from archgraph.progress import Progress
 
+    if problem := device_problem(args.device):
+        parser.error(problem)
     overrides = _overrides(args.set, parser)
     models = _models(args)
     if args.module and len(models) != 1:

@@ -51,3 +51,27 @@ def test_bench_rejects_a_bad_batch():
 def test_bench_subcommand_help_does_not_import_torch():
     code = "import sys; from archgraph.cli import _parser; _parser(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+@pytest.mark.parametrize(
+    ("command", "device", "message"),
+    [
+        ("bench", "tpu", "--device tpu: not a device torch knows"),
+        ("bench", "meta", "--device meta: this command runs on cpu, cuda, mps, found meta"),
+        ("verify", "cuda:7", "--device cuda:7: "),
+    ],
+)
+def test_a_device_this_machine_lacks_is_a_clear_usage_error(capsys, command, device, message):
+    """Not a torch traceback, and not a 'mismatch': the user asked for a device that is not there."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, str(SPEC), *SET, "--device", device])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")
+def test_cuda_without_a_cuda_device_says_so(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", str(SPEC), *SET, "--device", "cuda"])
+    assert "--device cuda: no CUDA device here" in capsys.readouterr().err
