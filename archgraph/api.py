@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import types
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archgraph import syntax as s
 from archgraph.check import check
-from archgraph.errors import ArchNameError
+from archgraph.errors import ArchNameError, SpecError
 from archgraph.ir import Graph
 from archgraph.loader import Program, display_name, load
 from archgraph.lower import lower
 from archgraph.ops import suggest
 
+if TYPE_CHECKING:
+    from archgraph.poly import ClosedForm
+
 
 def choose_model(program: Program, model: str | None) -> str:
     """The model to use: `model` if given, else the first model the file itself defines."""
-    own = [n for n in program.own if not isinstance(program.definitions[n], s.Block)]
+    own = program.models
     everything = [n for n, d in program.definitions.items() if not isinstance(d, s.Block)]
     span = _file_span(program)
     if model is not None:
@@ -51,6 +54,19 @@ def load_graph(path: str | Path, model: str | None = None, **overrides: Any) -> 
     return lower(program, choose_model(program, model), overrides)
 
 
+def input_shape(path: str | Path, model: str | None = None, batch: int = 1, **overrides: Any) -> tuple[int, ...]:
+    """The concrete shape of the model's input at batch size `batch` (an image: [batch, C, H, W])."""
+    return graph_input_shape(load_graph(path, model, **overrides), batch)
+
+
+def graph_input_shape(graph: Graph, batch: int = 1) -> tuple[int, ...]:
+    """`input_shape` of an already lowered graph."""
+    if len(graph.inputs) != 1:
+        raise ValueError(f"`{graph.name}` has {len(graph.inputs)} inputs; input_shape serves models with one")
+    ((_, value),) = graph.inputs
+    return graph.type_of(value).shape(batch)
+
+
 def analyze(path: str | Path, model: str | None = None, batch: int = 1, **overrides: Any) -> dict:
     """The report as a dict: totals, output shape, a row per layer and block, every node, and which
     parameters depend on the token count (`token_dependent`)."""
@@ -73,10 +89,8 @@ def report_dict(path: str | Path, model: str | None = None, batch: int = 1, *, c
     data = report_data(graph, batch, convention, depth, dtype)
     data["token_dependent"] = token_dependence(program, name, overrides, graph)
     if closed_form:
-        try:
-            data["closed_form"] = _closed_form(program, name, graph, convention, overrides).json()
-        except ValueError as error:  # no token sequence, no img_size, or not polynomial: say why
-            data["closed_form"] = {"error": str(error)}
+        form, why = closed_form_or_reason(program, name, graph, convention, overrides)
+        data["closed_form"] = form.json() if form else {"error": why}
     return data
 
 
@@ -97,6 +111,16 @@ def _closed_form(program: Program, name: str, graph: Graph, convention: str, ove
     return fit(graph, lambda img: lower(program, name, {**overrides, "img_size": img}), conv.total, conv.name)
 
 
+def closed_form_or_reason(program: Program, name: str, graph: Graph, convention: str,
+                          overrides: dict[str, Any]) -> tuple[ClosedForm | None, str | None]:  # fmt: skip
+    """(the closed form of `graph`, model `name` lowered with `overrides`, None), or (None, why there is
+    none: no token sequence, no img_size, not a polynomial, or a sample size the spec rejects)."""
+    try:
+        return _closed_form(program, name, graph, convention, overrides), None
+    except (ValueError, SpecError) as error:
+        return None, str(error).splitlines()[0]
+
+
 def generate_source(path: str | Path, model: str | None = None, **overrides: Any) -> str:
     """The generated module's source for one model."""
     from archgraph.codegen import generate
@@ -111,6 +135,12 @@ def build(path: str | Path, model: str | None = None, *, device=None, dtype=None
     `grad_checkpointing=True` makes each repeated block recompute its activations in backward
     while training (the generated class's constructor flag)."""
     source = generate_source(path, model, **overrides)
-    module = types.ModuleType(f"archgraph_generated_{model or Path(path).stem}")
-    exec(compile(source, f"<generated from {path}>", "exec"), module.__dict__)
-    return getattr(module, module.__all__[0])(device=device, dtype=dtype, grad_checkpointing=grad_checkpointing)
+    return instantiate(source, f"<generated from {path}>", device=device, dtype=dtype,
+                       grad_checkpointing=grad_checkpointing)  # fmt: skip
+
+
+def instantiate(source: str, filename: str = "<generated>", **kwargs: Any):
+    """Run a generated module's source and build its model class with `kwargs` (device, dtype, ...)."""
+    module = types.ModuleType("archgraph_generated")
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return getattr(module, module.__all__[0])(**kwargs)

@@ -24,20 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archgraph.commands import add_model_options, positive
+
 DTYPES = ("fp32", "bf16", "fp16")
 
 
 def add_parser(sub) -> None:
     bench = sub.add_parser("bench", help="throughput, latency and peak memory of the generated module (imports torch)")
     bench.add_argument("spec", type=Path)
-    bench.add_argument("--model", help="which model of the file (default: the one it defines)")
-    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    add_model_options(bench)
     bench.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    bench.add_argument("--batch", type=int, default=1)
+    bench.add_argument("--batch", type=positive, default=1)
     bench.add_argument("--dtype", choices=DTYPES, default="fp32", help="bf16/fp16: under torch.autocast")
     bench.add_argument("--train", action="store_true", help="time a training step instead of inference")
     bench.add_argument("--compile", action="store_true", help="torch.compile(fullgraph=True) the module first")
-    bench.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
+    bench.add_argument("--runs", type=positive, default=10, help="timed runs (default 10)")
     bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     bench.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc settings as they are")
 
@@ -68,8 +69,8 @@ class Bench:
 
 
 def main(args, overrides: dict[str, Any], parser: argparse.ArgumentParser) -> int:
-    if args.batch < 1 or args.runs < 1 or args.warmup < 0:
-        parser.error("--batch and --runs must be at least 1, --warmup at least 0")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be at least 0, found {args.warmup}")
     from archgraph.devices import device_problem
 
     if problem := device_problem(args.device, allowed=("cpu", "cuda", "mps")):  # meta: nothing to time
@@ -98,43 +99,53 @@ def run(
     """Build the model, warm up, time `runs` runs; the numbers as a `Bench`."""  # fmt: skip
     import torch
 
-    from archgraph.api import analyze, build
+    from archgraph.api import build, graph_input_shape, load_graph
+    from archgraph.cost import totals
 
-    data = analyze(spec, model, batch=batch, **overrides)
+    graph = load_graph(spec, model, **overrides)
     module = build(spec, model, device=device, **overrides)
-    (shape,) = data["input_shapes"].values()
-    x = torch.randn([batch if d == "B" else int(d) for d in shape[4:-1].split(",")], device=device)
-    step = _step(torch.compile(module, fullgraph=True) if compile else module, module, x, train, dtype)
+    x = torch.randn(graph_input_shape(graph, batch), device=device)
+    step = make_step(torch.compile(module, fullgraph=True) if compile else module, module, x, train, dtype)
     for _ in range(warmup):
         step()
     peak = _Peak(device)
     times = []
     with peak:
         for _ in range(runs):
-            _sync(device)
-            start = time.perf_counter()
-            step()
-            _sync(device)
-            times.append(1e3 * (time.perf_counter() - start))
-    flops = _training_flops(spec, model, overrides, x.shape) if train else data["flops"]
+            times.append(1e3 * timed(step, device))
+    t = totals(graph)
+    flops = training_flops(spec, model, overrides, x.shape) if train else t.flops * batch
     mode = "train" if train else "inference"
-    return Bench(data["model"], device, dtype, batch, mode, times, flops, data["params"], peak.bytes, peak.kind)
+    return Bench(graph.name, device, dtype, batch, mode, times, flops, t.params, peak.bytes, peak.kind)
 
 
-def _step(call, module, x, train: bool, dtype: str):
-    """One run: `call(x)` for inference, or a whole SGD training step."""
+def timed(fn, device: str) -> float:
+    """Wall-clock seconds of one call of `fn`, the device synchronised around it."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def autocast(device_type: str, dtype: str):
+    """`torch.autocast` for bf16/fp16 (weights stay fp32); nothing for fp32."""
     import torch
 
-    def precision():
-        if dtype == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(x.device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
+
+
+def make_step(call, module, x, train: bool, dtype: str):
+    """One run: `call(x)` for inference, or a whole SGD training step of `module` (through `call`)."""
+    import torch
 
     if not train:
         module.eval()
 
         def infer() -> None:
-            with torch.inference_mode(), precision():
+            with torch.inference_mode(), autocast(x.device.type, dtype):
                 call(x)
 
         return infer
@@ -143,7 +154,7 @@ def _step(call, module, x, train: bool, dtype: str):
 
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with precision():
+        with autocast(x.device.type, dtype):
             out = call(x)
             target = torch.zeros(out.shape[:1] + out.shape[2:], dtype=torch.long, device=out.device)  # class 0
             loss = torch.nn.functional.cross_entropy(out, target)
@@ -153,7 +164,7 @@ def _step(call, module, x, train: bool, dtype: str):
     return train_step
 
 
-def _training_flops(spec, model, overrides, shape) -> int:
+def training_flops(spec, model, overrides, shape) -> int:
     """Forward + backward matmul and conv FLOPs: FlopCounterMode on the `meta` device."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -179,7 +190,7 @@ def steady_malloc() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
-def _sync(device: str) -> None:
+def sync(device: str) -> None:
     import torch
 
     if device.startswith("cuda"):

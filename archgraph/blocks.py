@@ -17,31 +17,32 @@ if TYPE_CHECKING:
 
 
 def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict, scope: Scope,
-               label: str | None = None, caller_env: dict | None = None) -> Any:  # fmt: skip
-    """Run `block` on bound arguments in a child scope of `scope`; returns its value(s)."""
-    from archgraph.lower import MAX_BLOCK_DEPTH, Tensor, reserve_labels, unique_label, use_label
+               caller_env: dict, label: str | None = None) -> Any:  # fmt: skip
+    """Run `block` on bound arguments (evaluated in `caller_env`) in a child scope of `scope`;
+    returns its value(s)."""
+    from archgraph.lower import MAX_BLOCK_DEPTH, Tensor, computed, reserve_labels, unique_label, use_label
 
     if lw.depth >= MAX_BLOCK_DEPTH:
         raise ArchTypeError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep; does `{block.name}` call itself?", e.span)
     given = dict(zip((p.name for p in block.params), args, strict=False))
     given.update(kwargs)
-    spans = {p.name: a.span for p, a in zip(block.params, e.args, strict=False)}
-    spans.update({kw.name: kw.value.span for kw in e.kwargs})
+    exprs = {p.name: a for p, a in zip(block.params, e.args, strict=False)} | {kw.name: kw.value for kw in e.kwargs}
+    spans = {name: expr.span for name, expr in exprs.items()}
     label = label or e.label or unique_label(scope, block.name)
     use_label(scope, label, e)
     path = f"{scope.path}.{label}" if scope.path else label
     child = Scope(path, label, "block", block.name, e.span, doc=block.doc)
     reserve_labels(child, block.body)
     scope.items.append(child)
-    exprs = {p.name: a for p, a in zip(block.params, e.args, strict=False)} | {kw.name: kw.value for kw in e.kwargs}
     lw.depth += 1
     try:
         try:
             env = lw.bind_params(block.params, given, e.span, f"block `{block.name}`", spans)
         except SpecError as error:
-            _explain(error, exprs, caller_env or {}, given)
+            for name, expr in exprs.items():  # the argument at fault: how it was computed
+                if error.span == expr.span:
+                    error.diagnostics[0].notes[:0] = computed(expr, given[name], caller_env)
             raise
-        child.args = {k: v for k, v in env.items() if not isinstance(v, Tensor)}
         tensor_params = [p.name for p in block.params if isinstance(env[p.name], Tensor)]
         child.inputs = [env[n].value for n in tensor_params]
         child.input_names = tensor_params
@@ -53,23 +54,4 @@ def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict
         lw.depth -= 1
     outputs = [lw.tensor(v, e.span, f"the value block `{block.name}` returns") for v in result]
     child.outputs = [t.value for t in outputs]
-    child.output_names = [_return_name(v) for v in lw.returned.values]
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
-
-
-def _explain(error: SpecError, exprs: dict, caller_env: dict, given: dict) -> None:
-    """Add how a bad argument was computed: `dim * mlp_ratio` = 518.4 with dim = 192, mlp_ratio = 2.7."""
-    from archgraph.lower import Tensor, _names, _show
-    from archgraph.source import text_of
-
-    for name, expr in exprs.items():
-        if error.span == expr.span and not isinstance(expr, (s.Number, s.String, s.Bool, s.Name)):
-            scalars = {n for n, v in caller_env.items() if not isinstance(v, Tensor)}
-            shown = sorted({n.id for n in _names(expr) if n.id in scalars})
-            values = ", ".join(f"{n} = {_show(caller_env[n])}" for n in shown)
-            note = f"`{text_of(expr.span) or name}` = {_show(given[name])}" + (f" with {values}" if values else "")
-            error.diagnostics[0].notes.insert(0, Note(note))
-
-
-def _return_name(e: s.Expr) -> str:
-    return e.id if isinstance(e, s.Name) else "out"

@@ -26,6 +26,8 @@ def check(program: Program) -> None:
             found += _check_variant(item, program)
         else:
             found += _Checker(program, item).run()
+        if isinstance(item, s.Block) and item.name in REGISTRY:  # a call would reach the op, never the block
+            found.append(_diag(ArchNameError, f"`{item.name}` is an op; a block cannot take its name", item.name_span))
     if found:
         found.sort(key=lambda d: (d.span.file != program.files[0], d.span.file, d.span.line, d.span.col))
         raise SpecError.many(found)
@@ -40,14 +42,20 @@ def _did_you_mean(name: str, candidates) -> str:
     return f"; did you mean `{guess}`?" if guess else ""
 
 
-def model_params(program: Program, name: str, seen: tuple[str, ...] = ()) -> tuple[s.Param, ...] | None:
+def variant_chain(program: Program, name: str) -> tuple[list[str], str]:
+    """Follow `name` from variant to base: the variants passed, in order, and the name it stopped at
+    (a model, a name that is no variant, or, on a cycle, the first variant reached twice)."""
+    chain: list[str] = []
+    while isinstance(program.definitions.get(name), s.Variant) and name not in chain:
+        chain.append(name)
+        name = program.definitions[name].base
+    return chain, name
+
+
+def model_params(program: Program, name: str) -> tuple[s.Param, ...] | None:
     """The parameters of a model, following variants to their base; None if unresolvable."""
-    item = program.definitions.get(name)
-    if isinstance(item, s.Model):
-        return item.params
-    if isinstance(item, s.Variant) and name not in seen:
-        return model_params(program, item.base, (*seen, name))
-    return None
+    item = program.definitions.get(variant_chain(program, name)[1])
+    return item.params if isinstance(item, s.Model) else None
 
 
 def _check_variant(item: s.Variant, program: Program) -> list[Diagnostic]:
@@ -58,16 +66,9 @@ def _check_variant(item: s.Variant, program: Program) -> list[Diagnostic]:
         return [_diag(ArchNameError, f"`{item.base}` is {what}{_did_you_mean(item.base, models)}", item.base_span)]
     params = model_params(program, item.name)
     if params is None:
-        chain, current = [item.name], item.base
-        while isinstance(program.definitions.get(current), s.Variant) and current not in chain:
-            chain.append(current)
-            current = program.definitions[current].base
+        chain, current = variant_chain(program, item.name)
         if current not in chain:
             return []  # the broken link is reported where it is
-        chain, current = [item.name], item.base
-        while current not in chain and isinstance(program.definitions.get(current), s.Variant):
-            chain.append(current)
-            current = program.definitions[current].base
         cycle = " -> ".join([*chain, current])
         return [_diag(ArchNameError, f"variant `{item.name}` is defined in terms of itself: {cycle}", item.base_span)]
     out = []
@@ -154,12 +155,15 @@ class _Checker:
         elif isinstance(st, s.RequireShape):
             self._expr(s.Name(st.name, st.name_span), names, labels)
             for d in st.shape:
-                if not (isinstance(d, s.Name) and d.id == "B"):
-                    self._expr(d, names, labels)
+                self._expr(d, names, labels)
         elif isinstance(st, s.If):
             self._expr(st.condition, names, labels)
+            defined: set[str] = set()
             for branch in (st.then, st.orelse):  # a label may recur in exclusive branches; lower checks the rest
-                self._body(branch, names, dict(labels))
+                branch_names = set(names)  # a branch cannot see what the other one defines
+                self._body(branch, branch_names, dict(labels))
+                defined |= branch_names
+            names.update(defined)  # after the `if`, a name from either branch; lower reports one never set
         elif isinstance(st, s.RepeatBlock):
             for ret in _nested_returns(st.body):
                 self.error(ArchSyntaxError, "`return` inside a repeat body; assign to a carried name instead", ret.span)

@@ -8,12 +8,67 @@ import argparse
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archgraph import conventions
 
+if TYPE_CHECKING:
+    from archgraph.loader import Program
+
 FORMATS = ("table", "json", "yaml", "csv", "markdown")
 COMMANDS = ("sweep", "diff", "verify")
+
+
+def _short_dtype(text: str) -> str:
+    """`fp32`/`fp16` (bench's spelling) -> `f32`/`f16` (the report's)."""
+    return {"fp32": "f32", "fp16": "f16"}.get(text, text)
+
+
+def positive(text: str) -> int:
+    """argparse type for --batch and --runs: an integer of at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, found {n}")
+    return n
+
+
+def parse_value(text: str) -> Any:
+    """`--set` values: integers, floats, true/false, else a string (quotes optional)."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text.strip().strip("\"'")
+
+
+def split_pair(pair: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
+    """`KEY=VALUE` -> (KEY, VALUE); a usage error unless KEY is a name."""
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip().isidentifier():
+        parser.error(f"--set expects KEY=VALUE, found {pair!r}")
+    return key.strip(), value
+
+
+def parse_overrides(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The --set pairs as {parameter: value}."""
+    return {key: parse_value(value) for key, value in (split_pair(pair, parser) for pair in pairs or [])}
+
+
+def add_model_options(parser: argparse.ArgumentParser, set_help: str = "override a parameter", *,
+                      several: bool = False) -> None:  # fmt: skip
+    """--model and --set; with `several` (commands over many files) also --all-models."""
+    which = "each file" if several else "the file"
+    parser.add_argument("--model", help=f"which model of {which} (default: the first it defines)")
+    if several:
+        parser.add_argument("--all-models", action="store_true", help="every model each file defines")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 
 
 def add_report_options(rep: argparse.ArgumentParser) -> None:
@@ -22,7 +77,8 @@ def add_report_options(rep: argparse.ArgumentParser) -> None:
                           "+ norms; torchvision/macs; full = + all elementwise work)")  # fmt: skip
     rep.add_argument("--depth", type=int, help="rows for every block down to this many levels (1: top level)")
     rep.add_argument("--by", choices=("layer", "op", "node"), default="layer", help="rows per layer, op kind or node")
-    rep.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"), help="activation dtype for memory")
+    rep.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"), type=_short_dtype,
+                     help="activation dtype for memory: f32, bf16 or f16 (fp32 and fp16, as bench spells them, too)")  # fmt: skip
     rep.add_argument("--tools", action="store_true", help="also list what common FLOP counters print")
     rep.add_argument("--closed-form", action="store_true", help="the count as a polynomial in the token count N")
 
@@ -37,9 +93,9 @@ def add_graph_options(graph: argparse.ArgumentParser) -> None:
 def add_commands(sub) -> None:
     sweep = sub.add_parser("sweep", help="counts over a grid of settings (--set img_size=224,384), closed form, plot")
     sweep.add_argument("specs", nargs="+", type=Path)
-    _model_options(sweep, "KEY=V1,V2,... sweeps those values")
+    add_model_options(sweep, "KEY=V1,V2,... sweeps those values", several=True)
     sweep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES))
-    sweep.add_argument("--batch", type=int, default=1)
+    sweep.add_argument("--batch", type=positive, default=1)
     sweep.add_argument("--format", choices=FORMATS, default="table")
     sweep.add_argument("--plot", type=Path, metavar="FILE", help="draw the sweep into FILE (.png, .svg, .pdf)")
     diff = sub.add_parser("diff", help="two models side by side per block: parameter and FLOP deltas")
@@ -51,33 +107,24 @@ def add_commands(sub) -> None:
     diff.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override on both sides")
     diff.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES))
     diff.add_argument("--depth", type=int)
-    diff.add_argument("--batch", type=int, default=1)
+    diff.add_argument("--batch", type=positive, default=1)
     diff.add_argument("--format", choices=FORMATS, default="table")
     verify = sub.add_parser("verify", help="run the generated module; compare params, output shape and "
                             "FlopCounterMode per module with the spec (imports torch)")  # fmt: skip
     verify.add_argument("specs", nargs="+", type=Path)
-    _model_options(verify, "override a parameter")
+    add_model_options(verify, several=True)
     verify.add_argument("--device", default="cpu", help="cpu, cuda or meta (default cpu)")
-    verify.add_argument("--batch", type=int, default=2)
+    verify.add_argument("--batch", type=positive, default=2)
     verify.add_argument("--small", action="store_true", help="a reduced size: 2 blocks, width 64, 2 heads")
     verify.add_argument("--module", type=Path, metavar="FILE", help="verify this Python file instead of generating")
 
 
-def _model_options(parser: argparse.ArgumentParser, set_help: str) -> None:
-    parser.add_argument("--model", help="which model of each file (default: the first it defines)")
-    parser.add_argument("--all-models", action="store_true", help="every model each file defines")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
-
-
 def run(args, parser: argparse.ArgumentParser) -> int:
-    if getattr(args, "batch", 1) < 1:
-        parser.error(f"--batch must be at least 1, found {args.batch}")
     return {"sweep": sweep, "diff": diff, "verify": verify}[args.command](args, parser)
 
 
-def _models(args) -> list[tuple[Path, str]]:
-    """(spec, model) for each spec: --model, or every model with --all-models, else the first."""
-    from archgraph import syntax as s
+def _models(args) -> list[tuple[Path, Program, str]]:
+    """(spec, its checked program, model) for each spec: --model, or every model with --all-models, else the first."""
     from archgraph.api import choose_model
     from archgraph.check import check
     from archgraph.loader import load
@@ -87,23 +134,21 @@ def _models(args) -> list[tuple[Path, str]]:
         program = load(path)
         check(program)
         if args.all_models:
-            out += [(path, n) for n in program.own if not isinstance(program.definitions[n], s.Block)]
+            out += [(path, program, n) for n in program.models]
         else:
-            out.append((path, choose_model(program, args.model)))
+            out.append((path, program, choose_model(program, args.model)))
     return out
 
 
 def _swept(pairs: list[str], parser) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """--set pairs split into swept values (comma lists) and fixed ones."""
-    from archgraph.cli import _overrides, parse_value
-
     swept, fixed = {}, {}
     for pair in pairs:
-        key, _, value = pair.partition("=")
+        key, value = split_pair(pair, parser)
         if "," in value:
-            swept[key.strip()] = [parse_value(v) for v in value.split(",") if v.strip()]
+            swept[key] = [parse_value(v) for v in value.split(",") if v.strip()]
         else:
-            fixed.update(_overrides([pair], parser))
+            fixed[key] = parse_value(value)
     return swept, fixed
 
 
@@ -130,31 +175,29 @@ def sweep(args, parser) -> int:
 
 def diff(args, parser) -> int:
     from archgraph.api import report_dict
-    from archgraph.cli import _overrides
     from archgraph.diff import diff_data, render
 
-    both = _overrides(args.set, parser)
+    both = parse_overrides(args.set, parser)
     a, b = (report_dict(path, model, args.batch, convention=args.convention, depth=args.depth,
-                        overrides={**both, **_overrides(extra, parser)})
+                        overrides={**both, **parse_overrides(extra, parser)})
             for path, model, extra in ((args.a, args.model_a, args.set_a), (args.b, args.model_b, args.set_b)))  # fmt: skip
     sys.stdout.write(render(diff_data(a, b), args.format))
     return 0
 
 
 def verify(args, parser) -> int:
-    from archgraph.cli import _overrides
     from archgraph.devices import device_problem
     from archgraph.progress import Progress
 
     if problem := device_problem(args.device):
         parser.error(problem)
-    overrides = _overrides(args.set, parser)
+    overrides = parse_overrides(args.set, parser)
     models = _models(args)
     if args.module and len(models) != 1:
         parser.error("--module verifies one file against one model: give one spec (and --model)")
     progress = Progress(len(models), "verify")
     failed = []
-    for path, name in models:
+    for path, _, name in models:
         progress.step(f"{path}: {name}")
         if not _verify_one(args, path, name, overrides):
             failed.append(name)

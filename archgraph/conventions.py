@@ -7,11 +7,10 @@ into one number, so a report can print the figure a given tool or paper prints:
   nothing else. torch.utils.flop_counter.FlopCounterMode (on `meta`, CUDA, or CPU with the
   math SDPA backend); ViT-B/16 35,127,656,448.
 - `fvcore` (alias `paper`): 1 per multiply-add (fvcore's "flop" is a MAC), plus what
-  fvcore's default handles count: layer/group/instance norm 5 per element (4 without
-  affine), batch norm in eval 2 (1), bilinear upsampling 4 per output element, nearest 1,
-  adaptive average pooling 1 per input element, and the batch norm inside a weight-standardised
-  conv (4 per weight element). fvcore FlopCountAnalysis with unfused
-  attention (ViT-B/16 17.58 G), the DeiT paper's Table 1 (DeiT-B 17.6 G) and timm's tables.
+  fvcore's default handles count for archgraph's ops (FVCORE_ELEMENTWISE): norms, bilinear
+  upsampling and the batch norm inside a weight-standardised conv. fvcore FlopCountAnalysis
+  with unfused attention (ViT-B/16 17.58 G), the DeiT paper's Table 1 (DeiT-B 17.6 G) and
+  timm's tables.
 - `torchvision` (alias `macs`): 1 per multiply-add of matmul and conv, nothing else: the
   "GFLOPS" in torchvision's model docs (vit_b_16 17.56, vit_l_16 61.55, vit_b_32 4.41).
 - `full`: 2 per multiply-add plus every elementwise operation archgraph itemises
@@ -27,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from archgraph.cost import totals, under
 from archgraph.ir import Graph, Node
 
 DEFAULT = "flop_counter"
@@ -41,8 +41,7 @@ def _fvcore_batch_norm(graph: Graph, node: Node) -> int:
 
 
 def _fvcore_upsample(graph: Graph, node: Node) -> int:
-    mode = str(node.attrs.get("mode", "bilinear"))  # archgraph's `upsample` is bilinear
-    return (4 if "linear" in mode else 1) * node.out.numel()
+    return 4 * node.out.numel()  # archgraph's `upsample` is bilinear
 
 
 def _fvcore_std_conv(graph: Graph, node: Node) -> int:
@@ -52,19 +51,12 @@ def _fvcore_std_conv(graph: Graph, node: Node) -> int:
     return 4 * a["out_channels"] * in_channels // a.get("groups", 1) * a["kernel_size"] ** 2
 
 
-def _fvcore_pool(graph: Graph, node: Node) -> int:
-    return graph.type_of(node.inputs[0]).numel()
-
-
 # op name -> elementwise "flops" fvcore's default handles count for it (at batch 1)
 FVCORE_ELEMENTWISE: dict[str, Callable[[Graph, Node], int]] = {
     "layer_norm": _fvcore_norm,
     "group_norm": _fvcore_norm,
-    "instance_norm": _fvcore_norm,
     "batch_norm": _fvcore_batch_norm,
     "upsample": _fvcore_upsample,
-    "interpolate": _fvcore_upsample,
-    "adaptive_avg_pool2d": _fvcore_pool,
     "std_conv2d": _fvcore_std_conv,
 }
 
@@ -84,7 +76,7 @@ class Convention:
         return self.per_mac * node.cost.macs + (self.elementwise(graph, node) if self.elementwise else 0)
 
     def total(self, graph: Graph, prefix: str | None = None) -> int:
-        return sum(self.count(graph, n) for n in graph.nodes.values() if _under(n, prefix))
+        return sum(self.count(graph, n) for n in graph.nodes.values() if under(n, prefix))
 
     def describe(self) -> dict:
         return {"name": self.name, "aliases": list(self.aliases), "unit": self.unit, "per_mac": self.per_mac,
@@ -109,8 +101,8 @@ CONVENTIONS: dict[str, Convention] = {
         ),
         Convention(
             "fvcore", "flops (= multiply-adds)", 1,
-            "1 per multiply-add of matmul, conv and attention; layer/group/instance norm 5 per element "
-            "(4 without affine), batch norm 2 (1), bilinear upsampling 4 and nearest 1 per output element, "
+            "1 per multiply-add of matmul, conv and attention; layer/group norm 5 per element "
+            "(4 without affine), batch norm 2 (1), bilinear upsampling 4 per output element, "
             "weight standardisation 4 per weight element; activations, softmax and adds not counted",
             ("fvcore FlopCountAnalysis with unfused attention (TIMM_FUSED_ATTN=0): ViT-B/16 17.583 G",
              "DeiT paper Table 1 (Touvron et al. 2021): DeiT-Ti 1.3, DeiT-S 4.6, DeiT-B 17.6 GFLOPs",
@@ -118,7 +110,7 @@ CONVENTIONS: dict[str, Convention] = {
             aliases=("paper",), elementwise=_fvcore_elementwise,
         ),
         Convention(
-            "torchvision", "GFLOPS (= multiply-adds)", 1,
+            "torchvision", "FLOPS (= multiply-adds)", 1,
             "1 per multiply-add of matmul, conv and attention; nothing else",
             ("torchvision model docs: vit_b_16 17.56, vit_b_32 4.41, vit_l_16 61.55 GFLOPS",
              "the 'MACs' of thop/ptflops once attention's matmuls are added"),
@@ -143,14 +135,10 @@ def get(name: str) -> Convention:
     return CONVENTIONS[ALIASES[name]]
 
 
-def _under(node: Node, prefix: str | None) -> bool:
-    return prefix is None or node.path == prefix or node.path.startswith(prefix + ".")
-
-
 def tool_figures(graph: Graph, batch: int = 1) -> dict[str, int]:
     """What common tools print for this model, with their known gaps reproduced (batch `batch`)."""
-    macs = sum(n.cost.macs for n in graph.nodes.values())
-    attn = sum(n.cost.macs for n in graph.nodes.values() if n.cost.quadratic)
+    t = totals(graph)
+    macs, attn = t.macs, t.attention_flops // 2
     fvcore = CONVENTIONS["fvcore"].total(graph)
     figures = {
         "FlopCounterMode (meta, CUDA, or CPU with the math SDPA backend)": 2 * macs,

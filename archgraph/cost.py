@@ -43,6 +43,11 @@ def totals(graph: Graph, prefix: str | None = None) -> Totals:
     """Totals over the whole graph, or over the nodes whose path starts with `prefix.`."""
     t = Totals()
     for node in graph.nodes.values():
-        if prefix is None or node.path == prefix or node.path.startswith(prefix + "."):
+        if under(node, prefix):
             t.add(node)
     return t
+
+
+def under(node: Node, prefix: str | None) -> bool:
+    """Whether `node` lies in the scope `prefix` (every node when `prefix` is None)."""
+    return prefix is None or node.path == prefix or node.path.startswith(prefix + ".")

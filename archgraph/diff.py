@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
-from archgraph.report import human
+from archgraph.report import dump, human, tabulate
 
 FIELDS = ("layer", "kind_a", "kind_b", "params_a", "params_b", "params_delta", "count_a", "count_b", "count_delta",
           "count_ratio")  # fmt: skip
@@ -54,12 +53,9 @@ def diff_data(a: dict, b: dict) -> dict:
 
 
 def render(data: dict, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(data, indent=2) + "\n"
-    if fmt == "yaml":
-        import yaml
-
-        return yaml.safe_dump(data, sort_keys=False, width=120)
+    """`data` (diff_data's result) as json, yaml, csv, markdown or a table."""
+    if fmt in ("json", "yaml"):
+        return dump(data, fmt)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n", extrasaction="ignore")
@@ -90,16 +86,4 @@ def _table(data: dict, markdown: bool) -> str:
     rows = [_cells(r, "" if markdown else "  ") for r in data["rows"]] + [_cells(data["total"], "")]
     title = (f"A = {data['a']['model']} ({data['a']['spec']}), B = {data['b']['model']} ({data['b']['spec']}); "
              f"{data['convention']} convention, batch {data['a']['batch']}")  # fmt: skip
-    if markdown:
-        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)]) + "\n"
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    rule = "  ".join("-" * w for w in widths)
-    out = [title, "", line(header), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])]
-    return "\n".join(s.rstrip() for s in out) + "\n"
+    return tabulate(header, rows, 2, markdown, title, total=True)

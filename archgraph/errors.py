@@ -92,8 +92,8 @@ class SpecError(ArchError):
 
     kind = "error"
 
-    def __init__(self, message: str, span: Span, notes: list[Note] | None = None, kind: str | None = None) -> None:
-        self.diagnostics = [Diagnostic(kind or self.kind, message, span, list(notes or []))]
+    def __init__(self, message: str, span: Span, notes: list[Note] | None = None) -> None:
+        self.diagnostics = [Diagnostic(self.kind, message, span, list(notes or []))]
         super().__init__(message)
 
     @classmethod

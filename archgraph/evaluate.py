@@ -14,7 +14,6 @@ from archgraph.errors import ArchNameError, ArchShapeError, ArchTypeError, Note,
 from archgraph.ir import Scope, Value
 from archgraph.ops import REGISTRY, REQUIRED, OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, binary, coerce, describe, is_fractional
-from archgraph.source import text_of
 
 if TYPE_CHECKING:
     from archgraph.lower import Lowering
@@ -55,7 +54,8 @@ def evaluate(lw: Lowering, e: s.Expr, env: dict, scope: Scope | None) -> Any:
 
 def _need_scope(scope: Scope | None, e) -> Scope:
     if scope is None:
-        raise ArchTypeError("a parameter's value must be a constant, not a call", e.span)
+        raise ArchTypeError("a tensor cannot be computed here; a number, boolean, string or list is needed",
+                            e.span)  # fmt: skip
     return scope
 
 
@@ -164,40 +164,47 @@ def _int(lw: Lowering, e: s.Expr, env: dict) -> int:
 # ---- calls ----
 
 
-def call(lw: Lowering, e: s.Call, env: dict, scope: Scope, first: Any = None) -> Any:
-    """Apply an op or a block; `first`, if given, replaces the first positional argument (repeat)."""
-    args = [evaluate(lw, a, env, scope) if i or first is None else first for i, a in enumerate(e.args)]
+def call(lw: Lowering, e: s.Call, env: dict, scope: Scope) -> Any:
+    """Apply an op or a block to the call's arguments, evaluated in `env`."""
+    args = [evaluate(lw, a, env, scope) for a in e.args]
     kwargs = {kw.name: evaluate(lw, kw.value, env, scope) for kw in e.kwargs}
     if e.callee in REGISTRY:
         return _op(lw, REGISTRY[e.callee], e, args, kwargs, scope, env)
     from archgraph.blocks import call_block
 
-    return call_block(lw, lw.program.definitions[e.callee], e, args, kwargs, scope, caller_env=env)
+    return call_block(lw, lw.program.definitions[e.callee], e, args, kwargs, scope, env)
 
 
 def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Scope, env: dict) -> Any:
+    """Bind an op's tensor inputs (by position or by name) and its attributes, and apply it."""
     from archgraph.lower import Tensor
 
-    spans: dict[Any, Any] = {kw.name: kw.value.span for kw in e.kwargs}
+    exprs: dict[Any, s.Expr] = {kw.name: kw.value for kw in e.kwargs}  # inputs by position, attributes by name
     if op.variadic:
         n_in = next((i for i, a in enumerate(args) if not isinstance(a, Tensor)), len(args))
+        if not n_in:
+            raise ArchTypeError(f"`{op.name}` needs at least one tensor", e.span)
+        names = [op.inputs[0][1:]] * n_in
     else:
         n_in = len(op.inputs)
-    ins, rest = args[:n_in], args[n_in:]
-    for i, (value, expr) in enumerate(zip(ins, e.args, strict=False)):
-        spans[i] = expr.span
-        name = op.inputs[0][1:] if op.variadic else op.inputs[i]
-        lw.tensor(value, expr.span, f"argument `{name}` of `{op.name}`")
-    if op.variadic and not ins:
-        raise ArchTypeError(f"`{op.name}` needs at least one tensor", e.span)
+        names = list(op.inputs)
+    ins = []
+    for i, name in enumerate(names):
+        if i < len(args):
+            value, expr = args[i], e.args[i]
+        elif name in kwargs:
+            value, expr = kwargs[name], exprs[name]
+        else:
+            raise ArchTypeError(f"`{op.name}` needs argument `{name}`", e.span)
+        exprs[i] = expr
+        ins.append(lw.tensor(value, expr.span, f"argument `{name}` of `{op.name}`"))
     attr_names = list(op.attrs)
+    rest = args[n_in:]
     if len(rest) > len(attr_names):
         raise ArchTypeError(f"`{op.name}` takes {len(attr_names)} attributes after its tensors, found {len(rest)}",
                             e.args[n_in + len(attr_names)].span)  # fmt: skip
-    given = dict(zip(attr_names, rest, strict=False))
-    for name, expr in zip(attr_names, e.args[n_in:], strict=False):
-        spans[name] = expr.span
-    given.update(kwargs)
+    given = dict(zip(attr_names, rest, strict=False)) | kwargs
+    exprs.update(zip(attr_names, e.args[n_in:], strict=False))
     attrs = {}
     for name, attr in op.attrs.items():
         if name not in given:
@@ -208,42 +215,18 @@ def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Sco
         try:
             attrs[name] = coerce(attr.kind, given[name])
         except ScalarError as error:
-            raise _attr_error(
-                op, name, error, given[name], _arg_expr(e, op, name), env, spans.get(name, e.span)
-            ) from None
-    return lw.apply_op(op, e, ins, attrs, scope, spans)
+            raise _attr_error(op, name, error, given[name], exprs[name], env) from None
+    return lw.apply_op(op, e, ins, attrs, scope, {key: expr.span for key, expr in exprs.items()})
 
 
-def _arg_expr(e: s.Call, op: OpDef, name: str) -> s.Expr | None:
-    for kw in e.kwargs:
-        if kw.name == name:
-            return kw.value
-    positional = list(e.args)
-    attrs = list(op.attrs)
-    n_in = 0 if op.variadic else len(op.inputs)
-    index = n_in + attrs.index(name)
-    return positional[index] if index < len(positional) else None
-
-
-def _attr_error(op: OpDef, name: str, error: ScalarError, value: Any, expr: s.Expr | None, env: dict, span):
-    """A bad attribute value; a fractional width is a shape error that shows how it was computed."""
-    from archgraph.lower import Tensor, _names, _show
+def _attr_error(op: OpDef, name: str, error: ScalarError, value: Any, expr: s.Expr, env: dict) -> SpecError:
+    """A bad attribute value at `expr`; a fractional int is a shape error, with how it was computed."""
+    from archgraph.lower import computed
 
     fractional = op.attrs[name].kind == "int" and is_fractional(value)
     cls = ArchShapeError if fractional else ArchTypeError
-    notes = []
-    if (
-        expr is not None
-        and not isinstance(expr, (s.Number, s.String, s.Bool, s.Name))
-        and not isinstance(value, Tensor)
-    ):
-        shown = sorted({n.id for n in _names(expr) if n.id in env and not isinstance(env[n.id], Tensor)})
-        values = ", ".join(f"{n} = {_show(env[n])}" for n in shown)
-        text = text_of(expr.span) or "this expression"
-        notes.append(Note(f"`{text}` = {_show(value)}" + (f" with {values}" if values else "")))
-    what = "a whole number of channels" if fractional else ""
-    message = f"argument `{name}` of `{op.name}`: {error}" + (f"; {what} is needed" if what else "")
-    return cls(message, span, notes)
+    message = f"argument `{name}` of `{op.name}`: {error}" + ("; a whole number is needed" if fractional else "")
+    return cls(message, expr.span, computed(expr, value, env))
 
 
-__all__ = ["SpecError", "call", "evaluate"]
+__all__ = ["call", "evaluate"]

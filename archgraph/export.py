@@ -14,14 +14,11 @@ import io
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from archgraph.cost import totals
 from archgraph.ir import Graph, Scope
-from archgraph.report import human
-
-LEVELS = ("op", "block")
-FORMATS = ("json", "dot", "graphml", "mermaid", "svg")
+from archgraph.report import expands, human
 
 
 @dataclass
@@ -33,7 +30,6 @@ class Vertex:
     params: int = 0
     macs: int = 0
     other_flops: int = 0
-    attrs: dict = field(default_factory=dict)
 
     @property
     def flops(self) -> int:
@@ -56,7 +52,7 @@ class View:
 
 def view(graph: Graph, level: str = "op", depth: int | None = None) -> View:
     if level == "op":
-        vertices = [Vertex(n.id, n.path, n.op, [str(t) for t in n.outs], n.params, n.cost.macs, n.cost.other, n.attrs)
+        vertices = [Vertex(n.id, n.path, n.op, [str(t) for t in n.outs], n.params, n.cost.macs, n.cost.other)
                     for n in graph.nodes.values()]  # fmt: skip
         edges = [(v.node, n.id, str(port)) for n in graph.nodes.values() for port, v in enumerate(n.inputs)]
         return View(graph.name, level, vertices, edges)
@@ -76,8 +72,7 @@ def _group(graph: Graph, items: list, level: int, depth: int | None, group: dict
     """Assign every node under `items` to a block vertex (`owner`, or a new one per item)."""
     for item in items:
         if isinstance(item, Scope):
-            expand = (item.kind == "repeat" and level == 0) if depth is None else level + 1 < depth
-            if owner is None and not expand:
+            if owner is None and not expands(item, level, depth):
                 t = totals(graph, item.path)
                 kind = "repeat" if item.kind == "repeat" else item.block
                 outs = [str(graph.type_of(v)) for v in item.outputs]
@@ -94,6 +89,8 @@ def _group(graph: Graph, items: list, level: int, depth: int | None, group: dict
 
 
 def to_json(graph: Graph, level: str = "op", depth: int | None = None) -> str:
+    """The vertices (every node at `op` level, with its attributes and span) and edges as JSON."""
+    shown = view(graph, level, depth)
     if level == "op":
         nodes = [
             {"id": n.id, "op": n.op, "path": n.path, "scope": n.scope, "inputs": [str(v) for v in n.inputs],
@@ -103,10 +100,10 @@ def to_json(graph: Graph, level: str = "op", depth: int | None = None) -> str:
             for n in graph.nodes.values()
         ]  # fmt: skip
     else:
-        nodes = [{"id": v.id, "kind": v.kind, "path": v.path, "outputs": v.outputs, "params": v.params,
-                  "macs": v.macs, "flops": v.flops, "other_flops": v.other_flops}
-                 for v in view(graph, level, depth).vertices]  # fmt: skip
-    edges = [{"source": s, "target": t} for s, t, _ in view(graph, level, depth).edges]
+        nodes = [{"id": x.id, "kind": x.kind, "path": x.path, "outputs": x.outputs, "params": x.params,
+                  "macs": x.macs, "flops": x.flops, "other_flops": x.other_flops}
+                 for x in shown.vertices]  # fmt: skip
+    edges = [{"source": s, "target": t} for s, t, _ in shown.edges]
     outputs = [str(v) for v in graph.outputs]
     data = {"model": graph.name, "level": level, "nodes": nodes, "edges": edges, "outputs": outputs}
     return json.dumps(data, indent=2, default=str) + "\n"

@@ -8,6 +8,7 @@ is the generated module's attribute path and the prefix of its state_dict keys.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +31,12 @@ class TensorType:
     def rank(self) -> int:
         return len(self.dims)
 
+    def shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The concrete shape at batch size `batch`."""
+        return tuple(batch if d == BATCH else int(d) for d in self.dims)
+
     def numel(self, batch: int = 1) -> int:
-        n = 1
-        for d in self.dims:
-            n *= batch if d == BATCH else int(d)
-        return n
+        return math.prod(self.shape(batch))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +77,6 @@ class Node:
     scope: str  # path of the enclosing block instance ("" at model level)
     path: str  # scope + label: the generated attribute and state_dict prefix
     label: str | None = None  # the attribute name the user gave, if any
-    var: str | None = None  # the spec variable the result was assigned to
-    vars: tuple[str, ...] = ()  # the spec variables of a multi-output op (`q, k, v = ...`)
-    attr_exprs: dict[str, str] = field(default_factory=dict)
     params: int = 0
     cost: Cost = field(default_factory=Cost)
 
@@ -100,9 +99,7 @@ class Scope:
     items: list[str | Scope] = field(default_factory=list)  # node ids and child scopes, in order
     taps: list[int] = field(default_factory=list)  # repeat iterations whose outputs are read
     doc: str | None = None
-    args: dict[str, Any] = field(default_factory=dict)  # the block's parameter values
     input_names: list[str] = field(default_factory=list)  # spec names of `inputs`, for the generated forward
-    output_names: list[str] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)  # attribute names reserved in this scope
     used: set[str] = field(default_factory=set)  # attribute names given to a layer so far
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here

@@ -21,10 +21,14 @@ MAX_FILE_BYTES = 256 * 1024  # 30 times the largest spec in specs/, and parsed i
 class Program:
     """The definitions visible from one spec file; `own` are those the file itself defines."""
 
-    path: str
     definitions: dict[str, s.Block | s.Model | s.Variant] = field(default_factory=dict)
     own: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+
+    @property
+    def models(self) -> list[str]:
+        """The models (not blocks) the file itself defines, in order."""
+        return [n for n in self.own if not isinstance(self.definitions[n], s.Block)]
 
 
 def display_name(path: Path) -> str:
@@ -57,7 +61,7 @@ def load(path: str | Path, text: str | None = None) -> Program:
     """Parse `path` (or `text`, named `path`) and everything it imports."""
     entry = Path(path)
     root = entry.resolve().parent
-    program = Program(str(path))
+    program = Program()
     name = display_name(entry) if text is None else str(path)
     _load_file(program, entry.resolve(), name, text, root, stack=[], own=True)
     return program

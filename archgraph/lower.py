@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archgraph import syntax as s
-from archgraph.check import check, model_params
 from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import BATCH, Graph, Node, Scope, TensorType, Value
 from archgraph.loader import Program
 from archgraph.ops import OpDef, suggest
-from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional
+from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional, show
 from archgraph.shapes import make_node
 from archgraph.source import Span, text_of
 
@@ -100,10 +99,9 @@ class Lowering:
     # ---- models ----
 
     def model(self, name: str, overrides: dict[str, Any]) -> Graph:
-        check(self.program)
         item, values, spans = resolve_model(self.program, name, overrides)
         env = self.bind_params(item.params, values, item.name_span, f"model `{name}`", spans)
-        root = Scope("", "", "model", name, item.span, doc=item.doc, args=dict(env))
+        root = Scope("", "", "model", name, item.span, doc=item.doc)
         reserve_labels(root, item.body)
         inputs: list[tuple[str, Value]] = []
         self.current_inputs = inputs
@@ -182,7 +180,7 @@ class Lowering:
             want = self.expr(dim_expr, env, None)
             if want != size:
                 named = "" if isinstance(dim_expr, s.Number) else f"`{text_of(dim_expr.span)}` = "
-                raise ArchShapeError(f"parameter `{p.name}` expects {named}{_show(want)} on axis {axis}, found {t}",
+                raise ArchShapeError(f"parameter `{p.name}` expects {named}{show(want)} on axis {axis}, found {t}",
                                      span, [Note("declared here", dim_expr.span)])  # fmt: skip
 
     # ---- statements ----
@@ -222,17 +220,9 @@ class Lowering:
             names = "1 name" if len(st.targets) == 1 else f"{len(st.targets)} names"
             raise ArchTypeError(f"{names} on the left, but the right side gives {len(values)} "
                                 f"value{'s' if len(values) != 1 else ''}", st.span)  # fmt: skip
-        producers = {v.value.node for v in values if isinstance(v, Tensor)}
-        if len(values) > 1 and len(producers) == 1:
-            node = self.nodes[producers.pop()]
-            if node.scope == scope.path and len(node.outs) == len(values):
-                node.vars = st.targets
         for target, v in zip(st.targets, values, strict=True):
             if isinstance(v, Tensor):
-                scope.names.setdefault(v.value, target)
-            node = self.nodes[v.value.node] if isinstance(v, Tensor) else None
-            if node is not None and node.var is None and node.scope == scope.path and v.value.index == 0:
-                node.var = target  # the generated forward names this value after the spec
+                scope.names.setdefault(v.value, target)  # the generated forward names this value after the spec
             env[target] = v
 
     def input(self, st: s.Input, env: dict, scope: Scope) -> None:
@@ -247,15 +237,13 @@ class Lowering:
                 raise ArchShapeError(f"the batch `{BATCH}` can only be the first axis, found it on axis {axis}", d.span)
             dims.append(self.dim(d, env, "input dimension"))
         node = self.add_node("input", (), {"name": st.name}, (TensorType(tuple(dims)),), st.span, scope, st.name)
-        node.var = st.name
         self.current_inputs.append((st.name, Value(node.id)))
         env[st.name] = Tensor(Value(node.id), node.out)
 
     def require(self, st: s.Require, env: dict, scope: Scope) -> None:
         if self.condition(st.condition, env, scope):
             return
-        shown = sorted({n.id for n in _names(st.condition) if n.id in env and not isinstance(env[n.id], Taps)})
-        values = ", ".join(f"{n} = {_show(env[n])}" for n in shown)
+        values = scalar_values(st.condition, env)
         message = st.message or "this requirement does not hold"
         raise ArchRequireError(message, st.condition.span, [Note(f"with {values}")] if values else [])
 
@@ -361,24 +349,21 @@ def _walk(node):
                 yield from _walk(v)
 
 
-def _names(e) -> list[s.Name]:
-    if isinstance(e, s.Name):
-        return [e]
-    found = []
-    for field_name in getattr(e, "__slots__", ()):
-        value = getattr(e, field_name)
-        for v in value if isinstance(value, tuple) else (value,):
-            if hasattr(v, "__slots__") and not isinstance(v, (str, Span)):
-                found += _names(v)
-    return found
+def scalar_values(e: s.Expr, env: dict) -> str:
+    """The scalars `e` reads, by name: `dim = 192, mlp_ratio = 2.7` ("" if it reads none)."""
+    names = {n.id for n in _walk(e) if isinstance(n, s.Name)}
+    shown = sorted(n for n in names if n in env and not isinstance(env[n], (Tensor, Taps)))
+    return ", ".join(f"{n} = {show(env[n])}" for n in shown)
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, Tensor):
-        return str(value.type)
-    if isinstance(value, str):
-        return f'"{value}"'
-    return describe(value).removeprefix("the number ").removeprefix("the boolean ")
+def computed(e: s.Expr, value: Any, env: dict) -> list[Note]:
+    """How an argument was computed: "`dim * mlp_ratio` = 518.4 with dim = 192, mlp_ratio = 2.7".
+    No note for a literal, a bare name or a tensor, whose value the message already shows."""
+    if isinstance(e, (s.Number, s.String, s.Bool, s.Name)) or isinstance(value, (Tensor, Taps)):
+        return []
+    values = scalar_values(e, env)
+    text = text_of(e.span) or "this expression"
+    return [Note(f"`{text}` = {show(value)}" + (f" with {values}" if values else ""))]
 
 
 def plain(value: Any) -> Any:
@@ -388,4 +373,4 @@ def plain(value: Any) -> Any:
     return float(value) if isinstance(value, Fraction) else value
 
 
-__all__ = ["MAX_BLOCK_DEPTH", "MAX_REPEAT", "Lowering", "Taps", "Tensor", "lower", "model_params"]
+__all__ = ["MAX_BLOCK_DEPTH", "MAX_REPEAT", "Lowering", "Taps", "Tensor", "lower"]

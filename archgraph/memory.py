@@ -16,25 +16,32 @@ Assumptions (also returned in `memory_data(...)["assumptions"]`):
   runs as a fused kernel that keeps no N x N matrix; the math path would add the scores
   (B * h * Nq * Nk elements, twice while softmax runs) at the peak: `attention_matrix_bytes`.
 - Training: autograd keeps, per op, what its backward reads (linear/conv: the input;
-  layer norm: the input and a mean and rstd per row in f32; GELU/ReLU: the input; softmax:
-  the output; fused SDPA: q, k, v, the output and a f32 logsumexp per query; elementwise
-  multiply: its tensor operands; adds, concat, reshapes: nothing; an op archgraph has no
-  rule for: all its inputs), counted once per storage. A step adds weights, gradients
-  (weights' dtype) and AdamW's two f32 moments per parameter. Allocator caching, workspace
-  and the gradients of activations in flight are not included.
+  layer norm: the input and a mean and rstd per row in f32; group norm: the input and a
+  mean and rstd per sample and group; GELU/ReLU: the input; softmax: the output; fused
+  SDPA: q, k, v, the output and a f32 logsumexp per query; elementwise multiply: its
+  tensor operands; adds, concat, reshapes: nothing; an op archgraph has no rule for: all
+  its inputs), counted once per storage. A weight-standardised conv also keeps the
+  standardised weight and its batch norm's mean and inverse std per output channel, and,
+  where it pads in forward (TF "same" with a stride or an even kernel), the padded copy
+  of its input instead of the input; a max pool keeps int64 indices, and the padded copy
+  of its input where "same" pads it. Statistics other than layer norm's take the
+  activations' dtype. A step adds weights, gradients (weights' dtype) and AdamW's two f32
+  moments per parameter. Allocator caching, workspace and the gradients of activations in
+  flight are not included.
 """
 
 from __future__ import annotations
 
-from archgraph.ir import Graph, Node, Scope, Value
+from archgraph.cost import totals
+from archgraph.ir import Graph, Node, Scope, TensorType, Value
+from archgraph.ops.conv import same_padding
 
 BYTES = {"f64": 8, "f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "fp8": 1, "int8": 1}
 PARAM_DTYPES = ("f32", "bf16", "f16", "int8")
 VIEW_OPS = {"split_heads", "merge_heads", "to_tokens", "transpose", "index"}
 NOTHING = {"add", "sub", "concat", "index", "to_tokens", "split_heads", "merge_heads", "transpose", "mean",
            "parameter", "input", "upsample", "to_grid", "identity"}  # fmt: skip
-INPUT_ONLY = {"linear", "conv2d", "std_conv2d", "gelu", "silu", "sigmoid", "tanh", "affine", "layer_scale",
-              "group_norm", "batch_norm"}  # fmt: skip
+INPUT_ONLY = {"linear", "conv2d", "gelu", "silu", "sigmoid", "tanh", "affine", "layer_scale", "batch_norm"}
 OUTPUT_ONLY = {"softmax", "relu"}
 
 
@@ -115,8 +122,27 @@ def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
     return peak, where
 
 
-def _saved(graph: Graph, node: Node, batch: int) -> tuple[list[Value], int]:
-    """What autograd keeps for `node`'s backward: storages, and extra bytes (statistics)."""
+def _padded(x: TensorType, kernel: int, stride: int, batch: int) -> int:
+    """Elements of the TF-"same" padded copy of `x` [B, C, H, W] at `batch`."""
+    b, c, h, w = x.shape(batch)
+    return b * c * (h + sum(same_padding(h, kernel, stride))) * (w + sum(same_padding(w, kernel, stride)))
+
+
+def _std_conv(graph: Graph, node: Node, batch: int, nbytes: int) -> tuple[list[Value], int]:
+    """A weight-standardised conv (the generated StdConv2d / StdConv2dSame): conv2d keeps its input
+    (the padded copy where forward pads) and the standardised weight, F.batch_norm a mean and an
+    inverse std per output channel (the weight itself is a parameter)."""
+    a, x = node.attrs, graph.type_of(node.inputs[0])
+    k, stride, out = a["kernel_size"], a["stride"], a["out_channels"]
+    extra = (out * int(x.dims[1]) // a["groups"] * k * k + 2 * out) * nbytes
+    if a["padding"] == "same" and (stride > 1 or k % 2 == 0):  # F.pad copies, even when it adds nothing
+        return [], extra + _padded(x, k, stride, batch) * nbytes
+    return node.inputs[:1], extra
+
+
+def _saved(graph: Graph, node: Node, batch: int, nbytes: int) -> tuple[list[Value], int]:
+    """What autograd keeps for `node`'s backward: storages, and extra bytes (statistics, copies
+    made inside the op) for activations of `nbytes` bytes an element."""
     ins = [v for v in node.inputs if not _is_parameter(graph, v)]
     outs = [Value(node.id, k) for k in range(len(node.outs))]
     if node.op in NOTHING:
@@ -127,11 +153,20 @@ def _saved(graph: Graph, node: Node, batch: int) -> tuple[list[Value], int]:
         return outs, 0
     if node.op == "layer_norm":
         return ins[:1], 2 * 4 * node.out.numel(batch) // int(node.out.dims[-1])
+    if node.op == "group_norm":
+        return ins[:1], 2 * batch * node.attrs["num_groups"] * nbytes
+    if node.op == "std_conv2d":
+        return _std_conv(graph, node, batch, nbytes)
     if node.op == "sdpa":
         q = graph.type_of(node.inputs[0])
         return [*ins, *outs], 4 * q.numel(batch) // int(q.dims[-1])
     if node.op == "max_pool2d":
-        return ins[:1], 8 * node.out.numel(batch)  # int64 indices
+        indices = 8 * node.out.numel(batch)  # int64
+        x, k = graph.type_of(node.inputs[0]), node.attrs["kernel_size"]
+        padded = _padded(x, k, node.attrs["stride"] or k, batch) if node.attrs["padding"] == "same" else 0
+        if padded and padded != x.numel(batch):  # generated code pads with -inf only when it adds pixels
+            return [], indices + padded * nbytes
+        return ins[:1], indices
     return ins, 0  # mul, div and ops without a rule: every tensor operand
 
 
@@ -140,7 +175,7 @@ def training_saved(graph: Graph, batch: int, nbytes: int) -> int:
     storages: set[Value] = set()
     extra = 0
     for node in graph.nodes.values():
-        values, more = _saved(graph, node, batch)
+        values, more = _saved(graph, node, batch, nbytes)
         storages.update(_base(graph, v) for v in values)
         extra += more
     return sum(_numel(graph, v, batch) * nbytes for v in storages if not _is_parameter(graph, v)) + extra
@@ -155,7 +190,7 @@ def attention_matrix_bytes(graph: Graph, batch: int, nbytes: int) -> int:
 
 def memory_data(graph: Graph, batch: int = 1, dtype: str = "f32") -> dict:
     """Parameter bytes per dtype; inference peak and training-step bytes at `batch` in `dtype`."""
-    params = sum(n.params for n in graph.nodes.values())
+    params = totals(graph).params
     nbytes = BYTES[dtype]
     peak, where = inference_peak(graph, batch, nbytes)
     saved = training_saved(graph, batch, nbytes)
@@ -185,7 +220,9 @@ ASSUMPTIONS = [
     "the block returns, a variable's value when it is rebound, the input and outputs at the end; fused attention (no N x N matrix; the math SDPA path "
     "adds attention_matrix_bytes); temporaries inside an op not modelled",
     "training: what each op's backward reads (linear/conv: input; layer norm: input + f32 mean/rstd; "
-    "GELU: input; softmax: output; fused SDPA: q, k, v, output, f32 logsumexp), once per storage",
+    "group norm: input + mean/rstd per sample and group; GELU: input; softmax: output; fused SDPA: q, k, v, "
+    "output, f32 logsumexp; weight-standardised conv: also the standardised weight, its mean/inverse std and any "
+    "padded copy of the input), once per storage",
     "training step = weights + gradients (same dtype) + AdamW's two f32 moments + saved activations; "
     "allocator cache, workspaces and in-flight activation gradients not included",
 ]

@@ -1,14 +1,16 @@
 """Writing generated files without ever losing work.
 
-Each file is written to a temporary file beside its target and renamed over it, so a crash
-never leaves half a file. `write_all` is all-or-nothing: it refuses the whole set when any
-target holds work that is not archgraph's to replace (a generated file edited by hand, whose
-checksum line no longer matches, or a file archgraph did not generate), unless forced; and
-it stages every file before renaming any.
+`refusals` says which targets hold work that is not archgraph's to replace (a generated file
+edited by hand, whose checksum line no longer matches, or a file archgraph did not generate);
+the caller writes nothing unless forced. `write_all` writes a set of files: it checks that no
+target is a directory or another non-regular file, then writes each to a temporary file
+beside its target, and only when all are staged renames each over its target, so a failure
+while staging changes nothing and a crash never leaves half a file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -36,7 +38,11 @@ def refusals(outputs: dict[Path, str]) -> list[str]:
 
 
 def write_all(outputs: dict[Path, str]) -> list[Path]:
-    """Write every file: all staged as temporary files first, then each renamed over its target."""
+    """Write every file of `outputs` (target -> text); returns the targets. Raises OSError, having
+    changed nothing, if a target exists but is not a regular file or a file cannot be staged."""
+    for target in outputs:
+        if target.exists() and not target.is_file():
+            raise OSError(errno.EEXIST, "it exists and is not a regular file", str(target))
     staged: list[tuple[str, Path]] = []
     try:
         for target, text in outputs.items():
@@ -47,11 +53,6 @@ def write_all(outputs: dict[Path, str]) -> list[Path]:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
     return list(outputs)
-
-
-def write_atomic(target: Path, text: str) -> None:
-    """Write one file through a temporary file and a rename, so a failure never leaves half a file."""
-    write_all({target: text})
 
 
 def _stage(target: Path, text: str) -> str:

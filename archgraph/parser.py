@@ -3,6 +3,8 @@
 Lark (LALR, positions on) builds a parse tree; `ToSyntax` turns it into dataclasses and
 does nothing else (checks raised inside a Lark Transformer come out as `VisitError`).
 Parse errors become `ArchSyntaxError`s that say what was expected, in the user's words.
+The lexer is Lark's basic one, not the contextual default: a keyword is a keyword
+everywhere, so `block if(x)` is a syntax error rather than a block named `if`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from dataclasses import replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
 from lark.tree import Meta
 
 from archgraph import syntax as s
@@ -23,15 +27,6 @@ from archgraph.errors import ArchSyntaxError
 from archgraph.scalars import LIMIT
 from archgraph.source import SourceFile, Span, register
 
-# Terminal names -> words a user reads in "expected ..." lists.
-_HUMAN = {
-    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LPAR": "`(`", "RPAR": "`)`",
-    "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`", "COMMA": "`,`", "COLON": "`:`",
-    "EQUAL": "`=`", "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "PERCENT": "`%`",
-    "COMPARE": "a comparison", "__ANON_0": "`//`", "__ANON_1": "`**`", "$END": "end of file",
-    "RETURN": "`return`", "INPUT": "`input`", "REQUIRE": "`require`", "IF": "`if`", "ELSE": "`else`",
-    "REPEAT": "`repeat`", "MODEL": "`model`", "BLOCK": "`block`", "IMPORT": "`import`", "AS": "`as`",
-}  # fmt: skip
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
            "and_": "and", "or_": "or"}  # fmt: skip
 
@@ -47,13 +42,14 @@ def grammar_text() -> str:
 @cache
 def _lark() -> Lark:
     grammar = grammar_text()
-    options = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
-    return Lark(grammar, **options, cache=_cache_file(grammar) or False)
+    options = {"parser": "lalr", "lexer": "basic", "propagate_positions": True, "maybe_placeholders": True}
+    return Lark(grammar, **options, cache=_cache_file(f"{options}\n{grammar}") or False)
 
 
-def _cache_file(grammar: str) -> str | None:
-    """Where Lark keeps the built LALR tables (a pickle): a private per-user directory, never a shared /tmp
-    path another user could plant a file at. Building the tables takes ~0.1 s; loading them, a few ms."""
+def _cache_file(key: str) -> str | None:
+    """Where Lark keeps the LALR tables built for `key` (the options and grammar), a pickle: a private
+    per-user directory, never a shared /tmp path another user could plant a file at. Building the
+    tables takes ~0.1 s; loading them, a few ms."""
     import hashlib
     import os
 
@@ -67,7 +63,7 @@ def _cache_file(grammar: str) -> str | None:
             return None  # not ours alone: do without a cache
     except (OSError, RuntimeError):  # no home directory, or not writable
         return None
-    digest = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{lark.__version__}\n{key}".encode()).hexdigest()[:16]
     return str(base / f"grammar-{digest}.lark-cache")
 
 
@@ -108,13 +104,17 @@ def _guard(tree: Tree, file: str) -> None:
                 _check_number(child, file)
 
 
-_BRACKETS = re.compile(r'"""[\s\S]*?"""|"[^"\\\n]*(?:\\.[^"\\\n]*)*"|#[^\n]*|[(\[{]|[)\]}]')
+@cache
+def _brackets() -> re.Pattern[str]:
+    """Matches a string or a comment (as the grammar's STRING and COMMENT match them), or one bracket."""
+    patterns = {t.name: t.pattern.to_regexp() for t in _lark().terminals}
+    return re.compile(f"{patterns['STRING']}|{patterns['COMMENT']}|[(\\[{{]|[)\\]}}]")
 
 
 def _guard_brackets(source: SourceFile) -> None:
     """Brackets nested more than MAX_NESTING deep (strings and comments skipped) are a syntax error."""
     depth = 0
-    for match in _BRACKETS.finditer(source.text):
+    for match in _brackets().finditer(source.text):
         char = match.group()
         if char in "([{":
             depth += 1
@@ -165,12 +165,13 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
             return ArchSyntaxError(f"`{token}` is a keyword and cannot be used as a name here", span)
     previous, opener = _context(source.text, _offset(source.text, line, col))
     if previous is not None and "NAME" in expected and previous.type != "NAME" and str(previous).isidentifier():
-        where = _span(source.name, previous)
-        return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name", where)
+        if _meant_as_name(source.text, previous, _error_offset(error, source.text)):
+            where = _span(source.name, previous)
+            return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name", where)
     closer = _CLOSERS.get(str(opener)) if opener is not None else None
-    if closer is not None and _TERMINAL[closer] in expected:
-        others = [w for t, w in (("COMMA", "`,`"),) if t in expected] + (
-            ["an operator"] if expected & _OPERATORS else []
+    if closer is not None and _terminal_names()[closer] in expected:
+        others = (["`,`"] if _terminal_names()[","] in expected else []) + (
+            ["an operator"] if expected & _operators() else []
         )
         at = f"{opener.line}:{opener.column}"
         wanted = _join([f"`{closer}` to close the `{opener}` at {at}", *others])
@@ -178,17 +179,53 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
     return ArchSyntaxError(f"expected {_expected(expected)}, found {found}", span)
 
 
-_TERMINAL = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}
+def _error_offset(error: UnexpectedInput, text: str) -> int:
+    """Where in `text` parsing stopped: the offending token or character, or the end."""
+    if isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
+        return len(text)
+    return error.pos_in_stream
+
+
+def _meant_as_name(text: str, keyword: Token, error_at: int) -> bool:
+    """Whether `keyword`, read as a name instead, gets the parse past `error_at`.
+
+    `input = x` is a keyword used as a name; `return }` is a missing expression. The keyword is
+    replaced by as many underscores (a name; every position stays put) and the text parsed again."""
+    renamed = text[: keyword.start_pos] + "_" * len(keyword) + text[keyword.end_pos :]
+    try:
+        _lark().parse(renamed)
+    except UnexpectedInput as error:
+        return _error_offset(error, renamed) > error_at
+    return True
+
+
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "COMPARE", "__ANON_0", "__ANON_1", "OR", "AND"}
-_FIRST = ["RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "EQUAL", "LPAR", "LBRACE", "NAME"]
+_FIRST = [")", "]", "}", ",", ":", "=", "(", "{"]  # listed first, in this order, in "expected ..."; then a name
+# Terminals whose text is not a user's word for them, in "expected ..." lists.
+_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "COMPARE": "a comparison",
+          "$END": "end of file"}  # fmt: skip
+
+
+@cache
+def _terminal_names() -> dict[str, str]:
+    """Text -> terminal name for each literal terminal of the grammar: `)` -> RPAR, `//` -> __ANON_0."""
+    return {t.pattern.value: t.name for t in _lark().terminals if isinstance(t.pattern, PatternStr)}
+
+
+@cache
+def _operators() -> frozenset[str]:
+    """The terminal names of the operators: comparisons and those in _BINARY."""
+    return frozenset({"COMPARE", *(_terminal_names()[op] for op in _BINARY.values())})
 
 
 def _expected(terminals: set[str]) -> str:
     """Expected terminals in a user's words: closers first, operators as one item."""
-    operators = terminals & _OPERATORS
-    rest = sorted(terminals - _OPERATORS, key=lambda t: (_FIRST.index(t) if t in _FIRST else len(_FIRST), t))
-    words = [_HUMAN.get(t, f"`{t.lower()}`") for t in rest]
+    operators = terminals & _operators()
+    names = _terminal_names()
+    words_for = {name: f"`{text}`" for text, name in names.items()} | _WORDS
+    first = [*(names[text] for text in _FIRST), "NAME"]
+    rest = sorted(terminals - operators, key=lambda t: (first.index(t) if t in first else len(first), t))
+    words = [words_for.get(t, f"`{t.lower()}`") for t in rest]
     if len(words) > 6:
         words = [*words[:6], "another statement"]
     if operators:
@@ -255,7 +292,7 @@ class ToSyntax(Transformer):
         return s.Variant(str(name), str(base), kwargs, doc, self.span(meta), self.span(name), self.span(base), args)
 
     def params(self, meta, children):
-        return [c for c in children if c is not None]
+        return children
 
     def param(self, meta, children):
         name, type_, default = children
@@ -291,9 +328,8 @@ class ToSyntax(Transformer):
         return s.RequireShape(str(name), shape, message, self.span(meta), self.span(name))
 
     def if_stmt(self, meta, children):
-        condition, *rest = children
-        orelse = rest.pop() if rest and isinstance(rest[-1], tuple) else ()
-        return s.If(condition, tuple(r for r in rest if r is not None), orelse, self.span(meta))
+        condition, *then, orelse = children  # `orelse`: the else_clause's tuple, or None without one
+        return s.If(condition, tuple(then), orelse or (), self.span(meta))
 
     def else_clause(self, meta, children):
         return tuple(children)
@@ -343,7 +379,7 @@ class ToSyntax(Transformer):
         return s.Subscript(value, tuple(items), self.span(meta))
 
     def subscripts(self, meta, children):
-        return [c for c in children if c is not None]
+        return children
 
     def index(self, meta, children):
         return children[0]
@@ -357,7 +393,6 @@ class ToSyntax(Transformer):
         return s.Call(str(name), args, kwargs, self.span(meta), self.span(name))
 
     def args(self, meta, children):
-        children = [c for c in children if c is not None]
         return (
             tuple(c for c in children if not isinstance(c, s.Keyword)),
             tuple(c for c in children if isinstance(c, s.Keyword)),
@@ -371,10 +406,7 @@ class ToSyntax(Transformer):
 
     def labelled(self, meta, children):
         label, inner = children
-        fields = {"label": str(label), "label_span": self.span(label), "span": self.span(meta)}
-        if isinstance(inner, s.Repeat):
-            return s.Repeat(inner.count, inner.call, **fields)
-        return s.Call(inner.callee, inner.args, inner.kwargs, callee_span=inner.callee_span, **fields)
+        return replace(inner, label=str(label), label_span=self.span(label), span=self.span(meta))
 
 
 def _unquote(token: Token | str) -> str:

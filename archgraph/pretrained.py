@@ -46,7 +46,7 @@ def load_pretrained(model, state_dict: dict) -> LoadReport:
         elif value.shape == own[key].shape:
             fitted[key] = value
             report.loaded.append(key)
-        elif key.endswith("pos_embed") and value.ndim == own[key].ndim == 3:
+        elif _resamplable(key, value.shape, own[key].shape):
             fitted[key] = resample_pos_embed(value, own[key].shape[1])
             report.resampled.append((key, tuple(value.shape), tuple(own[key].shape)))
         else:
@@ -54,6 +54,17 @@ def load_pretrained(model, state_dict: dict) -> LoadReport:
     report.missing = [k for k in own if k not in fitted]
     model.load_state_dict(fitted, strict=False)
     return report
+
+
+def _resamplable(key: str, found, wanted) -> bool:
+    """A position embedding [1, tokens, D] of the same width whose grids can be resized into each other."""
+    if not (key.endswith("pos_embed") and len(found) == len(wanted) == 3 and found[2] == wanted[2]):
+        return False
+    try:
+        prefix_tokens(found[1], wanted[1])
+    except ValueError:
+        return False
+    return True
 
 
 def prefix_tokens(old: int, new: int) -> int:

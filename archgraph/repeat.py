@@ -7,7 +7,6 @@ outputs of every iteration are kept, so `blocks[5]` can tap one (SETR-MLA).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from archgraph import syntax as s
@@ -42,25 +41,22 @@ def _container(scope: Scope, label: str, where) -> Scope:
 
 
 def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
-    """`label: repeat count block(x, ...)`: x threads through `count` calls of the block."""
+    """`label: repeat count block(x, ...)`: x threads through `count` calls of the block; the
+    other arguments are evaluated once, before the first (check rejects repeating an op)."""
     from archgraph.blocks import call_block
-    from archgraph.evaluate import call
     from archgraph.lower import Taps
 
     count = _count(lw, e.count, env)
     x = lw.tensor(lw.expr(e.call.args[0], env, scope), e.call.args[0].span, "the repeated argument")
+    others = [lw.expr(a, env, scope) for a in e.call.args[1:]]
+    kwargs = {kw.name: lw.expr(kw.value, env, scope) for kw in e.call.kwargs}
+    block = lw.program.definitions[e.call.callee]
     rep = _container(scope, e.label, e)
     rep.inputs, rep.input_names = [x.value], [_name_of(e.call.args[0])]
     taps = Taps(rep)
     env[e.label] = taps
     for i in range(count):
-        if e.call.callee in lw.program.definitions:
-            args = [x] + [lw.expr(a, env, scope) for a in e.call.args[1:]]
-            kwargs = {kw.name: lw.expr(kw.value, env, scope) for kw in e.call.kwargs}
-            block = lw.program.definitions[e.call.callee]
-            y = call_block(lw, block, e.call, args, kwargs, rep, label=str(i), caller_env=env)
-        else:  # an op: the iteration is the op itself, so its weights are `label.i.weight`
-            y = call(lw, replace(e.call, label=str(i)), env, rep, first=x)
+        y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i))
         y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")
         if y.type != x.type:
             raise ArchShapeError(f"a repeated call must return what it takes: iteration {i} maps {x.type} to "
@@ -97,7 +93,6 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
                 raise ArchTypeError(f"`{n}` is a tensor carried through `{st.label}`, but iteration {i} makes it "
                                     f"{describe(inner[n])}", span)  # fmt: skip
         it.outputs = [inner[n].value for n in carried]
-        it.output_names = list(carried)
         it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
         for n in carried:
             env[n] = inner[n]
@@ -132,19 +127,34 @@ def _assigned(body: tuple[s.Stmt, ...]) -> list[str]:
 
 
 def _free_inputs(lw: Lowering, it: Scope, env: dict, carried: list[str]) -> tuple[list[Value], list[str]]:
-    """The outer tensors an iteration reads: carried names first, then others by first use."""
+    """The outer tensors an iteration reads, with distinct names for its generated forward:
+    carried names first, then others by first use (a spec name, `blocks_0` for a tap, else `h`)."""
+    from archgraph.lower import Taps, Tensor
+
     inside = {item for sc in it.walk() for item in sc.items if isinstance(item, str)}
     values = [env[n].value for n in carried]
     names = list(carried)
-    by_value = {v.value: n for n, v in env.items() if hasattr(v, "value") and isinstance(v.value, Value)}
+    known: dict[Value, str] = {}
+    for n, v in env.items():
+        if isinstance(v, Taps):
+            known.update((t.value, f"{n}_{i}") for i, t in enumerate(v.outputs))
+    known.update((v.value, n) for n, v in env.items() if isinstance(v, Tensor))  # a spec name wins over a tap
     for sc in it.walk():
         for item in sc.items:
             if isinstance(item, str):
                 for v in lw.nodes[item].inputs:
                     if v.node not in inside and v not in values:
                         values.append(v)
-                        names.append(by_value.get(v, "h"))
+                        names.append(_distinct(known.get(v, "h"), names))
     return values, names
+
+
+def _distinct(base: str, taken: list[str]) -> str:
+    """`base`, or `base_1`, `base_2`, ...: the first not in `taken`."""
+    name, n = base, 1
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    return name
 
 
 def _name_of(e: s.Expr) -> str:

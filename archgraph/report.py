@@ -18,9 +18,6 @@ from archgraph import conventions
 from archgraph.cost import Totals, totals
 from archgraph.ir import Graph, Node, Scope
 
-COLUMNS = ("layer", "kind", "output", "params", "macs", "flops", "other_flops", "attention_n2")
-VIEWS = ("layer", "op", "node")
-
 
 def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFAULT, depth: int | None = None,
                 dtype: str = "f32") -> dict:  # fmt: skip
@@ -68,15 +65,19 @@ def _rows(graph: Graph, batch: int, conv: conventions.Convention, depth: int | N
     return rows
 
 
+def expands(scope: Scope, level: int, depth: int | None) -> bool:
+    """Whether a report (or a block-level graph) shows what is inside `scope`, found at `level`
+    (0: the top level): with `depth` None, only a top-level repeat; else scopes above `depth` levels."""
+    return scope.kind == "repeat" and level == 0 if depth is None else level + 1 < depth
+
+
 def _level(graph: Graph, items: list, level: int, batch: int, conv, depth: int | None, rows: list[dict]) -> None:
     for item in items:
         if isinstance(item, Scope):
             kind = "repeat" if item.kind == "repeat" else item.block
             rows.append(_row(graph, item.path, kind, item, level, batch, conv))
-            expand = item.kind == "repeat" and level == 0 if depth is None else level + 1 < depth
-            if expand:
-                children = item.items if depth is not None else [i for i in item.items if isinstance(i, Scope)]
-                _level(graph, children, level + 1, batch, conv, depth, rows)
+            if expands(item, level, depth):
+                _level(graph, item.items, level + 1, batch, conv, depth, rows)
             continue
         node = graph.nodes[item]
         if node.op != "input" and (node.params or node.cost.macs or node.cost.other):
@@ -101,20 +102,21 @@ def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, bat
 
 def _by_op(graph: Graph, batch: int, conv) -> list[dict]:
     """One row per op kind, in order of first appearance: how many, and their totals."""
-    rows: dict[str, dict] = {}
+    kinds: dict[str, tuple[list[int], Totals]] = {}  # op -> ([nodes, convention count], totals)
     for node in graph.nodes.values():
         if node.op == "input":
             continue
-        row = rows.setdefault(node.op, {"op": node.op, "count": 0, "params": 0, "macs": 0, "flops": 0,
-                                        "other_flops": 0, "attention_flops": 0, "convention_count": 0})  # fmt: skip
-        row["count"] += 1
-        row["params"] += node.params
-        row["macs"] += node.cost.macs * batch
-        row["flops"] += node.cost.flops * batch
-        row["other_flops"] += node.cost.other * batch
-        row["attention_flops"] += node.cost.flops * batch if node.cost.quadratic else 0
-        row["convention_count"] += conv.count(graph, node) * batch
-    return list(rows.values())
+        counts, t = kinds.setdefault(node.op, ([0, 0], Totals()))
+        counts[0] += 1
+        counts[1] += conv.count(graph, node)
+        t.add(node)
+    rows = []
+    for op, ((count, convention_count), t) in kinds.items():
+        t = t.scaled(batch)
+        rows.append({"op": op, "count": count, "params": t.params, "macs": t.macs, "flops": t.flops,
+                     "other_flops": t.other_flops, "attention_flops": t.attention_flops,
+                     "convention_count": convention_count * batch})  # fmt: skip
+    return rows
 
 
 def _node(graph: Graph, node: Node, batch: int, conv) -> dict:
@@ -142,14 +144,44 @@ def human(n: float) -> str:
     return str(n)
 
 
-def render(data: dict, fmt: str, view: str = "layer", tools: bool = False) -> str:
-    """`data` as json, yaml, csv, markdown or a table; csv and tables show the rows of `view`."""
+def dump(data: dict, fmt: str) -> str:
+    """`data` as JSON (`fmt` "json") or YAML (any other `fmt`), keys in their order."""
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
-    if fmt == "yaml":
-        import yaml
+    import yaml
 
-        return yaml.safe_dump(data, sort_keys=False, width=120)
+    return yaml.safe_dump(data, sort_keys=False, width=120)
+
+
+def tabulate(header: list[str], rows: list[list[str]], left: int, markdown: bool, title: str | None = None,
+             total: bool = False, notes: list[str] | None = None) -> str:  # fmt: skip
+    """`rows` of cells under `header` as markdown, or as text with the first `left` columns
+    left-aligned and the rest right-aligned; `title` above, `notes` below, and with `total`
+    the last row set apart by a rule (text only)."""
+    if markdown:
+        lines = [f"**{title}**", ""] if title else []
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        return "\n".join([*lines, *(["", *notes] if notes else [])]) + "\n"
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    rule = "  ".join("-" * w for w in widths)
+    body = [line(r) for r in rows]
+    if total:
+        body.insert(len(body) - 1, rule)
+    lines = [*([title, ""] if title else []), line(header), rule, *body, *(["", *notes] if notes else [])]
+    return "\n".join(s.rstrip() for s in lines) + "\n"
+
+
+def render(data: dict, fmt: str, view: str = "layer", tools: bool = False) -> str:
+    """`data` as json, yaml, csv, markdown or a table; csv and tables show the rows of `view`."""
+    if fmt in ("json", "yaml"):
+        return dump(data, fmt)
     if fmt == "csv":
         return _csv(data, view)
     return _table(data, fmt == "markdown", view, tools)
@@ -247,26 +279,11 @@ def _view_rows(data: dict, view: str) -> list[dict]:
 
 
 def _table(data: dict, markdown: bool, view: str = "layer", tools: bool = False) -> str:
-    header = _header(data, view)
     body = [_cells(data, r, view, "" if markdown else "  ") for r in _view_rows(data, view)]
     rows = [*body, _cells(data, _total(data, view), view)]
     title = f"{data['model']} ({data['spec']}), batch {data['batch']}"
-    notes = _notes(data, tools)
-    if markdown:
-        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-        return "\n".join([*lines, "", *notes]) + "\n"
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     left = 2 if view == "op" else 3
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    rule = "  ".join("-" * w for w in widths)
-    out = [title, "", line(header), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1]), "", *notes]
-    return "\n".join(s.rstrip() for s in out) + "\n"
+    return tabulate(_header(data, view), rows, left, markdown, title, total=True, notes=_notes(data, tools))
 
 
 CSV_FIELDS = {

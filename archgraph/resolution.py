@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from archgraph.errors import SpecError
 from archgraph.ir import Graph
 from archgraph.loader import Program
 from archgraph.lower import lower
@@ -23,7 +24,7 @@ def token_dependence(program: Program, model: str, overrides: dict[str, Any], gr
         return None
     try:
         other = lower(program, model, {**overrides, "img_size": img + patch})
-    except Exception:  # the larger size may not be valid for this model; then say nothing
+    except SpecError:  # the larger size may not be valid for this model; then say nothing
         return None
     before = {n.path: n.params for n in graph.nodes.values() if n.params}
     after = {n.path: n.params for n in other.nodes.values() if n.params}

@@ -28,9 +28,22 @@ def describe(value: Any) -> str:
     if isinstance(value, str):
         return f'the string "{value}"'
     if isinstance(value, list):
-        return f"the list {value}"
+        return f"the list {show(value)}"
     if isinstance(value, tuple):
         return f"{len(value)} values ({', '.join(describe(v) for v in value)})"
+    return str(value)
+
+
+def show(value: Any) -> str:
+    """A scalar as the spec writes it: `7`, `100/3 (33.33)`, `true`, `"gelu"`, `[1, 3/2 (1.5)]`."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float, Fraction)):
+        return show_number(value)
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
     return str(value)
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from archgraph.errors import ArchShapeError, ArchTypeError, InternalError, Note, OpError
-from archgraph.ir import Cost, Node, TensorType, Value
+from archgraph.ir import Node, TensorType
 from archgraph.ops import REGISTRY
+from archgraph.ops.elementwise import SYMBOLS
 from archgraph.source import Span
 
 
@@ -51,15 +52,11 @@ def _check_size(op: str, outs: tuple[TensorType, ...], params: int, span: Span) 
 
 
 def _input_names(opdef, count: int) -> list[str]:
-    if opdef.name in ("add", "sub", "mul", "div"):
+    if opdef.name in SYMBOLS:  # infix: `a + b`
         return ["the left operand", "the right operand"][:count]
     if opdef.variadic:
         return [f"input {i}" for i in range(count)]
     return [f"input `{name}`" for name in opdef.inputs[:count]]
 
 
-def type_of(nodes: dict[str, Node], value: Value) -> TensorType:
-    return nodes[value.node].outs[value.index]
-
-
-__all__ = ["Cost", "make_node", "type_of"]
+__all__ = ["make_node"]

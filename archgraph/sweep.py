@@ -12,16 +12,19 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from archgraph import conventions
+from archgraph.api import closed_form_or_reason
+from archgraph.cost import totals
 from archgraph.errors import SpecError
 from archgraph.ir import Graph
-from archgraph.poly import closed_form, token_count
-from archgraph.report import human
+from archgraph.loader import Program
+from archgraph.lower import lower
+from archgraph.poly import ClosedForm, token_count
+from archgraph.report import dump, human, tabulate
 
 FIELDS = ("model", "spec", "setting", "tokens", "params", "macs", "count", "quadratic", "linear",
           "attention_flops", "quadratic_share", "other_flops", "error")  # fmt: skip
@@ -33,63 +36,46 @@ def grid(swept: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(swept[k] for k in keys))]
 
 
-def sweep_data(models: list[tuple[Path, str]], points: list[dict[str, Any]], fixed: dict[str, Any],
+def sweep_data(models: list[tuple[Path, Program, str]], points: list[dict[str, Any]], fixed: dict[str, Any],
                convention: str = conventions.DEFAULT, batch: int = 1,
                progress: Callable[[str], None] | None = None) -> dict:  # fmt: skip
-    """Rows for every (spec, model) at every point, each model's closed form, and the convention used."""
+    """Rows for every (spec, checked program, model) at every point, each model's closed form, and the convention."""
     conv = conventions.get(convention)
     out: dict[str, Any] = {"convention": conv.describe(), "batch": batch, "swept": sorted({k for p in points for k in p}),
                            "fixed": fixed, "models": [], "rows": []}  # fmt: skip
-    for spec, name in models:
+    for spec, program, name in models:
         if progress:
             progress(f"{spec}: {name}")
-        program_lower = _lowerer(spec, name)
-        base = program_lower(fixed)
-        form, why = _closed_form(base, program_lower, fixed, conv)
+        base = lower(program, name, fixed)
+        form, why = closed_form_or_reason(program, name, base, conv.name, fixed)
         out["models"].append({"model": name, "spec": str(spec), "doc": base.doc, "closed_form": form and form.json(),
                               "closed_form_error": why})  # fmt: skip
         for point in points:
             # the closed form holds every other parameter at `fixed`: it splits rows that vary img_size only
             fits = form if set(point) <= {"img_size"} else None
-            out["rows"].append(_row(spec, name, program_lower, {**fixed, **point}, point, conv, batch, fits))
+            out["rows"].append(_row(spec, name, program, {**fixed, **point}, point, conv, batch, fits))
     return out
 
 
-def _lowerer(spec: Path, name: str) -> Callable[[dict[str, Any]], Graph]:
-    from archgraph.check import check
-    from archgraph.loader import load
-    from archgraph.lower import lower
-
-    program = load(spec)
-    check(program)
-    return lambda overrides: lower(program, name, overrides)
-
-
-def _closed_form(base: Graph, lower: Callable, fixed: dict, conv):
-    """(the closed form, None), or (None, why there is none)."""
-    try:
-        return closed_form(base, lambda img: lower({**fixed, "img_size": img}), conv.total, conv.name), None
-    except (ValueError, SpecError) as error:
-        return None, str(error).splitlines()[0]
-
-
-def _row(spec, name, lower, overrides, point, conv, batch, form) -> dict:
+def _row(spec: Path, name: str, program: Program, overrides: dict[str, Any], point: dict[str, Any],
+         conv: conventions.Convention, batch: int, form: ClosedForm | None) -> dict:  # fmt: skip
+    """One row: model `name` lowered with `overrides` (`point` is the swept part), or why it fails."""
     row: dict[str, Any] = {"model": name, "spec": str(spec), "setting": point}
     try:
-        graph = lower(overrides)
+        graph = lower(program, name, overrides)
     except SpecError as error:
         return {**row, "error": str(error).splitlines()[0]}
     count = conv.total(graph)
-    nodes = graph.nodes.values()
+    t = totals(graph).scaled(batch)
     tokens = token_count(graph) if _has_tokens(graph) else None
-    quadratic = int(form.quadratic(tokens)) if form and tokens else sum(conv.count(graph, n) for n in nodes
-                                                                          if n.cost.quadratic)  # fmt: skip
-    return {**row, "tokens": tokens, "params": sum(n.params for n in nodes),
-            "macs": batch * sum(n.cost.macs for n in nodes), "count": batch * count,
+    if form and tokens:
+        quadratic = int(form.quadratic(tokens))
+    else:
+        quadratic = sum(conv.count(graph, n) for n in graph.nodes.values() if n.cost.quadratic)
+    return {**row, "tokens": tokens, "params": t.params, "macs": t.macs, "count": batch * count,
             "quadratic": batch * quadratic, "linear": batch * (count - quadratic),
-            "attention_flops": batch * sum(n.cost.flops for n in nodes if n.cost.quadratic),
-            "quadratic_share": round(quadratic / count, 6) if count else 0.0,
-            "other_flops": batch * sum(n.cost.other for n in nodes)}  # fmt: skip
+            "attention_flops": t.attention_flops, "quadratic_share": round(quadratic / count, 6) if count else 0.0,
+            "other_flops": t.other_flops}  # fmt: skip
 
 
 def _has_tokens(graph: Graph) -> bool:
@@ -104,12 +90,9 @@ def _has_tokens(graph: Graph) -> bool:
 
 
 def render(data: dict, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(data, indent=2, default=str) + "\n"
-    if fmt == "yaml":
-        import yaml
-
-        return yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False, width=120)
+    """`data` (sweep_data's result) as json, yaml, csv, markdown or a table."""
+    if fmt in ("json", "yaml"):
+        return dump(data, fmt)
     if fmt == "csv":
         return _csv(data)
     return _table(data, markdown=fmt == "markdown")
@@ -119,7 +102,7 @@ def _setting(point: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items())
 
 
-def _cells(row: dict, unit: str) -> list[str]:
+def _cells(row: dict) -> list[str]:
     if row.get("error"):
         return [row["model"], _setting(row["setting"]), "", "", f"error: {row['error']}", "", "", ""]
     return [row["model"], _setting(row["setting"]), f"{row['tokens']:,}" if row["tokens"] else "",
@@ -130,7 +113,7 @@ def _cells(row: dict, unit: str) -> list[str]:
 def _table(data: dict, markdown: bool) -> str:
     unit = data["convention"]["unit"]
     header = ["model", "setting", "N", "params", unit, "N² part", "linear part", "N² share"]
-    rows = [_cells(r, unit) for r in data["rows"]]
+    rows = [_cells(r) for r in data["rows"]]
     notes = [f"convention: {data['convention']['name']} ({data['convention']['includes']}); batch {data['batch']}",
              "N = tokens entering the first repeated stack (ViT: patches + prefix tokens)"]  # fmt: skip
     for model in data["models"]:
@@ -144,19 +127,7 @@ def _table(data: dict, markdown: bool) -> str:
                          f"(img_size {form['crossover_img_size']}; first valid {form['crossover_valid_img_size']})")  # fmt: skip
         else:
             notes.append("  no N² term: the count is linear in N")
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(rows_i) + " |" for rows_i in rows]
-        return "\n".join([*lines, "", *notes]) + "\n"
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join(s.rstrip() for s in [line(header), "  ".join("-" * w for w in widths), *map(line, rows), "",
-                                           *notes]) + "\n"  # fmt: skip
+    return tabulate(header, rows, 2, markdown, notes=notes)
 
 
 def _csv(data: dict) -> str:

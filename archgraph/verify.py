@@ -14,12 +14,12 @@ says so. On `meta` and on CUDA the counter counts SDPA itself. Imports torch.
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from archgraph.api import instantiate
 from archgraph.cost import totals
-from archgraph.ir import BATCH, Graph
+from archgraph.ir import Graph
 
 
 @dataclass
@@ -77,13 +77,6 @@ def verify_graph(path, name: str, overrides: dict, small: bool) -> tuple[dict, G
     return overrides, base
 
 
-def instantiate(source: str, device: str):
-    """Exec a generated module's source and build its model class on `device`."""
-    module = types.ModuleType("archgraph_verify")
-    exec(compile(source, "<verified module>", "exec"), module.__dict__)
-    return getattr(module, module.__all__[0])(device=device)
-
-
 def sdpa_gap(device: str) -> bool:
     """Whether FlopCounterMode counts F.scaled_dot_product_attention on `device` as 0."""
     import torch
@@ -102,7 +95,7 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
 
     result = Result(graph.name, device, batch)
     try:
-        model = instantiate(source, device).eval()
+        model = instantiate(source, "<verified module>", device=device).eval()
     except Exception as error:  # a broken module is a finding, not a crash
         result.check(False, f"the module does not build: {type(error).__name__}: {error}")
         return result
@@ -115,7 +108,7 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
         result.check(False, f"forward failed: {type(error).__name__}: {error}")
         return result
     outputs = outputs if isinstance(outputs, tuple | list) else (outputs,)
-    expected = [tuple(batch if d == BATCH else d for d in graph.type_of(v).dims) for v in graph.outputs]
+    expected = [graph.type_of(v).shape(batch) for v in graph.outputs]
     found = [tuple(o.shape) for o in outputs]
     result.check(found == expected, f"output shape: spec {_shapes(expected)}, module {_shapes(found)}")
     if device != "meta" and found == expected:
@@ -127,7 +120,7 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
 def _random(t, batch: int, device: str):
     import torch
 
-    shape = [batch if d == BATCH else int(d) for d in t.dims]
+    shape = t.shape(batch)
     return torch.empty(shape, device=device) if device == "meta" else torch.randn(shape, device=device)
 
 
@@ -177,14 +170,15 @@ def _check_params(graph: Graph, model, result: Result) -> None:
 def _check_flops(graph: Graph, root: str, counts: dict[str, int], batch: int, result: Result) -> None:
     expected, found = totals(graph).flops * batch, counts.get("Global", 0)
     result.check(expected == found, f"FlopCounterMode FLOPs: spec {expected:,}, measured {found:,}")
-    bad = []
+    bad, compared = [], 0
     for name, n in counts.items():
         if name in ("Global", root) or not name.startswith(root + "."):
             continue
+        compared += 1
         path = name[len(root) + 1 :]
         if n != totals(graph, path).flops * batch:
             bad.append(f"{path}: spec {totals(graph, path).flops * batch:,}, measured {n:,}")
     for line in bad:
         result.check(False, f"FLOPs of {line}")
     if not bad:
-        result.check(True, f"FLOPs per module: {len(counts) - 1} module paths agree")
+        result.check(True, f"FLOPs per module: {compared} module paths agree")

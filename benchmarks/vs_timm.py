@@ -26,7 +26,6 @@ jemalloc would keep the memory; `--default-malloc` measures with glibc's default
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import statistics
@@ -41,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import archgraph  # noqa: E402
-from archgraph.bench import steady_malloc  # noqa: E402
+from archgraph.bench import make_step, steady_malloc, sync, training_flops  # noqa: E402
+from archgraph.devices import device_problem  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,6 @@ class Result:
     @property
     def ratio(self) -> float | None:
         return self.gen_ms / self.timm_ms if self.timm_ms else None
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def timed(fn, device: str) -> tuple[float, float]:
@@ -141,79 +136,32 @@ def models(case: Case, device: str) -> tuple[torch.nn.Module, torch.nn.Module | 
     return gen, ref
 
 
-def autocast(device: str, dtype: torch.dtype):
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device, dtype=dtype)
-
-
-def step_fn(model: torch.nn.Module, mode: str, x: torch.Tensor, device: str, dtype: torch.dtype):
-    """One inference forward, or one training step (forward, cross-entropy, backward, SGD update)."""
-    if mode == "inference":
-        model.eval()
-
-        def infer() -> None:
-            with torch.inference_mode(), autocast(device, dtype):
-                model(x)
-
-        return infer
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
-    labels: list[torch.Tensor] = []  # a class per image (or per pixel), drawn at the first call
-
-    def train() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(device, dtype):
-            out = model(x)
-            if not labels:
-                labels.append(torch.randint(0, out.shape[1], (out.shape[0], *out.shape[2:]), device=device))
-            loss = torch.nn.functional.cross_entropy(out, labels[0])
-        loss.backward()
-        optimizer.step()
-
-    return train
-
-
 def mm_fn(device: str, dtype: torch.dtype):
     a = torch.randn(MM_SIZE[device], MM_SIZE[device], device=device, dtype=dtype)
     b = torch.randn(MM_SIZE[device], MM_SIZE[device], device=device, dtype=dtype)
     return lambda: torch.mm(a, b)
 
 
-def flops(case: Case, mode: str, batch: int) -> int:
+def flops(case: Case, mode: str, x: torch.Tensor) -> int:
     """Inference: archgraph's analytic FLOPs. Training: forward + backward, FlopCounterMode on `meta`."""
-    data = archgraph.analyze(ROOT / case.spec, case.model, batch=batch, **case.overrides)
-    if mode == "inference":
-        return data["flops"]
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model = archgraph.build(ROOT / case.spec, case.model, device="meta", **case.overrides)
-    (shape,) = data["input_shapes"].values()
-    dims = [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
-    with FlopCounterMode(display=False) as counter:
-        model(torch.empty(dims, device="meta")).sum().backward()
-    return counter.get_total_flops()
-
-
-def input_for(case: Case, batch: int, device: str) -> torch.Tensor:
-    (shape,) = archgraph.analyze(ROOT / case.spec, case.model, **case.overrides)["input_shapes"].values()
-    dims = [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
-    return torch.randn(dims, device=device)
+    if mode == "train":
+        return training_flops(ROOT / case.spec, case.model, case.overrides, x.shape)
+    return archgraph.analyze(ROOT / case.spec, case.model, batch=x.shape[0], **case.overrides)["flops"]
 
 
 def measure(case: Case, mode: str, batch: int, args) -> Result:
     """Warm up, then alternate generated / timm / torch.mm for `runs` rounds; medians."""
     torch.manual_seed(0)
-    dtype = DTYPES[args.dtype]
     gen, ref = models(case, args.device)
-    x = input_for(case, batch, args.device)
-    fns = {"gen": step_fn(gen, mode, x, args.device, dtype)}
+    x = torch.randn(archgraph.input_shape(ROOT / case.spec, case.model, batch, **case.overrides), device=args.device)
+    train = mode == "train"
+    fns = {"gen": make_step(gen, gen, x, train, args.dtype)}
     if ref is not None:
-        fns["timm"] = step_fn(ref, mode, x, args.device, dtype)
+        fns["timm"] = make_step(ref, ref, x, train, args.dtype)
     for _ in range(args.warmup):
         for fn in fns.values():
             fn()
-    mm = mm_fn(args.device, dtype)
+    mm = mm_fn(args.device, DTYPES[args.dtype])
     times: dict[str, list[float]] = {name: [] for name in [*fns, "mm"]}
     cpu: dict[str, list[float]] = {name: [] for name in fns}
     runs = args.runs or case.runs or (21 if batch == 1 else 11)
@@ -229,7 +177,7 @@ def measure(case: Case, mode: str, batch: int, args) -> Result:
     timm_ms = 1e3 * median["timm"] if "timm" in median else None
     min_ratio = min(times["gen"]) / min(times["timm"]) if "timm" in times else None
     cpu_ratio = statistics.median(cpu["gen"]) / statistics.median(cpu["timm"]) if "timm" in cpu else None
-    gflop = flops(case, mode, batch) / 1e9
+    gflop = flops(case, mode, x) / 1e9
     return Result(case.title, mode, batch, 1e3 * median["gen"], timm_ms, min_ratio, cpu_ratio, gflop, mm_gflops,
                   others.share)  # fmt: skip
 
@@ -271,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc settings as they are")
     args = parser.parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device here")
+    if problem := device_problem(args.device, allowed=("cpu", "cuda")):
+        parser.error(problem)
     malloc = "glibc defaults" if args.default_malloc or not steady_malloc() else "glibc, steady heap (mallopt)"
     print(machine(args, malloc), flush=True)
     print(HEADER, flush=True)

@@ -7,7 +7,9 @@ import ast
 import pytest
 
 from archgraph.codegen import generate
+from archgraph.codegen.forward import Stmt
 from archgraph.codegen.names import Namespace, camel, sanitize
+from archgraph.codegen.view import _arguments
 from tests.test_language import LIB, compile_text
 
 
@@ -94,3 +96,58 @@ def test_automatic_names_never_shadow_module_attributes(tmp_path):
     assert "self.forward_ = Forward(**dd)" in code and "self.training_ = Training(**dd)" in code
     assert "self.v__init__ = VInit(**dd)" in code
     assert "self.forward =" not in code and "self.training =" not in code
+
+
+CONCAT = "model m() { input x: [B, 4, 8] return concat(cls_token: parameter([1, 1, 16]), fc: linear(x, 16)) }"
+
+
+def test_a_value_read_twice_by_one_call_is_computed_once(tmp_path):
+    """concat reads its batch source twice (`.expand(<x>.shape[0], ...)` and the element): never inline it."""
+    code = source(tmp_path, CONCAT)
+    assert code.count("self.fc(x)") == 1
+    assert "h = self.fc(x)" in code and "self.cls_token.expand(h.shape[0], -1, -1), h]" in code
+
+
+def test_a_value_read_twice_by_one_call_counts_its_flops_once(tmp_path):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import archgraph
+
+    (tmp_path / "spec.arch").write_text(CONCAT)
+    model = archgraph.build(tmp_path / "spec.arch", "m").eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, 4, 8))
+    assert counter.get_total_flops() == archgraph.analyze(tmp_path / "spec.arch", "m")["flops"] == 1024
+
+
+def test_loop_locals_never_overwrite_a_live_value(tmp_path):
+    """A tapped repeat keeps its outputs in `<attr>_out`: a value of that name, live across the loop, is renamed."""
+    text = (
+        "block b(x) { return fc: linear(x, 8) }\n"
+        "model m() { input x: [B, 4, 8] blocks_out = fc0: linear(x, 8) y = blocks: repeat 3 b(x)\n"
+        "    return blocks[0] + y + blocks_out }"
+    )
+    code = source(tmp_path, text)
+    assert "blocks_out_1 = self.fc0(x)" in code and "blocks_out = []" in code
+    assert "return (blocks_out[0] + y) + blocks_out_1" in code
+
+
+def test_a_loop_variable_is_reserved():
+    assert sanitize("block") == "block_"
+
+
+def test_forward_arguments_are_distinct(tmp_path):
+    """`lambda` is made `lambda_`: an input already called `lambda_` must not get the same name."""
+    text = (
+        "block b(lambda: [B, 8], lambda_: [B, 8]) { return lambda * 2 + lambda_ }\n"
+        "model m() { input x: [B, 8] input y: [B, 8] return b(x, y) }"
+    )
+    code = source(tmp_path, text)
+    assert "def forward(self, lambda_: torch.Tensor, lambda__1: torch.Tensor)" in code
+    assert "return (lambda_ * 2) + lambda__1" in code
+
+
+def test_forward_arguments_avoid_the_loop_locals():
+    loop = Stmt([], "", [], [], [], locals=("blocks_out",))
+    assert _arguments(["blocks_out", "x", "x"], [loop]) == ["blocks_out_1", "x", "x_1"]

@@ -14,31 +14,22 @@ The CLI runs in-process (`archgraph.cli.main`), with stderr captured by `capsys`
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from archgraph.cli import main
+from tests.conftest import ROOT, update_golden
 
-ROOT = Path(__file__).resolve().parents[1]
 ERRORS = ROOT / "tests" / "errors"
 CASES = sorted(ERRORS.glob("*.arch"))
-UPDATE_ENV = "ARCHGRAPH_UPDATE_GOLDEN"
-ACCEPT = f"{UPDATE_ENV}=1 pytest tests/test_errors.py"
+ACCEPT = "ARCHGRAPH_UPDATE_GOLDEN=1 pytest tests/test_errors.py"
 MIN_CASES = 30
 
 KINDS = ("syntax error", "name error", "type error", "shape error", "requirement failed", "import error")
 # The error's own file: the case, or a helper it imports (`tests/errors/lib/transformer.arch`).
 FIRST_LINE = re.compile(rf"^tests/errors/[\w/]+\.arch:\d+:\d+: ({'|'.join(KINDS)}): ")
-
-# Cases on which archgraph currently crashes (exit code 3, a traceback) instead of
-# reporting a spec error. Each is a bug in archgraph. The `.err` keeps the current output,
-# but only its last two lines are compared: the traceback's frames carry absolute paths
-# and line numbers that move with every edit. When a case here starts to exit with 1,
-# the bug is fixed: run the accept command and remove the entry.
-KNOWN_INTERNAL_ERRORS: dict[str, str] = {}
 
 TINY_SPEC = """\
 model tiny(dim = 8) {
@@ -48,18 +39,13 @@ model tiny(dim = 8) {
 """
 
 
-def _update() -> bool:
-    return os.environ.get(UPDATE_ENV, "") not in ("", "0")
-
-
 def _relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
 @pytest.fixture
 def in_repo(monkeypatch):
-    """Run from the repository root, as a user runs the CLI, with spec tracebacks off."""
-    monkeypatch.chdir(ROOT)
+    """Spec tracebacks off (conftest already runs every test from the repository root)."""
     monkeypatch.delenv("ARCHGRAPH_DEBUG", raising=False)
 
 
@@ -92,20 +78,11 @@ def test_error_message(case: Path, in_repo, capsys) -> None:
     golden = case.with_suffix(".err")
     code, out, err = _run(capsys, ["check", _relative(case)])
 
-    if _update():
+    if update_golden():
         _write_golden(golden, err)
     if not golden.exists():
         pytest.fail(f"{_relative(golden)} is missing; to create it: {ACCEPT}", pytrace=False)
     expected = golden.read_text(encoding="utf-8")
-
-    if case.stem in KNOWN_INTERNAL_ERRORS:
-        assert code == 3, (
-            f"{case.stem} no longer crashes (exit code {code}): the bug is fixed. "
-            f"Run `{ACCEPT}` and remove `{case.stem}` from KNOWN_INTERNAL_ERRORS."
-        )
-        tail = err.splitlines()[-2:]
-        assert tail == expected.splitlines()[-2:], _mismatch(case, golden, expected, err)
-        return
 
     assert "Traceback" not in err, f"archgraph crashed on {_relative(case)}:\n{err}"
     assert code == 1, f"expected exit code 1 for a spec error, found {code}\nstderr:\n{err}"
@@ -117,8 +94,6 @@ def test_error_message(case: Path, in_repo, capsys) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
 def test_golden_first_line(case: Path) -> None:
     """Each golden starts with `file:line:col: kind: message`, the file the case or its import."""
-    if case.stem in KNOWN_INTERNAL_ERRORS:
-        pytest.skip("a known internal error: its golden is a traceback")
     golden = case.with_suffix(".err")
     assert golden.exists(), f"{_relative(golden)} is missing; to create it: {ACCEPT}"
     text = golden.read_text(encoding="utf-8")
@@ -136,12 +111,6 @@ def test_cases_are_paired() -> None:
     assert not err - arch, f".err files without a case: {sorted(err - arch)}"
 
 
-def test_known_internal_errors_are_cases() -> None:
-    """An entry that names no existing case is itself an error."""
-    stems = {p.stem for p in CASES}
-    assert set(KNOWN_INTERNAL_ERRORS) <= stems, sorted(set(KNOWN_INTERNAL_ERRORS) - stems)
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
 def test_compile_writes_nothing(case: Path, in_repo, capsys, tmp_path: Path) -> None:
     """`compile` of a valid spec together with an erroneous one writes no file at all."""
@@ -149,8 +118,7 @@ def test_compile_writes_nothing(case: Path, in_repo, capsys, tmp_path: Path) -> 
     good.write_text(TINY_SPEC, encoding="utf-8")
     out_dir = tmp_path / "out"
     code, out, err = _run(capsys, ["compile", str(good), _relative(case), "-o", str(out_dir)])
-    expected_code = 3 if case.stem in KNOWN_INTERNAL_ERRORS else 1
-    assert code == expected_code, f"exit code {code}, expected {expected_code}\nstderr:\n{err}"
+    assert code == 1, f"exit code {code}, expected 1\nstderr:\n{err}"
     assert "wrote" not in out
     assert not out_dir.exists() or not any(out_dir.iterdir()), sorted(out_dir.rglob("*"))
 

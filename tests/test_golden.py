@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from archgraph.cli import main
-from tests.conftest import ROOT, SPECS, spec_models
+from tests.conftest import ROOT, SPECS, spec_models, update_golden
 
 ACCEPT = "python -m archgraph compile specs/*.arch   (or ARCHGRAPH_UPDATE_GOLDEN=1 pytest tests/test_golden.py)"
 
@@ -25,9 +25,12 @@ def _compile_all(out: Path) -> None:
 def test_generated_files_are_current(tmp_path, capsys):
     _compile_all(tmp_path)
     capsys.readouterr()
-    if os.environ.get("ARCHGRAPH_UPDATE_GOLDEN"):
+    if update_golden():  # accept: copy fresh files in, remove files no spec generates any more
         for fresh in tmp_path.glob("*.py"):
             shutil.copy(fresh, ROOT / "generated" / fresh.name)
+        for stale in (ROOT / "generated").glob("*.py"):
+            if stale.name != "__init__.py" and not (tmp_path / stale.name).exists():
+                stale.unlink()
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.py")}
     committed = {p.name: p.read_text() for p in (ROOT / "generated").glob("*.py") if p.name != "__init__.py"}
     assert sorted(fresh) == sorted(committed), f"stale or missing files in generated/; run: {ACCEPT}"

@@ -100,7 +100,7 @@ def test_keywords_builtins_and_dunders_as_names_compile_to_safe_code(capsys, tmp
         "    return head: linear(x, 2) }\n"
     )
     (source,) = compiled(capsys, tmp_path, text).values()
-    assert "def forward(self, init__: torch.Tensor)" in source or "def forward(self, v__init__" in source
+    assert "def forward(self, v__init__: torch.Tensor)" in source
     assert "class Class(nn.Module)" in source and "class None_(nn.Module)" in source
     assert "torch_ = self.class_(" in source and "F_ = " in source
 

@@ -5,14 +5,19 @@ Small specs are written inline; `compile_text` runs parse -> check -> lower.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
+import archgraph
+from archgraph import resolution
 from archgraph.check import check
 from archgraph.errors import SpecError
 from archgraph.ir import verify
 from archgraph.loader import load
 from archgraph.lower import lower
 from archgraph.parser import parse
+from archgraph.scalars import describe
 
 LIB = """
 block mlp(x: [B, N, dim], hidden) {
@@ -193,3 +198,100 @@ def test_duplicate_labels_and_definitions(tmp_path):
 def test_recursion_is_bounded(tmp_path):
     rendered = error_of(tmp_path, "block b(x) { return b(x) }\nmodel m() { input x: [B, 8] return b(x) }")
     assert "blocks nest more than 64 deep" in rendered
+
+
+TAPPED = """
+block blk(x: [B, N, d]) {
+    return fc: linear(x, d)
+}
+model m() {
+    input x: [B, 4, 8]
+    x = blocks: repeat 3 blk(x)
+    stages: repeat 2 as i { x = x + blocks[0] + blocks[1] }
+    return x
+}
+"""
+
+
+def test_group_repeat_reading_two_taps_compiles(tmp_path):
+    # regression: both taps were named `h`, and the generated `forward(self, x, h, h)` did not compile
+    path = tmp_path / "spec.arch"
+    path.write_text(TAPPED)
+    graph = compile_text(tmp_path, TAPPED)
+    iteration = graph.root.items[-1].items[0]
+    assert iteration.input_names == ["x", "blocks_0", "blocks_1"]
+    compile(archgraph.generate_source(path), "generated.py", "exec")
+
+
+def test_outer_values_read_in_a_group_repeat_get_distinct_names(tmp_path):
+    head = TAPPED.split("model")[0] + "model m() { input x: [B, 4, 8]\n y = blocks: repeat 2 blk(x)\n"
+    # a tap that is also a spec variable takes the variable's name
+    graph = compile_text(tmp_path, head + " stages: repeat 2 as i { x = x + blocks[1] }\n return x }")
+    assert graph.root.items[-1].items[0].input_names == ["x", "y"]
+    # a tap's name never repeats a spec variable's
+    body = " blocks_0 = x * 2\n stages: repeat 2 as i { x = x + blocks_0 + blocks[0] }\n return x }"
+    graph = compile_text(tmp_path, head + body)
+    assert graph.root.items[-1].items[0].input_names == ["x", "blocks_0", "blocks_0_1"]
+
+
+def test_tensor_input_by_keyword(tmp_path):
+    # regression: `layer_norm(x = x)` passed check, then lowering crashed with an internal error
+    graph = compile_text(tmp_path, "model m() { input x: [B, 4, 8] return n: layer_norm(x = x, eps = 1e-5) }")
+    norm = next(n for n in graph.nodes.values() if n.op == "layer_norm")
+    assert norm.out.dims == ("B", 4, 8) and norm.attrs["eps"] == 1e-5 and norm.params == 16
+    assert "argument `x` of `layer_norm` must be a tensor, found the number 3" in error_of(
+        tmp_path, "model m() { input x: [B, 4, 8] return layer_norm(x = 3) }"
+    )
+
+
+def test_repeat_evaluates_its_other_arguments_once(tmp_path):
+    # regression: the extra arguments were evaluated once per iteration in the outer scope
+    lib = "block blk(x: [B, N, d], c) { return x + c }\n"
+    graph = compile_text(
+        tmp_path, lib + "model m() { input x: [B, 4, 8] return blocks: repeat 3 blk(x, layer_norm(x)) }"
+    )
+    assert [n.path for n in graph.nodes.values() if n.op == "layer_norm"] == ["layer_norm"]
+    graph = compile_text(
+        tmp_path, lib + "model m() { input x: [B, 4, 8] return blocks: repeat 3 blk(x, n: layer_norm(x)) }"
+    )
+    assert [n.path for n in graph.nodes.values() if n.op == "layer_norm"] == ["n"]
+    graph = compile_text(
+        tmp_path, lib + "model m() { input x: [B, 4, 8] return blocks: repeat 3 blk(x, c = layer_norm(x)) }"
+    )
+    assert len([n for n in graph.nodes.values() if n.op == "layer_norm"]) == 1
+
+
+def test_fractional_attribute_quotes_its_own_expression(tmp_path):
+    # regression: a variadic op's attribute note quoted a tensor argument
+    text = "model m(d = 3) { input x: [B, 4, 8] return concat(x[:, 1:], x, d / 2) }"
+    rendered = error_of(tmp_path, text)
+    assert "argument `dim` of `concat`: expected an integer, found 3/2 (1.5), which is not whole; " in rendered
+    assert "a whole number is needed" in rendered and "channels" not in rendered
+    assert "note: `d / 2` = 3/2 (1.5) with d = 3" in rendered
+    rendered = error_of(tmp_path, "model m(h = 3) { input x: [B, 4, 8] return split_heads(x, num_heads = h / 2) }")
+    assert "argument `num_heads` of `split_heads`: expected an integer, found 3/2 (1.5)" in rendered
+    assert "note: `h / 2` = 3/2 (1.5) with h = 3" in rendered
+
+
+def test_a_list_shows_its_numbers_as_the_spec_writes_them(tmp_path):
+    assert describe([Fraction(3, 2), 2, 0.5, True, "a"]) == 'the list [3/2 (1.5), 2, 0.5, true, "a"]'
+    rendered = error_of(tmp_path, "model m() { input x: [B, 4, 8] return linear(x, [3 / 2]) }")
+    assert "expected an integer, found the list [3/2 (1.5)]" in rendered
+
+
+def test_a_tensor_where_a_number_is_needed(tmp_path):
+    rendered = error_of(tmp_path, "model m() { input x: [B, 4, 8] return x[:, x + 1] }")
+    assert "a tensor cannot be computed here; a number, boolean, string or list is needed" in rendered
+    assert "parameter" not in rendered
+
+
+def test_token_dependence_lets_internal_errors_through(tmp_path, monkeypatch):
+    graph = compile_text(tmp_path, "model m(img_size = 8, patch_size = 4) { input x: [B, 4, 8] return x }")
+    program = load(tmp_path / "spec.arch")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(resolution, "lower", broken)
+    with pytest.raises(RuntimeError):
+        resolution.token_dependence(program, "m", {}, graph)

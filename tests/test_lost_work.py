@@ -34,8 +34,9 @@ def compile_(capsys, project, *specs: str, force: bool = False) -> tuple[int, st
     return code, out, err
 
 
-def snapshot(project) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((project / "out").iterdir())}
+def snapshot(project) -> dict[str, bytes | None]:
+    """Every entry of the output directory: a file's bytes, None for anything else."""
+    return {p.name: p.read_bytes() if p.is_file() else None for p in sorted((project / "out").iterdir())}
 
 
 def test_header_carries_a_checksum_of_the_file(capsys, project):
@@ -136,3 +137,17 @@ def test_written_files_are_readable_and_keep_their_mode(capsys, project):
     path.chmod(0o640)
     assert compile_(capsys, project, "a")[0] == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_forced_compile_onto_a_directory_writes_nothing(capsys, project):
+    """A target that is a directory is found before any file is renamed, so "no file was changed" holds."""
+    assert compile_(capsys, project, "a", "c")[0] == 0
+    (project / "out" / "b.py").mkdir()
+    for name in "ac":
+        (project / f"{name}.arch").write_text(TINY.format(name=name, dim=16))
+    before = snapshot(project)
+    code, out, err = compile_(capsys, project, "a", "b", "c", force=True)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert f"cannot write to {project / 'out' / 'b.py'}: it exists and is not a regular file" in err
+    assert "no file was changed" in err
+    assert snapshot(project) == before and not list((project / "out").glob(".*.tmp"))

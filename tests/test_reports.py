@@ -141,10 +141,29 @@ def test_fvcore_convention_counts_the_hybrids_weight_standardisation(img_size, p
 
 def test_flop_counter_convention_is_the_flops_column_and_tool_gaps_are_reproduced():
     data = report_dict(VIT_B16)
+    # ../shared/reference/timm.md, "Closed-form check": vit_base_patch16_224, FlopCounterMode total
     assert data["convention"]["count"] == data["flops"] == 35_127_656_448
-    tools = list(data["tools"].values())
+    tools = data["tools"]
     # timm.md section 2: FC raw CPU 33.697 G, fvcore (fused) 16.867 G for vit_base_patch16_224
-    assert round(tools[1] / 1e9, 3) == 33.697 and round(tools[3] / 1e9, 3) == 16.867
+    cpu = tools["FlopCounterMode (CPU tensor, fused SDPA counted as 0: pytorch#195460)"]
+    fused = tools["fvcore FlopCountAnalysis (fused SDPA skipped as unsupported)"]
+    assert round(cpu / 1e9, 3) == 33.697 and round(fused / 1e9, 3) == 16.867
+
+
+def test_torchvision_convention_counts_are_flops_not_gflops(capsys):
+    """torchvision's docs print GFLOPS (giga multiply-adds); archgraph prints the raw count, so its unit is FLOPS."""
+    data = report_dict(VIT_B16, convention="torchvision")
+    assert data["convention"]["unit"] == "FLOPS (= multiply-adds)" and data["convention"]["count"] == data["macs"]
+    _, out, _ = run(capsys, "report", VIT_B16, "--convention", "torchvision")
+    assert "torchvision convention: 17,563,828,224 FLOPS (= multiply-adds) (17.56 G)" in out
+    assert "torchvision (FLOPS)" in out
+    assert [line for line in out.splitlines() if "GFLOPS" in line] == [
+        "  reproduces torchvision model docs: vit_b_16 17.56, vit_b_32 4.41, vit_l_16 61.55 GFLOPS"
+    ]  # GFLOPS only where quoting torchvision's docs
+    _, out, _ = run(capsys, "diff", VIT_B16, "specs/vit_l16.arch", "--convention", "macs")
+    assert "FLOPS A" in out and "GFLOPS" not in out
+    _, out, _ = run(capsys, "sweep", VIT_B16, "--set", "img_size=224,384", "--convention", "torchvision")
+    assert "vit_b16: FLOPS (= multiply-adds) = 18,432·N²" in out and "GFLOPS" not in out
 
 
 def test_unknown_convention_is_a_usage_error():
@@ -185,19 +204,25 @@ def test_diff_deltas_equal_the_difference_of_the_reports(capsys):
     blocks = next(r for r in data["rows"] if r["layer"] == "blocks.0")
     assert blocks["params_delta"] < 0  # a token MLP is smaller than attention at 197 tokens
     _, table, _ = run(capsys, "diff", VIT_B16, VIT_B16, "--set-b", "img_size=384", "--depth", "3")
+    # pos_embed grows from 197 to 577 tokens of width 768: (577 - 197) * 768 = 291,840 parameters
     assert "Δ params" in table and "blocks.0.attn" in table and "+291,840" in table
 
 
 def test_diff_csv_parses(capsys):
     _, out, _ = run(capsys, "diff", VIT_B16, "specs/vit_l16.arch", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
+    # timm's parameter counts of vit_large_patch16_224 and vit_base_patch16_224 (../shared/reference/timm.md)
     assert rows[-1]["layer"] == "total" and int(rows[-1]["params_delta"]) == 304_326_632 - 86_567_656
     assert any(r["layer"] == "blocks.23" and r["params_a"] == "" for r in rows)  # only ViT-L has block 23
 
 
 # ---- models too big to build ----
 
-# timm 1.0.31, create_model(name, pretrained=False, device="meta"), sum(p.numel()) (counted here)
+# timm 1.0.31, create_model(name, pretrained=False, device="meta"), sum(p.numel()) (counted here), and
+# ../shared/reference/timm.md's ViT parameter formula with its per-block term 12*D^2 + 13*D written for
+# any MLP width M as 4*D^2 + 2*D*M + 9*D + M (M = 4*D gives 12*D^2 + 13*D):
+#   C*p*p*D + D + D + T*D + L*(4*D^2 + 2*D*M + 9*D + M) + 2*D + D*1000 + 1000, C = 3, p = 14, T = 16^2 + 1:
+#   ViT-g/14 (D 1408, L 40, M 6144) 1,012,611,432; ViT-G/14 (D 1664, L 48, M 8192) 1,844,440,680
 GIANTS = {"vit_g14": ("specs/vit_g14.arch", 1_012_611_432), "vit_bigg14": ("specs/vit_bigg14.arch", 1_844_440_680)}
 
 

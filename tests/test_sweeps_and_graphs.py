@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 
@@ -96,6 +97,32 @@ def test_a_model_without_tokens_has_no_closed_form_and_says_why(capsys):
     assert code == 0 and "closed form: none (`resnet50` has no token sequence" in out
     code, out, _ = run(capsys, "sweep", "specs/resnet50.arch", "--set", "img_size=224,256")
     assert code == 0 and "resnet50: no closed form" in out
+
+
+def _vit_requiring_224(tmp_path) -> str:
+    """A small ViT whose spec rejects img_size below 224 (smaller than the closed form's fit samples)."""
+    shutil.copytree("specs/lib", tmp_path / "lib")
+    vit = tmp_path / "lib" / "vit.arch"
+    line = "    input x: [B, in_chans, img_size, img_size]\n"
+    require = '    require img_size >= 224, "img_size must be at least 224"\n'
+    vit.write_text(vit.read_text().replace(line, require + line))
+    spec = tmp_path / "big.arch"
+    spec.write_text('import "lib/vit.arch"\nmodel big = vit(embed_dim = 192, num_heads = 3, depth = 2)\n')
+    return str(spec)
+
+
+def test_a_spec_rejecting_the_fit_sizes_still_reports_without_a_closed_form(capsys, tmp_path):
+    spec = _vit_requiring_224(tmp_path)
+    code, out, err = run(capsys, "report", spec, "--closed-form")
+    assert code == 0, err
+    assert "closed form: none (" in out and "img_size must be at least 224" in out
+    _, js, _ = run(capsys, "report", spec, "--closed-form", "--format", "json")
+    why = json.loads(js)["closed_form"]["error"]
+    code, js, _ = run(capsys, "sweep", spec, "--set", "img_size=224,384", "--format", "json")
+    data = json.loads(js)
+    assert code == 0 and data["models"][0]["closed_form"] is None
+    assert data["models"][0]["closed_form_error"] == why  # the report and the sweep share one reason
+    assert [r["count"] for r in data["rows"]] == [archgraph.analyze(spec, img_size=i)["flops"] for i in (224, 384)]
 
 
 # ---- sweeps ----
@@ -189,6 +216,8 @@ def test_graph_json_at_each_level_sums_to_the_report(capsys, level):
 def test_graph_block_level_dot_graphml_mermaid(capsys):
     import networkx as nx
 
+    # one ViT-Ti block: 12*D^2 + 13*D with D = 192 (the per-block term of ../shared/reference/timm.md's
+    # parameter formula) = 12*192^2 + 13*192 = 444,864
     _, dot, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--level", "block", "--format", "dot")
     assert '"blocks.3" -> "blocks.4";' in dot and "444,864 params" in dot
     _, gml, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--level", "block", "--format", "graphml")

@@ -8,10 +8,11 @@ so the code reads like the spec and stays correct. Each line carries its output 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from archgraph.codegen.names import sanitize
-from archgraph.ir import Graph, TensorType, Value
+from archgraph.ir import TensorType, Value
 
 HOLE = re.compile(r"\x00(\d+)\x00")
 
@@ -25,7 +26,7 @@ class Stmt:
     uses: list[Value]
     types: list[TensorType]
     names: list[str]  # preferred variable names of defs
-    where: str = ""
+    locals: tuple[str, ...] = ()  # variables the expr binds itself (a loop's taps list): no value takes them
     pure: bool = False  # an attribute read: inlined wherever it is used
     atomic: bool = True  # needs no parentheses when inlined
     template: bool = False  # expr places its own targets (`\x02k\x02`): a loop over a ModuleList
@@ -47,15 +48,17 @@ def shape(t: TensorType) -> str:
     return "[" + ", ".join(str(d) for d in t.dims) + "]"
 
 
-def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Value], graph: Graph) -> tuple[
-    list[str], str]:  # fmt: skip
-    """Lines of the forward body and its return expression."""
-    uses: dict[Value, int] = {}
-    for v in [*(v for st in stmts for v in st.uses), *outputs]:
-        uses[v] = uses.get(v, 0) + 1
+def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Value]) -> tuple[list[str], str]:
+    """Lines of the forward body and its return expression.
+
+    `inputs` pairs each argument's value with its (legal, distinct) Python name.
+    """
+    uses = Counter(outputs)
+    for st in stmts:  # a hole written k times is k reads: inlining its producer would compute it k times
+        uses.update(st.uses[int(k)] for k in HOLE.findall(st.expr))
     inline: dict[Value, Stmt] = {}
     for st in stmts:
-        if len(st.defs) == 1 and not st.template and (st.pure or (uses.get(st.defs[0], 0) == 1 and not st.names[0])):
+        if len(st.defs) == 1 and not st.template and (st.pure or (uses[st.defs[0]] == 1 and not st.names[0])):
             inline[st.defs[0]] = st
     kept = [st for st in stmts if not (len(st.defs) == 1 and st.defs[0] in inline)]
     texts = [_expand(st, inline) for st in kept]
@@ -131,18 +134,15 @@ def _self_assignment(line: str) -> bool:
 
 
 def _assign_names(stmts: list[Stmt], inputs: list[tuple[Value, str]], last_use: dict[Value, int]) -> dict:
-    """Variable names: the preferred name unless it still holds a value needed later."""
-    names: dict[Value, str] = {}
-    holder: dict[str, Value] = {}
-    for v, name in inputs:
-        name = sanitize(name)
-        names[v] = name
-        holder[name] = v
+    """Variable names: the preferred name unless it still holds a value needed later, or a statement binds it."""
+    names: dict[Value, str] = dict(inputs)
+    holder: dict[str, Value] = {name: v for v, name in inputs}
+    bound = {name for st in stmts for name in st.locals}
     for i, st in enumerate(stmts):
         for v, preferred in zip(st.defs, st.names, strict=True):
             base = sanitize(preferred or "h")
             name, n = base, 1
-            while name in holder and last_use.get(holder[name], -1) > i:
+            while name in bound or (name in holder and last_use.get(holder[name], -1) > i):
                 name, n = f"{base}_{n}", n + 1
             names[v] = name
             holder[name] = v

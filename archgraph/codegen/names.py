@@ -13,7 +13,8 @@ import re
 from archgraph.labels import label_problem
 
 CHECKPOINTING = {"checkpoint", "checkpointed", "grad_checkpointing"}  # names the checkpointed repeats use
-RESERVED = {"self", "torch", "nn", "F", "dd", "device", "dtype", "math", *CHECKPOINTING}
+LOOP = {"block"}  # the variable of a loop over a repeat's blocks
+RESERVED = {"self", "torch", "nn", "F", "dd", "device", "dtype", "math", *CHECKPOINTING, *LOOP}
 _ILLEGAL = re.compile(r"[^0-9a-zA-Z_]+")
 
 

@@ -15,6 +15,7 @@ from archgraph.codegen.forward import Stmt, hole, render, target
 from archgraph.codegen.names import Namespace, attribute, camel, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
+from archgraph.ops.elementwise import SYMBOLS
 from archgraph.ops.emit import EmitArgs
 
 HELPERS = {
@@ -177,14 +178,20 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
         inputs = [(v, name) for name, v in graph.inputs]
     else:
         inputs = list(zip(scope.inputs, scope.input_names, strict=True))
-    lines, returns = render(body.stmts, inputs, scope.outputs, graph)
-    args = [sanitize(name) for _, name in inputs]
+    args = _arguments([name for _, name in inputs], body.stmts)
+    lines, returns = render(body.stmts, [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)], scope.outputs)
     doc = _doc(scope, graph, is_model)
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
     view = ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
     view.checkpointing = body.checkpointing or is_model
     return view
+
+
+def _arguments(names: list[str], stmts: list[Stmt]) -> list[str]:
+    """The forward's argument names for the inputs' `names`: legal, distinct, and none a statement binds."""
+    namespace = Namespace({name for st in stmts for name in st.locals})
+    return [namespace.create(name) for name in names]
 
 
 def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> None:
@@ -201,7 +208,7 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
             fv.helpers.append(helper)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
-    atomic = node.op not in ("add", "sub", "mul", "div")
+    atomic = node.op not in SYMBOLS  # `a + b` needs parentheses inside another expression
     call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
     body.stmts.append(Stmt(defs, call, list(node.inputs), list(node.outs), names, pure=op.emit.parameter,
                            atomic=atomic))  # fmt: skip
@@ -238,7 +245,7 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     # Checkpoint the innermost repeats only: a block that runs repeats checkpoints its own.
     checkpointed = not any(fv.checkpointing(c) for c in classes)
     single = len(child.inputs) == 1 and all(len(it.inputs) == 1 for it in iterations)
-    if single and not child.taps and iterations:
+    if single and not child.taps:
         body.init.append(f"self.{attr} = nn.Sequential(*{built})")
         if not checkpointed:
             body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
@@ -264,7 +271,7 @@ def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkp
     `grad_checkpointing` on: its activations are recomputed in backward instead of stored.
     """
     n = len(child.outputs)
-    extra = list(iterations[0].inputs[n:]) if iterations else []
+    extra = list(iterations[0].inputs[n:])
     outs = ", ".join(target(i) for i in range(n))
     args = ", ".join([target(i) for i in range(n)] + [hole(n + j) for j in range(len(extra))])
     lines = [f"{outs} = {', '.join(hole(i) for i in range(n))}"]
@@ -279,7 +286,7 @@ def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkp
         lines.append(f"    {taps}.append({target(0)})")
     aliases = {it.outputs[0]: f"{taps}[{i}]" for i, it in enumerate(iterations) if i in child.taps}
     return Stmt(list(child.outputs), "\n".join(lines), [*child.inputs, *extra], types, names, template=True,
-                aliases=aliases)  # fmt: skip
+                aliases=aliases, locals=(taps,) if child.taps else ())  # fmt: skip
 
 
 _CHECKPOINTED = "self.grad_checkpointing and self.training"

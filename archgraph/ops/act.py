@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from archgraph.errors import OpError
-from archgraph.ir import Cost
-from archgraph.ops.base import Attr, Emit, OpDef, norm_dim, register
+from archgraph.ops.base import Attr, Emit, OpDef, norm_dim, per_element, register
 
 # name -> (forward expression, per-element cost, summary)
 _ACTIVATIONS = {
@@ -20,13 +19,9 @@ def _unchanged(ins, a):
     return ins[0]
 
 
-def _elementwise(per_element: int):
-    return lambda ins, a, outs: Cost(other=per_element * outs[0].numel())
-
-
 for _name, (_expr, _per, _summary) in _ACTIVATIONS.items():
     register(OpDef(
-        name=_name, inputs=("x",), attrs={}, infer=_unchanged, cost=_elementwise(_per),
+        name=_name, inputs=("x",), attrs={}, infer=_unchanged, cost=per_element(_per),
         emit=Emit(call=lambda a, e=_expr: e.format(x=a.ins[0])), summary=_summary,
         formulas={"shape": "unchanged", "params": "0", "flops": f"0 (other: {_per} per element)"},
     ))  # fmt: skip
@@ -43,7 +38,7 @@ register(OpDef(
     inputs=("x",),
     attrs={"approximate": Attr("str", "none", "\"none\" (exact erf, timm's default) or \"tanh\"")},
     infer=_gelu_infer,
-    cost=_elementwise(8),
+    cost=per_element(8),
     emit=Emit(call=lambda a: f"F.gelu({a.ins[0]})" if a.value("approximate") == "none"
               else f"F.gelu({a.ins[0]}, approximate={a['approximate']})"),
     summary="Gaussian error linear unit",
@@ -61,7 +56,7 @@ register(OpDef(
     inputs=("x",),
     attrs={"dim": Attr("int", -1)},
     infer=_softmax_infer,
-    cost=_elementwise(3),  # exp, sum, divide
+    cost=per_element(3),  # exp, sum, divide
     emit=Emit(call=lambda a: f"{a.ins[0]}.softmax(dim={a['dim']})"),
     summary="softmax along `dim`",
     formulas={"shape": "unchanged", "params": "0", "flops": "0 (other: 3 per element)"},

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archgraph.errors import OpError
-from archgraph.ir import BATCH, Cost, TensorType
+from archgraph.ir import Cost, TensorType
 
 REQUIRED = object()  # marks an attribute without a default
 
@@ -90,10 +90,6 @@ def expect_rank(t: TensorType, rank: int | tuple[int, ...], arg: str | int = 0, 
         raise OpError(f"{what or 'input'} must have rank {want}, found {t} (rank {t.rank})", arg)
 
 
-def dim_eq(a: int | str, b: int | str) -> bool:
-    return a == b
-
-
 def broadcast(a: TensorType, b: TensorType) -> TensorType:
     """Numpy broadcasting; the batch `B` broadcasts with 1 and with itself only."""
     rank = max(a.rank, b.rank)
@@ -115,10 +111,33 @@ def batch_dims(t: TensorType) -> int:
     return TensorType(t.dims[:-1]).numel()
 
 
+def check_positive(a: dict[str, Any], *keys: str) -> None:
+    """Raise an OpError on the first of the attributes `keys` that is not positive."""
+    for key in keys:
+        if a[key] <= 0:
+            raise OpError(f"`{key}` must be positive, found {a[key]}", key)
+
+
+def check_choice(a: dict[str, Any], key: str, choices) -> None:
+    """Raise an OpError if the string attribute `key` is none of `choices` (e.g. an unknown init)."""
+    if a[key] not in choices:
+        raise OpError(f"unknown {key} `{a[key]}`; expected one of {', '.join(choices)}", key, "type error")
+
+
+def per_element(k: int) -> Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...]], Cost]:
+    """A cost of `k` "other" operations per output element (activations, norms, adds)."""
+    return lambda ins, a, outs: Cost(other=k * outs[0].numel())
+
+
+def call_module(a) -> str:
+    """`self.<op>(x)`: the forward expression of an op whose module takes its one input."""
+    return f"{a.target}({a.ins[0]})"
+
+
 def norm_dim(dim: int, rank: int, arg: str = "dim") -> int:
     if not -rank <= dim < rank:
         raise OpError(f"`{arg}` must lie in [{-rank}, {rank - 1}] for a rank-{rank} tensor, found {dim}", arg)
     return dim % rank
 
 
-__all__ = ["BATCH", "REGISTRY", "REQUIRED", "Attr", "Cost", "Emit", "OpDef", "TensorType", "register", "suggest"]
+__all__ = ["REGISTRY", "REQUIRED", "Attr", "Emit", "OpDef", "register", "suggest"]

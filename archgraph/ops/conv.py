@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, register
+from archgraph.ops.base import (
+    Attr,
+    Emit,
+    OpDef,
+    call_module,
+    check_choice,
+    check_positive,
+    expect_rank,
+    per_element,
+    register,
+)
 from archgraph.ops.emit import py
 from archgraph.scalars import describe
 
@@ -46,12 +56,6 @@ def _check_padding(padding) -> None:
         raise OpError(f"`padding` must not be negative, found {padding}", "padding")
 
 
-def _check_positive(a: dict, *keys: str) -> None:
-    for key in keys:
-        if a[key] < 1:
-            raise OpError(f"`{key}` must be positive, found {a[key]}", key)
-
-
 def _spatial(x: TensorType, kernel: int, stride: int, padding: int | str, what: str) -> tuple[int, int]:
     """The output height and width of a `kernel` window sliding with `stride` over `x` [B, C, H, W]."""
     h, w = (_out_size(s, kernel, stride, padding) for s in x.dims[2:])
@@ -70,25 +74,39 @@ _CONV_INIT = {
 }  # fmt: skip
 
 
-def _std_conv_infer(ins, a):
-    (x,) = ins
+def check_conv(x: TensorType, a: dict) -> None:
+    """Check a convolution (`std_conv2d`, `conv2d`): its input [B, C, H, W], sizes, padding and groups."""
     expect_rank(x, 4, 0, "the input [B, C, H, W]")
-    _check_positive(a, "out_channels", "kernel_size", "stride", "groups")
+    check_positive(a, "out_channels", "kernel_size", "stride", "groups")
     _check_padding(a["padding"])
     if x.dims[1] % a["groups"] or a["out_channels"] % a["groups"]:
         raise OpError(f"`groups` = {a['groups']} must divide both {x.dims[1]} input and {a['out_channels']} "
                       "output channels", "groups")  # fmt: skip
-    if a["eps"] <= 0:
-        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
-    if a["init"] not in _CONV_INIT:
-        raise OpError(f"unknown init `{a['init']}`; expected one of {', '.join(_CONV_INIT)}", "init", "type error")
+
+
+def conv_shape(x: TensorType, a: dict) -> TensorType:
+    """The output [B, out_channels, H', W'] of a convolution of `x`, once `check_conv` passed."""
     h, w = _spatial(x, a["kernel_size"], a["stride"], a["padding"], "kernel")
     return TensorType((x.dims[0], a["out_channels"], h, w), x.dtype)
 
 
-def _std_conv_params(ins, a) -> int:
+def conv_params(ins: list[TensorType], a: dict) -> int:
+    """Weights out_channels * C / groups * k * k, plus the bias."""
     k = a["kernel_size"]
     return a["out_channels"] * ins[0].dims[1] // a["groups"] * k * k + (a["out_channels"] if a["bias"] else 0)
+
+
+def conv_cost(ins: list[TensorType], a: dict, outs: tuple[TensorType, ...]) -> Cost:
+    """One multiply-add per output element and weight of its group; the bias is not counted."""
+    return Cost(macs=outs[0].numel() * ins[0].dims[1] // a["groups"] * a["kernel_size"] ** 2)
+
+
+def _std_conv_infer(ins, a):
+    (x,) = ins
+    check_conv(x, a)
+    check_positive(a, "eps")
+    check_choice(a, "init", _CONV_INIT)
+    return conv_shape(x, a)
 
 
 def _std_conv_module(a) -> str:
@@ -115,9 +133,9 @@ register(OpDef(
            "eps": Attr("float", 1e-6, "added to each filter's variance (timm: 1e-6; the hybrid ViTs use 1e-8)"),
            "init": Attr("str", "kaiming_normal", "kaiming_normal (fan_out, relu: timm ResNetV2) | torch")},
     infer=_std_conv_infer,
-    params=_std_conv_params,
-    cost=lambda ins, a, outs: Cost(macs=outs[0].numel() * ins[0].dims[1] // a["groups"] * a["kernel_size"] ** 2),
-    emit=Emit(module=_std_conv_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_std_conv_init),
+    params=conv_params,
+    cost=conv_cost,
+    emit=Emit(module=_std_conv_module, call=call_module, init=_std_conv_init),
     summary="a 2-D convolution whose filters are standardised to zero mean and unit variance each forward "
             "(timm StdConv2d; StdConv2dSame with padding \"same\")",
     learnable=True,
@@ -146,8 +164,7 @@ def _batch_norm_init(a) -> list[str]:
 def _batch_norm_infer(ins, a):
     (x,) = ins
     expect_rank(x, 4, 0, "the input [B, C, H, W]")
-    if a["eps"] <= 0:
-        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
+    check_positive(a, "eps")
     return x
 
 
@@ -170,8 +187,8 @@ register(OpDef(
     infer=_batch_norm_infer,
     params=lambda ins, a: 2 * ins[0].dims[1] if a["affine"] else 0,
     # in eval, running statistics fold into one scale and shift per channel
-    cost=lambda ins, a, outs: Cost(other=2 * outs[0].numel()),
-    emit=Emit(module=_batch_norm_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_batch_norm_init),
+    cost=per_element(2),
+    emit=Emit(module=_batch_norm_module, call=call_module, init=_batch_norm_init),
     summary="batch normalisation over the channels of [B, C, H, W] (nn.BatchNorm2d; running statistics are "
             "buffers, not parameters)",
     learnable=True,
@@ -182,11 +199,10 @@ register(OpDef(
 def _group_norm_infer(ins, a):
     (x,) = ins
     expect_rank(x, (3, 4), 0, "the input [B, C, ...]")
-    _check_positive(a, "num_groups")
+    check_positive(a, "num_groups")
     if x.dims[1] % a["num_groups"]:
         raise OpError(f"`num_groups` = {a['num_groups']} must divide the {x.dims[1]} channels of {x}", "num_groups")
-    if a["eps"] <= 0:
-        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
+    check_positive(a, "eps")
     return x
 
 
@@ -202,8 +218,8 @@ register(OpDef(
            **_NORM_ATTRS},
     infer=_group_norm_infer,
     params=lambda ins, a: 2 * ins[0].dims[1] if a["affine"] else 0,
-    cost=lambda ins, a, outs: Cost(other=5 * outs[0].numel()),  # as layer_norm
-    emit=Emit(module=_group_norm_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_norm_init),
+    cost=per_element(5),  # as layer_norm
+    emit=Emit(module=_group_norm_module, call=call_module, init=_norm_init),
     summary="group normalisation over the channels of [B, C, ...] (nn.GroupNorm; timm GroupNormAct is this "
             "then a ReLU)",
     learnable=True,
@@ -221,9 +237,9 @@ def _pool_stride(a) -> int:
 def _max_pool_infer(ins, a):
     (x,) = ins
     expect_rank(x, 4, 0, "the input [B, C, H, W]")
-    _check_positive(a, "kernel_size")
+    check_positive(a, "kernel_size")
     if a["stride"] is not None:
-        _check_positive(a, "stride")
+        check_positive(a, "stride")
     _check_padding(a["padding"])
     if a["padding"] != "same" and 2 * a["padding"] > a["kernel_size"]:
         raise OpError(f"`padding` = {a['padding']} must be at most half the kernel ({a['kernel_size']})", "padding")

@@ -7,8 +7,7 @@ A residual `x + f(x)` is an `add`.
 from __future__ import annotations
 
 from archgraph.errors import OpError
-from archgraph.ir import Cost
-from archgraph.ops.base import Attr, Emit, OpDef, broadcast, register
+from archgraph.ops.base import Attr, Emit, OpDef, broadcast, per_element, register
 from archgraph.ops.emit import py
 from archgraph.scalars import describe
 
@@ -44,7 +43,7 @@ for _name, _symbol in SYMBOLS.items():
         attrs={"scalar": Attr("any", None, "the number operand, when one side is a number"),
                "scalar_first": Attr("bool", False)},
         infer=_infer,
-        cost=lambda ins, a, outs: Cost(other=outs[0].numel()),
+        cost=per_element(1),
         emit=Emit(call=_call(_symbol)),
         summary=f"elementwise `a {_symbol} b`, broadcasting",
         formulas={"shape": "broadcast(a, b)", "params": "0", "flops": "0 (other: 1 per element)"},

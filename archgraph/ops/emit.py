@@ -12,8 +12,6 @@ def py(value: Any) -> str:
     """A Python literal for an attribute value (ints, floats, bools, strings, tuples)."""
     if isinstance(value, bool) or value is None:
         return repr(value)
-    if isinstance(value, float):
-        return repr(int(value)) + ".0" if value.is_integer() and abs(value) < 1e16 else repr(value)
     if isinstance(value, (list, tuple)):
         inner = ", ".join(py(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"

@@ -1,10 +1,11 @@
-"""Learned linear maps: `linear` (nn.Linear) and `conv2d` (nn.Conv2d)."""
+"""Learned linear maps: `linear` (nn.Linear) and `conv2d` (nn.Conv2d; its checks and costs are std_conv2d's)."""
 
 from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, batch_dims, expect_rank, register
+from archgraph.ops.base import Attr, Emit, OpDef, batch_dims, call_module, check_choice, check_positive, register
+from archgraph.ops.conv import check_conv, conv_cost, conv_params, conv_shape
 
 _LINEAR_INIT = {
     # timm ViT: trunc_normal(std=.02) weights, zero bias (init_weights_vit_timm)
@@ -35,20 +36,12 @@ def _init_lines(a) -> list[str]:
     return [line for line in lines if ".bias" not in line or a.value("bias")]
 
 
-def _check_init(attrs) -> None:
-    if attrs["init"] not in _LINEAR_INIT:
-        raise OpError(
-            f"unknown init `{attrs['init']}`; expected one of {', '.join(_LINEAR_INIT)}", "init", "type error"
-        )
-
-
 def _linear_infer(ins, a):
     (x,) = ins
     if x.rank < 1:
         raise OpError(f"linear needs at least one axis, found {x}", 0)
-    if a["out_features"] < 1:
-        raise OpError(f"`out_features` must be positive, found {a['out_features']}", "out_features")
-    _check_init(a)
+    check_positive(a, "out_features")
+    check_choice(a, "init", _LINEAR_INIT)
     return TensorType((*x.dims[:-1], a["out_features"]), x.dtype)
 
 
@@ -64,7 +57,7 @@ register(OpDef(
     emit=Emit(
         module=lambda a: f"nn.Linear({a.types[0].dims[-1]}, {a['out_features']}"
         + ("" if a.value("bias") else ", bias=False") + ", **dd)",
-        call=lambda a: f"{a.target}({a.ins[0]})",
+        call=call_module,
         init=_init_lines,
     ),
     summary="a learned linear map on the last axis (nn.Linear)",
@@ -74,32 +67,12 @@ register(OpDef(
 ))  # fmt: skip
 
 
-def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def _conv_infer(ins, a):
     (x,) = ins
-    expect_rank(x, 4, 0, "the input [B, C, H, W]")
-    c = x.dims[1]
-    for key in ("out_channels", "kernel_size", "stride", "groups"):
-        if a[key] < 1:
-            raise OpError(f"`{key}` must be positive, found {a[key]}", key)
-    if a["padding"] < 0:
-        raise OpError(f"`padding` must not be negative, found {a['padding']}", "padding")
-    if c % a["groups"] or a["out_channels"] % a["groups"]:
-        raise OpError(f"`groups` = {a['groups']} must divide both {c} input and {a['out_channels']} output channels",
-                      "groups")  # fmt: skip
-    h, w = (_conv_out(s, a["kernel_size"], a["stride"], a["padding"]) for s in x.dims[2:])
-    if h < 1 or w < 1:
-        raise OpError(f"kernel {a['kernel_size']} does not fit a {x.dims[2]}x{x.dims[3]} input", "kernel_size")
-    _check_init(a)
-    return TensorType((x.dims[0], a["out_channels"], h, w), x.dtype)
-
-
-def _conv_params(ins, a):
-    k = a["kernel_size"]
-    return a["out_channels"] * ins[0].dims[1] // a["groups"] * k * k + (a["out_channels"] if a["bias"] else 0)
+    check_conv(x, a)
+    out = conv_shape(x, a)
+    check_choice(a, "init", _LINEAR_INIT)
+    return out
 
 
 def _conv_module(a) -> str:
@@ -116,9 +89,9 @@ register(OpDef(
            "padding": Attr("int", 0), "groups": Attr("int", 1), "bias": Attr("bool", True),
            "init": Attr("str", "torch", "torch (PyTorch default, as timm's patch_embed) | trunc_normal | ...")},
     infer=_conv_infer,
-    params=_conv_params,
-    cost=lambda ins, a, outs: Cost(macs=outs[0].numel() * ins[0].dims[1] // a["groups"] * a["kernel_size"] ** 2),
-    emit=Emit(module=_conv_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_init_lines),
+    params=conv_params,
+    cost=conv_cost,
+    emit=Emit(module=_conv_module, call=call_module, init=_init_lines),
     summary="a 2-D convolution (nn.Conv2d); output size floors as PyTorch does",
     learnable=True,
     formulas={"shape": "[B, C, H, W] -> [B, out_channels, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1]",

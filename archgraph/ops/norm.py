@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from archgraph.errors import OpError
-from archgraph.ir import Cost
-from archgraph.ops.base import Attr, Emit, OpDef, register
+from archgraph.ir import TensorType
+from archgraph.ops.base import Attr, Emit, OpDef, call_module, check_positive, per_element, register
 
 
-def _layer_norm_infer(ins, a):
+def _channels_last(ins: list[TensorType], a: dict) -> TensorType:
+    """The input, unchanged, once it is known to have a last axis to normalise."""
     (x,) = ins
     if x.rank < 1:
         raise OpError(f"layer_norm needs at least one axis, found {x}", 0)
-    if a["eps"] <= 0:
-        raise OpError(f"`eps` must be positive, found {a['eps']}", "eps")
+    return x
+
+
+def _layer_norm_infer(ins, a):
+    x = _channels_last(ins, a)
+    check_positive(a, "eps")
     return x
 
 
@@ -29,10 +34,10 @@ register(OpDef(
     infer=_layer_norm_infer,
     params=lambda ins, a: 2 * ins[0].dims[-1] if a["affine"] else 0,
     # mean, variance, normalise, scale, shift: 5 per element (fvcore's convention)
-    cost=lambda ins, a, outs: Cost(other=5 * outs[0].numel()),
+    cost=per_element(5),
     emit=Emit(
         module=_layer_norm_module,
-        call=lambda a: f"{a.target}({a.ins[0]})",
+        call=call_module,
         init=lambda a: [f"nn.init.ones_({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
         if a.value("affine") else [],
     ),
@@ -46,12 +51,12 @@ register(OpDef(
     name="affine",
     inputs=("x",),
     attrs={},
-    infer=lambda ins, a: _layer_norm_infer(ins, {"eps": 1.0}),
+    infer=_channels_last,
     params=lambda ins, a: 2 * ins[0].dims[-1],
-    cost=lambda ins, a, outs: Cost(other=2 * outs[0].numel()),  # a multiply and an add per element
+    cost=per_element(2),  # a multiply and an add per element
     emit=Emit(
         module=lambda a: f"Affine({a.types[0].dims[-1]}, **dd)",
-        call=lambda a: f"{a.target}({a.ins[0]})",
+        call=call_module,
         init=lambda a: [f"nn.init.ones_({a.target}.alpha)", f"nn.init.zeros_({a.target}.beta)"],
     ),
     summary="ResMLP's normalisation: a learned per-channel `alpha * x + beta`, no statistics (timm Affine)",

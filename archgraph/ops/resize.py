@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from archgraph.errors import OpError
-from archgraph.ir import Cost, TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, register
+from archgraph.ir import TensorType
+from archgraph.ops.base import Attr, Emit, OpDef, check_positive, expect_rank, per_element, register
 
 
 def _to_grid_infer(ins, a):
@@ -41,8 +41,7 @@ def _upsample_infer(ins, a):
     if (size is None) == (scale is None):
         raise OpError("give exactly one of `size` and `scale_factor`", "size" if size is not None else 0)
     if size is not None:
-        if size < 1:
-            raise OpError(f"`size` must be positive, found {size}", "size")
+        check_positive(a, "size")
         h = w = size
     else:
         if scale < 1:
@@ -63,7 +62,7 @@ register(OpDef(
            "size": Attr("int", None, "or resize to size x size"),
            "align_corners": Attr("bool", False, "as F.interpolate's flag")},
     infer=_upsample_infer,
-    cost=lambda ins, a, outs: Cost(other=4 * outs[0].numel()),  # 4 neighbours weighted per output element
+    cost=per_element(4),  # 4 neighbours weighted per output element
     emit=Emit(call=_upsample_call),
     summary="bilinear resize by an integer factor or to a square size (F.interpolate, mode=\"bilinear\")",
     formulas={"shape": "[B, C, H, W] -> [B, C, s*H, s*W] or [B, C, size, size]", "params": "0",

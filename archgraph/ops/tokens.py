@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import BATCH, Cost, TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, norm_dim, register
-from archgraph.ops.emit import py
+from archgraph.ops.base import (
+    Attr,
+    Emit,
+    OpDef,
+    call_module,
+    check_choice,
+    expect_rank,
+    norm_dim,
+    per_element,
+    register,
+)
 
 # ---- parameter: a learned tensor (cls_token, pos_embed, dist_token, ...) ----
 
@@ -23,8 +32,7 @@ def _param_infer(ins, a):
     shape = a["shape"]
     if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
         raise OpError(f"`shape` must be a list of positive integers, found {list(shape)}", "shape")
-    if a["init"] not in _PARAM_INIT:
-        raise OpError(f"unknown init `{a['init']}`; expected one of {', '.join(_PARAM_INIT)}", "init", "type error")
+    check_choice(a, "init", _PARAM_INIT)
     return TensorType(tuple(shape))
 
 
@@ -57,9 +65,9 @@ register(OpDef(
     attrs={"init_values": Attr("float", 1e-5, "initial value of every gamma")},
     infer=lambda ins, a: ins[0],
     params=lambda ins, a: ins[0].dims[-1],
-    cost=lambda ins, a, outs: Cost(other=outs[0].numel()),
+    cost=per_element(1),
     emit=Emit(module=lambda a: f"LayerScale({a.types[0].dims[-1]}, **dd)",
-              call=lambda a: f"{a.target}({a.ins[0]})",
+              call=call_module,
               init=lambda a: [f"nn.init.constant_({a.target}.gamma, {a['init_values']})"]),
     summary="per-channel learned scale `x * gamma` (timm LayerScale, key `gamma`)",
     learnable=True,
@@ -239,5 +247,3 @@ register(OpDef(
     summary="average over `dim` (default: tokens), e.g. global average pooling",
     formulas={"shape": "drops dim (or keeps it as 1)", "params": "0", "flops": "0 (other: 1 per input element)"},
 ))  # fmt: skip
-
-__all__ = ["py"]

@@ -41,13 +41,3 @@ def test_benchmark_times_generated_against_timm_and_prints_a_row(mode):
     cells = vs_timm.row(result).strip("|").split("|")
     assert len(cells) == vs_timm.HEADER.split("\n")[0].count("|") - 1
     assert cells[0].strip() == "tiny ViT" and cells[1].strip() == mode
-
-
-def test_steady_malloc_applies_on_glibc():
-    from archgraph.bench import steady_malloc
-
-    assert steady_malloc() in (True, False)  # False off glibc; never raises
-    import platform
-
-    if platform.libc_ver()[0] == "glibc":
-        assert steady_malloc()

@@ -75,3 +75,12 @@ def test_cuda_without_a_cuda_device_says_so(capsys):
     with pytest.raises(SystemExit):
         main(["bench", str(SPEC), *SET, "--device", "cuda"])
     assert "--device cuda: no CUDA device here" in capsys.readouterr().err
+
+
+def test_steady_malloc_applies_on_glibc():
+    """In a child process: mallopt changes the heap of the process that calls it, not this test run's."""
+    code = (
+        "import platform, sys; from archgraph.bench import steady_malloc; "
+        "applied = steady_malloc(); sys.exit(0 if applied == (platform.libc_ver()[0] == 'glibc') else 1)"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

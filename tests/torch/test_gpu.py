@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archgraph  # noqa: E402
 from tests.conftest import ROOT, spec_models  # noqa: E402
-from tests.torch.tiny import IDS, config, input_shape, representatives, tiny  # noqa: E402
+from tests.torch.tiny import IDS, config, representatives, tiny  # noqa: E402
 
 pytestmark = [
     pytest.mark.gpu,
@@ -43,7 +43,7 @@ def count(model: torch.nn.Module, x: torch.Tensor, dtype: torch.dtype) -> int:
 def test_reduced_size_flops_equal_flop_counter_on_cuda(spec, name, batch, dtype):
     small = config(spec, name)
     model = archgraph.build(spec, name, device="cuda", **small).eval()
-    x = torch.randn(input_shape(spec, name, batch, **small), device="cuda")
+    x = torch.randn(archgraph.input_shape(spec, name, batch, **small), device="cuda")
     assert count(model, x, dtype) == archgraph.analyze(spec, name, batch=batch, **small)["flops"]
 
 
@@ -51,7 +51,7 @@ def test_reduced_size_flops_equal_flop_counter_on_cuda(spec, name, batch, dtype)
 def test_full_size_flops_equal_flop_counter_on_cuda(name):
     spec = next(spec for spec, model in MODELS if model == name)
     model = archgraph.build(spec, name, device="cuda").eval()
-    x = torch.randn(input_shape(spec, name, 1), device="cuda")
+    x = torch.randn(archgraph.input_shape(spec, name, 1), device="cuda")
     assert count(model, x, torch.bfloat16) == archgraph.analyze(spec, name)["flops"]
 
 

@@ -28,11 +28,6 @@ def representatives() -> list[tuple[Path, str]]:
     return list(seen.values())
 
 
-def input_shape(spec: Path, name: str, batch: int, **overrides) -> list[int]:
-    (shape,) = archgraph.analyze(spec, name, **overrides)["input_shapes"].values()
-    return [batch if d == "B" else int(d) for d in shape[4:-1].split(",")]
-
-
 def config(spec: Path, name: str) -> dict:
     """`tests.conftest.reduced`, with CNN stages cut to 2, 1, 1, ... blocks on a 64-pixel image."""
     small = reduced(spec, name)
@@ -53,7 +48,7 @@ def tiny(spec: Path, name: str, batch: int = 2, seed: int = 0, **kwargs) -> tupl
         for p in model.parameters():
             if not p.is_meta and not p.any():  # zero-initialised heads, biases, last norms of residual blocks
                 p.normal_(std=0.02)
-    x = torch.randn(input_shape(spec, name, batch, **small), dtype=kwargs.get("dtype"))
+    x = torch.randn(archgraph.input_shape(spec, name, batch, **small), dtype=kwargs.get("dtype"))
     return model, x
 
 

@@ -1,0 +1,58 @@
+"""`archgraph load-weights` / `load_pretrained`: what fits loads, a position embedding of another grid
+is resampled, and a checkpoint that does not fit is a report or a clear error, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import archgraph  # noqa: E402
+from archgraph.cli import main  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+SPEC = ROOT / "specs" / "vit_b16.arch"
+SMALL = {"img_size": 32, "embed_dim": 32, "depth": 1, "num_heads": 2, "num_classes": 10}
+SET = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
+
+
+def _cli(capsys, checkpoint, out, *extra):
+    code = main(["load-weights", str(SPEC), str(checkpoint), "-o", str(out), *SET, *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_checkpoint_of_another_resolution_loads_with_pos_embed_resampled(tmp_path, capsys):
+    bigger = archgraph.build(SPEC, **{**SMALL, "img_size": 48})  # 1 + 3x3 tokens -> 1 + 2x2
+    torch.save(bigger.state_dict(), tmp_path / "ckpt.pth")
+    code, out, _ = _cli(capsys, tmp_path / "ckpt.pth", tmp_path / "out.pth")
+    assert code == 0
+    assert "resampled pos_embed: [1, 10, 32] -> [1, 5, 32]" in out
+    assert "missing (newly initialised): 0" in out
+    saved = torch.load(tmp_path / "out.pth", weights_only=True)
+    torch.testing.assert_close(saved["blocks.0.attn.qkv.weight"], bigger.state_dict()["blocks.0.attn.qkv.weight"])
+
+
+@pytest.mark.parametrize(
+    ("shape", "why"),
+    [((1, 5, 16), "another width"), ((1, 6, 32), "6 tokens: no prefix plus square grid")],
+)
+def test_a_pos_embed_that_cannot_be_resampled_is_reported_not_loaded(tmp_path, capsys, shape, why):
+    state = archgraph.build(SPEC, **SMALL).state_dict()
+    state["pos_embed"] = torch.zeros(shape)
+    torch.save(state, tmp_path / "ckpt.pth")
+    code, out, err = _cli(capsys, tmp_path / "ckpt.pth", tmp_path / "out.pth")
+    assert code == 0, why
+    assert f"shape mismatch, not loaded: pos_embed: checkpoint {list(shape)}, model [1, 5, 32]" in out
+    assert "missing (newly initialised): 1 (pos_embed)" in out and "Traceback" not in err
+
+
+def test_an_unreadable_checkpoint_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    for checkpoint in (tmp_path / "absent.pth", tmp_path / "garbage.pth"):
+        code, _, err = _cli(capsys, checkpoint, tmp_path / "out.pth")
+        assert code == 1 and f"error: cannot read checkpoint {checkpoint}" in err and "Traceback" not in err
+    torch.save(torch.zeros(3), tmp_path / "tensor.pth")
+    code, _, err = _cli(capsys, tmp_path / "tensor.pth", tmp_path / "out.pth")
+    assert code == 1 and "holds a Tensor, not a state_dict" in err
+    assert not (tmp_path / "out.pth").exists()
