@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         sys.stderr.write("error: the spec nests too deeply for archgraph to follow\n")
         return 1
-    except Exception:  # a bug in archgraph, never the user's fault
+    except Exception as error:  # a bug in archgraph, never the user's fault (save a missing torch)
+        if isinstance(error, ModuleNotFoundError) and error.name == "torch":
+            sys.stderr.write(f"error: `archgraph {args.command}` runs the module and needs torch; "
+                             "install it (pip install 'archgraph[torch]')\n")  # fmt: skip
+            return 1
         traceback.print_exc()
         sys.stderr.write("internal error: this is a bug in archgraph; please report it with the spec above\n")
         return 3

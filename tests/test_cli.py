@@ -18,6 +18,7 @@ import yaml
 import archgraph
 from archgraph.cli import main
 from archgraph.commands import parse_value
+from tests.conftest import ROOT
 
 VIT_L16 = "specs/vit_l16.arch"
 
@@ -168,3 +169,13 @@ def test_report_names_the_parameters_that_depend_on_the_token_count(capsys, spec
     assert json.loads(out)["token_dependent"]["layers"] == layers
     _, table, _ = run(capsys, "report", spec)
     assert "depend on the token count" in table
+
+
+@pytest.mark.parametrize("command", [["bench", VIT_L16], ["verify", VIT_L16, "--small"]])
+def test_a_command_that_needs_torch_says_so_where_torch_is_missing(command):
+    """torch is an extra (pip install 'archgraph[torch]'): without it, a one-line error, not a traceback."""
+    code = f"import sys; sys.modules['torch'] = None; from archgraph.cli import main; sys.exit(main({command!r}))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert f"error: `archgraph {command[0]}` runs the module and needs torch" in result.stderr
+    assert "Traceback" not in result.stderr
