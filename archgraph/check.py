@@ -21,9 +21,10 @@ BUILTIN_NAMES = ("B",)
 def check(program: Program) -> None:
     """Raise one SpecError carrying every diagnostic found, or return quietly."""
     found: list[Diagnostic] = []
+    roots = variant_roots(program)
     for item in program.definitions.values():
         if isinstance(item, s.Variant):
-            found += _check_variant(item, program)
+            found += _check_variant(item, program, roots)
         else:
             found += _Checker(program, item).run()
         if isinstance(item, s.Block) and item.name in REGISTRY:  # a call would reach the op, never the block
@@ -46,10 +47,30 @@ def variant_chain(program: Program, name: str) -> tuple[list[str], str]:
     """Follow `name` from variant to base: the variants passed, in order, and the name it stopped at
     (a model, a name that is no variant, or, on a cycle, the first variant reached twice)."""
     chain: list[str] = []
-    while isinstance(program.definitions.get(name), s.Variant) and name not in chain:
+    passed: set[str] = set()
+    while isinstance(program.definitions.get(name), s.Variant) and name not in passed:
         chain.append(name)
+        passed.add(name)
         name = program.definitions[name].base
     return chain, name
+
+
+def variant_roots(program: Program) -> dict[str, str | None]:
+    """{variant: the name its chain stops at} for every variant, None for one on or into a cycle.
+    Each variant is followed once (a chain of n variants costs n steps, not n squared)."""
+    roots: dict[str, str | None] = {}
+    for start, item in program.definitions.items():
+        path: list[str] = []
+        on_path: set[str] = set()
+        name = start
+        while isinstance(item, s.Variant) and name not in roots and name not in on_path:
+            path.append(name)
+            on_path.add(name)
+            name = item.base
+            item = program.definitions.get(name)
+        root = roots[name] if name in roots else None if name in on_path else name
+        roots.update(dict.fromkeys(path, root))
+    return roots
 
 
 def model_params(program: Program, name: str) -> tuple[s.Param, ...] | None:
@@ -58,13 +79,14 @@ def model_params(program: Program, name: str) -> tuple[s.Param, ...] | None:
     return item.params if isinstance(item, s.Model) else None
 
 
-def _check_variant(item: s.Variant, program: Program) -> list[Diagnostic]:
+def _check_variant(item: s.Variant, program: Program, roots: dict[str, str | None]) -> list[Diagnostic]:
     base = program.definitions.get(item.base)
     if not isinstance(base, (s.Model, s.Variant)):
         models = [n for n, d in program.definitions.items() if not isinstance(d, s.Block)]
         what = "a block, not a model" if isinstance(base, s.Block) else "not defined"
         return [_diag(ArchNameError, f"`{item.base}` is {what}{_did_you_mean(item.base, models)}", item.base_span)]
-    params = model_params(program, item.name)
+    root = program.definitions.get(roots[item.name]) if roots[item.name] is not None else None
+    params = root.params if isinstance(root, s.Model) else None
     if params is None:
         chain, current = variant_chain(program, item.name)
         if current not in chain:

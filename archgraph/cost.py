@@ -7,11 +7,15 @@ score scaling, residual adds 1) is reported apart as "other" FLOPs. Attention's 
 `q@k^T` and `attn@v` (2*B*h*N^2*d each) are counted as matmul FLOPs and also itemised as the
 N^2 term. Parameters are exact integers, biases and embeddings included, equal to
 `sum(p.numel())` of the generated module. All figures are at batch 1 unless scaled.
+
+Per-scope totals come from one pass over the nodes (`by_scope`): each node adds to every
+prefix of its path, so a report with a row per block is linear in the model's size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from archgraph.ir import Graph, Node
 
@@ -41,11 +45,52 @@ class Totals:
 
 def totals(graph: Graph, prefix: str | None = None) -> Totals:
     """Totals over the whole graph, or over the nodes whose path starts with `prefix.`."""
+    if prefix is not None:
+        return replace(by_scope(graph).get(prefix) or Totals())
     t = Totals()
     for node in graph.nodes.values():
-        if under(node, prefix):
-            t.add(node)
+        t.add(node)
     return t
+
+
+def prefixes(path: str) -> Iterator[str]:
+    """`a`, `a.b`, `a.b.c` for the path `a.b.c`: the scopes a node at `path` lies in, and itself."""
+    end = path.find(".")
+    while end != -1:
+        yield path[:end]
+        end = path.find(".", end + 1)
+    yield path
+
+
+_INDEX: list[tuple[Graph, int, dict[str, Totals]]] = []  # the last few graphs' per-scope totals
+_INDEX_SIZE = 4
+
+
+def by_scope(graph: Graph) -> dict[str, Totals]:
+    """{prefix: Totals of the nodes under it} for every prefix of every node's path, in one pass
+    (kept for the last few graphs, so repeated `totals(graph, prefix)` calls stay linear)."""
+    for g, size, index in _INDEX:
+        if g is graph and size == len(graph.nodes):
+            return index
+    index: dict[str, Totals] = {}
+    for node in graph.nodes.values():
+        for prefix in prefixes(node.path):
+            t = index.get(prefix)
+            if t is None:
+                t = index[prefix] = Totals()
+            t.add(node)
+    _INDEX[:] = [(graph, len(graph.nodes), index), *_INDEX[: _INDEX_SIZE - 1]]
+    return index
+
+
+def sums_by_scope(graph: Graph, value: Callable[[Node], int]) -> dict[str, int]:
+    """{prefix: sum of `value(node)` over the nodes under it}, in one pass (see `by_scope`)."""
+    sums: dict[str, int] = {}
+    for node in graph.nodes.values():
+        v = value(node)
+        for prefix in prefixes(node.path):
+            sums[prefix] = sums.get(prefix, 0) + v
+    return sums
 
 
 def under(node: Node, prefix: str | None) -> bool:

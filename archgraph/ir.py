@@ -100,8 +100,6 @@ class Scope:
     taps: list[int] = field(default_factory=list)  # repeat iterations whose outputs are read
     doc: str | None = None
     input_names: list[str] = field(default_factory=list)  # spec names of `inputs`, for the generated forward
-    labels: set[str] = field(default_factory=set)  # attribute names reserved in this scope
-    used: set[str] = field(default_factory=set)  # attribute names given to a layer so far
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
 
     def walk(self):

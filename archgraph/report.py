@@ -15,7 +15,7 @@ import io
 import json
 
 from archgraph import conventions
-from archgraph.cost import Totals, totals
+from archgraph.cost import Totals, sums_by_scope, totals
 from archgraph.ir import Graph, Node, Scope
 
 
@@ -61,7 +61,8 @@ def _rows(graph: Graph, batch: int, conv: conventions.Convention, depth: int | N
     """Top-level layers and each block of a repeat (depth None), or every scope and costed node
     down to `depth` levels (1: the top level only)."""
     rows: list[dict] = []
-    _level(graph, graph.root.items, 0, batch, conv, depth, rows)
+    counts = sums_by_scope(graph, lambda node: conv.count(graph, node))  # one pass, not one per row
+    _level(graph, graph.root.items, 0, (batch, conv, counts), depth, rows)
     return rows
 
 
@@ -71,20 +72,22 @@ def expands(scope: Scope, level: int, depth: int | None) -> bool:
     return scope.kind == "repeat" and level == 0 if depth is None else level + 1 < depth
 
 
-def _level(graph: Graph, items: list, level: int, batch: int, conv, depth: int | None, rows: list[dict]) -> None:
+def _level(graph: Graph, items: list, level: int, how: tuple, depth: int | None, rows: list[dict]) -> None:
+    """Append the rows of `items` at `level`; `how` is (batch, convention, its count per scope path)."""
     for item in items:
         if isinstance(item, Scope):
             kind = "repeat" if item.kind == "repeat" else item.block
-            rows.append(_row(graph, item.path, kind, item, level, batch, conv))
+            rows.append(_row(graph, item.path, kind, item, level, how))
             if expands(item, level, depth):
-                _level(graph, item.items, level + 1, batch, conv, depth, rows)
+                _level(graph, item.items, level + 1, how, depth, rows)
             continue
         node = graph.nodes[item]
         if node.op != "input" and (node.params or node.cost.macs or node.cost.other):
-            rows.append(_row(graph, node.path, node.op, node, level, batch, conv))
+            rows.append(_row(graph, node.path, node.op, node, level, how))
 
 
-def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, batch: int, conv) -> dict:
+def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, how: tuple) -> dict:
+    batch, conv, counts = how
     if isinstance(item, Node):
         t = Totals()
         t.add(item)
@@ -93,7 +96,7 @@ def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, bat
     else:
         t = totals(graph, path)
         output = ", ".join(str(graph.type_of(v)) for v in item.outputs)
-        count = conv.total(graph, path)
+        count = counts.get(path, 0)
     t = t.scaled(batch)
     return {"layer": path, "kind": kind, "depth": depth, "output": output, "params": t.params, "macs": t.macs,
             "flops": t.flops, "other_flops": t.other_flops, "attention_flops": t.attention_flops,

@@ -12,18 +12,19 @@ from typing import TYPE_CHECKING, Any
 from archgraph import syntax as s
 from archgraph.errors import ArchNameError, ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import Scope, Value
+from archgraph.lowering.blocks import call_block
+from archgraph.lowering.repeat import repeat_call
+from archgraph.lowering.values import Taps, Tensor, computed
 from archgraph.ops import REGISTRY, REQUIRED, OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, binary, coerce, describe, is_fractional
 
 if TYPE_CHECKING:
-    from archgraph.lower import Lowering
+    from archgraph.lowering.interpreter import Lowering
 
 _OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 
 
 def evaluate(lw: Lowering, e: s.Expr, env: dict, scope: Scope | None) -> Any:
-    from archgraph.lower import Taps, Tensor
-
     if isinstance(e, (s.Number, s.String, s.Bool)):
         return e.value
     if isinstance(e, s.Name):
@@ -46,8 +47,6 @@ def evaluate(lw: Lowering, e: s.Expr, env: dict, scope: Scope | None) -> Any:
     if isinstance(e, s.Call):
         return call(lw, e, env, _need_scope(scope, e))
     if isinstance(e, s.Repeat):
-        from archgraph.repeat import repeat_call
-
         return repeat_call(lw, e, env, _need_scope(scope, e))
     raise TypeError(f"unknown expression {e!r}")
 
@@ -60,8 +59,6 @@ def _need_scope(scope: Scope | None, e) -> Scope:
 
 
 def _binary(lw: Lowering, e: s.BinOp, env: dict, scope: Scope | None) -> Any:
-    from archgraph.lower import Tensor
-
     a, b = evaluate(lw, e.left, env, scope), evaluate(lw, e.right, env, scope)
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         if e.op not in _OPS:
@@ -78,8 +75,6 @@ def _binary(lw: Lowering, e: s.BinOp, env: dict, scope: Scope | None) -> Any:
 
 
 def _elementwise(lw: Lowering, op: str, a: Any, b: Any, e: s.BinOp, scope: Scope) -> Any:
-    from archgraph.lower import Tensor
-
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         ins, attrs = [a, b], {"scalar": None, "scalar_first": False}
     else:
@@ -94,8 +89,6 @@ def _elementwise(lw: Lowering, op: str, a: Any, b: Any, e: s.BinOp, scope: Scope
 
 
 def _unary(lw: Lowering, e: s.UnaryOp, env: dict, scope: Scope | None) -> Any:
-    from archgraph.lower import Tensor
-
     value = evaluate(lw, e.operand, env, scope)
     if e.op == "not":
         if not isinstance(value, bool):
@@ -109,8 +102,6 @@ def _unary(lw: Lowering, e: s.UnaryOp, env: dict, scope: Scope | None) -> Any:
 
 
 def _subscript(lw: Lowering, e: s.Subscript, env: dict, scope: Scope | None) -> Any:
-    from archgraph.lower import Taps, Tensor
-
     value = evaluate(lw, e.value, env, scope)
     if isinstance(value, Taps):
         return _tap(lw, value, e, env)
@@ -170,15 +161,11 @@ def call(lw: Lowering, e: s.Call, env: dict, scope: Scope) -> Any:
     kwargs = {kw.name: evaluate(lw, kw.value, env, scope) for kw in e.kwargs}
     if e.callee in REGISTRY:
         return _op(lw, REGISTRY[e.callee], e, args, kwargs, scope, env)
-    from archgraph.blocks import call_block
-
     return call_block(lw, lw.program.definitions[e.callee], e, args, kwargs, scope, env)
 
 
 def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Scope, env: dict) -> Any:
     """Bind an op's tensor inputs (by position or by name) and its attributes, and apply it."""
-    from archgraph.lower import Tensor
-
     exprs: dict[Any, s.Expr] = {kw.name: kw.value for kw in e.kwargs}  # inputs by position, attributes by name
     if op.variadic:
         n_in = next((i for i, a in enumerate(args) if not isinstance(a, Tensor)), len(args))
@@ -221,8 +208,6 @@ def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Sco
 
 def _attr_error(op: OpDef, name: str, error: ScalarError, value: Any, expr: s.Expr, env: dict) -> SpecError:
     """A bad attribute value at `expr`; a fractional int is a shape error, with how it was computed."""
-    from archgraph.lower import computed
-
     fractional = op.attrs[name].kind == "int" and is_fractional(value)
     cls = ArchShapeError if fractional else ArchTypeError
     message = f"argument `{name}` of `{op.name}`: {error}" + ("; a whole number is needed" if fractional else "")

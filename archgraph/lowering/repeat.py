@@ -2,7 +2,9 @@
 or a group of statements run N times with an index (`stages: repeat 4 as i { ... }`).
 
 Each iteration is a scope `label.i`, so state_dict keys read `blocks.0.attn.qkv`. The
-outputs of every iteration are kept, so `blocks[5]` can tap one (SETR-MLA).
+outputs of every iteration are kept, so `blocks[5]` can tap one (SETR-MLA). After the
+first iteration the op budget is checked for all of them, so an oversized repeat fails
+before it grows (a spec error at its count).
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 from archgraph import syntax as s
 from archgraph.errors import ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import Scope, Value
+from archgraph.lowering.blocks import call_block
+from archgraph.lowering.values import MAX_NODES, MAX_REPEAT, Taps, Tensor
 from archgraph.scalars import ScalarError, as_int, describe
 
 if TYPE_CHECKING:
-    from archgraph.lower import Lowering
+    from archgraph.lowering.interpreter import Lowering
 
 
 def _count(lw: Lowering, e: s.Expr, env: dict) -> int:
-    from archgraph.lower import MAX_REPEAT
-
     try:
         n = as_int(lw.expr(e, env, None))
     except ScalarError as error:
@@ -30,37 +32,43 @@ def _count(lw: Lowering, e: s.Expr, env: dict) -> int:
     return n
 
 
-def _container(scope: Scope, label: str, where) -> Scope:
-    from archgraph.lower import use_label
+def _budget(lw: Lowering, label: str, count_expr: s.Expr, count: int, before: int) -> None:
+    """After a repeat's first iteration (which began with `before` nodes): would all `count` iterations
+    pass MAX_NODES? Then say so now, at the count, instead of after building most of them."""
+    each = len(lw.nodes) - before
+    total = before + each * count
+    if total > MAX_NODES:
+        raise ArchShapeError(f"repeat `{label}` would make {total:,} ops ({count:,} iterations of {each:,}); "
+                             f"a model is limited to {MAX_NODES:,}", count_expr.span)  # fmt: skip
 
-    use_label(scope, label, where)
+
+def _container(lw: Lowering, scope: Scope, label: str, where) -> Scope:
+    lw.labels.use(scope, label, where)
     path = f"{scope.path}.{label}" if scope.path else label
-    rep = Scope(path, label, "repeat", label, where.span)
-    scope.items.append(rep)
-    return rep
+    return lw.scope(scope, path, label, "repeat", label, where.span)
 
 
 def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     """`label: repeat count block(x, ...)`: x threads through `count` calls of the block; the
     other arguments are evaluated once, before the first (check rejects repeating an op)."""
-    from archgraph.blocks import call_block
-    from archgraph.lower import Taps
-
     count = _count(lw, e.count, env)
     x = lw.tensor(lw.expr(e.call.args[0], env, scope), e.call.args[0].span, "the repeated argument")
     others = [lw.expr(a, env, scope) for a in e.call.args[1:]]
     kwargs = {kw.name: lw.expr(kw.value, env, scope) for kw in e.call.kwargs}
     block = lw.program.definitions[e.call.callee]
-    rep = _container(scope, e.label, e)
+    rep = _container(lw, scope, e.label, e)
     rep.inputs, rep.input_names = [x.value], [_name_of(e.call.args[0])]
     taps = Taps(rep)
     env[e.label] = taps
     for i in range(count):
+        before = len(lw.nodes)
         y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i))
         y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")
         if y.type != x.type:
             raise ArchShapeError(f"a repeated call must return what it takes: iteration {i} maps {x.type} to "
                                  f"{y.type}", e.call.span)  # fmt: skip
+        if i == 0:
+            _budget(lw, e.label, e.count, count, before)
         taps.outputs.append(y)
         x = y
     rep.outputs = [x.value]
@@ -69,17 +77,15 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
 
 def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> None:
     """`label: repeat count as i { ... }`: carried names are those the body reassigns."""
-    from archgraph.lower import Taps, Tensor, reserve_labels
-
     count = _count(lw, st.count, env)
     carried = [n for n in _assigned(st.body) if isinstance(env.get(n), Tensor)]
-    rep = _container(scope, st.label, st)
+    rep = _container(lw, scope, st.label, st)
     rep.inputs, rep.input_names = [env[n].value for n in carried], list(carried)
     taps = Taps(rep)
     for i in range(count):
-        it = Scope(f"{rep.path}.{i}", str(i), "block", st.label, st.span)
-        reserve_labels(it, st.body)
-        rep.items.append(it)
+        before = len(lw.nodes)
+        it = lw.scope(rep, f"{rep.path}.{i}", str(i), "block", st.label, st.span)
+        lw.labels.reserve(it, st.body)
         inner = {**env, st.index: i}
         try:
             if lw.run(st.body, inner, it) is not None:
@@ -87,11 +93,9 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
         except SpecError as error:
             error.diagnostics[0].notes.append(Note(f"in iteration {i} of `{st.label}`", st.span))
             raise
-        for n in carried:
-            if not isinstance(inner[n], Tensor):
-                span = next((a.span for a in _assignments(st.body, n)), st.span)
-                raise ArchTypeError(f"`{n}` is a tensor carried through `{st.label}`, but iteration {i} makes it "
-                                    f"{describe(inner[n])}", span)  # fmt: skip
+        if i == 0:
+            _budget(lw, st.label, st.count, count, before)
+        _check_carried(st, inner, carried, i)
         it.outputs = [inner[n].value for n in carried]
         it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
         for n in carried:
@@ -100,6 +104,14 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
             taps.outputs.append(inner[carried[0]])
     rep.outputs = [env[n].value for n in carried]
     env[st.label] = taps
+
+
+def _check_carried(st: s.RepeatBlock, inner: dict, carried: list[str], i: int) -> None:
+    for n in carried:
+        if not isinstance(inner[n], Tensor):
+            span = next((a.span for a in _assignments(st.body, n)), st.span)
+            raise ArchTypeError(f"`{n}` is a tensor carried through `{st.label}`, but iteration {i} makes it "
+                                f"{describe(inner[n])}", span)  # fmt: skip
 
 
 def _assignments(body: tuple[s.Stmt, ...], name: str) -> list[s.Assign]:
@@ -126,26 +138,44 @@ def _assigned(body: tuple[s.Stmt, ...]) -> list[str]:
     return names
 
 
+def free_values(lw: Lowering, scope: Scope) -> list[Value]:
+    """The values from outside `scope` its nodes read, in the order of `scope.walk()` (each scope's
+    own nodes, then its child scopes'), first use only. Each scope's list is computed once, from
+    its children's, so nested repeats cost their size, not their size times their nesting."""
+    known = lw.free.get(id(scope))
+    if known is not None:
+        return known
+    start = lw.starts[id(scope)]
+    found: list[Value] = []
+    seen: set[Value] = set()
+    reads = [v for item in scope.items if isinstance(item, str) for v in lw.nodes[item].inputs]
+    for item in scope.items:
+        if isinstance(item, Scope):
+            reads += free_values(lw, item)
+    for v in reads:
+        if v not in seen and lw.position[v.node] < start:
+            seen.add(v)
+            found.append(v)
+    lw.free[id(scope)] = found
+    return found
+
+
 def _free_inputs(lw: Lowering, it: Scope, env: dict, carried: list[str]) -> tuple[list[Value], list[str]]:
     """The outer tensors an iteration reads, with distinct names for its generated forward:
     carried names first, then others by first use (a spec name, `blocks_0` for a tap, else `h`)."""
-    from archgraph.lower import Taps, Tensor
-
-    inside = {item for sc in it.walk() for item in sc.items if isinstance(item, str)}
     values = [env[n].value for n in carried]
     names = list(carried)
+    extra = [v for v in free_values(lw, it) if v not in values]
+    if not extra:
+        return values, names
     known: dict[Value, str] = {}
     for n, v in env.items():
         if isinstance(v, Taps):
             known.update((t.value, f"{n}_{i}") for i, t in enumerate(v.outputs))
     known.update((v.value, n) for n, v in env.items() if isinstance(v, Tensor))  # a spec name wins over a tap
-    for sc in it.walk():
-        for item in sc.items:
-            if isinstance(item, str):
-                for v in lw.nodes[item].inputs:
-                    if v.node not in inside and v not in values:
-                        values.append(v)
-                        names.append(_distinct(known.get(v, "h"), names))
+    for v in extra:
+        values.append(v)
+        names.append(_distinct(known.get(v, "h"), names))
     return values, names
 
 

@@ -11,29 +11,27 @@ from typing import TYPE_CHECKING, Any
 from archgraph import syntax as s
 from archgraph.errors import ArchTypeError, Note, SpecError
 from archgraph.ir import Scope
+from archgraph.lowering.values import MAX_BLOCK_DEPTH, Tensor, computed
 
 if TYPE_CHECKING:
-    from archgraph.lower import Lowering
+    from archgraph.lowering.interpreter import Lowering
 
 
 def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict, scope: Scope,
                caller_env: dict, label: str | None = None) -> Any:  # fmt: skip
     """Run `block` on bound arguments (evaluated in `caller_env`) in a child scope of `scope`;
     returns its value(s)."""
-    from archgraph.lower import MAX_BLOCK_DEPTH, Tensor, computed, reserve_labels, unique_label, use_label
-
     if lw.depth >= MAX_BLOCK_DEPTH:
         raise ArchTypeError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep; does `{block.name}` call itself?", e.span)
     given = dict(zip((p.name for p in block.params), args, strict=False))
     given.update(kwargs)
     exprs = {p.name: a for p, a in zip(block.params, e.args, strict=False)} | {kw.name: kw.value for kw in e.kwargs}
     spans = {name: expr.span for name, expr in exprs.items()}
-    label = label or e.label or unique_label(scope, block.name)
-    use_label(scope, label, e)
+    label = label or e.label or lw.labels.unique(scope, block.name)
+    lw.labels.use(scope, label, e)
     path = f"{scope.path}.{label}" if scope.path else label
-    child = Scope(path, label, "block", block.name, e.span, doc=block.doc)
-    reserve_labels(child, block.body)
-    scope.items.append(child)
+    child = lw.scope(scope, path, label, "block", block.name, e.span, block.doc)
+    lw.labels.reserve(child, block.body)
     lw.depth += 1
     try:
         try:
