@@ -19,12 +19,15 @@ from typing import Any
 from archgraph import conventions
 from archgraph.api import closed_form_or_reason
 from archgraph.cost import totals
-from archgraph.errors import SpecError
+from archgraph.errors import ArchShapeError, SpecError
 from archgraph.ir import Graph
 from archgraph.loader import Program
 from archgraph.lower import lower
 from archgraph.poly import ClosedForm, token_count
 from archgraph.report import dump, human, tabulate
+from archgraph.source import Span
+
+MAX_LOWERINGS = 512  # models x points one sweep may lower (README, "Resolution sweeps")
 
 FIELDS = ("model", "spec", "setting", "tokens", "params", "macs", "count", "quadratic", "linear",
           "attention_flops", "quadratic_share", "other_flops", "error")  # fmt: skip
@@ -41,6 +44,7 @@ def sweep_data(models: list[tuple[Path, Program, str]], points: list[dict[str, A
                progress: Callable[[str], None] | None = None) -> dict:  # fmt: skip
     """Rows for every (spec, checked program, model) at every point, each model's closed form, and the convention."""
     conv = conventions.get(convention)
+    _refuse_large(models, points)
     out: dict[str, Any] = {"convention": conv.describe(), "batch": batch, "swept": sorted({k for p in points for k in p}),
                            "fixed": fixed, "models": [], "rows": []}  # fmt: skip
     for spec, program, name in models:
@@ -53,16 +57,29 @@ def sweep_data(models: list[tuple[Path, Program, str]], points: list[dict[str, A
         for point in points:
             # the closed form holds every other parameter at `fixed`: it splits rows that vary img_size only
             fits = form if set(point) <= {"img_size"} else None
-            out["rows"].append(_row(spec, name, program, {**fixed, **point}, point, conv, batch, fits))
+            same = all(fixed.get(k, base.params.get(k)) == v and type(base.params.get(k)) is type(v)
+                       for k, v in point.items())  # fmt: skip
+            out["rows"].append(_row(spec, name, program, {**fixed, **point}, point, conv, batch, fits,
+                                    base if same else None))  # fmt: skip
     return out
 
 
+def _refuse_large(models: list[tuple[Path, Program, str]], points: list[dict[str, Any]]) -> None:
+    """A spec error (at the first spec) when the sweep would lower more than MAX_LOWERINGS models."""
+    total = len(models) * len(points)
+    if total > MAX_LOWERINGS:
+        where = Span(str(models[0][0]), 1, 1, 1, 1)
+        raise ArchShapeError(f"the sweep would lower {total:,} models ({len(models)} x {len(points):,} settings); "
+                             f"the limit is {MAX_LOWERINGS}: sweep fewer values or fewer models", where)  # fmt: skip
+
+
 def _row(spec: Path, name: str, program: Program, overrides: dict[str, Any], point: dict[str, Any],
-         conv: conventions.Convention, batch: int, form: ClosedForm | None) -> dict:  # fmt: skip
-    """One row: model `name` lowered with `overrides` (`point` is the swept part), or why it fails."""
+         conv: conventions.Convention, batch: int, form: ClosedForm | None, graph: Graph | None) -> dict:  # fmt: skip
+    """One row: model `name` lowered with `overrides` (`point` is the swept part; `graph` if already
+    lowered at it), or why it fails."""
     row: dict[str, Any] = {"model": name, "spec": str(spec), "setting": point}
     try:
-        graph = lower(program, name, overrides)
+        graph = graph or lower(program, name, overrides)
     except SpecError as error:
         return {**row, "error": str(error).splitlines()[0]}
     count = conv.total(graph)
@@ -102,18 +119,22 @@ def _setting(point: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items())
 
 
-def _cells(row: dict) -> list[str]:
+def _cells(row: dict, notes: bool) -> list[str]:
+    """A row's cells; a point the model cannot take leaves the numbers empty and says why under notes."""
     if row.get("error"):
-        return [row["model"], _setting(row["setting"]), "", "", f"error: {row['error']}", "", "", ""]
-    return [row["model"], _setting(row["setting"]), f"{row['tokens']:,}" if row["tokens"] else "",
-            f"{row['params']:,}", human(row["count"]), human(row["quadratic"]), human(row["linear"]),
-            f"{100 * row['quadratic_share']:.1f}%"]  # fmt: skip
+        return [row["model"], _setting(row["setting"]), "", "", "", "", "", "", f"error: {row['error']}"]
+    cells = [row["model"], _setting(row["setting"]), f"{row['tokens']:,}" if row["tokens"] else "",
+             f"{row['params']:,}", human(row["count"]), human(row["quadratic"]), human(row["linear"]),
+             f"{100 * row['quadratic_share']:.1f}%"]  # fmt: skip
+    return [*cells, ""] if notes else cells
 
 
 def _table(data: dict, markdown: bool) -> str:
     unit = data["convention"]["unit"]
     header = ["model", "setting", "N", "params", unit, "N² part", "linear part", "N² share"]
-    rows = [_cells(r) for r in data["rows"]]
+    errors = any(r.get("error") for r in data["rows"])
+    header += ["notes"] if errors else []
+    rows = [_cells(r, errors) for r in data["rows"]]
     notes = [f"convention: {data['convention']['name']} ({data['convention']['includes']}); batch {data['batch']}",
              "N = tokens entering the first repeated stack (ViT: patches + prefix tokens)"]  # fmt: skip
     for model in data["models"]:
