@@ -1,0 +1,76 @@
+"""Budgets checked before work grows: a repeat that would pass the op limit fails after its first
+iteration, naming the repeat; a sweep refuses a grid above its documented size; a point a
+model cannot take is a note, never a number in the count column."""
+
+from __future__ import annotations
+
+import pytest
+
+from archgraph.check import check
+from archgraph.cli import main
+from archgraph.errors import ArchShapeError
+from archgraph.loader import load
+from archgraph.source import text_of
+from archgraph.lower import MAX_NODES, lower
+from archgraph.sweep import MAX_LOWERINGS
+from tests.test_linear import operations
+
+WIDE = """
+block wide(x: [B, 8]) {{
+{body}
+    return x
+}}
+
+model big(depth: int = 1) {{
+    input x: [B, 8]
+    return blocks: repeat depth wide(x)
+}}
+"""
+
+
+def _program(tmp_path, layers: int):
+    path = tmp_path / "big.arch"
+    path.write_text(WIDE.format(body="\n".join("    x = linear(x, 8)" for _ in range(layers))))
+    program = load(path)
+    check(program)
+    return program
+
+
+def test_an_oversized_repeat_fails_after_one_iteration_naming_it(tmp_path):
+    program = _program(tmp_path, 100)  # 100 ops an iteration: 4,096 iterations would be 409,601 ops
+    assert 4096 * 100 > MAX_NODES
+    with pytest.raises(ArchShapeError) as caught:
+        lower(program, "big", {"depth": 4096})
+    assert "repeat `blocks` would make 409,601 ops (4,096 iterations of 100)" in str(caught.value)
+    assert text_of(caught.value.span) == "depth"  # the repeat's count, in the model
+    one = operations(lambda: lower(program, "big", {"depth": 1}))
+    failed = operations(lambda: _fails(program, {"depth": 4096}))
+    assert failed < 3 * one  # it stopped after the first iteration, not after 2,000
+
+
+def _fails(program, overrides) -> None:
+    with pytest.raises(ArchShapeError):
+        lower(program, "big", overrides)
+
+
+def test_a_repeat_within_the_budget_lowers(tmp_path):
+    graph = lower(_program(tmp_path, 100), "big", {"depth": MAX_NODES // 100 - 1})
+    assert len(graph.nodes) == 1 + 100 * (MAX_NODES // 100 - 1)
+
+
+def test_sweep_refuses_a_grid_above_its_limit(capsys):
+    sizes = ",".join(str(16 * i) for i in range(1, MAX_LOWERINGS + 2))
+    code = main(["sweep", "specs/vit_b16.arch", "--set", f"img_size={sizes}"])
+    err = capsys.readouterr().err
+    assert (
+        code == 1 and f"the sweep would lower {MAX_LOWERINGS + 1} models" in err and f"limit is {MAX_LOWERINGS}" in err
+    )
+
+
+def test_a_failing_sweep_point_is_a_note_not_a_count(capsys):
+    code = main(["sweep", "specs/vit_h14.arch", "--set", "img_size=224,384", "--format", "markdown"])
+    header, _, ok, bad = [[c.strip() for c in line.strip("|").split(" | ")] for line in
+                          capsys.readouterr().out.splitlines()[:4]]  # fmt: skip
+    assert code == 0 and header[-1] == "notes" and ok[-1] == "" and ok[4].endswith(" G")
+    assert bad[:2] == ["vit_h14", "img_size=384"] and bad[2:-1] == [""] * (len(header) - 3)
+    assert bad[-1].startswith("error: ") and "multiple of patch_size" in bad[-1]
