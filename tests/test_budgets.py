@@ -10,8 +10,8 @@ from archgraph.check import check
 from archgraph.cli import main
 from archgraph.errors import ArchShapeError
 from archgraph.loader import load
-from archgraph.source import text_of
 from archgraph.lower import MAX_NODES, lower
+from archgraph.source import text_of
 from archgraph.sweep import MAX_LOWERINGS
 from tests.test_linear import operations
 
