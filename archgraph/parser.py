@@ -67,9 +67,24 @@ def _cache_file(key: str) -> str | None:
     return str(base / f"grammar-{digest}.lark-cache")
 
 
+_PARSED: dict[tuple[str, str], s.File] = {}  # (filename, text) -> its tree: a file imported by many specs
+_PARSED_LIMIT = 256  # files kept (the trees are immutable, so sharing one is safe)
+
+
 def parse(text: str, filename: str = "<string>") -> s.File:
-    """Parse one file's text. Raises ArchSyntaxError at the first syntax error."""
+    """Parse one file's text (once per process for a given name and text). Raises ArchSyntaxError
+    at the first syntax error."""
     source = register(SourceFile(filename, text))
+    if (filename, text) in _PARSED:
+        return _PARSED[filename, text]
+    if len(_PARSED) >= _PARSED_LIMIT:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[filename, text] = _parse(source)
+    return _PARSED[filename, text]
+
+
+def _parse(source: SourceFile) -> s.File:
+    text, filename = source.text, source.name
     _guard_brackets(source)  # before Lark: 10,000 nested brackets would take it seconds to reject
     try:
         tree = _lark().parse(text)

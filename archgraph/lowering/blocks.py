@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from archgraph import syntax as s
 from archgraph.errors import ArchTypeError, Note, SpecError
 from archgraph.ir import Scope
+from archgraph.lowering import instances
 from archgraph.lowering.values import MAX_BLOCK_DEPTH, Tensor, computed
 
 if TYPE_CHECKING:
@@ -20,17 +21,31 @@ if TYPE_CHECKING:
 def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict, scope: Scope,
                caller_env: dict, label: str | None = None) -> Any:  # fmt: skip
     """Run `block` on bound arguments (evaluated in `caller_env`) in a child scope of `scope`;
-    returns its value(s)."""
+    returns its value(s). A call like an earlier one (see `instances`) is a copy of that one."""
     if lw.depth >= MAX_BLOCK_DEPTH:
         raise ArchTypeError(f"blocks nest more than {MAX_BLOCK_DEPTH} deep; does `{block.name}` call itself?", e.span)
     given = dict(zip((p.name for p in block.params), args, strict=False))
     given.update(kwargs)
-    exprs = {p.name: a for p, a in zip(block.params, e.args, strict=False)} | {kw.name: kw.value for kw in e.kwargs}
-    spans = {name: expr.span for name, expr in exprs.items()}
     label = label or e.label or lw.labels.unique(scope, block.name)
     lw.labels.use(scope, label, e)
     path = f"{scope.path}.{label}" if scope.path else label
+    same = instances.key(block, e, lw.depth, given) if instances.ENABLED else None
+    if same is not None and same in lw.templates:
+        return instances.instantiate(lw, lw.templates[same], scope, path, label, given)
+    start = len(lw.nodes)
     child = lw.scope(scope, path, label, "block", block.name, e.span, block.doc)
+    result = _run_block(lw, block, e, given, child, caller_env)
+    if same is not None:
+        template = instances.capture(lw, child, start, given, result)
+        if template is not None:
+            lw.templates[same] = template
+    return result
+
+
+def _run_block(lw: Lowering, block: s.Block, e: s.Call, given: dict, child: Scope, caller_env: dict) -> Any:
+    """Bind the parameters and run the body in `child`; the returned value, or a tuple of them."""
+    exprs = {p.name: a for p, a in zip(block.params, e.args, strict=False)} | {kw.name: kw.value for kw in e.kwargs}
+    spans = {name: expr.span for name, expr in exprs.items()}
     lw.labels.reserve(child, block.body)
     lw.depth += 1
     try:

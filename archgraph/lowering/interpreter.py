@@ -18,6 +18,7 @@ from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, Ar
 from archgraph.ir import BATCH, Graph, Node, Scope, TensorType, Value
 from archgraph.loader import Program
 from archgraph.lowering.evaluate import evaluate
+from archgraph.lowering.instances import Template
 from archgraph.lowering.names import LabelState
 from archgraph.lowering.repeat import repeat_block
 from archgraph.lowering.values import MAX_NODES, STACK_LIMIT, Taps, Tensor, plain, scalar_values
@@ -97,6 +98,8 @@ class Lowering:
         self.labels = LabelState()
         self.starts: dict[int, int] = {}  # id(scope) -> how many nodes existed when it opened
         self.position: dict[str, int] = {}  # node id -> its index in creation order
+        self.order: list[Node] = []  # the nodes in creation order
+        self.templates: dict[tuple, Template] = {}  # block calls lowered so far, to copy (instances.key)
         self.free: dict[int, list[Value]] = {}  # id(scope) -> outer values its nodes read (repeat.free_values)
         self.current_inputs: list[tuple[str, Value]] = []
 
@@ -299,6 +302,7 @@ class Lowering:
         path = ".".join(p for p in (scope.path, label or op) if p)
         node = make_node(node_id, op, inputs, attrs, outs, span, scope.path, path, label, arg_spans or {})
         self.nodes[node_id] = node
+        self.order.append(node)
         scope.items.append(node_id)
         return node
 
