@@ -10,10 +10,6 @@ table, markdown or CSV.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
 from archgraph import conventions
 from archgraph.cost import Totals, sums_by_scope, totals
 from archgraph.ir import Graph, Node, Scope
@@ -150,6 +146,8 @@ def human(n: float) -> str:
 def dump(data: dict, fmt: str) -> str:
     """`data` as JSON (`fmt` "json") or YAML (any other `fmt`), keys in their order."""
     if fmt == "json":
+        import json
+
         return json.dumps(data, indent=2) + "\n"
     import yaml
 
@@ -299,6 +297,9 @@ CSV_FIELDS = {
 
 
 def _csv(data: dict, view: str = "layer") -> str:
+    import csv
+    import io
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS[view], lineterminator="\n", extrasaction="ignore")
     writer.writeheader()

@@ -1,0 +1,124 @@
+"""Time archgraph's analysis as whole processes, next to what a user can run today to count a model.
+
+For ViT-B/16 at depth 12, 48, 192 and 768 and for ViT-H/14, in one run, each as a fresh
+process (interpreter start-up and imports included), the median over `--rounds`:
+
+- `archgraph report SPEC --set depth=D` (what a user types; the table, with the token-dependence line);
+- timm on the `meta` device with FlopCounterMode: import torch and timm, build the model on
+  `meta`, count one forward (the fastest build-and-count path without archgraph);
+- fvcore's FlopCountAnalysis on CPU (it jit-traces, which does not run on `meta`), unfused
+  attention: only where the weights fit in memory (ViT-B at depth 12 and 48, ViT-H/14).
+
+It prints seconds (wall, and CPU of the child process), each tool's count (they agree:
+archgraph's report equals FlopCounterMode; fvcore counts multiply-adds), and the ratios the
+issue sets bars for: report depth 768 / depth 192 (linear: ~4, bar < 5) and timm meta /
+report for ViT-H/14 (bar >= 50). Last, the CPU time of `archgraph compile` of every spec in
+specs/ (bar < 1 s).
+
+    .venv/bin/python benchmarks/analysis.py                  # 3 rounds, fvcore included
+    .venv/bin/python benchmarks/analysis.py --rounds 5 --no-fvcore
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = [  # (title, spec, --set, timm model, timm kwargs, fvcore on CPU)
+    ("ViT-B/16 depth 12", "specs/vit_b16.arch", "depth=12", "vit_base_patch16_224", {"depth": 12}, True),
+    ("ViT-B/16 depth 48", "specs/vit_b16.arch", "depth=48", "vit_base_patch16_224", {"depth": 48}, True),
+    ("ViT-B/16 depth 192", "specs/vit_b16.arch", "depth=192", "vit_base_patch16_224", {"depth": 192}, False),
+    ("ViT-B/16 depth 768", "specs/vit_b16.arch", "depth=768", "vit_base_patch16_224", {"depth": 768}, False),
+    ("ViT-H/14", "specs/vit_h14.arch", None, "vit_huge_patch14_224", {"num_classes": 1000}, True),
+]
+
+TIMM_META = """
+import sys, torch, timm
+from torch.utils.flop_counter import FlopCounterMode
+with torch.device("meta"):
+    model = timm.create_model(sys.argv[1], **eval(sys.argv[2]))
+    x = torch.randn(1, 3, model.default_cfg["input_size"][1], model.default_cfg["input_size"][2])
+with FlopCounterMode(display=False) as counter:
+    model(x)
+print(counter.get_total_flops())
+"""
+
+FVCORE_CPU = """
+import sys, torch, timm
+from fvcore.nn import FlopCountAnalysis
+timm.layers.set_fused_attn(False)
+model = timm.create_model(sys.argv[1], **eval(sys.argv[2])).eval()
+x = torch.randn(1, 3, model.default_cfg["input_size"][1], model.default_cfg["input_size"][2])
+count = FlopCountAnalysis(model, x)
+count.unsupported_ops_warnings(False)
+count.uncalled_modules_warnings(False)
+print(count.total())
+"""
+
+
+def run(argv: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, child CPU seconds, stdout) of one process; raises if it fails."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, done.stdout
+
+
+def median(argv: list[str], rounds: int) -> tuple[float, float, str]:
+    """Median wall and CPU seconds over `rounds` runs, and the last run's output."""
+    runs = [run(argv) for _ in range(rounds)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2]
+
+
+def report_flops(text: str) -> int:
+    return int(re.search(r"FLOPs ([\d,]+)", text).group(1).replace(",", ""))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="processes per measurement; the median is shown")
+    parser.add_argument("--no-fvcore", action="store_true", help="skip fvcore (it builds real weights on CPU)")
+    args = parser.parse_args()
+    py = sys.executable
+    results = {}
+    print(f"{'case':20} {'report s':>9} {'cpu':>6} {'timm meta s':>12} {'fvcore s':>9} {'timm/report':>12}  counts")
+    for title, spec, setting, timm_name, kwargs, fvcore in CASES:
+        report = median([py, "-m", "archgraph", "report", spec, *(["--set", setting] if setting else [])], args.rounds)
+        timm = median([py, "-c", TIMM_META, timm_name, repr(kwargs)], args.rounds)
+        fv = None
+        if fvcore and not args.no_fvcore:
+            fv = median([py, "-c", FVCORE_CPU, timm_name, repr(kwargs)], 1)
+        results[title] = report[0], timm[0]
+        counts = f"archgraph {report_flops(report[2]):,}, FlopCounterMode {int(timm[2]):,}"
+        counts += f", fvcore {int(float(fv[2])):,} MACs" if fv else ""
+        fv_s = f"{fv[0]:9.2f}" if fv else f"{'-':>9}"
+        print(f"{title:20} {report[0]:9.3f} {report[1]:6.3f} {timm[0]:12.2f} {fv_s} {timm[0] / report[0]:11.1f}x  "
+              f"{counts}", flush=True)  # fmt: skip
+    deep, shallow = results["ViT-B/16 depth 768"][0], results["ViT-B/16 depth 192"][0]
+    print(f"\nreport depth 768 / depth 192: {deep / shallow:.2f} (linear in depth: < 5)")
+    report_h, timm_h = results["ViT-H/14"]
+    print(f"ViT-H/14: timm meta build-and-count / archgraph report: {timm_h / report_h:.1f}x (bar: >= 50)")
+    specs = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.arch"))
+    with tempfile.TemporaryDirectory() as out:
+        wall, cpu, _ = median([py, "-m", "archgraph", "compile", *specs, "-o", out, "--force"], args.rounds)
+    print(f"archgraph compile of {len(specs)} specs: {cpu:.2f} s CPU, {wall:.2f} s wall (bar: < 1 s CPU)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
