@@ -33,6 +33,15 @@ def spec_models() -> list[tuple[Path, str]]:
     return out
 
 
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """`archgraph *argv` in this process: (exit code, stdout, stderr)."""
+    from archgraph.cli import main
+
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def reduced(spec: Path, name: str, **extra) -> dict:
     """Small overrides for a model, kept to the parameters it has: 2 blocks, width 64, 2x2 patches, 10 classes."""
     import archgraph

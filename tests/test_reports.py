@@ -18,14 +18,9 @@ import archgraph
 from archgraph import conventions
 from archgraph.api import report_dict
 from archgraph.cli import main
+from tests.conftest import run
 
 VIT_B16 = "specs/vit_b16.arch"
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ---- formats agree with each other and with analyze() ----
