@@ -187,11 +187,13 @@ def raise_duplicate(target: Path, path: Path) -> None:
 
 def _graph(args, parser) -> int:
     from archgraph.api import open_model
-    from archgraph.export import EXPORTERS
+    from archgraph.export import EXPORTERS, dot_binary
 
     if args.depth is not None and args.level == "op":
         sys.stderr.write("note: --depth sets how many block levels --level block shows; it does not apply to "
                          "--level op (one vertex per op)\n")  # fmt: skip
+    if args.format == "svg" and args.renderer == "dot" and dot_binary() is None:
+        raise MissingDependencyError("dot", "`archgraph graph --renderer dot`")
     graph = open_model(args.spec, args.model, parse_overrides(args.set, parser)).graph
     options = {"renderer": args.renderer} if args.format == "svg" else {}
     sys.stdout.write(EXPORTERS[args.format](graph, args.level, args.depth, **options))
