@@ -5,10 +5,13 @@ costs (lower, shapes, cost), and rendered as a standalone PyTorch module (codege
 report (report). See README.md and docs/language.md.
 """
 
-from archgraph.api import analyze, build, closed_form, generate_source, input_shape, load_graph
+from archgraph.api import Opened, analyze, build, closed_form, generate_source, input_shape, load_graph, open_model
+from archgraph.arguments import ArgumentError
+from archgraph.deps import MissingDependencyError
 from archgraph.errors import ArchError, InternalError, SpecError
 from archgraph.pretrained import LoadReport, load_pretrained
 
 __version__ = "0.1.0"
-__all__ = ["ArchError", "InternalError", "LoadReport", "SpecError", "__version__", "analyze", "build",
-           "closed_form", "generate_source", "input_shape", "load_graph", "load_pretrained"]  # fmt: skip
+__all__ = ["ArchError", "ArgumentError", "InternalError", "LoadReport", "MissingDependencyError", "Opened", "SpecError",
+           "__version__", "analyze", "build", "closed_form", "generate_source", "input_shape", "load_graph",
+           "load_pretrained", "open_model"]  # fmt: skip

@@ -1,18 +1,24 @@
-"""The public API: load a spec's graph, analyze it, generate its module, build it in torch.
+"""The public API, and the one front door every command and API function goes through.
 
-    graph = archgraph.load_graph("specs/vit_b16.arch", img_size=384)
-    numbers = archgraph.analyze("specs/vit_b16.arch")          # what `archgraph report` prints
-    model = archgraph.build("specs/vit_b16.arch", depth=2)      # a torch.nn.Module
+    graph = archgraph.load_graph("specs/vit_b16.arch", overrides={"img_size": 384})
+    numbers = archgraph.analyze("specs/vit_b16.arch", convention="fvcore")  # what `report` prints
+    model = archgraph.build(graph)                                           # a torch.nn.Module
 
-Only `build` imports torch.
+`open_model` is the front door: load -> check -> choose the model -> lower, once. API options
+(`batch`, `convention`, `depth`, `dtype`, ...) are named arguments; model parameters go in
+`overrides={...}` (or, where no option has the name, as keyword arguments). Every argument is
+checked first, with the command line's messages (archgraph.arguments). Only `build` imports
+torch, and says how to install it when it is missing (archgraph.deps).
 """
 
 from __future__ import annotations
 
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archgraph import arguments
 from archgraph import syntax as s
 from archgraph.check import check
 from archgraph.errors import ArchNameError, SpecError
@@ -23,6 +29,60 @@ from archgraph.ops import suggest
 
 if TYPE_CHECKING:
     from archgraph.poly import ClosedForm
+
+REPORT_DTYPES = ("f32", "bf16", "f16")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """One model of a spec, loaded, checked and lowered: what every command starts from."""
+
+    path: Path
+    program: Program
+    name: str
+    overrides: dict[str, Any]
+    graph: Graph
+
+
+def open_program(path: str | Path) -> Program:
+    """The spec file at `path`, parsed with its imports and checked (a SpecError on any mistake)."""
+    program = load(Path(arguments.path_like(path)))
+    check(program)
+    return program
+
+
+def open_model(path: str | Path, model: str | None = None, overrides: dict[str, Any] | None = None,
+               program: Program | None = None) -> Opened:  # fmt: skip
+    """The front door: load and check `path` (unless its checked `program` is given), choose `model`
+    (default: the file's first), and lower it with `overrides`."""
+    overrides = arguments.overrides(overrides)
+    program = program or open_program(path)
+    name = choose_model(program, arguments.model_name(model))
+    return Opened(Path(path), program, name, overrides, lower(program, name, overrides))
+
+
+def open_models(path: str | Path, model: str | None = None, every: bool = False,
+                overrides: dict[str, Any] | None = None) -> list[Opened]:  # fmt: skip
+    """`open_model` for `model`, or, with `every`, for every model the file itself defines."""
+    program = open_program(path)
+    names = program.models if every else [model]
+    return [open_model(path, name, overrides, program) for name in names]
+
+
+def _overrides(overrides: dict[str, Any] | None, more: dict[str, Any]) -> dict[str, Any]:
+    """`overrides={...}` and parameter keyword arguments, as one checked dict (keywords win)."""
+    return arguments.overrides({**arguments.overrides(overrides), **more})
+
+
+def _graph(source: str | Path | Graph, model: str | None, overrides: dict[str, Any]) -> Graph:
+    """`source` itself if it is a lowered Graph (then no model or overrides may be given), else lowered."""
+    if isinstance(source, Graph):
+        if model is not None or overrides:
+            raise arguments.ArgumentError(
+                "a lowered Graph is already one model at one setting: pass no model or overrides"
+            )
+        return source
+    return open_model(source, model, overrides).graph
 
 
 def choose_model(program: Program, model: str | None) -> str:
@@ -47,16 +107,17 @@ def _file_span(program: Program):
     return Span(program.files[0], 1, 1, 1, 1)
 
 
-def load_graph(path: str | Path, model: str | None = None, **overrides: Any) -> Graph:
+def load_graph(path: str | Path, model: str | None = None, *, overrides: dict[str, Any] | None = None,
+               **more: Any) -> Graph:  # fmt: skip
     """Parse, check and lower one model of a spec file (`overrides` replace parameter values)."""
-    program = load(path)
-    check(program)
-    return lower(program, choose_model(program, model), overrides)
+    return open_model(path, model, _overrides(overrides, more)).graph
 
 
-def input_shape(path: str | Path, model: str | None = None, batch: int = 1, **overrides: Any) -> tuple[int, ...]:
+def input_shape(source: str | Path | Graph, model: str | None = None, batch: int = 1, *,
+                overrides: dict[str, Any] | None = None, **more: Any) -> tuple[int, ...]:  # fmt: skip
     """The concrete shape of the model's input at batch size `batch` (an image: [batch, C, H, W])."""
-    return graph_input_shape(load_graph(path, model, **overrides), batch)
+    batch = arguments.positive(batch, "batch")
+    return graph_input_shape(_graph(source, model, _overrides(overrides, more)), batch)
 
 
 def graph_input_shape(graph: Graph, batch: int = 1) -> tuple[int, ...]:
@@ -67,40 +128,45 @@ def graph_input_shape(graph: Graph, batch: int = 1) -> tuple[int, ...]:
     return graph.type_of(value).shape(batch)
 
 
-def analyze(path: str | Path, model: str | None = None, batch: int = 1, **overrides: Any) -> dict:
-    """The report as a dict: totals, output shape, a row per layer and block, every node, and which
-    parameters depend on the token count (`token_dependent`)."""
-    return report_dict(path, model, batch, overrides=overrides)
-
-
-def report_dict(path: str | Path, model: str | None = None, batch: int = 1, *, convention: str = "flop_counter",
-                depth: int | None = None, dtype: str = "f32", closed_form: bool = False,
-                overrides: dict[str, Any] | None = None) -> dict:  # fmt: skip
-    """`analyze` with the report's options: the counting `convention` (archgraph.conventions), rows
-    `depth` levels deep, activation memory in `dtype`, and the closed form in N if asked."""
+def analyze(path: str | Path, model: str | None = None, *, batch: int = 1, convention: str | None = None,
+            depth: int | None = None, dtype: str = "f32", closed_form: bool = False,
+            overrides: dict[str, Any] | None = None, **more: Any) -> dict:  # fmt: skip
+    """The report as a dict (what `archgraph report --format json` prints): totals, output shape, a row
+    per layer and block (`depth` levels deep), every node, memory in `dtype` at `batch`, which
+    parameters depend on the token count, and with `closed_form` the count as a polynomial in N,
+    all under the counting `convention` (archgraph.conventions; default flop_counter).
+    Model parameters go in `overrides` (or as keyword arguments: `analyze(p, img_size=384)`)."""
+    from archgraph import conventions
     from archgraph.report import report_data
     from archgraph.resolution import token_dependence
 
-    overrides = overrides or {}
-    program = load(path)
-    check(program)
-    name = choose_model(program, model)
-    graph = lower(program, name, overrides)
-    data = report_data(graph, batch, convention, depth, dtype)
-    data["token_dependent"] = token_dependence(program, name, overrides, graph)
+    batch = arguments.positive(batch, "batch")
+    convention = arguments.one_of(convention or conventions.DEFAULT, "convention", conventions.ALIASES)
+    depth = None if depth is None else arguments.positive(depth, "depth")
+    dtype = arguments.one_of(dtype, "dtype", REPORT_DTYPES)
+    if not isinstance(closed_form, bool):
+        raise arguments.ArgumentKindError(f"closed_form: expected true or false, found {closed_form!r}")
+    opened = open_model(path, model, _overrides(overrides, more))
+    data = report_data(opened.graph, batch, convention, depth, dtype)
+    data["token_dependent"] = token_dependence(opened.program, opened.name, opened.overrides, opened.graph)
     if closed_form:
-        form, why = closed_form_or_reason(program, name, graph, convention, overrides)
+        form, why = closed_form_or_reason(opened.program, opened.name, opened.graph, convention, opened.overrides)
         data["closed_form"] = form.json() if form else {"error": why}
     return data
 
 
-def closed_form(path: str | Path, model: str | None = None, convention: str = "flop_counter", **overrides: Any):
+report_dict = analyze  # the name the commands used; one function
+
+
+def closed_form(path: str | Path, model: str | None = None, convention: str | None = None, *,
+                overrides: dict[str, Any] | None = None, **more: Any):  # fmt: skip
     """The model's count under `convention` as an exact polynomial in its token count N
     (an archgraph.poly.ClosedForm: `.count(N)`, `.tokens(img_size)`, `.crossover_tokens()`)."""
-    program = load(path)
-    check(program)
-    name = choose_model(program, model)
-    return _closed_form(program, name, lower(program, name, overrides), convention, overrides)
+    from archgraph import conventions
+
+    convention = arguments.one_of(convention or conventions.DEFAULT, "convention", conventions.ALIASES)
+    opened = open_model(path, model, _overrides(overrides, more))
+    return _closed_form(opened.program, opened.name, opened.graph, convention, opened.overrides)
 
 
 def _closed_form(program: Program, name: str, graph: Graph, convention: str, overrides: dict[str, Any]):
@@ -121,21 +187,30 @@ def closed_form_or_reason(program: Program, name: str, graph: Graph, convention:
         return None, str(error).splitlines()[0]
 
 
-def generate_source(path: str | Path, model: str | None = None, **overrides: Any) -> str:
-    """The generated module's source for one model."""
+def generate_source(source: str | Path | Graph, model: str | None = None, *,
+                    overrides: dict[str, Any] | None = None, **more: Any) -> str:  # fmt: skip
+    """The generated module's source for one model (of a spec file, or an already lowered Graph)."""
     from archgraph.codegen import generate
 
-    return generate(load_graph(path, model, **overrides), display_name(Path(path)))
+    graph = _graph(source, model, _overrides(overrides, more))
+    return generate(graph, display_name(Path(graph.source)))
 
 
-def build(path: str | Path, model: str | None = None, *, device=None, dtype=None, grad_checkpointing: bool = False,
-          **overrides: Any):  # fmt: skip
-    """Generate the module for `model` and instantiate it (random weights, initialised as timm).
+def build(source: str | Path | Graph, model: str | None = None, *, device=None, dtype=None,
+          grad_checkpointing: bool = False, overrides: dict[str, Any] | None = None, **more: Any):  # fmt: skip
+    """Generate the module for `model` (or for an already lowered Graph) and instantiate it (random
+    weights, initialised as timm). Needs torch: MissingDependencyError (naming the extra) without it.
 
     `grad_checkpointing=True` makes each repeated block recompute its activations in backward
     while training (the generated class's constructor flag)."""
-    source = generate_source(path, model, **overrides)
-    return instantiate(source, f"<generated from {path}>", device=device, dtype=dtype,
+    from archgraph.deps import require
+
+    if not isinstance(grad_checkpointing, bool):
+        raise arguments.ArgumentKindError(f"grad_checkpointing: expected true or false, found {grad_checkpointing!r}")
+    graph = _graph(source, model, _overrides(overrides, more))
+    require("torch", "archgraph.build")
+    source_text = generate_source(graph)
+    return instantiate(source_text, f"<generated from {graph.source}>", device=device, dtype=dtype,
                        grad_checkpointing=grad_checkpointing)  # fmt: skip
 
 

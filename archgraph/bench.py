@@ -101,9 +101,10 @@ def run(
 
     from archgraph.api import build, graph_input_shape, load_graph
     from archgraph.cost import totals
+    from archgraph.ir import Graph
 
-    graph = load_graph(spec, model, **overrides)
-    module = build(spec, model, device=device, **overrides)
+    graph = spec if isinstance(spec, Graph) else load_graph(spec, model, overrides=overrides)  # lowered once
+    module = build(graph, device=device)
     x = torch.randn(graph_input_shape(graph, batch), device=device)
     step = make_step(torch.compile(module, fullgraph=True) if compile else module, module, x, train, dtype)
     for _ in range(warmup):
@@ -114,7 +115,7 @@ def run(
         for _ in range(runs):
             times.append(1e3 * timed(step, device))
     t = totals(graph)
-    flops = training_flops(spec, model, overrides, x.shape) if train else t.flops * batch
+    flops = training_flops(graph, None, {}, x.shape) if train else t.flops * batch
     mode = "train" if train else "inference"
     return Bench(graph.name, device, dtype, batch, mode, times, flops, t.params, peak.bytes, peak.kind)
 
@@ -171,7 +172,7 @@ def training_flops(spec, model, overrides, shape) -> int:
 
     from archgraph.api import build
 
-    module = build(spec, model, device="meta", **overrides)
+    module = build(spec, model, device="meta", overrides=overrides)
     with FlopCounterMode(display=False) as counter:
         module(torch.empty(shape, device="meta")).sum().backward()
     return counter.get_total_flops()

@@ -5,18 +5,16 @@ and `sweep`, `diff`, `verify`. Each command is one function; only `verify` impor
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archgraph import conventions
+from archgraph import arguments, conventions
 
 if TYPE_CHECKING:
     from archgraph.loader import Program
 
 FORMATS = ("table", "json", "yaml", "csv", "markdown")
-COMMANDS = ("sweep", "diff", "verify")
 
 
 def _short_dtype(text: str) -> str:
@@ -25,27 +23,24 @@ def _short_dtype(text: str) -> str:
 
 
 def positive(text: str) -> int:
-    """argparse type for --batch and --runs: an integer of at least 1."""
+    """argparse type for --batch, --runs and --depth: an integer of at least 1 (the API's message too)."""
     try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, found {n}")
-    return n
+        return arguments.positive_text(text)
+    except arguments.ArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_value(text: str) -> Any:
-    """`--set` values: integers, floats, true/false, else a string (quotes optional)."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text.strip().strip("\"'")
+    """`--set` values: integers, floats, true/false, lists in brackets (`[3, 4, 6, 3]`), else a string."""
+    return arguments.parse_value(text)
+
+
+def _value(key: str, text: str, parser: argparse.ArgumentParser) -> Any:
+    """The --set value `text` of `key`; a usage error if it is malformed (an unclosed list)."""
+    try:
+        return arguments.parse_value(text)
+    except arguments.ArgumentError as error:
+        parser.error(f"--set {key}: {error}")
 
 
 def split_pair(pair: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
@@ -58,7 +53,7 @@ def split_pair(pair: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
 
 def parse_overrides(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """The --set pairs as {parameter: value}."""
-    return {key: parse_value(value) for key, value in (split_pair(pair, parser) for pair in pairs or [])}
+    return {key: _value(key, value, parser) for key, value in (split_pair(pair, parser) for pair in pairs or [])}
 
 
 def add_model_options(parser: argparse.ArgumentParser, set_help: str = "override a parameter", *,
@@ -75,7 +70,7 @@ def add_report_options(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES),
                      help="what a FLOP counts (default flop_counter = FlopCounterMode; fvcore/paper = multiply-adds "
                           "+ norms; torchvision/macs; full = + all elementwise work)")  # fmt: skip
-    rep.add_argument("--depth", type=int, help="rows for every block down to this many levels (1: top level)")
+    rep.add_argument("--depth", type=positive, help="rows for every block down to this many levels (1: top level)")
     rep.add_argument("--by", choices=("layer", "op", "node"), default="layer", help="rows per layer, op kind or node")
     rep.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"), type=_short_dtype,
                      help="activation dtype for memory: f32, bf16 or f16 (fp32 and fp16, as bench spells them, too)")  # fmt: skip
@@ -85,12 +80,12 @@ def add_report_options(rep: argparse.ArgumentParser) -> None:
 
 def add_graph_options(graph: argparse.ArgumentParser) -> None:
     graph.add_argument("--level", choices=("op", "block"), default="op", help="one vertex per op or per block")
-    graph.add_argument("--depth", type=int, help="block level: blocks down to this many levels")
+    graph.add_argument("--depth", type=positive, help="block level: blocks down to this many levels")
     graph.add_argument("--renderer", choices=("auto", "dot", "builtin"), default="auto",
                        help="svg: Graphviz's dot (auto: when installed) or archgraph's own layout")  # fmt: skip
 
 
-def add_commands(sub) -> None:
+def add_sweep(sub) -> None:
     sweep = sub.add_parser("sweep", help="counts over a grid of settings (--set img_size=224,384), closed form, plot")
     sweep.add_argument("specs", nargs="+", type=Path)
     add_model_options(sweep, "KEY=V1,V2,... sweeps those values", several=True)
@@ -98,6 +93,9 @@ def add_commands(sub) -> None:
     sweep.add_argument("--batch", type=positive, default=1)
     sweep.add_argument("--format", choices=FORMATS, default="table")
     sweep.add_argument("--plot", type=Path, metavar="FILE", help="draw the sweep into FILE (.png, .svg, .pdf)")
+
+
+def add_diff(sub) -> None:
     diff = sub.add_parser("diff", help="two models side by side per block: parameter and FLOP deltas")
     diff.add_argument("a", type=Path)
     diff.add_argument("b", type=Path)
@@ -106,9 +104,12 @@ def add_commands(sub) -> None:
         diff.add_argument(f"--set-{side}", action="append", default=[], metavar="KEY=VALUE")
     diff.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override on both sides")
     diff.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES))
-    diff.add_argument("--depth", type=int)
+    diff.add_argument("--depth", type=positive, help="rows for every block down to this many levels")
     diff.add_argument("--batch", type=positive, default=1)
     diff.add_argument("--format", choices=FORMATS, default="table")
+
+
+def add_verify(sub) -> None:
     verify = sub.add_parser("verify", help="run the generated module; compare params, output shape and "
                             "FlopCounterMode per module with the spec (imports torch)")  # fmt: skip
     verify.add_argument("specs", nargs="+", type=Path)
@@ -119,20 +120,13 @@ def add_commands(sub) -> None:
     verify.add_argument("--module", type=Path, metavar="FILE", help="verify this Python file instead of generating")
 
 
-def run(args, parser: argparse.ArgumentParser) -> int:
-    return {"sweep": sweep, "diff": diff, "verify": verify}[args.command](args, parser)
-
-
 def _models(args) -> list[tuple[Path, Program, str]]:
     """(spec, its checked program, model) for each spec: --model, or every model with --all-models, else the first."""
-    from archgraph.api import choose_model
-    from archgraph.check import check
-    from archgraph.loader import load
+    from archgraph.api import choose_model, open_program
 
     out = []
     for path in args.specs:
-        program = load(path)
-        check(program)
+        program = open_program(path)
         if args.all_models:
             out += [(path, program, n) for n in program.models]
         else:
@@ -145,22 +139,24 @@ def _swept(pairs: list[str], parser) -> tuple[dict[str, list[Any]], dict[str, An
     swept, fixed = {}, {}
     for pair in pairs:
         key, value = split_pair(pair, parser)
-        if "," in value:
-            swept[key] = [parse_value(v) for v in value.split(",") if v.strip()]
+        values = [v for v in arguments.split_top(value) if v.strip()]
+        if len(values) > 1 or value.rstrip().endswith(","):
+            swept[key] = [_value(key, v, parser) for v in values]
         else:
-            fixed[key] = parse_value(value)
+            fixed[key] = _value(key, value, parser)
     return swept, fixed
 
 
 def sweep(args, parser) -> int:
+    from archgraph.deps import require
     from archgraph.progress import Progress
     from archgraph.sweep import grid, render, sweep_data
 
     swept, fixed = _swept(args.set, parser)
     if not swept:
         parser.error("sweep needs at least one --set KEY=V1,V2,... (e.g. --set img_size=224,384,512)")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        parser.error("--plot needs matplotlib (pip install matplotlib, or archgraph's `test` extra)")
+    if args.plot:
+        require("matplotlib", "`archgraph sweep --plot`")
     models = _models(args)
     progress = Progress(len(models), "sweep")
     data = sweep_data(models, grid(swept), fixed, args.convention, args.batch, progress.step)
@@ -174,12 +170,12 @@ def sweep(args, parser) -> int:
 
 
 def diff(args, parser) -> int:
-    from archgraph.api import report_dict
+    from archgraph.api import analyze
     from archgraph.diff import diff_data, render
 
     both = parse_overrides(args.set, parser)
-    a, b = (report_dict(path, model, args.batch, convention=args.convention, depth=args.depth,
-                        overrides={**both, **parse_overrides(extra, parser)})
+    a, b = (analyze(path, model, batch=args.batch, convention=args.convention, depth=args.depth,
+                    overrides={**both, **parse_overrides(extra, parser)})
             for path, model, extra in ((args.a, args.model_a, args.set_a), (args.b, args.model_b, args.set_b)))  # fmt: skip
     sys.stdout.write(render(diff_data(a, b), args.format))
     return 0

@@ -7,7 +7,7 @@ into one number, so a report can print the figure a given tool or paper prints:
   nothing else. torch.utils.flop_counter.FlopCounterMode (on `meta`, CUDA, or CPU with the
   math SDPA backend); ViT-B/16 35,127,656,448.
 - `fvcore` (alias `paper`): 1 per multiply-add (fvcore's "flop" is a MAC), plus what
-  fvcore's default handles count for archgraph's ops (FVCORE_ELEMENTWISE): norms, bilinear
+  fvcore's default handles count for archgraph's ops (each op's `fvcore` rule): norms, bilinear
   upsampling and the batch norm inside a weight-standardised conv. fvcore FlopCountAnalysis
   with unfused attention (ViT-B/16 17.58 G), the DeiT paper's Table 1 (DeiT-B 17.6 G) and
   timm's tables.
@@ -28,37 +28,9 @@ from dataclasses import dataclass
 
 from archgraph.cost import totals, under
 from archgraph.ir import Graph, Node
+from archgraph.ops import REGISTRY, uncounted
 
 DEFAULT = "flop_counter"
-
-
-def _fvcore_norm(graph: Graph, node: Node) -> int:
-    return (5 if node.attrs.get("affine", True) else 4) * node.out.numel()
-
-
-def _fvcore_batch_norm(graph: Graph, node: Node) -> int:
-    return (2 if node.attrs.get("affine", True) else 1) * node.out.numel()
-
-
-def _fvcore_upsample(graph: Graph, node: Node) -> int:
-    return 4 * node.out.numel()  # archgraph's `upsample` is bilinear
-
-
-def _fvcore_std_conv(graph: Graph, node: Node) -> int:
-    """Weight standardisation runs F.batch_norm(training=True, no affine) on the weight: 4 per element."""
-    in_channels = int(graph.type_of(node.inputs[0]).dims[1])
-    a = node.attrs
-    return 4 * a["out_channels"] * in_channels // a.get("groups", 1) * a["kernel_size"] ** 2
-
-
-# op name -> elementwise "flops" fvcore's default handles count for it (at batch 1)
-FVCORE_ELEMENTWISE: dict[str, Callable[[Graph, Node], int]] = {
-    "layer_norm": _fvcore_norm,
-    "group_norm": _fvcore_norm,
-    "batch_norm": _fvcore_batch_norm,
-    "upsample": _fvcore_upsample,
-    "std_conv2d": _fvcore_std_conv,
-}
 
 
 @dataclass(frozen=True)
@@ -83,9 +55,12 @@ class Convention:
                 "includes": self.includes, "reproduces": list(self.reproduces)}  # fmt: skip
 
 
-def _fvcore_elementwise(graph: Graph, node: Node) -> int:
-    rule = FVCORE_ELEMENTWISE.get(node.op)
-    return rule(graph, node) if rule else 0
+def fvcore_elementwise(graph: Graph, node: Node) -> int:
+    """What fvcore's default handles add for `node` beyond its multiply-adds: its op's registry rule."""
+    rule = REGISTRY[node.op].fvcore if node.op != "input" else uncounted
+    if rule is None:
+        raise KeyError(f"op `{node.op}` has no fvcore rule")
+    return rule([graph.type_of(v) for v in node.inputs], node.attrs, node.outs)
 
 
 CONVENTIONS: dict[str, Convention] = {
@@ -107,7 +82,7 @@ CONVENTIONS: dict[str, Convention] = {
             ("fvcore FlopCountAnalysis with unfused attention (TIMM_FUSED_ATTN=0): ViT-B/16 17.583 G",
              "DeiT paper Table 1 (Touvron et al. 2021): DeiT-Ti 1.3, DeiT-S 4.6, DeiT-B 17.6 GFLOPs",
              "timm/DeiT/CaiT/ResMLP tables; Mixer-B/16 12.62 G"),
-            aliases=("paper",), elementwise=_fvcore_elementwise,
+            aliases=("paper",), elementwise=fvcore_elementwise,
         ),
         Convention(
             "torchvision", "FLOPS (= multiply-adds)", 1,

@@ -19,8 +19,9 @@ Assumptions (also returned in `memory_data(...)["assumptions"]`):
   layer norm: the input and a mean and rstd per row in f32; group norm: the input and a
   mean and rstd per sample and group; GELU/ReLU: the input; softmax: the output; fused
   SDPA: q, k, v, the output and a f32 logsumexp per query; elementwise multiply: its
-  tensor operands; adds, concat, reshapes: nothing; an op archgraph has no rule for: all
-  its inputs), counted once per storage. A weight-standardised conv also keeps the
+  tensor operands; adds, concat, reshapes: nothing), counted once per storage: each op's
+  `memory` rule in the registry (archgraph.ops), which also says whether it is a view.
+  A weight-standardised conv also keeps the
   standardised weight and its batch norm's mean and inverse std per output channel, and,
   where it pads in forward (TF "same" with a stride or an even kernel), the padded copy
   of its input instead of the input; a max pool keeps int64 indices, and the padded copy
@@ -33,21 +34,28 @@ Assumptions (also returned in `memory_data(...)["assumptions"]`):
 from __future__ import annotations
 
 from archgraph.cost import totals
-from archgraph.ir import Graph, Node, Scope, TensorType, Value
-from archgraph.ops.conv import same_padding
+from archgraph.ir import Graph, Node, Scope, Value
+from archgraph.ops import REGISTRY, Memory
 
 BYTES = {"f64": 8, "f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "fp8": 1, "int8": 1}
 PARAM_DTYPES = ("f32", "bf16", "f16", "int8")
-VIEW_OPS = {"split_heads", "merge_heads", "to_tokens", "transpose", "index"}
-NOTHING = {"add", "sub", "concat", "index", "to_tokens", "split_heads", "merge_heads", "transpose", "mean",
-           "parameter", "input", "upsample", "to_grid", "identity"}  # fmt: skip
-INPUT_ONLY = {"linear", "conv2d", "gelu", "silu", "sigmoid", "tanh", "affine", "layer_scale", "batch_norm"}
-OUTPUT_ONLY = {"softmax", "relu"}
+# the graph's own input node is no op of the registry: it is a leaf, and not a view
+INPUT = Memory("nothing", "the model's input: a leaf")
+
+
+def rule(op: str) -> Memory:
+    """The registry's memory rule for `op` (every registered op has one: tests/test_registry.py)."""
+    if op == "input":
+        return INPUT
+    memory = REGISTRY[op].memory
+    if memory is None:
+        raise KeyError(f"op `{op}` has no memory rule")
+    return memory
 
 
 def _base(graph: Graph, value: Value) -> Value:
     """The value whose storage `value` shares (itself unless it is a view)."""
-    while graph.nodes[value.node].op in VIEW_OPS and graph.nodes[value.node].inputs:
+    while rule(graph.nodes[value.node].op).view and graph.nodes[value.node].inputs:
         value = graph.nodes[value.node].inputs[0]
     return value
 
@@ -110,7 +118,7 @@ def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
     live: dict[Value, int] = {}
     peak, where = 0, ""
     for i, node in enumerate(order):
-        if node.op not in VIEW_OPS and node.op != "parameter":
+        if not rule(node.op).view and node.op != "parameter":
             for k in range(len(node.outs)):
                 value = Value(node.id, k)
                 live[value] = _numel(graph, value, batch) * nbytes
@@ -122,52 +130,16 @@ def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
     return peak, where
 
 
-def _padded(x: TensorType, kernel: int, stride: int, batch: int) -> int:
-    """Elements of the TF-"same" padded copy of `x` [B, C, H, W] at `batch`."""
-    b, c, h, w = x.shape(batch)
-    return b * c * (h + sum(same_padding(h, kernel, stride))) * (w + sum(same_padding(w, kernel, stride)))
-
-
-def _std_conv(graph: Graph, node: Node, batch: int, nbytes: int) -> tuple[list[Value], int]:
-    """A weight-standardised conv (the generated StdConv2d / StdConv2dSame): conv2d keeps its input
-    (the padded copy where forward pads) and the standardised weight, F.batch_norm a mean and an
-    inverse std per output channel (the weight itself is a parameter)."""
-    a, x = node.attrs, graph.type_of(node.inputs[0])
-    k, stride, out = a["kernel_size"], a["stride"], a["out_channels"]
-    extra = (out * int(x.dims[1]) // a["groups"] * k * k + 2 * out) * nbytes
-    if a["padding"] == "same" and (stride > 1 or k % 2 == 0):  # F.pad copies, even when it adds nothing
-        return [], extra + _padded(x, k, stride, batch) * nbytes
-    return node.inputs[:1], extra
-
-
 def _saved(graph: Graph, node: Node, batch: int, nbytes: int) -> tuple[list[Value], int]:
-    """What autograd keeps for `node`'s backward: storages, and extra bytes (statistics, copies
-    made inside the op) for activations of `nbytes` bytes an element."""
+    """What autograd keeps for `node`'s backward (its op's `Memory` rule): storages, and extra bytes
+    (statistics, copies made inside the op) for activations of `nbytes` bytes an element."""
+    memory = rule(node.op)
+    types = [graph.type_of(v) for v in node.inputs]
+    keeps = memory.keeps if isinstance(memory.keeps, str) else memory.keeps(types, node.attrs)
     ins = [v for v in node.inputs if not _is_parameter(graph, v)]
     outs = [Value(node.id, k) for k in range(len(node.outs))]
-    if node.op in NOTHING:
-        return [], 0
-    if node.op in INPUT_ONLY:
-        return ins[:1], 0
-    if node.op in OUTPUT_ONLY:
-        return outs, 0
-    if node.op == "layer_norm":
-        return ins[:1], 2 * 4 * node.out.numel(batch) // int(node.out.dims[-1])
-    if node.op == "group_norm":
-        return ins[:1], 2 * batch * node.attrs["num_groups"] * nbytes
-    if node.op == "std_conv2d":
-        return _std_conv(graph, node, batch, nbytes)
-    if node.op == "sdpa":
-        q = graph.type_of(node.inputs[0])
-        return [*ins, *outs], 4 * q.numel(batch) // int(q.dims[-1])
-    if node.op == "max_pool2d":
-        indices = 8 * node.out.numel(batch)  # int64
-        x, k = graph.type_of(node.inputs[0]), node.attrs["kernel_size"]
-        padded = _padded(x, k, node.attrs["stride"] or k, batch) if node.attrs["padding"] == "same" else 0
-        if padded and padded != x.numel(batch):  # generated code pads with -inf only when it adds pixels
-            return [], indices + padded * nbytes
-        return ins[:1], indices
-    return ins, 0  # mul, div and ops without a rule: every tensor operand
+    values = {"nothing": [], "input": ins[:1], "inputs": ins, "output": outs, "inputs+outputs": [*ins, *outs]}[keeps]
+    return values, memory.extra(types, node.attrs, node.outs, batch, nbytes) if memory.extra else 0
 
 
 def training_saved(graph: Graph, batch: int, nbytes: int) -> int:

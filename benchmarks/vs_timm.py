@@ -146,7 +146,7 @@ def flops(case: Case, mode: str, x: torch.Tensor) -> int:
     """Inference: archgraph's analytic FLOPs. Training: forward + backward, FlopCounterMode on `meta`."""
     if mode == "train":
         return training_flops(ROOT / case.spec, case.model, case.overrides, x.shape)
-    return archgraph.analyze(ROOT / case.spec, case.model, batch=x.shape[0], **case.overrides)["flops"]
+    return archgraph.analyze(ROOT / case.spec, case.model, batch=x.shape[0], overrides=case.overrides)["flops"]
 
 
 def measure(case: Case, mode: str, batch: int, args) -> Result:

@@ -33,6 +33,15 @@ def spec_models() -> list[tuple[Path, str]]:
     return out
 
 
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """`archgraph *argv` in this process: (exit code, stdout, stderr)."""
+    from archgraph.cli import main
+
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def reduced(spec: Path, name: str, **extra) -> dict:
     """Small overrides for a model, kept to the parameters it has: 2 blocks, width 64, 2x2 patches, 10 classes."""
     import archgraph
@@ -49,6 +58,32 @@ def reduced(spec: Path, name: str, **extra) -> dict:
         if key in params:
             small.setdefault(key, [i % small["depth"] for i in range(len(params[key]))])
     return {k: v for k, v in small.items() if k in params}
+
+
+FOLDER_MARKERS = {"torch": {"torch"}, "parity": {"torch", "timm"}}  # markers every test in the folder gets
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Skip importing tests/torch and tests/parity (torch and timm take seconds to import) when the
+    `-m` expression deselects every test there, as the torch-free subset `-m "not timm and not torch"` does."""
+    expression = config.getoption("markexpr") or ""
+    try:
+        folder = collection_path.relative_to(ROOT / "tests").parts[0]
+    except ValueError:
+        return None
+    if not expression or folder not in FOLDER_MARKERS:
+        return None
+    try:
+        from _pytest.mark.expression import Expression
+
+        compiled = Expression.compile(expression)
+    except Exception:  # an expression pytest itself will report
+        return None
+    markers = FOLDER_MARKERS[folder]
+    # deselected whatever other markers (slow, gpu) a test there carries
+    if not any(compiled.evaluate(lambda name, rest=rest: name in markers or rest) for rest in (False, True)):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,15 +18,9 @@ import yaml
 import archgraph
 from archgraph.cli import main
 from archgraph.commands import parse_value
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run
 
 VIT_L16 = "specs/vit_l16.arch"
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_report_json_has_the_documented_keys_and_matches_analyze(capsys):

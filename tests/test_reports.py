@@ -9,7 +9,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -18,14 +17,9 @@ import archgraph
 from archgraph import conventions
 from archgraph.api import report_dict
 from archgraph.cli import main
+from tests.conftest import run
 
 VIT_B16 = "specs/vit_b16.arch"
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ---- formats agree with each other and with analyze() ----
@@ -227,17 +221,15 @@ GIANTS = {"vit_g14": ("specs/vit_g14.arch", 1_012_611_432), "vit_bigg14": ("spec
 
 
 @pytest.mark.parametrize("name", sorted(GIANTS))
-def test_giant_vits_are_reported_well_under_a_second_without_torch(name):
+def test_giant_vits_are_reported_without_torch(name):
+    """The giants' parameter counts, from a fresh process that never imports torch. Their report's time is
+    a benchmark (benchmarks/, docs/benchmarks.md), not asserted here: a wall-clock limit fails on a busy machine."""
     spec, params = GIANTS[name]
-    code = (f"import sys, time; t = time.perf_counter(); import archgraph; d = archgraph.analyze({spec!r}); "
-            "dt = time.perf_counter() - t; assert 'torch' not in sys.modules; print(d['params'], dt)")  # fmt: skip
-    best = []
-    for _ in range(3):
-        start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
-        best.append((time.perf_counter() - start, float(out[1])))
-        assert int(out[0]) == params
-    assert min(b[1] for b in best) < 0.5, f"analyze({spec}) took {min(best)} s"
+    code = (
+        f"import sys, archgraph; d = archgraph.analyze({spec!r}); assert 'torch' not in sys.modules; print(d['params'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert int(out) == params
 
 
 @pytest.mark.parametrize("command", [["sweep", VIT_B16, "--set", "img_size=224,384"], ["diff", VIT_B16, VIT_B16],

@@ -17,14 +17,9 @@ from archgraph import conventions
 from archgraph.cli import main
 from archgraph.export import dot_binary, to_svg
 from archgraph.poly import Polynomial, fit, token_count
+from tests.conftest import run
 
 VIT_B16 = "specs/vit_b16.arch"
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ---- the closed form ----
@@ -162,7 +157,7 @@ def test_sweep_over_two_parameters_takes_their_product(capsys):
     rows = json.loads(js)["rows"]
     assert [r["setting"] for r in rows] == [{"depth": d, "img_size": i} for d in (6, 12) for i in (224, 384)]
     for row in rows:
-        report = archgraph.analyze(VIT_B16, **row["setting"])
+        report = archgraph.analyze(VIT_B16, overrides=row["setting"])
         assert row["count"] == report["flops"] and row["quadratic"] == report["attention_flops"]
 
 

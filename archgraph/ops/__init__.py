@@ -4,6 +4,6 @@ Importing this package registers the op families, one file each (as timm's layer
 """
 
 from archgraph.ops import act, attention, conv, elementwise, linear, norm, resize, tokens  # noqa: F401  (registers)
-from archgraph.ops.base import REGISTRY, REQUIRED, Attr, Emit, OpDef, register, suggest
+from archgraph.ops.base import REGISTRY, REQUIRED, VIEW, Attr, Emit, Memory, OpDef, register, suggest, uncounted
 
-__all__ = ["REGISTRY", "REQUIRED", "Attr", "Emit", "OpDef", "register", "suggest"]
+__all__ = ["REGISTRY", "REQUIRED", "VIEW", "Attr", "Emit", "Memory", "OpDef", "register", "suggest", "uncounted"]

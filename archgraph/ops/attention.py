@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, expect_rank, register
+from archgraph.ops.base import VIEW, Attr, Emit, Memory, OpDef, expect_rank, register, uncounted
 
 
 def _split_infer(ins, a):
@@ -38,11 +38,15 @@ def _split_call(a) -> str:
 register(OpDef(
     name="split_heads",
     inputs=("x",),
-    attrs={"num_heads": Attr("int"), "parts": Attr("int", 1, "3 for a fused qkv projection (rows ordered q|k|v)")},
+    attrs={"num_heads": Attr("int", doc="heads h; C must divide into parts * h"), "parts": Attr("int", 1, "3 for a fused qkv projection (rows ordered q|k|v)")},
     infer=_split_infer,
     emit=Emit(call=_split_call),
     summary="[B, N, parts*h*d] -> parts tensors [B, h, N, d] (timm's qkv layout: q|k|v, then heads)",
     formulas={"shape": "[B, N, parts*h*d] -> parts x [B, h, N, d]", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=VIEW,
+    notes="Channels are ordered part-major, then head, as timm's fused `qkv` (rows q|k|v). `C` must be divisible by `parts * num_heads`. With `parts = 1` it returns one tensor; otherwise `parts` tensors to unpack. Generated code: `x.reshape(-1, N, h, d).transpose(1, 2)`, or `x.reshape(-1, N, parts, h, d).permute(2, 0, 3, 1, 4).unbind(0)`.",
+    example='q, k, v = split_heads(qkv: linear(x, 3 * dim), num_heads, parts = 3)',
 ))  # fmt: skip
 
 
@@ -61,6 +65,10 @@ register(OpDef(
     emit=Emit(call=lambda a: f"{a.ins[0]}.transpose(1, 2).reshape(-1, {a.outs[0].dims[1]}, {a.outs[0].dims[2]})"),
     summary="[B, h, N, d] -> [B, N, h*d]",
     formulas={"shape": "[B, h, N, d] -> [B, N, h*d]", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=Memory("nothing", "fused SDPA kernels lay their output out as [B, N, h, d], so this is a view", view=True),
+    notes='The inverse of `split_heads` with `parts = 1`. Generated code: `x.transpose(1, 2).reshape(-1, N, h*d)`.',
+    example='x = merge_heads(sdpa(q, k, v))',
 ))  # fmt: skip
 
 
@@ -95,6 +103,13 @@ def _sdpa_call(a) -> str:
     return f"F.scaled_dot_product_attention({', '.join(a.ins)}{extra})"
 
 
+_SDPA_MEMORY = Memory(
+    "inputs+outputs",
+    "q, k, v, the output and a f32 logsumexp per query (fused SDPA)",
+    extra=lambda ins, a, outs, batch, nbytes: 4 * ins[0].numel(batch) // int(ins[0].dims[-1]),
+)
+
+
 register(OpDef(
     name="sdpa",
     inputs=("q", "k", "v"),
@@ -106,4 +121,8 @@ register(OpDef(
     summary="scaled dot-product attention softmax(q k^T * scale) v (F.scaled_dot_product_attention)",
     formulas={"shape": "q [B, h, Nq, d], k [B, h, Nk, d], v [B, h, Nk, dv] -> [B, h, Nq, dv]",
               "params": "0", "flops": "q@k^T 2*B*h*Nq*Nk*d + attn@v 2*B*h*Nq*Nk*dv (other: 4 per score)"},
+    fvcore=uncounted,
+    memory=_SDPA_MEMORY,
+    notes='`causal = true` needs `Nq <= Nk`; `Nq != Nk` is cross-attention. `scale = none` means "not given": there is no `none` literal in the language. Both matmuls form the attention N² term; "other" is 4 per score (`h * Nq * Nk`) for scaling and softmax. The JSON report itemises `q@k^T`, `softmax` and `attn@v`. Generated code: `F.scaled_dot_product_attention(q, k, v)`, plus `is_causal=True` and/or `scale=...`.',
+    example='x = sdpa(q, k, v)',
 ))  # fmt: skip

@@ -1,8 +1,12 @@
 """What an op is: data plus small functions, registered by name (the name the spec uses).
 
 An `OpDef` says which tensor arguments and attributes the op takes, how its output shape
-follows from its inputs (`infer`), how many parameters it owns, what it costs, and how
-the code generator writes it (`Emit`). `@register` refuses a name registered twice.
+follows from its inputs (`infer`), how many parameters it owns, what it costs, what fvcore
+counts for it (`fvcore`), what autograd keeps for its backward or whether it is a view
+(`memory`), how the code generator writes it (`Emit`), and its documentation (`summary`,
+`formulas`, `notes`, `example`, `Attr.doc`), from which docs/language.md's op reference is
+generated (archgraph.docs). `@register` refuses a name registered twice; tests/test_registry.py
+fails when an op lacks a rule.
 """
 
 from __future__ import annotations
@@ -28,6 +32,35 @@ class Attr:
 
 
 Infer = Callable[[list[TensorType], dict[str, Any]], TensorType | tuple[TensorType, ...]]
+# (input types, attributes, output types) -> a count at batch 1
+Count = Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...]], int]
+# (input types, attributes, output types, batch, bytes per activation element) -> bytes
+Bytes = Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...], int, int], int]
+KEEPS = ("nothing", "input", "inputs", "output", "inputs+outputs")
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What autograd keeps for an op's backward (memory.py reads it), or that the op is a view.
+
+    keeps: one of KEEPS, or (input types, attributes) -> one of them; "input" is the first
+    tensor operand that is not a parameter, "inputs" every one. extra: bytes kept beyond those
+    tensors (statistics, copies made inside the op). view: the output shares the input's storage.
+    why: the backward formula the rule follows, for the docs.
+    """
+
+    keeps: str | Callable[[list[TensorType], dict[str, Any]], str]
+    why: str
+    extra: Bytes | None = None
+    view: bool = False
+
+
+VIEW = Memory("nothing", "a view of its input: no storage of its own, nothing saved", view=True)
+
+
+def uncounted(ins, a, outs) -> int:
+    """fvcore's count for an op its default handles ignore (or count as matmuls, already in `macs`): 0."""
+    return 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +91,12 @@ class OpDef:
     cost: Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...]], Cost] = lambda ins, a, outs: Cost()
     learnable: bool = False  # owns weights, so its label becomes a state_dict prefix
     formulas: dict[str, str] = field(default_factory=dict)  # shape / params / FLOPs, for the docs
+    # rules with no default: tests/test_registry.py fails on an op that leaves one None
+    fvcore: Count | None = None  # the elementwise count fvcore's default handles add (matmuls are in `macs`)
+    memory: Memory | None = None  # what backward keeps, or that the op is a view
+    notes: str = ""  # prose for the op reference (markdown), after the summary
+    example: str = ""  # one spec line using the op
+    written: str = ""  # how a spec writes it, when not as a call (`a + b`, `x[i]`)
 
     @property
     def variadic(self) -> bool:
@@ -72,6 +111,17 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op `{op.name}` registered twice")
     REGISTRY[op.name] = op
     return op
+
+
+def missing_rules(op: OpDef) -> list[str]:
+    """The per-op rules and docs `op` lacks (tests/test_registry.py requires none for every op)."""
+    missing = [rule for rule in ("fvcore", "memory") if getattr(op, rule) is None]
+    if op.memory is not None and isinstance(op.memory.keeps, str) and op.memory.keeps not in KEEPS:
+        missing.append(f"memory.keeps (`{op.memory.keeps}` is none of {', '.join(KEEPS)})")
+    missing += [f"formulas[{key!r}]" for key in ("shape", "params", "flops") if not op.formulas.get(key)]
+    missing += [field for field in ("summary", "example") if not getattr(op, field)]
+    missing += [f"the doc of attribute `{name}`" for name, attr in op.attrs.items() if not attr.doc]
+    return missing
 
 
 def suggest(name: str, candidates) -> str | None:
@@ -129,6 +179,11 @@ def per_element(k: int) -> Callable[[list[TensorType], dict[str, Any], tuple[Ten
     return lambda ins, a, outs: Cost(other=k * outs[0].numel())
 
 
+def fvcore_norm(ins, a, outs) -> int:
+    """fvcore's layer/group norm handle: 5 per output element (mean, variance, normalise, scale, shift), 4 without affine."""
+    return (5 if a.get("affine", True) else 4) * outs[0].numel()
+
+
 def call_module(a) -> str:
     """`self.<op>(x)`: the forward expression of an op whose module takes its one input."""
     return f"{a.target}({a.ins[0]})"
@@ -140,4 +195,4 @@ def norm_dim(dim: int, rank: int, arg: str = "dim") -> int:
     return dim % rank
 
 
-__all__ = ["REGISTRY", "REQUIRED", "Attr", "Emit", "OpDef", "register", "suggest"]
+__all__ = ["REGISTRY", "REQUIRED", "VIEW", "Attr", "Emit", "Memory", "OpDef", "register", "suggest", "uncounted"]

@@ -21,13 +21,16 @@ from archgraph.ir import Cost, TensorType
 from archgraph.ops.base import (
     Attr,
     Emit,
+    Memory,
     OpDef,
     call_module,
     check_choice,
     check_positive,
     expect_rank,
+    fvcore_norm,
     per_element,
     register,
+    uncounted,
 )
 from archgraph.ops.emit import py
 from archgraph.scalars import describe
@@ -124,12 +127,44 @@ def _std_conv_init(a) -> list[str]:
     return [line for line in lines if ".bias" not in line or a.value("bias")]
 
 
+def _std_conv_fvcore(ins, a, outs) -> int:
+    """Weight standardisation runs F.batch_norm(training=True, no affine) on the weight: 4 per element."""
+    return 4 * a["out_channels"] * int(ins[0].dims[1]) // a["groups"] * a["kernel_size"] ** 2
+
+
+def _std_conv_pads(ins, a) -> bool:
+    """Whether the generated StdConv2dSame pads a copy of its input (F.pad copies even when it adds nothing)."""
+    return a["padding"] == "same" and (a["stride"] > 1 or a["kernel_size"] % 2 == 0)
+
+
+def padded_numel(x: TensorType, kernel: int, stride: int, batch: int) -> int:
+    """Elements of the TF-"same" padded copy of `x` [B, C, H, W] at `batch`."""
+    b, c, h, w = x.shape(batch)
+    return b * c * (h + sum(same_padding(h, kernel, stride))) * (w + sum(same_padding(w, kernel, stride)))
+
+
+def _std_conv_extra(ins, a, outs, batch: int, nbytes: int) -> int:
+    """The standardised weight, F.batch_norm's mean and inverse std per output channel, and any padded copy."""
+    k, out = a["kernel_size"], a["out_channels"]
+    extra = (out * int(ins[0].dims[1]) // a["groups"] * k * k + 2 * out) * nbytes
+    return extra + (padded_numel(ins[0], k, a["stride"], batch) * nbytes if _std_conv_pads(ins, a) else 0)
+
+
+_STD_CONV_MEMORY = Memory(
+    lambda ins, a: "nothing" if _std_conv_pads(ins, a) else "input",
+    "the input (or, where forward pads it, the padded copy instead), the standardised weight, and its "
+    "batch norm's mean and inverse std per output channel",
+    extra=_std_conv_extra,
+)
+
+
 register(OpDef(
     name="std_conv2d",
     inputs=("x",),
-    attrs={"out_channels": Attr("int"), "kernel_size": Attr("int"), "stride": Attr("int", 1),
+    attrs={"out_channels": Attr("int", doc="output channels"), "kernel_size": Attr("int", doc="k: a square k x k kernel"),
+           "stride": Attr("int", 1, "s, along both axes"),
            "padding": Attr("any", 0, 'an integer, or "same" (TensorFlow SAME: output ceil(H / stride))'),
-           "groups": Attr("int", 1), "bias": Attr("bool", False, "timm's StdConv2d has none"),
+           "groups": Attr("int", 1, "must divide C and out_channels"), "bias": Attr("bool", False, "timm's StdConv2d has none"),
            "eps": Attr("float", 1e-6, "added to each filter's variance (timm: 1e-6; the hybrid ViTs use 1e-8)"),
            "init": Attr("str", "kaiming_normal", "kaiming_normal (fan_out, relu: timm ResNetV2) | torch")},
     infer=_std_conv_infer,
@@ -143,6 +178,10 @@ register(OpDef(
                        "else (H + 2p - k) // s + 1",
               "params": "out_channels * C / groups * k * k (+ out_channels with bias)",
               "flops": "2 * B * out_channels * H' * W' * C / groups * k * k (weight standardisation: not counted)"},
+    fvcore=_std_conv_fvcore,
+    memory=_STD_CONV_MEMORY,
+    notes='Weight standardisation as timm\'s `StdConv2d` (the BiT ResNets in the hybrid ViTs, which use `eps = 1e-8`). `padding = "same"` is TensorFlow\'s SAME (timm `StdConv2dSame`): output `ceil(H / stride)`, total padding `max((ceil(H / s) - 1) * s + k - H, 0)` with the odd pixel after (right, bottom); symmetric and static with stride 1 and an odd kernel, computed from the input otherwise. The standardisation (an `F.batch_norm` over the weights, once per forward whatever the batch) is not in FLOPs, as FlopCounterMode does not count it, and not in "other" either (every "other" figure scales with the batch). Generated code: `self.conv = StdConv2dSame(3, 64, kernel_size=7, stride=2, eps=1e-08, **dd)` or `StdConv2d(64, 64, kernel_size=3, padding=1, eps=1e-06, **dd)`, helper classes in the generated file with timm\'s forward.',
+    example='x = conv: std_conv2d(x, 64, 7, stride = 2, padding = "same", eps = 1e-8)',
 ))  # fmt: skip
 
 
@@ -180,6 +219,12 @@ _NORM_ATTRS = {
                                      "branch's last norm"),
 }  # fmt: skip
 
+
+def _batch_norm_fvcore(ins, a, outs) -> int:
+    """fvcore's batch norm handle in eval: 2 per element (1 without affine)."""
+    return (2 if a["affine"] else 1) * outs[0].numel()
+
+
 register(OpDef(
     name="batch_norm",
     inputs=("x",),
@@ -193,6 +238,10 @@ register(OpDef(
             "buffers, not parameters)",
     learnable=True,
     formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 2 per element)"},
+    fvcore=_batch_norm_fvcore,
+    memory=Memory("input", "the input (the batch statistics are recomputed from it)"),
+    notes='Statistics of the batch in training, running statistics in eval; the running statistics are buffers: in the `state_dict`, not in the parameter count. Init: weight 1 (0 with `zero_init`), bias 0. Generated code: `self.bn1 = nn.BatchNorm2d(64, eps=1e-05, **dd)`.',
+    example='h = relu(bn1: batch_norm(conv1: conv2d(x, 64, 1, bias = false)))',
 ))  # fmt: skip
 
 
@@ -211,6 +260,13 @@ def _group_norm_module(a) -> str:
     return f"nn.GroupNorm({a['num_groups']}, {a.types[0].dims[1]}, eps={a['eps']}{extra}, **dd)"
 
 
+_GROUP_NORM_MEMORY = Memory(
+    "input",
+    "the input, and a mean and rstd per sample and group (in the activations' dtype)",
+    extra=lambda ins, a, outs, batch, nbytes: 2 * batch * a["num_groups"] * nbytes,
+)
+
+
 register(OpDef(
     name="group_norm",
     inputs=("x",),
@@ -224,6 +280,10 @@ register(OpDef(
             "then a ReLU)",
     learnable=True,
     formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 5 per element)"},
+    fvcore=fvcore_norm,
+    memory=_GROUP_NORM_MEMORY,
+    notes="Over `[B, C, H, W]` or `[B, C, L]`; `num_groups` must divide `C`. timm's `GroupNormAct` is this followed by a ReLU; its keys are the norm's own. Generated code: `self.norm = nn.GroupNorm(32, 64, eps=1e-05, **dd)`.",
+    example='x = relu(norm: group_norm(x, 32))',
 ))  # fmt: skip
 
 
@@ -260,10 +320,24 @@ def _max_pool_call(a) -> str:
     return f"F.max_pool2d({x}, {py(k)}{extra})"
 
 
+def _max_pool_padded(ins, a, batch: int) -> int:
+    """Elements of the -inf padded copy generated code makes ("same" padding that adds pixels), else 0."""
+    x, k = ins[0], a["kernel_size"]
+    padded = padded_numel(x, k, _pool_stride(a), batch) if a["padding"] == "same" else 0
+    return padded if padded != x.numel(batch) else 0
+
+
+_MAX_POOL_MEMORY = Memory(
+    lambda ins, a: "nothing" if _max_pool_padded(ins, a, 1) else "input",
+    'int64 indices per output element, and the input (or the padded copy where "same" pads it)',
+    extra=lambda ins, a, outs, batch, nbytes: 8 * outs[0].numel(batch) + _max_pool_padded(ins, a, batch) * nbytes,
+)
+
+
 register(OpDef(
     name="max_pool2d",
     inputs=("x",),
-    attrs={"kernel_size": Attr("int"), "stride": Attr("int", None, "default: kernel_size"),
+    attrs={"kernel_size": Attr("int", doc="k: a k x k window"), "stride": Attr("int", None, "default: kernel_size"),
            "padding": Attr("any", 0, 'an integer, or "same" (TensorFlow SAME, padded with -inf)')},
     infer=_max_pool_infer,
     cost=lambda ins, a, outs: Cost(other=outs[0].numel() * a["kernel_size"] ** 2),  # one comparison per window element
@@ -271,4 +345,8 @@ register(OpDef(
     summary="2-D max pooling (F.max_pool2d; timm MaxPool2dSame with padding \"same\")",
     formulas={"shape": "[B, C, H, W] -> [B, C, H', W'], H' as for a convolution",
               "params": "0", "flops": "0 (other: k * k per output element)"},
+    fvcore=uncounted,
+    memory=_MAX_POOL_MEMORY,
+    notes='`padding` is at most half the kernel, as PyTorch requires, or `"same"` as for `std_conv2d`, padded with `-inf` so padding never wins. Generated code: `F.max_pool2d(x, 3, stride=2, padding=1)`, or with `"same"` the padding written out for the compiled size: `F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float(\'-inf\')), 3, stride=2)`.',
+    example='x = max_pool2d(x, 3, stride = 2, padding = "same")',
 ))  # fmt: skip

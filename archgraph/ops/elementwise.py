@@ -7,11 +7,15 @@ A residual `x + f(x)` is an `add`.
 from __future__ import annotations
 
 from archgraph.errors import OpError
-from archgraph.ops.base import Attr, Emit, OpDef, broadcast, per_element, register
+from archgraph.ops.base import Attr, Emit, Memory, OpDef, broadcast, per_element, register, uncounted
 from archgraph.ops.emit import py
 from archgraph.scalars import describe
 
 SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+_KEEPS_OPERANDS = Memory("inputs", "its tensor operands (each one's gradient is scaled by the other)")
+_MEMORY = {"add": Memory("nothing", "nothing: the gradient passes through"),
+           "sub": Memory("nothing", "nothing: the gradient passes through (negated)"),
+           "mul": _KEEPS_OPERANDS, "div": _KEEPS_OPERANDS}  # fmt: skip
 
 
 def _infer(ins, a):
@@ -41,10 +45,15 @@ for _name, _symbol in SYMBOLS.items():
         name=_name,
         inputs=("*x",),
         attrs={"scalar": Attr("any", None, "the number operand, when one side is a number"),
-               "scalar_first": Attr("bool", False)},
+               "scalar_first": Attr("bool", False, "the number is the left operand (`2 / x`)")},
         infer=_infer,
         cost=per_element(1),
         emit=Emit(call=_call(_symbol)),
         summary=f"elementwise `a {_symbol} b`, broadcasting",
         formulas={"shape": "broadcast(a, b)", "params": "0", "flops": "0 (other: 1 per element)"},
+        fvcore=uncounted, memory=_MEMORY[_name], written=f"a {_symbol} b",
+        notes="Two tensors (broadcast as in PyTorch; `B` only against `1` or `B`), or a tensor and a number. "
+              f"It can also be called by name (`{_name}(x, y)`); its attributes are internal. "
+              f"Generated code: `x {_symbol} h`, `x {_symbol} 0.5`, `1 {_symbol} x`.",
+        example=f"x = x {_symbol} h",
     ))  # fmt: skip

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, batch_dims, call_module, check_choice, check_positive, register
+from archgraph.ops.base import (
+    Attr,
+    Emit,
+    Memory,
+    OpDef,
+    batch_dims,
+    call_module,
+    check_choice,
+    check_positive,
+    register,
+    uncounted,
+)
 from archgraph.ops.conv import check_conv, conv_cost, conv_params, conv_shape
 
 _LINEAR_INIT = {
@@ -64,6 +75,10 @@ register(OpDef(
     learnable=True,
     formulas={"shape": "[..., C] -> [..., out_features]", "params": "C*out_features + out_features (bias)",
               "flops": "2 * prod(...) * C * out_features"},
+    fvcore=uncounted,
+    memory=Memory("input", "the input (for the weight gradient)"),
+    notes="`init`: `trunc_normal` (weight N(0, 0.02) truncated, bias 0: timm ViT), `xavier_uniform` (bias 0), `xavier_mlp` (bias N(0, 1e-6): timm Mixer MLPs), `zeros`, `torch` (PyTorch's default), `kaiming_normal` (weight N(0, 2 / fan_out) as timm's ResNets init convs, bias 0), `lecun_normal` (timm's jax init). Generated code: `self.fc1 = nn.Linear(64, 256, **dd)` (plus `bias=False`), called as `self.fc1(x)`.",
+    example='x = fc1: linear(x, 4 * dim)',
 ))  # fmt: skip
 
 
@@ -85,8 +100,9 @@ def _conv_module(a) -> str:
 register(OpDef(
     name="conv2d",
     inputs=("x",),
-    attrs={"out_channels": Attr("int"), "kernel_size": Attr("int"), "stride": Attr("int", 1),
-           "padding": Attr("int", 0), "groups": Attr("int", 1), "bias": Attr("bool", True),
+    attrs={"out_channels": Attr("int", doc="output channels"), "kernel_size": Attr("int", doc="k: a square k x k kernel"),
+           "stride": Attr("int", 1, "s, along both axes"), "padding": Attr("int", 0, "p zeros on every side"),
+           "groups": Attr("int", 1, "must divide C and out_channels"), "bias": Attr("bool", True, "learn an additive bias"),
            "init": Attr("str", "torch", "torch (PyTorch default, as timm's patch_embed) | trunc_normal | ...")},
     infer=_conv_infer,
     params=conv_params,
@@ -97,4 +113,8 @@ register(OpDef(
     formulas={"shape": "[B, C, H, W] -> [B, out_channels, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1]",
               "params": "out_channels * C / groups * k * k + out_channels (bias)",
               "flops": "2 * B * out_channels * H' * W' * C / groups * k * k"},
+    fvcore=uncounted,
+    memory=Memory("input", "the input (for the weight gradient)"),
+    notes="A square kernel. `groups` must divide `C` and `out_channels`, and the kernel must fit. `init` as `linear`; the default `torch` keeps PyTorch's init, as timm's `patch_embed.proj`. Generated code: `self.proj = nn.Conv2d(3, 768, kernel_size=16, stride=16, **dd)`; `stride`, `padding` and `groups` are written only when they differ from the defaults, and `bias=False` only when off.",
+    example='x = proj: conv2d(x, embed_dim, patch_size, stride = patch_size)',
 ))  # fmt: skip

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, call_module, check_positive, per_element, register
+from archgraph.ops.base import (
+    Attr,
+    Emit,
+    Memory,
+    OpDef,
+    call_module,
+    check_positive,
+    fvcore_norm,
+    per_element,
+    register,
+    uncounted,
+)
 
 
 def _channels_last(ins: list[TensorType], a: dict) -> TensorType:
@@ -26,6 +37,13 @@ def _layer_norm_module(a) -> str:
     return f"nn.LayerNorm({a.types[0].dims[-1]}, eps={a['eps']}{extra}, **dd)"
 
 
+_LAYER_NORM_MEMORY = Memory(
+    "input",
+    "the input, and a f32 mean and rstd per row",
+    extra=lambda ins, a, outs, batch, nbytes: 2 * 4 * outs[0].numel(batch) // int(outs[0].dims[-1]),
+)
+
+
 register(OpDef(
     name="layer_norm",
     inputs=("x",),
@@ -44,6 +62,10 @@ register(OpDef(
     summary="layer normalisation over the last axis (nn.LayerNorm)",
     learnable=True,
     formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 5 per element)"},
+    fvcore=fvcore_norm,
+    memory=_LAYER_NORM_MEMORY,
+    notes="The default eps is timm's ViT value; PyTorch's own default is 1e-5. Init: weight 1, bias 0. Generated code: `self.norm = nn.LayerNorm(768, eps=1e-06, **dd)` (plus `elementwise_affine=False`).",
+    example='x = norm: layer_norm(x)',
 ))  # fmt: skip
 
 
@@ -62,4 +84,8 @@ register(OpDef(
     summary="ResMLP's normalisation: a learned per-channel `alpha * x + beta`, no statistics (timm Affine)",
     learnable=True,
     formulas={"shape": "unchanged", "params": "2 * C (alpha, beta of shape [1, 1, C])", "flops": "0 (other: 2 per element)"},
+    fvcore=uncounted,
+    memory=Memory("input", "the input (for alpha's gradient)"),
+    notes="Keys `alpha`, `beta` of shape `[1, 1, C]`, as timm's `Affine`. Generated code: `self.norm1 = Affine(384, **dd)` (a helper class in the generated file), `torch.addcmul(self.beta, self.alpha, x)`.",
+    example='h = norm1: affine(x)',
 ))  # fmt: skip

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import TensorType
-from archgraph.ops.base import Attr, Emit, OpDef, check_positive, expect_rank, per_element, register
+from archgraph.ops.base import (
+    Attr,
+    Emit,
+    Memory,
+    OpDef,
+    check_positive,
+    expect_rank,
+    per_element,
+    register,
+    uncounted,
+)
 
 
 def _to_grid_infer(ins, a):
@@ -26,11 +36,15 @@ def _to_grid_call(a) -> str:
 register(OpDef(
     name="to_grid",
     inputs=("x",),
-    attrs={"height": Attr("int"), "width": Attr("int")},
+    attrs={"height": Attr("int", doc="grid rows"), "width": Attr("int", doc="grid columns")},
     infer=_to_grid_infer,
     emit=Emit(call=_to_grid_call),
     summary="a token sequence back to a feature map, row-major (SETR: x.transpose(1, 2).reshape(B, C, h, w))",
     formulas={"shape": "[B, h*w, C] -> [B, C, h, w]", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=Memory("nothing", "a reshape of a transposed view: backward needs no tensor"),
+    notes='The token count must equal `height * width`. Generated code: `x.transpose(1, 2).reshape(-1, 1024, 32, 32)`.',
+    example='x = to_grid(norm: layer_norm(x[:, 1:]), grid, grid)',
 ))  # fmt: skip
 
 
@@ -55,6 +69,11 @@ def _upsample_call(a) -> str:
     return f'F.interpolate({a.ins[0]}, {how}, mode="bilinear", align_corners={a["align_corners"]})'
 
 
+def _upsample_fvcore(ins, a, outs) -> int:
+    """fvcore's bilinear upsample handle: 4 per output element."""
+    return 4 * outs[0].numel()
+
+
 register(OpDef(
     name="upsample",
     inputs=("x",),
@@ -67,4 +86,8 @@ register(OpDef(
     summary="bilinear resize by an integer factor or to a square size (F.interpolate, mode=\"bilinear\")",
     formulas={"shape": "[B, C, H, W] -> [B, C, s*H, s*W] or [B, C, size, size]", "params": "0",
               "flops": "0 (other: 4 per output element)"},
+    fvcore=_upsample_fvcore,
+    memory=Memory("nothing", "bilinear interpolation is linear: its backward needs only the sizes"),
+    notes='Give exactly one of `scale_factor` and `size`. Generated code: `F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)`.',
+    example='y = upsample(cls: conv2d(x, num_classes, 1), size = img_size)',
 ))  # fmt: skip

@@ -6,8 +6,10 @@ from __future__ import annotations
 from archgraph.errors import OpError
 from archgraph.ir import BATCH, Cost, TensorType
 from archgraph.ops.base import (
+    VIEW,
     Attr,
     Emit,
+    Memory,
     OpDef,
     call_module,
     check_choice,
@@ -15,6 +17,7 @@ from archgraph.ops.base import (
     norm_dim,
     per_element,
     register,
+    uncounted,
 )
 
 # ---- parameter: a learned tensor (cls_token, pos_embed, dist_token, ...) ----
@@ -54,6 +57,10 @@ register(OpDef(
     summary="a learned tensor, e.g. the class token [1, 1, D] or the position embedding [1, N, D]",
     learnable=True,
     formulas={"shape": "shape", "params": "prod(shape)", "flops": "0"},
+    fvcore=uncounted,
+    memory=Memory("nothing", "a leaf: its gradient needs no activation"),
+    notes='A learned tensor with no input (class token, position embedding, register tokens). `shape` is a list of positive integers and has no batch axis: `concat` expands a leading 1 over the batch, and `+` broadcasts it. Generated code: `self.pos_embed = nn.Parameter(torch.zeros(1, 197, 768, **dd))`, read as `self.pos_embed`; init for example `nn.init.trunc_normal_(self.pos_embed, std=0.02)`.',
+    example='x = x + pos_embed: parameter([1, num_patches + 1, embed_dim], init = "trunc_normal")',
 ))  # fmt: skip
 
 # ---- layer_scale: x * gamma (timm LayerScale; CaiT gamma_1, ViT ls1) ----
@@ -72,6 +79,10 @@ register(OpDef(
     summary="per-channel learned scale `x * gamma` (timm LayerScale, key `gamma`)",
     learnable=True,
     formulas={"shape": "unchanged", "params": "C", "flops": "0 (other: 1 per element)"},
+    fvcore=uncounted,
+    memory=Memory("input", "the input (for gamma's gradient)"),
+    notes='Key `<label>.gamma`. Generated code: a `LayerScale` helper class is added to the file; `self.ls1 = LayerScale(768, **dd)`; init `nn.init.constant_(self.ls1.gamma, init_values)`.',
+    example='h = ls1: layer_scale(h, init_values)',
 ))  # fmt: skip
 
 # ---- image <-> tokens ----
@@ -92,6 +103,10 @@ register(OpDef(
     emit=Emit(call=lambda a: f"{a.ins[0]}.flatten(2).transpose(1, 2)"),
     summary="a feature map to a token sequence, row-major (timm's flatten(2).transpose(1, 2))",
     formulas={"shape": "[B, C, H, W] -> [B, H*W, C]", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=VIEW,
+    notes='Generated code: `x.flatten(2).transpose(1, 2)`.',
+    example='return to_tokens(proj: conv2d(x, embed_dim, patch_size, stride = patch_size))',
 ))  # fmt: skip
 
 
@@ -108,11 +123,15 @@ def _transpose_infer(ins, a):
 register(OpDef(
     name="transpose",
     inputs=("x",),
-    attrs={"dim0": Attr("int"), "dim1": Attr("int")},
+    attrs={"dim0": Attr("int", doc="one axis (negative counts from the end)"), "dim1": Attr("int", doc="the other")},
     infer=_transpose_infer,
     emit=Emit(call=lambda a: f"{a.ins[0]}.transpose({a['dim0']}, {a['dim1']})"),
     summary="swap two axes (Mixer's token MLP works on [B, C, N])",
     formulas={"shape": "swap dims dim0 and dim1", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=VIEW,
+    notes="Negative axes count from the end; the batch axis cannot move. Generated code: `x.transpose(1, 2)`. Mixer's token MLP on `[B, C, N]`: `h = transpose(mlp_tokens: mlp(transpose(norm1: layer_norm(x), 1, 2), hidden), 1, 2)`.",
+    example='h = transpose(x, 1, 2)',
 ))  # fmt: skip
 
 # ---- concat: joins tokens; a parameter's batch axis of 1 is expanded to B ----
@@ -154,11 +173,15 @@ def _concat_call(a) -> str:
 register(OpDef(
     name="concat",
     inputs=("*xs",),
-    attrs={"dim": Attr("int", 1)},
+    attrs={"dim": Attr("int", 1, "the axis to join along (default: tokens)")},
     infer=_concat_infer,
     emit=Emit(call=_concat_call),
     summary="join tensors along `dim` (default: tokens); a learned [1, n, D] token is expanded over the batch",
     formulas={"shape": "sum of the inputs' sizes along dim", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=Memory("nothing", "backward slices the gradient: no tensor kept"),
+    notes='The first argument that is not a tensor starts the attributes. Inputs have the same rank and agree on every axis but `dim`; the batch axis cannot be the concat axis. An input whose first axis is not the batch (a `[1, n, D]` `parameter`) is expanded over the batch. Generated code: `torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)`.',
+    example='x = concat(cls_token: parameter([1, 1, embed_dim], init = "normal", std = 1e-6), x)',
 ))  # fmt: skip
 
 # ---- index: what `x[:, 0]` and `x[:, 1:]` lower to ----
@@ -219,6 +242,11 @@ register(OpDef(
     emit=Emit(call=lambda a: f"{a.ins[0]}[{', '.join(_slice(i) for i in a.value('items'))}]"),
     summary="select or slice tokens: written `x[:, 0]`, `x[:, 1:]`",
     formulas={"shape": "as Python indexing", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=VIEW,
+    written="x[i, a:b, ...]",
+    notes='What `x[...]` lowers to (section 5). Generated code: the same subscript (`x[:, 0]`, `x[:, 1:]`). Write it as a subscript: called by name, `index(x, [0])` can only express integer indices.',
+    example='x = x[:, 0]',
 ))  # fmt: skip
 
 # ---- mean: average pooling over tokens ----
@@ -240,10 +268,15 @@ def _mean_infer(ins, a):
 register(OpDef(
     name="mean",
     inputs=("x",),
-    attrs={"dim": Attr("int", 1), "keepdim": Attr("bool", False)},
+    attrs={"dim": Attr("int", 1, "the axis to average (default: tokens)"),
+           "keepdim": Attr("bool", False, "keep it as size 1")},
     infer=_mean_infer,
     cost=lambda ins, a, outs: Cost(other=ins[0].numel()),
     emit=Emit(call=lambda a: f"{a.ins[0]}.mean(dim={a['dim']}" + (", keepdim=True)" if a.value("keepdim") else ")")),
     summary="average over `dim` (default: tokens), e.g. global average pooling",
     formulas={"shape": "drops dim (or keeps it as 1)", "params": "0", "flops": "0 (other: 1 per input element)"},
+    fvcore=uncounted,
+    memory=Memory("nothing", "backward spreads the gradient evenly: it needs only the shape"),
+    notes='Global average pooling; averaging over the batch is an error. Generated code: `x.mean(dim=1)` or `x.mean(dim=1, keepdim=True)`.',
+    example='x = mean(x[:, 1:], dim = 1)',
 ))  # fmt: skip

@@ -33,7 +33,7 @@ def test_benchmark_times_generated_against_timm_and_prints_a_row(mode):
     result = vs_timm.measure(case, mode, 2, args)
     assert result.gen_ms > 0 and result.timm_ms > 0 and result.mm_gflops > 0
     assert result.ratio == result.gen_ms / result.timm_ms
-    forward = archgraph.analyze(ROOT / case.spec, case.model, batch=2, **SMALL)["flops"]
+    forward = archgraph.analyze(ROOT / case.spec, case.model, batch=2, overrides=SMALL)["flops"]
     if mode == "inference":
         assert result.gflop * 1e9 == forward
     else:  # forward + backward (FlopCounterMode): the backward is about twice the forward
