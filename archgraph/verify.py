@@ -15,11 +15,11 @@ says so. On `meta` and on CUDA the counter counts SDPA itself. Imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from archgraph.api import instantiate
 from archgraph.cost import totals
 from archgraph.ir import Graph
+from archgraph.small import small_overrides
 
 
 @dataclass
@@ -42,21 +42,6 @@ class Result:
         lines += [f"note: {note}" for note in self.notes]
         verdict = "ok" if self.ok else "FAILED"
         return "\n".join([*(f"  {line}" for line in lines), f"{self.model}: {verdict}"]) + "\n"
-
-
-def small_overrides(graph: Graph) -> dict:
-    """A reduced size of the same model: 2 blocks, width 64 (a multiple of mlp_ratio's denominator,
-    so the MLP width stays whole), 2 heads, 10 classes, the smallest image of two token rows."""
-    from archgraph.poly import image_step
-
-    params = graph.params
-    ratio = params.get("mlp_ratio")
-    denominator = (
-        Fraction(ratio).limit_denominator(1000).denominator if isinstance(ratio, int | float | Fraction) else 1
-    )
-    small = {"depth": 2, "num_heads": 2, "num_classes": 10, "img_size": 2 * image_step(graph),
-             "embed_dim": 64 if denominator == 1 else 8 * denominator}  # fmt: skip
-    return {k: v for k, v in small.items() if k in params and not isinstance(params[k], bool)}
 
 
 def verify_graph(path, name: str, overrides: dict, small: bool) -> tuple[dict, Graph]:

@@ -8,7 +8,7 @@ selected (`-m slow`) or ARCHGRAPH_SLOW=1 is set.
 from __future__ import annotations
 
 import os
-from fractions import Fraction
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,22 +42,24 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def reduced(spec: Path, name: str, **extra) -> dict:
-    """Small overrides for a model, kept to the parameters it has: 2 blocks, width 64, 2x2 patches, 10 classes."""
-    import archgraph
+def with_spec_library(root: Path) -> Path:
+    """`root`, holding a copy of specs/lib in root/lib, so specs written there can `import "lib/..."`."""
+    shutil.copytree(ROOT / "specs" / "lib", root / "lib", dirs_exist_ok=True)
+    return root
 
-    params = archgraph.load_graph(spec, name).params
-    small = {"embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10, **extra}
-    small.setdefault("img_size", 2 * params.get("patch_size", 16))
-    ratio = params.get("mlp_ratio")
-    if isinstance(ratio, float) and not ratio.is_integer() and "embed_dim" not in extra:
-        # ViT-g's 48/11, ViT-G's 64/13: a width that keeps dim * mlp_ratio whole (88, 104)
-        small["embed_dim"] = 8 * Fraction(ratio).limit_denominator(1000).denominator
-    # taps out of the encoder must fall inside its 2 blocks (SETR)
-    for key in ("mla_index", "aux_index"):
-        if key in params:
-            small.setdefault(key, [i % small["depth"] for i in range(len(params[key]))])
-    return {k: v for k, v in small.items() if k in params}
+
+@pytest.fixture(scope="module")
+def spec_root(tmp_path_factory) -> Path:
+    """A fresh folder per test module holding a copy of the spec library (see `with_spec_library`)."""
+    return with_spec_library(tmp_path_factory.mktemp("specs"))
+
+
+def reduced(spec: Path, name: str, **extra) -> dict:
+    """archgraph.small.small_overrides (what `verify --small` uses) for a spec's model."""
+    import archgraph
+    from archgraph.small import small_overrides
+
+    return small_overrides(archgraph.load_graph(spec, name), **extra)
 
 
 FOLDER_MARKERS = {"torch": {"torch"}, "parity": {"torch", "timm"}}  # markers every test in the folder gets

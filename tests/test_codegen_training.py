@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 
 from archgraph.api import generate_source
-from tests.conftest import ROOT
+from tests.conftest import ROOT, with_spec_library
 
 NESTED = """
 import "lib/transformer.arch"
@@ -35,8 +35,7 @@ model flat() {
 
 
 def _source(tmp_path, model: str) -> str:
-    (tmp_path / "lib").mkdir(exist_ok=True)
-    (tmp_path / "lib" / "transformer.arch").write_text((ROOT / "specs/lib/transformer.arch").read_text())
+    with_spec_library(tmp_path)
     (tmp_path / "nested.arch").write_text(NESTED)
     return generate_source(tmp_path / "nested.arch", model)
 

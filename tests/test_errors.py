@@ -131,3 +131,9 @@ def test_tiny_spec_compiles(in_repo, capsys, tmp_path: Path) -> None:
     assert code == 0, err
     assert "wrote" in out
     assert (tmp_path / "out" / "tiny.py").is_file()
+
+
+def test_error_cases_import_the_spec_library_itself() -> None:
+    """tests/errors/lib holds copies of specs/lib (imports may not leave a spec's folder): they track it."""
+    for copy in sorted((ERRORS / "lib").glob("*.arch")):
+        assert copy.read_text() == (ROOT / "specs" / "lib" / copy.name).read_text(), f"{copy} differs from specs/lib"

@@ -22,7 +22,6 @@ import ast
 import keyword
 import os
 import re
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -42,14 +41,6 @@ SLOW = os.environ.get("ARCHGRAPH_FUZZ", "") == "slow"
 EXAMPLES = int(os.environ.get("ARCHGRAPH_FUZZ_EXAMPLES", "7000" if SLOW else "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 HEADLINE = re.compile(r"^\S.*:\d+:\d+: [a-z ]+: ")
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A spec root holding a copy of specs/lib, so mutated specs can import it."""
-    root = tmp_path_factory.mktemp("fuzz")
-    shutil.copytree(ROOT / "specs" / "lib", root / "lib")
-    return root
 
 
 def compile_text(root, text: str) -> str:
@@ -114,8 +105,8 @@ GRAMMAR = Lark((ROOT / "archgraph" / "grammar" / "arch.lark").read_text(encoding
 
 @FUZZ
 @given(text=from_lark(GRAMMAR, start="start", explicit=TERMINALS))
-def test_grammar_generated_text(workdir, text):
-    event(compile_text(workdir, text))
+def test_grammar_generated_text(spec_root, text):
+    event(compile_text(spec_root, text))
 
 
 # ---- 2. mutations of the real specs ----
@@ -159,8 +150,8 @@ def mutated_specs(draw) -> str:
 
 @FUZZ
 @given(text=mutated_specs())
-def test_mutated_specs(workdir, text):
-    event(compile_text(workdir, text))
+def test_mutated_specs(spec_root, text):
+    event(compile_text(spec_root, text))
 
 
 # ---- 3. hostile edits of the real specs ----
@@ -191,15 +182,15 @@ def hostile_specs(draw) -> str:
 
 @FUZZ
 @given(text=hostile_specs())
-def test_hostile_edits_of_specs(workdir, text):
-    event(compile_text(workdir, text))
+def test_hostile_edits_of_specs(spec_root, text):
+    event(compile_text(spec_root, text))
 
 
-def test_mutations_reach_every_stage(workdir):
+def test_mutations_reach_every_stage(spec_root):
     """The mutation fuzzer is not stuck at the parser: unmutated sources compile, and join back exactly."""
     for text in SOURCES:
         assert "".join(tokens_of(text)) == text
-    assert compile_text(workdir, SOURCES[0]).startswith("compiled")
+    assert compile_text(spec_root, SOURCES[0]).startswith("compiled")
 
 
 # ---- failures the fuzzers found, kept as regression cases (each was an internal error) ----
@@ -220,5 +211,5 @@ REGRESSIONS = {
 
 
 @pytest.mark.parametrize("case", REGRESSIONS)
-def test_fuzz_regressions(workdir, case):
-    assert compile_text(workdir, REGRESSIONS[case]) in ("syntax error", "shape error", "type error")
+def test_fuzz_regressions(spec_root, case):
+    assert compile_text(spec_root, REGRESSIONS[case]) in ("syntax error", "shape error", "type error")

@@ -23,11 +23,11 @@ from timm.layers.pool2d_same import MaxPool2dSame  # noqa: E402
 from timm.models.resnetv2 import ResNetV2  # noqa: E402
 from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 from timm.models.vision_transformer_hybrid import ConvStem  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archgraph  # noqa: E402
 from tests.conftest import ROOT, spec_models  # noqa: E402
 from tests.parity.hybrid_models import CONV_TIMM, HYBRIDS  # noqa: E402
+from tests.torch.tiny import flop_count as count_flops  # noqa: E402
 
 SPECS = {name: spec for spec, name in spec_models()}
 SMALL = {"img_size": 64, "embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10}
@@ -60,10 +60,8 @@ def assert_same_outputs(ours, ref, img_size: int, key_map=lambda k: k) -> None:
 
 
 def flop_count(model, img_size: int) -> int:
-    model.requires_grad_(False)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.empty(1, 3, img_size, img_size, device="meta"))
-    return counter.get_total_flops()
+    """FlopCounterMode's total for one image on `meta` (tests.torch.tiny.flop_count)."""
+    return count_flops(model, torch.empty(1, 3, img_size, img_size, device="meta"))
 
 
 # ---- ResNet + ViT hybrids ----

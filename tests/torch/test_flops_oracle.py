@@ -13,12 +13,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archgraph  # noqa: E402
 from archgraph.poly import image_step  # noqa: E402
 from archgraph.verify import sdpa_gap  # noqa: E402
 from tests.conftest import reduced, spec_models  # noqa: E402
+from tests.torch.tiny import flop_count  # noqa: E402
 
 MODELS = spec_models()
 IDS = [name for _, name in MODELS]
@@ -26,10 +26,7 @@ IDS = [name for _, name in MODELS]
 
 def count(model, shape, device) -> int:
     x = torch.empty(shape, device=device) if device == "meta" else torch.randn(shape, device=device)
-    model.requires_grad_(False)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
-    return counter.get_total_flops()
+    return flop_count(model, x)
 
 
 @pytest.mark.parametrize(("spec", "name"), MODELS, ids=IDS)
@@ -43,7 +40,7 @@ def test_full_size_flops_equal_flop_counter_on_meta(spec, name):
 def test_reduced_size_flops_equal_flop_counter_on_cpu_math_sdpa(spec, name, batch):
     step = image_step(archgraph.load_graph(spec, name))  # the model's total stride: 16 for ViT-B/16, 32 for R50
     small = reduced(spec, name, img_size=4 * step, num_heads=4)
-    data = archgraph.analyze(spec, name, batch=batch, **small)
+    data = archgraph.analyze(spec, name, batch=batch, overrides=small)
     model = archgraph.build(spec, name, **small).eval()
     with sdpa_kernel(SDPBackend.MATH):
         measured = count(model, (batch, 3, small["img_size"], small["img_size"]), "cpu")
@@ -85,7 +82,7 @@ def test_cpu_sdpa_gap_is_real_and_itemised():
     """On CPU with the default SDPA kernel the counter misses exactly the attention N^2 terms."""
     spec = next(spec for spec, model in MODELS if model == "vit_ti16")
     small = {"img_size": 64, "depth": 1}
-    data = archgraph.analyze(spec, "vit_ti16", **small)
+    data = archgraph.analyze(spec, "vit_ti16", overrides=small)
     model = archgraph.build(spec, "vit_ti16", **small).eval()
     fused = count(model, (1, 3, 64, 64), "cpu")
     # archgraph's own probe (verify.sdpa_gap: one bare SDPA call) must agree with the whole model's count

@@ -8,17 +8,14 @@ run, in fp32 and under bf16 autocast (flash attention), with no math-backend wor
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archgraph  # noqa: E402
 from tests.conftest import ROOT, spec_models  # noqa: E402
-from tests.torch.tiny import IDS, config, representatives, tiny  # noqa: E402
+from tests.torch.tiny import IDS, config, flop_count, representatives, tiny  # noqa: E402
 
 pytestmark = [
     pytest.mark.gpu,
@@ -30,11 +27,8 @@ MODEL_IDS = [name for _, name in MODELS]
 
 
 def count(model: torch.nn.Module, x: torch.Tensor, dtype: torch.dtype) -> int:
-    model.requires_grad_(False)
-    precision = contextlib.nullcontext() if dtype == torch.float32 else torch.autocast("cuda", dtype=dtype)
-    with FlopCounterMode(display=False) as counter, torch.no_grad(), precision:
-        model(x)
-    return counter.get_total_flops()
+    precision = None if dtype == torch.float32 else torch.autocast("cuda", dtype=dtype)
+    return flop_count(model, x, precision=precision)
 
 
 @pytest.mark.parametrize(("spec", "name"), MODELS, ids=MODEL_IDS)
@@ -44,7 +38,7 @@ def test_reduced_size_flops_equal_flop_counter_on_cuda(spec, name, batch, dtype)
     small = config(spec, name)
     model = archgraph.build(spec, name, device="cuda", **small).eval()
     x = torch.randn(archgraph.input_shape(spec, name, batch, **small), device="cuda")
-    assert count(model, x, dtype) == archgraph.analyze(spec, name, batch=batch, **small)["flops"]
+    assert count(model, x, dtype) == archgraph.analyze(spec, name, batch=batch, overrides=small)["flops"]
 
 
 @pytest.mark.parametrize("name", ["vit_b16", "vit_l16_384"])

@@ -12,7 +12,6 @@ runs 1,000 (ARCHGRAPH_FUZZ_EXAMPLES sets it).
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -20,22 +19,13 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archgraph  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.torch.tiny import counted  # noqa: E402
 
 SLOW = os.environ.get("ARCHGRAPH_FUZZ", "") == "slow"
 EXAMPLES = int(os.environ.get("ARCHGRAPH_FUZZ_EXAMPLES", "1000" if SLOW else "60"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shapes")
-    shutil.copytree(ROOT / "specs" / "lib", root / "lib")
-    return root
 
 
 def call(model: str, **params) -> str:
@@ -118,16 +108,14 @@ ARCHITECTURES = st.one_of(vit_specs(), mlp_specs(), conv_stem_specs())
 
 def measure(model, shape: tuple[int, ...]) -> tuple[torch.Size, int]:
     """The output shape and the FLOPs FlopCounterMode counts (math SDPA, so attention is counted)."""
-    model.requires_grad_(False)
-    with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-        out = model(torch.randn(shape))
-    return out.shape, counter.get_total_flops()
+    out, flops = counted(model, torch.randn(shape), math_sdpa=True)
+    return out.shape, flops
 
 
 @PROPERTY
 @given(text=ARCHITECTURES, batch=st.integers(1, 3))
-def test_generated_module_matches_static_shapes_params_and_flops(root, text, batch):
-    path = root / "drawn.arch"
+def test_generated_module_matches_static_shapes_params_and_flops(spec_root, text, batch):
+    path = spec_root / "drawn.arch"
     path.write_text(text)
     mixer = text.split("token_mixer = ")[1].split(",")[0] if "token_mixer" in text else ""
     event(text.split("= ")[1].split("(")[0] + f" {mixer}".rstrip())

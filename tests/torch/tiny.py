@@ -9,10 +9,13 @@ initialised to zero redrawn, so that no output is trivially zero (Mixer's head i
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 from pathlib import Path
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
 import archgraph
 from tests.conftest import reduced, spec_models
@@ -50,6 +53,22 @@ def tiny(spec: Path, name: str, batch: int = 2, seed: int = 0, **kwargs) -> tupl
                 p.normal_(std=0.02)
     x = torch.randn(archgraph.input_shape(spec, name, batch, **small), dtype=kwargs.get("dtype"))
     return model, x
+
+
+def counted(model: torch.nn.Module, x: torch.Tensor, *, math_sdpa: bool = False, precision=None):
+    """(output, FlopCounterMode's total) of one forward without grad: the oracle the FLOP tests share.
+    `math_sdpa` runs attention on the math backend (on CPU the fused kernel counts 0, pytorch#195460);
+    `precision` is a context such as torch.autocast."""
+    model.requires_grad_(False)
+    backend = sdpa_kernel(SDPBackend.MATH) if math_sdpa else contextlib.nullcontext()
+    with FlopCounterMode(display=False) as counter, torch.no_grad(), backend, precision or contextlib.nullcontext():
+        out = model(x)
+    return out, counter.get_total_flops()
+
+
+def flop_count(model: torch.nn.Module, x: torch.Tensor, **options) -> int:
+    """FlopCounterMode's total for one forward of `model` on `x` (options as `counted`)."""
+    return counted(model, x, **options)[1]
 
 
 IDS = [name for _, name in representatives()]

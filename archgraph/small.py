@@ -1,0 +1,31 @@
+"""A reduced size of a model, for `verify --small` and the test suite: one function, so the sizes
+verify checks and the sizes the tests compare with timm are the same."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from archgraph.ir import Graph
+
+SMALL = {"depth": 2, "num_heads": 2, "num_classes": 10}
+TAPS = ("mla_index", "aux_index")  # block indices read out of the encoder (SETR)
+
+
+def small_overrides(graph: Graph, **extra: Any) -> dict[str, Any]:
+    """Overrides that shrink `graph`'s model, kept to the parameters it has: 2 blocks, width 64 (a
+    multiple of mlp_ratio's denominator, so the MLP width stays whole: 88 for ViT-g's 48/11), 2
+    heads, 10 classes, the smallest image of two token rows, and taps out of the encoder moved
+    inside its 2 blocks. `extra` replaces any of these (or adds other parameters)."""
+    from archgraph.poly import image_step
+
+    params = graph.params
+    ratio = params.get("mlp_ratio")
+    exact = isinstance(ratio, int | float | Fraction) and not isinstance(ratio, bool)
+    denominator = Fraction(ratio).limit_denominator(1000).denominator if exact else 1
+    small = {**SMALL, "img_size": 2 * image_step(graph), "embed_dim": 64 if denominator == 1 else 8 * denominator}
+    small.update(extra)
+    for key in TAPS:
+        if key in params and key not in extra and isinstance(params[key], list):
+            small[key] = [i % small["depth"] for i in range(len(params[key]))]
+    return {k: v for k, v in small.items() if k in params and not isinstance(params[k], bool)}
