@@ -22,6 +22,7 @@ from archgraph.commands import (
     FORMATS,
     add_commands,
     add_graph_options,
+    add_library_option,
     add_model_options,
     add_report_options,
     parse_overrides,
@@ -29,6 +30,7 @@ from archgraph.commands import (
 )
 from archgraph.commands import run as run_command
 from archgraph.errors import SpecError
+from archgraph.loader import set_library_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,12 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     add_model_options(load)
     add_commands(sub)
     bench.add_parser(sub)
+    for command in sub.choices.values():  # every command reads specs
+        add_library_option(command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    set_library_path(args.lib)
     try:
         if args.command == "check":
             return _check(args)

@@ -71,6 +71,19 @@ def add_model_options(parser: argparse.ArgumentParser, set_help: str = "override
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 
 
+def folder(text: str) -> Path:
+    """argparse type for --lib: an existing directory."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return Path(text)
+
+
+def add_library_option(parser: argparse.ArgumentParser) -> None:
+    """--lib DIR (repeatable): folders searched for imports after the importing file's own."""
+    parser.add_argument("--lib", action="append", default=[], type=folder, metavar="DIR",
+                        help="search DIR for imports (after the spec's folder, before ARCHGRAPH_PATH and std/)")  # fmt: skip
+
+
 def add_report_options(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES),
                      help="what a FLOP counts (default flop_counter = FlopCounterMode; fvcore/paper = multiply-adds "
