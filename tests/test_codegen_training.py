@@ -36,7 +36,7 @@ model flat() {
 
 def _source(tmp_path, model: str) -> str:
     (tmp_path / "lib").mkdir(exist_ok=True)
-    (tmp_path / "lib" / "transformer.arch").write_text((ROOT / "specs/lib/transformer.arch").read_text())
+    (tmp_path / "lib" / "transformer.arch").write_text((ROOT / "archgraph/std/transformer.arch").read_text())
     (tmp_path / "nested.arch").write_text(NESTED)
     return generate_source(tmp_path / "nested.arch", model)
 

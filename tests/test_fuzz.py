@@ -48,7 +48,7 @@ HEADLINE = re.compile(r"^\S.*:\d+:\d+: [a-z ]+: ")
 def workdir(tmp_path_factory):
     """A spec root holding a copy of specs/lib, so mutated specs can import it."""
     root = tmp_path_factory.mktemp("fuzz")
-    shutil.copytree(ROOT / "specs" / "lib", root / "lib")
+    shutil.copytree(ROOT / "archgraph" / "std", root / "lib")
     return root
 
 
@@ -120,7 +120,7 @@ def test_grammar_generated_text(workdir, text):
 
 # ---- 2. mutations of the real specs ----
 
-SOURCES = [p.read_text() for p in [*SPECS, *sorted((ROOT / "specs" / "lib").glob("*.arch"))]]
+SOURCES = [p.read_text() for p in [*SPECS, *sorted((ROOT / "archgraph" / "std").glob("*.arch"))]]
 TOKEN = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*|\d+(?:\.\d+)?(?:e-?\d+)?|\w+|\n|[^\S\n]+|\S')
 NUMBERS = ["0", "-1", "1", "3", "7", "1.5", "0.1", "1e-9", "1e308", str(10**12), str(2**62), str(2**70)]
 
