@@ -28,8 +28,8 @@ ACCEPT = "ARCHGRAPH_UPDATE_GOLDEN=1 pytest tests/test_errors.py"
 MIN_CASES = 30
 
 KINDS = ("syntax error", "name error", "type error", "shape error", "requirement failed", "import error")
-# The error's own file: the case, or a helper it imports (`tests/errors/lib/transformer.arch`).
-FIRST_LINE = re.compile(rf"^tests/errors/[\w/]+\.arch:\d+:\d+: ({'|'.join(KINDS)}): ")
+# The error's own file: the case, a helper it imports (`tests/errors/lib_broken/blocks.arch`) or std/.
+FIRST_LINE = re.compile(rf"^(tests/errors|std)/[\w/]+\.arch:\d+:\d+: ({'|'.join(KINDS)}): ")
 
 TINY_SPEC = """\
 model tiny(dim = 8) {
