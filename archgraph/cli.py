@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("spec", type=Path)
     load.add_argument("checkpoint", type=Path, help="a state_dict saved with torch.save")
     load.add_argument("-o", "--output", type=Path, required=True, help="where to save the model's state_dict")
+    load.add_argument("--partial", action="store_true",
+                      help="load what fits even if tensors are missing, unexpected or of another shape")  # fmt: skip
     add_model_options(load)
     add_commands(sub)
     bench.add_parser(sub)
@@ -215,11 +217,13 @@ def _report(args, overrides: dict[str, Any]) -> int:
 
 
 def _load_weights(args, overrides: dict[str, Any]) -> int:
-    """Build the model, load the checkpoint into it (resampling pos_embed), print the report, save."""
+    """Build the model, load the checkpoint into it (resampling pos_embed), print the report, save.
+
+    Unless --partial, a checkpoint that does not fit exactly is exit 1 and nothing is written."""
     import torch
 
     from archgraph.api import build
-    from archgraph.pretrained import load_pretrained
+    from archgraph.pretrained import WeightsMismatchError, load_pretrained
 
     model = build(args.spec, args.model, **overrides)
     try:
@@ -231,7 +235,12 @@ def _load_weights(args, overrides: dict[str, Any]) -> int:
         sys.stderr.write(f"error: {args.checkpoint} holds a {type(state).__name__}, not a state_dict\n")
         return 1
     state = state.get("state_dict", state.get("model", state))  # common checkpoint wrappers
-    report = load_pretrained(model, state)
+    try:
+        report = load_pretrained(model, state, strict=not args.partial)
+    except WeightsMismatchError as error:
+        sys.stderr.write(f"error: {args.checkpoint} does not fit the model: {error.report.problems()}\n"
+                         f"{error.report.render()}nothing was written; --partial loads what fits\n")  # fmt: skip
+        return 1
     sys.stdout.write(report.render())
     args.output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.output)
