@@ -174,6 +174,8 @@ def sweep(args, parser) -> int:
         parser.error("sweep needs at least one --set KEY=V1,V2,... (e.g. --set img_size=224,384,512)")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib (pip install matplotlib, or archgraph's `test` extra)")
+    if args.plot and (problem := _plot_problem(args.plot)):
+        parser.error(problem)
     models = _models(args)
     progress = Progress(len(models), "sweep")
     data = sweep_data(models, grid(swept), fixed, args.convention, args.batch, progress.step)
@@ -184,6 +186,12 @@ def sweep(args, parser) -> int:
 
         sys.stderr.write(f"wrote {plot_sweep(data, args.plot)}\n")
     return 0
+
+
+def _plot_problem(target: Path) -> str | None:
+    from archgraph.plot import target_problem
+
+    return target_problem(target)
 
 
 def diff(args, parser) -> int:
