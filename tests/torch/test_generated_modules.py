@@ -79,7 +79,7 @@ model tapped(depth = 4) {
 
 def test_taps_and_group_repeats_run_and_match_the_graph(tmp_path):
     (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "transformer.arch").write_text((ROOT / "specs/lib/transformer.arch").read_text())
+    (tmp_path / "lib" / "transformer.arch").write_text((ROOT / "archgraph/std/transformer.arch").read_text())
     spec = tmp_path / "tapped.arch"
     spec.write_text(TAPS_AND_STAGES)
     data = archgraph.analyze(spec)
