@@ -59,10 +59,14 @@ class Program:
 def display_name(path: Path) -> str:
     """A path as the user would type it: relative to the working directory where possible;
     a standard library file as its import path (`std/vit.arch`)."""
-    if path.resolve().is_relative_to(STD):
-        return "std/" + path.resolve().relative_to(STD).as_posix()
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        return str(path)
+    if resolved.is_relative_to(STD):
+        return "std/" + resolved.relative_to(STD).as_posix()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
@@ -88,18 +92,20 @@ def read_spec(path: Path, span: Span | None = None) -> str:
 def load(path: str | Path, text: str | None = None) -> Program:
     """Parse `path` (or `text`, named `path`) and everything it imports."""
     entry = Path(path)
-    root = entry.resolve().parent
-    program = Program()
     name = display_name(entry) if text is None else str(path)
-    _load_file(program, entry.resolve(), name, text, root, stack=[], own=True)
+    try:
+        resolved = entry.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        raise ArchImportError(f"cannot read `{name}`: a symbolic link loop", Span(name, 1, 1, 1, 1)) from None
+    program = Program()
+    _load_file(program, resolved, name, text, resolved.parent, stack=[], own=True)
     return program
 
 
-def _load_file(program: Program, path: Path, name: str, text: str | None, root: Path, stack: list, own: bool,
-               at: s.Import | None = None) -> None:  # fmt: skip
+def _load_file(program: Program, path: Path, name: str, text: str | None, root: Path, stack: list, own: bool) -> None:
     if text is None:
         text = read_spec(path)
-        _refuse_non_spec(text, name, at)
+        _refuse_non_spec(text, name, None)
     tree = parse(text, name)
     if not tree.items:
         what = "is empty" if not text.strip() else "holds only comments"
@@ -171,14 +177,26 @@ def _resolve(item: s.Import, importer: Path, root: Path) -> tuple[Path, Path]:
     libraries = library_roots()
     candidates = _candidates(item, importer, root, libraries)
     for _, candidate, inside in candidates:
-        target = candidate.resolve()
-        if target.is_relative_to(inside) and target.exists():
+        target = _existing(candidate, item)
+        if target is not None and target.is_relative_to(inside):
             return target, inside
     if not (importer.parent / item.path).resolve().is_relative_to(root):
         raise ArchImportError(f"`{item.path}` points outside the spec root `{display_name(root)}`", item.span)
     looked = ", ".join(where for where, _, _ in candidates)
     hint = "" if libraries else "; no --lib or ARCHGRAPH_PATH folder is set"
     raise ArchImportError(f"cannot find `{item.path}`: looked in {looked}{hint}", item.span)
+
+
+def _existing(candidate: Path, item: s.Import) -> Path | None:
+    """`candidate` with its links followed if it exists, else None; a link loop or an OS error is an import error."""
+    try:
+        target = candidate.resolve(strict=True)
+    except FileNotFoundError:
+        return None
+    except (OSError, RuntimeError) as error:  # a symlink loop (RuntimeError before Python 3.13), no permission
+        why = "a symbolic link loop" if isinstance(error, RuntimeError) or error.errno == 40 else error.strerror
+        raise ArchImportError(f"cannot read `{item.path}` ({display_name(candidate)}): {why}", item.span) from None
+    return target
 
 
 def _define(program: Program, item: s.Block | s.Model | s.Variant) -> None:

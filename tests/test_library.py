@@ -182,3 +182,13 @@ def test_the_installed_wheel_reports_a_spec_that_imports_std(tmp_path):
     assert str(site) in where and str(ROOT) not in where, where
     # timm vit_tiny_patch16_224: 5,717,416 parameters (reference/timm.md)
     assert json.loads(done.stdout)["params"] == 5_717_416
+
+
+def test_a_symlink_loop_is_an_import_error_not_a_crash(capsys, tmp_path):
+    (tmp_path / "a.arch").symlink_to(tmp_path / "b.arch")
+    (tmp_path / "b.arch").symlink_to(tmp_path / "a.arch")
+    _folder(tmp_path, {"spec.arch": 'import "a.arch"\n'})
+    code, _, err = _run(capsys, ["check", str(tmp_path / "spec.arch")])
+    assert code == 1 and "cannot read `a.arch`" in err and "a symbolic link loop" in err, err
+    code, _, err = _run(capsys, ["check", str(tmp_path / "a.arch")])
+    assert code == 1 and "a symbolic link loop" in err and "Traceback" not in err, err
