@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from archgraph import __version__, bench, commands
-from archgraph.commands import FORMATS, add_graph_options, add_model_options, add_report_options, parse_overrides
+from archgraph.commands import (
+    FORMATS,
+    add_graph_options,
+    add_library_option,
+    add_model_options,
+    add_report_options,
+    parse_overrides,
+)
 from archgraph.deps import MissingDependencyError, require
 from archgraph.errors import SpecError
+from archgraph.loader import set_library_path
 
 
 def _add_check(sub) -> None:
@@ -61,6 +69,8 @@ def _add_load_weights(sub) -> None:
     load.add_argument("spec", type=Path)
     load.add_argument("checkpoint", type=Path, help="a state_dict saved with torch.save")
     load.add_argument("-o", "--output", type=Path, required=True, help="where to save the model's state_dict")
+    load.add_argument("--partial", action="store_true",
+                      help="load what fits even if tensors are missing, unexpected or of another shape")  # fmt: skip
     add_model_options(load)
 
 
@@ -70,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _, _ in COMMANDS.values():
         add(sub)
+    for command in sub.choices.values():  # every command reads specs
+        add_library_option(command)
     return parser
 
 
@@ -77,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _, run, needs_torch = COMMANDS[args.command]
+    set_library_path(args.lib)
     try:
         if needs_torch:
             require("torch", f"`archgraph {args.command}` runs the module and")
@@ -214,11 +227,13 @@ def _report(args, parser) -> int:
 
 
 def _load_weights(args, parser) -> int:
-    """Build the model, load the checkpoint into it (resampling pos_embed), print the report, save."""
+    """Build the model, load the checkpoint into it (resampling pos_embed), print the report, save.
+
+    Unless --partial, a checkpoint that does not fit exactly is exit 1 and nothing is written."""
     import torch
 
     from archgraph.api import build, open_model
-    from archgraph.pretrained import load_pretrained
+    from archgraph.pretrained import WeightsMismatchError, load_pretrained
 
     model = build(open_model(args.spec, args.model, parse_overrides(args.set, parser)).graph)
     try:
@@ -230,7 +245,12 @@ def _load_weights(args, parser) -> int:
         sys.stderr.write(f"error: {args.checkpoint} holds a {type(state).__name__}, not a state_dict\n")
         return 1
     state = state.get("state_dict", state.get("model", state))  # common checkpoint wrappers
-    report = load_pretrained(model, state)
+    try:
+        report = load_pretrained(model, state, strict=not args.partial)
+    except WeightsMismatchError as error:
+        sys.stderr.write(f"error: {args.checkpoint} does not fit the model: {error.report.problems()}\n"
+                         f"{error.report.render()}nothing was written; --partial loads what fits\n")  # fmt: skip
+        return 1
     sys.stdout.write(report.render())
     args.output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.output)

@@ -66,6 +66,19 @@ def add_model_options(parser: argparse.ArgumentParser, set_help: str = "override
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
 
 
+def folder(text: str) -> Path:
+    """argparse type for --lib: an existing directory."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return Path(text)
+
+
+def add_library_option(parser: argparse.ArgumentParser) -> None:
+    """--lib DIR (repeatable): folders searched for imports after the importing file's own."""
+    parser.add_argument("--lib", action="append", default=[], type=folder, metavar="DIR",
+                        help="search DIR for imports (after the spec's folder, before ARCHGRAPH_PATH and std/)")  # fmt: skip
+
+
 def add_report_options(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES),
                      help="what a FLOP counts (default flop_counter = FlopCounterMode; fvcore/paper = multiply-adds "
@@ -157,6 +170,8 @@ def sweep(args, parser) -> int:
         parser.error("sweep needs at least one --set KEY=V1,V2,... (e.g. --set img_size=224,384,512)")
     if args.plot:
         require("matplotlib", "`archgraph sweep --plot`")
+    if args.plot and (problem := _plot_problem(args.plot)):
+        parser.error(problem)
     models = _models(args)
     progress = Progress(len(models), "sweep")
     data = sweep_data(models, grid(swept), fixed, args.convention, args.batch, progress.step)
@@ -167,6 +182,12 @@ def sweep(args, parser) -> int:
 
         sys.stderr.write(f"wrote {plot_sweep(data, args.plot)}\n")
     return 0
+
+
+def _plot_problem(target: Path) -> str | None:
+    from archgraph.plot import target_problem
+
+    return target_problem(target)
 
 
 def diff(args, parser) -> int:

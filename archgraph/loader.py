@@ -1,11 +1,19 @@
 """Load a spec file and its imports into one `Program`: every block and model by name.
 
-Imports are resolved relative to the importing file and must stay inside the directory of
-the file the user named (the spec root). Cycles and duplicates are spec errors.
+An import names a `.arch` file by a relative path, looked up in this order (the first that
+exists wins): the importing file's folder, each `--lib` folder, each ARCHGRAPH_PATH folder
+(os.pathsep-separated), then, for a path starting `std/`, the standard library shipped in
+archgraph/std/. A file may only be read from inside one of these roots: the spec root (the
+folder of the file the user named; a file found there imports relative to it), a library
+folder, or the standard library. Cycles and duplicates are spec errors, and a file that does
+not begin as a spec is refused without quoting it.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +23,22 @@ from archgraph.parser import parse
 from archgraph.source import Span
 
 MAX_FILE_BYTES = 256 * 1024  # 30 times the largest spec in specs/, and parsed in about 2 s
+STD = Path(__file__).resolve().parent / "std"  # the standard library: `import "std/vit.arch"`
+ENV = "ARCHGRAPH_PATH"
+_LIBRARY: list[Path] = []  # the --lib folders (set_library_path)
+_FIRST_WORD = re.compile(r"\A(?:\s|#[^\n]*)*(\w*)")
+
+
+def set_library_path(folders: Iterable[str | Path]) -> None:
+    """The folders searched after the importing file's own (the CLI's --lib, in order)."""
+    _LIBRARY[:] = [Path(f) for f in folders]
+
+
+def library_roots() -> list[tuple[str, Path]]:
+    """(origin, folder) in search order after the importing file's folder: --lib, then ARCHGRAPH_PATH."""
+    env = [Path(p) for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
+    roots = [("--lib", p) for p in _LIBRARY] + [(ENV, p) for p in env]
+    return [(origin, p.resolve()) for origin, p in roots if p.is_dir()]
 
 
 @dataclass
@@ -24,6 +48,7 @@ class Program:
     definitions: dict[str, s.Block | s.Model | s.Variant] = field(default_factory=dict)
     own: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    paths: set[Path] = field(default_factory=set)  # every file loaded, resolved
 
     @property
     def models(self) -> list[str]:
@@ -32,9 +57,16 @@ class Program:
 
 
 def display_name(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory where possible."""
+    """A path as the user would type it: relative to the working directory where possible;
+    a standard library file as its import path (`std/vit.arch`)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        return str(path)
+    if resolved.is_relative_to(STD):
+        return "std/" + resolved.relative_to(STD).as_posix()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
@@ -60,22 +92,27 @@ def read_spec(path: Path, span: Span | None = None) -> str:
 def load(path: str | Path, text: str | None = None) -> Program:
     """Parse `path` (or `text`, named `path`) and everything it imports."""
     entry = Path(path)
-    root = entry.resolve().parent
-    program = Program()
     name = display_name(entry) if text is None else str(path)
-    _load_file(program, entry.resolve(), name, text, root, stack=[], own=True)
+    try:
+        resolved = entry.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        raise ArchImportError(f"cannot read `{name}`: a symbolic link loop", Span(name, 1, 1, 1, 1)) from None
+    program = Program()
+    _load_file(program, resolved, name, text, resolved.parent, stack=[], own=True)
     return program
 
 
 def _load_file(program: Program, path: Path, name: str, text: str | None, root: Path, stack: list, own: bool) -> None:
     if text is None:
         text = read_spec(path)
+        _refuse_non_spec(text, name, None)
     tree = parse(text, name)
     if not tree.items:
         what = "is empty" if not text.strip() else "holds only comments"
         raise ArchSyntaxError(f"`{name}` {what}; a spec imports files or defines blocks and models",
                               Span(name, 1, 1, 1, 2))  # fmt: skip
     program.files.append(name)
+    program.paths.add(path)
     stack = [*stack, path]
     for item in tree.items:
         if isinstance(item, s.Import):
@@ -86,26 +123,80 @@ def _load_file(program: Program, path: Path, name: str, text: str | None, root: 
             program.own.append(item.name)
 
 
+def _refuse_non_spec(text: str, name: str, at: s.Import | None) -> None:
+    """A file whose first word is not `import`, `block` or `model` is not shown: it may hold a secret."""
+    match = _FIRST_WORD.match(text)
+    if match.end() == len(text) or match.group(1) in ("import", "block", "model"):
+        return  # empty or only comments: said later; or it begins as a spec
+    line = text[: match.start(1)].count("\n") + 1
+    where = at.span if at else Span(name, line, 1, line, 1)
+    raise ArchImportError(f"`{name}` is not an archgraph spec: it does not begin with `import`, `block` or "
+                          "`model` (its content is not shown)", where)  # fmt: skip
+
+
 def _import(program: Program, item: s.Import, importer: Path, root: Path, stack: list) -> None:
+    _check_import_path(item)
+    target, target_root = _resolve(item, importer, root)
+    if target in stack:
+        chain = " -> ".join(p.name for p in [*stack[stack.index(target) :], target])
+        raise ArchImportError(f"import cycle: {chain}", item.span)
+    if target in program.paths:
+        return  # already loaded through another import
+    text = read_spec(target, item.span)
+    try:
+        _refuse_non_spec(text, display_name(target), item)
+        _load_file(program, target, display_name(target), text, target_root, stack, own=False)
+    except SpecError as error:
+        if error.diagnostics[0].span != item.span:
+            error.diagnostics[0].notes.append(Note("imported here", item.span))
+        raise
+
+
+def _check_import_path(item: s.Import) -> None:
+    """A printable, relative path to a `.arch` file, or an import error."""
     if not item.path or any(not c.isprintable() for c in item.path):
         raise ArchImportError(f"an import path must be a printable file name, found {item.path!r}", item.span)
     if Path(item.path).is_absolute() or item.path.startswith(("/", "\\")):
         raise ArchImportError(f"import paths are relative to the importing file, found absolute `{item.path}`",
                               item.span)  # fmt: skip
-    target = (importer.parent / item.path).resolve()
-    if not target.is_relative_to(root):
+    if not item.path.endswith(".arch"):
+        raise ArchImportError(f"an import names a `.arch` spec file, found `{item.path}`", item.span)
+
+
+def _candidates(item: s.Import, importer: Path, root: Path, libraries: list) -> list[tuple[str, Path, Path]]:
+    """(where, candidate file, the root it must stay in) in search order."""
+    out = [(f"`{display_name(importer.parent)}` (the importing file's folder)", importer.parent / item.path, root)]
+    out += [(f"`{display_name(folder)}` ({origin})", folder / item.path, folder) for origin, folder in libraries]
+    if item.path.startswith("std/"):
+        out.append(("the standard library", STD / item.path.removeprefix("std/"), STD))
+    return out
+
+
+def _resolve(item: s.Import, importer: Path, root: Path) -> tuple[Path, Path]:
+    """The file an import names and the root it lies in, or an import error that says where it looked."""
+    libraries = library_roots()
+    candidates = _candidates(item, importer, root, libraries)
+    for _, candidate, inside in candidates:
+        target = _existing(candidate, item)
+        if target is not None and target.is_relative_to(inside):
+            return target, inside
+    if not (importer.parent / item.path).resolve().is_relative_to(root):
         raise ArchImportError(f"`{item.path}` points outside the spec root `{display_name(root)}`", item.span)
-    if target in stack:
-        chain = " -> ".join(p.name for p in [*stack[stack.index(target) :], target])
-        raise ArchImportError(f"import cycle: {chain}", item.span)
-    if display_name(target) in program.files:
-        return  # already loaded through another import
-    text = read_spec(target, item.span)
+    looked = ", ".join(where for where, _, _ in candidates)
+    hint = "" if libraries else "; no --lib or ARCHGRAPH_PATH folder is set"
+    raise ArchImportError(f"cannot find `{item.path}`: looked in {looked}{hint}", item.span)
+
+
+def _existing(candidate: Path, item: s.Import) -> Path | None:
+    """`candidate` with its links followed if it exists, else None; a link loop or an OS error is an import error."""
     try:
-        _load_file(program, target, display_name(target), text, root, stack, own=False)
-    except SpecError as error:
-        error.diagnostics[0].notes.append(Note("imported here", item.span))
-        raise
+        target = candidate.resolve(strict=True)
+    except FileNotFoundError:
+        return None
+    except (OSError, RuntimeError) as error:  # a symlink loop (RuntimeError before Python 3.13), no permission
+        why = "a symbolic link loop" if isinstance(error, RuntimeError) or error.errno == 40 else error.strerror
+        raise ArchImportError(f"cannot read `{item.path}` ({display_name(candidate)}): {why}", item.span) from None
+    return target
 
 
 def _define(program: Program, item: s.Block | s.Model | s.Variant) -> None:

@@ -3,18 +3,34 @@
 Left panel: grouped bars, one group per setting (e.g. img_size) and one bar per model, each
 bar the linear-and-constant part with the N² part stacked on top (hatched). Right panel: the
 N² share of the count per model. matplotlib is imported here only, with the Agg backend, so
-nothing else in archgraph needs it. The format follows the file's suffix (.png, .svg, .pdf).
+nothing else in archgraph needs it. The format follows the file's suffix (.png, .svg, .pdf), and
+the file written is exactly the path given: a path without one of those suffixes, or a directory,
+is refused (`target_problem`) before any work.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+SUFFIXES = (".png", ".svg", ".pdf")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
+def target_problem(target: Path) -> str | None:
+    """Why `target` cannot be the plot's file (None if it can): no suffix, an unknown one, or a directory."""
+    if target.is_dir():
+        return f"--plot {target} is a directory; give a file name ending in {', '.join(SUFFIXES)}"
+    if target.suffix.lower() not in SUFFIXES:
+        found = f"`{target.suffix}`" if target.suffix else "no suffix"
+        return f"--plot {target} has {found}; the suffix picks the format: {', '.join(SUFFIXES)}"
+    return None
+
+
 def plot_sweep(data: dict, target: Path) -> Path:
-    """Draw `data` (sweep_data's result) into `target`; returns the path written."""
+    """Draw `data` (sweep_data's result) into exactly `target` (ValueError if `target_problem`); returns it."""
+    target = Path(target)
+    if problem := target_problem(target):
+        raise ValueError(problem)
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -28,7 +44,8 @@ def plot_sweep(data: dict, target: Path) -> Path:
     fig.suptitle(f"{data['convention']['unit']} ({data['convention']['name']} convention), batch {data['batch']}")
     fig.tight_layout()
     target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=120, metadata={"Date": None} if target.suffix == ".svg" else None)
+    kind = target.suffix.lower().lstrip(".")
+    fig.savefig(target, format=kind, dpi=120, metadata={"Date": None} if kind == "svg" else None)
     plt.close(fig)
     return target
 

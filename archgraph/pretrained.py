@@ -4,6 +4,8 @@ Tensors with equal shapes load as they are; a position embedding of another grid
 the way timm does it (bicubic, antialiased, prefix tokens kept), so a ViT-L/16 trained at 384
 initialises a SETR encoder at 512 or 768. The report says what was loaded, resampled, left
 missing (newly initialised, e.g. a decoder) and what the checkpoint had that the model does not.
+Strict by default: a load with any tensor missing, unexpected or of another shape raises and
+changes nothing; strict=False (the CLI's --partial) loads what fits, as SETR's decoder needs.
 """
 
 from __future__ import annotations
@@ -11,33 +13,64 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from archgraph.errors import ArchError
+
+SHOWN = 5  # keys listed per kind in the summary; the rest are counted
+
 
 @dataclass
 class LoadReport:
     loaded: list[str] = field(default_factory=list)
     resampled: list[tuple[str, tuple, tuple]] = field(default_factory=list)  # key, from shape, to shape
-    missing: list[str] = field(default_factory=list)  # in the model, not loaded: newly initialised
+    missing: list[str] = field(default_factory=list)  # in the model, not in the checkpoint: newly initialised
     unexpected: list[str] = field(default_factory=list)  # in the checkpoint, not in the model
     mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)  # same key, shapes that cannot map
 
+    @property
+    def complete(self) -> bool:
+        """Every model tensor came from the checkpoint and every checkpoint tensor went into the model."""
+        return not (self.missing or self.unexpected or self.mismatched)
+
     def render(self) -> str:
-        lines = [f"loaded {len(self.loaded)} tensors"]
+        """The summary: a count per kind, its top-level modules, and the first SHOWN keys of each."""
+        total = len(self.loaded) + len(self.resampled) + len(self.missing) + len(self.mismatched)
+        lines = [f"loaded {len(self.loaded) + len(self.resampled)} of the model's {total} tensors"]
         lines += [f"resampled {k}: {list(a)} -> {list(b)}" for k, a, b in self.resampled]
-        lines += [
-            f"shape mismatch, not loaded: {k}: checkpoint {list(a)}, model {list(b)}" for k, a, b in self.mismatched
-        ]
-        lines.append(f"missing (newly initialised): {len(self.missing)}" + _sample(self.missing))
-        lines.append(f"unexpected (ignored): {len(self.unexpected)}" + _sample(self.unexpected))
+        mismatched = [f"{k}: checkpoint {list(a)}, model {list(b)}" for k, a, b in self.mismatched]
+        lines += _kind("shape mismatch, not loaded (newly initialised)", [k for k, _, _ in self.mismatched], mismatched)
+        lines += _kind("missing (newly initialised)", self.missing, self.missing)
+        lines += _kind("unexpected (ignored)", self.unexpected, self.unexpected)
         return "\n".join(lines) + "\n"
 
+    def problems(self) -> str:
+        """One line: the counts that make a strict load fail."""
+        counts = [(len(self.mismatched), "of another shape"), (len(self.missing), "missing from the checkpoint"),
+                  (len(self.unexpected), "not in the model")]  # fmt: skip
+        return ", ".join(f"{n} {'tensor' if n == 1 else 'tensors'} {why}" for n, why in counts if n)
 
-def _sample(keys: list[str]) -> str:
+
+class WeightsMismatchError(ArchError, ValueError):
+    """A strict load found tensors missing, unexpected or of another shape; the model was not changed."""
+
+    def __init__(self, report: LoadReport) -> None:
+        super().__init__(f"the checkpoint does not fit the model: {report.problems()}\n{report.render()}")
+        self.report = report
+
+
+def _kind(title: str, keys: list[str], shown: list[str]) -> list[str]:
     groups = sorted({k.split(".")[0] for k in keys})
-    return f" ({', '.join(groups)})" if groups else ""
+    lines = [f"{title}: {len(keys)}" + (f" ({', '.join(groups)})" if groups else "")]
+    lines += [f"  {line}" for line in shown[:SHOWN]]
+    if len(shown) > SHOWN:
+        lines.append(f"  ... and {len(shown) - SHOWN} more")
+    return lines
 
 
-def load_pretrained(model, state_dict: dict) -> LoadReport:
-    """Copy `state_dict` into `model` where it fits, resampling position embeddings; returns the report."""
+def load_pretrained(model, state_dict: dict, strict: bool = True) -> LoadReport:
+    """Copy `state_dict` into `model`, resampling position embeddings; returns the report.
+
+    strict (the default): unless every tensor fits (none missing, unexpected or of another shape),
+    raise WeightsMismatchError and leave `model` as it was. strict=False loads what fits."""
     own = model.state_dict()
     report, fitted = LoadReport(), {}
     for key, value in state_dict.items():
@@ -51,7 +84,9 @@ def load_pretrained(model, state_dict: dict) -> LoadReport:
             report.resampled.append((key, tuple(value.shape), tuple(own[key].shape)))
         else:
             report.mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
-    report.missing = [k for k in own if k not in fitted]
+    report.missing = [k for k in own if k not in state_dict]
+    if strict and not report.complete:
+        raise WeightsMismatchError(report)
     model.load_state_dict(fitted, strict=False)
     return report
 

@@ -43,8 +43,8 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def with_spec_library(root: Path) -> Path:
-    """`root`, holding a copy of specs/lib in root/lib, so specs written there can `import "lib/..."`."""
-    shutil.copytree(ROOT / "specs" / "lib", root / "lib", dirs_exist_ok=True)
+    """`root`, holding a copy of the standard library (archgraph/std) in root/lib, so specs written there can `import "lib/..."`."""
+    shutil.copytree(ROOT / "archgraph" / "std", root / "lib", dirs_exist_ok=True)
     return root
 
 

@@ -111,7 +111,7 @@ def test_grammar_generated_text(spec_root, text):
 
 # ---- 2. mutations of the real specs ----
 
-SOURCES = [p.read_text() for p in [*SPECS, *sorted((ROOT / "specs" / "lib").glob("*.arch"))]]
+SOURCES = [p.read_text() for p in [*SPECS, *sorted((ROOT / "archgraph" / "std").glob("*.arch"))]]
 TOKEN = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*|\d+(?:\.\d+)?(?:e-?\d+)?|\w+|\n|[^\S\n]+|\S')
 NUMBERS = ["0", "-1", "1", "3", "7", "1.5", "0.1", "1e-9", "1e308", str(10**12), str(2**62), str(2**70)]
 

@@ -181,7 +181,7 @@ def test_absolute_import(capsys, tmp_path):
 
 def test_missing_file(capsys, tmp_path):
     assert "does not exist" in run(capsys, ["check", str(tmp_path / "nope.arch")])
-    check_error(capsys, tmp_path, 'import "nope.arch"', "nope.arch`: it does not exist")
+    check_error(capsys, tmp_path, 'import "nope.arch"', "cannot find `nope.arch`")
 
 
 def test_empty_file(capsys, tmp_path):

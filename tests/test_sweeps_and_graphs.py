@@ -96,7 +96,7 @@ def test_a_model_without_tokens_has_no_closed_form_and_says_why(capsys):
 
 def _vit_requiring_224(tmp_path) -> str:
     """A small ViT whose spec rejects img_size below 224 (smaller than the closed form's fit samples)."""
-    shutil.copytree("specs/lib", tmp_path / "lib")
+    shutil.copytree("archgraph/std", tmp_path / "lib")
     vit = tmp_path / "lib" / "vit.arch"
     line = "    input x: [B, in_chans, img_size, img_size]\n"
     require = '    require img_size >= 224, "img_size must be at least 224"\n'

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 import archgraph  # noqa: E402
 from archgraph.cli import main  # noqa: E402
+from archgraph.pretrained import WeightsMismatchError  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 SPEC = ROOT / "specs" / "vit_b16.arch"
@@ -28,7 +29,8 @@ def test_a_checkpoint_of_another_resolution_loads_with_pos_embed_resampled(tmp_p
     code, out, _ = _cli(capsys, tmp_path / "ckpt.pth", tmp_path / "out.pth")
     assert code == 0
     assert "resampled pos_embed: [1, 10, 32] -> [1, 5, 32]" in out
-    assert "missing (newly initialised): 0" in out
+    # 1 block x 12 tensors + patch_embed.proj 2 + cls_token + pos_embed + norm 2 + head 2 = 20
+    assert "missing (newly initialised): 0" in out and "loaded 20 of the model's 20 tensors" in out
     saved = torch.load(tmp_path / "out.pth", weights_only=True)
     torch.testing.assert_close(saved["blocks.0.attn.qkv.weight"], bigger.state_dict()["blocks.0.attn.qkv.weight"])
 
@@ -42,9 +44,13 @@ def test_a_pos_embed_that_cannot_be_resampled_is_reported_not_loaded(tmp_path, c
     state["pos_embed"] = torch.zeros(shape)
     torch.save(state, tmp_path / "ckpt.pth")
     code, out, err = _cli(capsys, tmp_path / "ckpt.pth", tmp_path / "out.pth")
-    assert code == 0, why
-    assert f"shape mismatch, not loaded: pos_embed: checkpoint {list(shape)}, model [1, 5, 32]" in out
-    assert "missing (newly initialised): 1 (pos_embed)" in out and "Traceback" not in err
+    assert code == 1 and not (tmp_path / "out.pth").exists(), why
+    assert "the model: 1 tensor of another shape\n" in err and "Traceback" not in err
+    code, out, err = _cli(capsys, tmp_path / "ckpt.pth", tmp_path / "out.pth", "--partial")
+    assert code == 0 and (tmp_path / "out.pth").exists(), why
+    mismatch = f"shape mismatch, not loaded (newly initialised): 1 (pos_embed)\n  pos_embed: checkpoint {list(shape)}, "
+    assert mismatch + "model [1, 5, 32]" in out
+    assert "missing (newly initialised): 0" in out and "Traceback" not in err
 
 
 def test_an_unreadable_checkpoint_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
@@ -56,3 +62,30 @@ def test_an_unreadable_checkpoint_is_a_clear_error_and_writes_nothing(tmp_path, 
     code, _, err = _cli(capsys, tmp_path / "tensor.pth", tmp_path / "out.pth")
     assert code == 1 and "holds a Tensor, not a state_dict" in err
     assert not (tmp_path / "out.pth").exists()
+
+
+def test_a_checkpoint_of_another_width_fails_with_a_short_summary_and_writes_nothing(tmp_path, capsys):
+    """ViT-S weights into a ViT-Ti: every tensor but one has another shape (issue 16 saw 150 lines and exit 0)."""
+    wider = archgraph.build(SPEC, **{**SMALL, "embed_dim": 64, "depth": 12})
+    torch.save(wider.state_dict(), tmp_path / "ckpt.pth")
+    code, out, err = _cli(capsys, tmp_path / "ckpt.pth", tmp_path / "out.pth", "--set", "depth=12")
+    assert code == 1 and out == "" and not (tmp_path / "out.pth").exists()
+    # 12 blocks x 12 tensors + patch_embed 2 + cls_token, pos_embed, norm 2, head weight: all but head.bias
+    assert "the model: 151 tensors of another shape\n" in err and "loaded 1 of the model's 152 tensors" in err
+    assert "  ... and 146 more" in err and len(err.splitlines()) < 15, err
+    assert "nothing was written; --partial loads what fits" in err
+
+
+def test_the_api_is_strict_unless_asked_and_a_failed_load_changes_nothing():
+    model = archgraph.build(SPEC, **SMALL)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = archgraph.build(SPEC, **SMALL).state_dict()
+    state["extra.weight"] = torch.zeros(2)
+    del state["head.bias"]
+    with pytest.raises(WeightsMismatchError) as failed:
+        archgraph.load_pretrained(model, state)
+    assert failed.value.report.unexpected == ["extra.weight"] and failed.value.report.missing == ["head.bias"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    report = archgraph.load_pretrained(model, state, strict=False)
+    assert not report.complete and len(report.loaded) == len(before) - 1
+    torch.testing.assert_close(model.state_dict()["head.weight"], state["head.weight"])

@@ -1,7 +1,7 @@
 """Shape property: for any small valid architecture Hypothesis draws, the generated module's output
 shape and parameter count equal the static ones, and FlopCounterMode equals the analytic FLOPs.
 
-Architectures are drawn as spec text over the library in specs/lib: ViT with its options (class
+Architectures are drawn as spec text over a copy of the standard library: ViT with its options (class
 token, register tokens, average pooling, fc_norm, layer scale, qkv bias, pre-norm, distillation)
 and its token mixers (attention, Mixer's token MLP, ResMLP's linear mixing); MLP-Mixer and
 ResMLP; ViT_C's convolutional stem. Widths from {8, 16, 32}, heads that divide them, depth 1-3,
