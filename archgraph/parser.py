@@ -28,7 +28,7 @@ from archgraph.scalars import LIMIT
 from archgraph.source import SourceFile, Span, register
 
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
-           "and_": "and", "or_": "or"}  # fmt: skip
+           "and_": "and", "or_": "or", "matmul": "@"}  # fmt: skip
 
 
 _ESCAPE = re.compile(r"\\(.)")

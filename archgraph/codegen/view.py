@@ -208,7 +208,7 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
             fv.helpers.append(helper)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
-    atomic = node.op not in SYMBOLS  # `a + b` needs parentheses inside another expression
+    atomic = node.op not in SYMBOLS and node.op != "matmul"  # `a + b`, `a @ b` need parentheses when inlined
     call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
     body.stmts.append(Stmt(defs, call, list(node.inputs), list(node.outs), names, pure=op.emit.parameter,
                            atomic=atomic))  # fmt: skip

@@ -60,6 +60,8 @@ def _need_scope(scope: Scope | None, e) -> Scope:
 
 def _binary(lw: Lowering, e: s.BinOp, env: dict, scope: Scope | None) -> Any:
     a, b = evaluate(lw, e.left, env, scope), evaluate(lw, e.right, env, scope)
+    if e.op == "@":
+        return _matmul(lw, a, b, e, scope)
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         if e.op not in _OPS:
             raise ArchTypeError(f"`{e.op}` is not defined on tensors; only + - * / are", e.span)
@@ -72,6 +74,16 @@ def _binary(lw: Lowering, e: s.BinOp, env: dict, scope: Scope | None) -> Any:
         return binary(e.op, a, b)
     except ScalarError as error:
         raise ArchTypeError(str(error), e.span) from None
+
+
+def _matmul(lw: Lowering, a: Any, b: Any, e: s.BinOp, scope: Scope | None) -> Tensor:
+    """`a @ b`: both sides must be tensors (the `matmul` op)."""
+    for value, side in ((a, e.left), (b, e.right)):
+        if not isinstance(value, Tensor):
+            raise ArchTypeError(f"`@` multiplies two tensors, found {describe(value)}", side.span)
+    spans = {0: e.left.span, 1: e.right.span}
+    node = lw.add_node("matmul", (a, b), {}, None, e.span, _need_scope(scope, e), None, spans)
+    return Tensor(Value(node.id), node.out)
 
 
 def _elementwise(lw: Lowering, op: str, a: Any, b: Any, e: s.BinOp, scope: Scope) -> Any:

@@ -16,6 +16,8 @@ import archgraph  # noqa: E402
 from tests.conftest import ROOT, reduced, spec_models  # noqa: E402
 from tests.parity.hybrid_models import CONV_TIMM  # noqa: E402  (checked in test_hybrid_parity.py)
 
+CAIT = ("cait_xxs24_224", "cait_xxs24_384", "cait_xxs36_224", "cait_xxs36_384", "cait_xs24_384", "cait_s24_224")
+CAIT += ("cait_s24_384", "cait_s36_384", "cait_m36_384", "cait_m48_448")
 # archgraph model -> timm model (and constructor kwargs timm needs to build the same thing)
 TIMM = {
     "vit_ti16": ("vit_tiny_patch16_224", {}),
@@ -40,6 +42,8 @@ TIMM = {
     "deit_b16_384": ("deit_base_patch16_384", {}),
     "deit_b16_distilled": ("deit_base_distilled_patch16_224", {}),
     "deit_b16_distilled_384": ("deit_base_distilled_patch16_384", {}),
+    # CaiT (../shared/reference/architectures.md section 10): the ten timm registrations
+    **{name: (name, {}) for name in CAIT},
     "vit_g14": ("vit_giant_patch14_224", {}),
     "vit_bigg14": ("vit_gigantic_patch14_224", {}),
     "mixer_s32": ("mixer_s32_224", {}),
