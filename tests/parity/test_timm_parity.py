@@ -44,6 +44,11 @@ TIMM = {
     "deit_b16_distilled_384": ("deit_base_distilled_patch16_384", {}),
     # CaiT (../shared/reference/architectures.md section 10): the ten timm registrations
     **{name: (name, {}) for name in CAIT},
+    # DINO backbones (architectures.md section 4): timm's `.dino` configurations are headless
+    "dino_vit_s16": ("vit_small_patch16_224.dino", {}),
+    "dino_vit_b16": ("vit_base_patch16_224.dino", {}),
+    "dino_vit_s8": ("vit_small_patch8_224.dino", {}),
+    "dino_vit_b8": ("vit_base_patch8_224.dino", {}),
     "vit_g14": ("vit_giant_patch14_224", {}),
     "vit_bigg14": ("vit_gigantic_patch14_224", {}),
     "mixer_s32": ("mixer_s32_224", {}),
@@ -69,6 +74,10 @@ NO_TIMM = {
     "ff_base": "official code only: recount in the reference",
     "ff_large": "official code only: recount in the reference",
     "vit_b16_token_mlp": "an archgraph ablation (ViT-B/16 with a token MLP); checked against its parts below",
+    # DINO networks: timm's backbone plus the projection head of dino's source, in test_cait_dino.py
+    "dino_s8": "timm backbone + DINOHead (facebookresearch/dino): test_cait_dino.py",
+    "dino_b8": "timm backbone + DINOHead (facebookresearch/dino): test_cait_dino.py",
+    "dino_b8_attention": "timm backbone + DINOHead, and the last block's attention: test_cait_dino.py",
     # ViT_C (Xiao et al. 2021): pycls only; counts and numerics (vs timm's ConvStem) in test_hybrid_parity.py
     "vit_c_1gf": "pycls only",
     "vit_c_4gf": "pycls only",
