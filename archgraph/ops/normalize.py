@@ -47,10 +47,12 @@ def _wn_module(a) -> str:
 
 
 def _wn_init(a) -> list[str]:
-    if not a.value("fixed_gain"):
-        return []
-    gain = f"{a.target}.parametrizations.weight.original0"
-    return [f"nn.init.ones_({gain})", f"{gain}.requires_grad_(False)  # DINO's norm_last_layer: the gain stays 1"]
+    """v as nn.Linear initialises its weight (DINO leaves it so), g = 1 (DINO fills it), frozen with fixed_gain."""
+    weight = f"{a.target}.parametrizations.weight"
+    lines = [f"nn.init.kaiming_uniform_({weight}.original1, a={5**0.5!r})", f"nn.init.ones_({weight}.original0)"]
+    if a.value("fixed_gain"):
+        lines.append(f"{weight}.original0.requires_grad_(False)  # DINO's norm_last_layer: the gain stays 1")
+    return lines
 
 
 register(OpDef(
@@ -71,8 +73,8 @@ register(OpDef(
     notes="Stored as `torch.nn.utils.parametrizations.weight_norm` stores it: keys "
           "`<label>.parametrizations.weight.original0` (g, [out, 1]) and `...original1` (v, [out, C]); both "
           "are parameters, so the count includes g (DINO's head at D = 768: 23,138,560, of which 65,536 are g). "
-          "With `fixed_gain` (DINO's default `norm_last_layer`) g is initialised to 1 and frozen "
-          "(`requires_grad_(False)` in `init_weights`). The weight's normalisation runs once per forward, "
+          "v is initialised as nn.Linear's weight, g to 1 (as DINO does); with `fixed_gain` (DINO's default "
+          "`norm_last_layer`) g is frozen (`requires_grad_(False)` in `init_weights`). The weight's normalisation runs once per forward, "
           "not per token, and is not counted. Generated code: "
           "`self.last_layer = nn.utils.parametrizations.weight_norm(nn.Linear(256, 65536, bias=False, **dd))`.",
     example="x = last_layer: weight_norm_linear(l2_normalize(x), out_dim)",

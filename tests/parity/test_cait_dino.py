@@ -135,7 +135,7 @@ def test_dino_network_loads_the_reference_and_matches_outputs_and_cls_attention(
     torch.manual_seed(0)
     backbone = {k: v for k, v in SMALL.items() if k != "patch_size"} | {"patch_size": 8}
     ref = _reference(**backbone)
-    ours = archgraph.build(DINO, "dino_b8_attention", **SMALL, **HEAD).eval()
+    ours = archgraph.build(DINO, "dino_b8", **SMALL, **HEAD, cls_attention=True).eval()
     ours.load_state_dict(_renamed(ref.state_dict()), strict=True)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():

@@ -77,7 +77,6 @@ NO_TIMM = {
     # DINO networks: timm's backbone plus the projection head of dino's source, in test_cait_dino.py
     "dino_s8": "timm backbone + DINOHead (facebookresearch/dino): test_cait_dino.py",
     "dino_b8": "timm backbone + DINOHead (facebookresearch/dino): test_cait_dino.py",
-    "dino_b8_attention": "timm backbone + DINOHead, and the last block's attention: test_cait_dino.py",
     # ViT_C (Xiao et al. 2021): pycls only; counts and numerics (vs timm's ConvStem) in test_hybrid_parity.py
     "vit_c_1gf": "pycls only",
     "vit_c_4gf": "pycls only",
