@@ -82,7 +82,7 @@ def _report_ops(path, depth: int | None) -> int:
     return operations(lambda: report_dict(path, overrides=overrides, closed_form=True))
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layers=st.integers(1, 3), heads=st.sampled_from([1, 2, 4]), depth=st.integers(12, 20))
 def test_report_is_linear_in_depth(tmp_path, layers, heads, depth):
     """Report (rows per block, per op, every node, token dependence, closed form) at depth d and 2d."""
