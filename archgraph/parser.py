@@ -68,7 +68,7 @@ def _cache_file(key: str) -> str | None:
 
 
 _PARSED: dict[tuple[str, str], s.File] = {}  # (filename, text) -> its tree: a file imported by many specs
-_PARSED_LIMIT = 256  # files kept (the trees are immutable, so sharing one is safe)
+_PARSED_LIMIT = (256, 8 * 2**20)  # files and characters of text kept (the trees are immutable: sharing is safe)
 
 
 def parse(text: str, filename: str = "<string>") -> s.File:
@@ -77,10 +77,17 @@ def parse(text: str, filename: str = "<string>") -> s.File:
     source = register(SourceFile(filename, text))
     if (filename, text) in _PARSED:
         return _PARSED[filename, text]
-    if len(_PARSED) >= _PARSED_LIMIT:
+    tree = _parse(source)
+    _make_room(len(text))
+    _PARSED[filename, text] = tree
+    return tree
+
+
+def _make_room(size: int) -> None:
+    """Drop the oldest trees until one more file of `size` characters fits in _PARSED_LIMIT."""
+    files, chars = _PARSED_LIMIT
+    while _PARSED and (len(_PARSED) >= files or sum(len(text) for _, text in _PARSED) + size > chars):
         _PARSED.pop(next(iter(_PARSED)))
-    _PARSED[filename, text] = _parse(source)
-    return _PARSED[filename, text]
 
 
 def _parse(source: SourceFile) -> s.File:

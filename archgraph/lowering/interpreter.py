@@ -11,6 +11,7 @@ scopes mirror the generated module's attributes. Blocks are expanded per call (b
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any
 
 from archgraph import syntax as s
@@ -58,17 +59,17 @@ def resolve_model(program: Program, name: str, overrides: dict[str, Any]) -> tup
     return item, values, spans
 
 
-_RESOLVED: list[tuple[Program, dict[str, tuple]]] = []  # the last few programs' resolved variants
+_RESOLVED: list[tuple[weakref.ref, dict[str, tuple]]] = []  # the last few programs' resolved variants
 
 
 def _resolved(program: Program, name: str) -> tuple[s.Model, dict, dict, str | None]:
     """(base model, values its variant chain sets, their spans, the nearest variant doc) for `name`.
     Each variant is resolved once per program, so lowering every model of a chain of n variants
     evaluates n variant lines, not n squared."""
-    cache = next((c for p, c in _RESOLVED if p is program), None)
+    cache = next((c for ref, c in _RESOLVED if ref() is program), None)
     if cache is None:
         cache = {}
-        _RESOLVED[:] = [(program, cache), *_RESOLVED[:3]]
+        _RESOLVED[:] = [(weakref.ref(program), cache), *_RESOLVED[:3]]
     pending: list[str] = []
     current = name
     while current not in cache and isinstance(program.definitions[current], s.Variant):
