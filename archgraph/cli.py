@@ -1,7 +1,9 @@
 """The `archgraph` command: check, compile, report on and export `.arch` specs.
 
-Exit codes: 0 success; 1 the spec has errors (printed as file:line:col with a caret);
-2 a usage error; 3 an internal error (a bug in archgraph: traceback printed).
+Exit codes: 0 success; 1 the spec has errors (printed as file:line:col with a caret), or an
+optional dependency is missing (the message names the extra to install); 2 a usage error;
+3 an internal error (a bug in archgraph: traceback printed). Every subcommand is one row of
+COMMANDS: how it adds its parser, how it runs, whether it needs torch.
 Set ARCHGRAPH_DEBUG=1 to see tracebacks for spec errors too. check, compile, report, graph,
 sweep and diff never import torch; bench, verify and load-weights do, when they run.
 """
