@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         _show(error)
         return 1
+    except argparse.ArgumentTypeError as error:  # a --set value out of bounds
+        parser.error(str(error))
     except RecursionError:
         sys.stderr.write("error: the spec nests too deeply for archgraph to follow\n")
         return 1

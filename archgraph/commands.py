@@ -36,8 +36,22 @@ def positive(text: str) -> int:
 
 
 def parse_value(text: str) -> Any:
-    """`--set` values: integers, floats, true/false, else a string (quotes optional)."""
+    """`--set` values: integers, floats, true/false, else a string (quotes optional), within the
+    limits every value has (finite, at most 2**62, ...); else argparse.ArgumentTypeError."""
+    from archgraph.scalars import ScalarError, checked
+
+    try:
+        return checked(_convert(text))
+    except ScalarError as error:
+        raise argparse.ArgumentTypeError(f"--set value {text[:40]!r}: {error}") from None
+
+
+def _convert(text: str) -> Any:
+    from archgraph.scalars import ScalarError
+
     lowered = text.strip().lower()
+    if len(lowered.lstrip("+-")) > 19 and lowered.lstrip("+-").isdigit():  # before int() reads 5,000 digits
+        raise ScalarError(f"an integer of {len(lowered):,} digits is out of range; numbers are limited to 2**62")
     if lowered in ("true", "false"):
         return lowered == "true"
     for convert in (int, float):
