@@ -8,7 +8,6 @@ per iteration, `if`s decided, `require`s checked: all errors here are spec error
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +23,6 @@ from archgraph.source import Span, text_of
 MAX_REPEAT = 4096
 MAX_NODES = 200_000
 MAX_BLOCK_DEPTH = 64
-STACK_LIMIT = 40_000  # frames; the deepest spec the parser and MAX_BLOCK_DEPTH allow needs ~13,000
 
 
 @dataclass(frozen=True)
@@ -53,15 +51,12 @@ def lower(program: Program, model: str, overrides: dict[str, Any] | None = None)
     """Evaluate `model` of a checked program with `overrides` and return its graph."""
     # Blocks (at most MAX_BLOCK_DEPTH deep) times expressions (at most parser.MAX_NESTING deep)
     # can recurse further than Python's default limit allows; pure-Python frames are cheap.
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, STACK_LIMIT))
-    try:
-        return Lowering(program).model(model, overrides or {})
-    except RecursionError:
-        where = program.definitions[model].span
-        raise ArchTypeError(f"model `{model}` nests blocks and expressions too deeply to evaluate", where) from None
-    finally:
-        sys.setrecursionlimit(limit)
+    from archgraph.depth import check_scopes, guarded
+
+    where = program.definitions[model].span
+    graph = guarded(lambda: Lowering(program).model(model, overrides or {}), where, f"model `{model}`")
+    check_scopes(graph.root)  # so that every later pass (codegen, build, forward) fits in the stack
+    return graph
 
 
 def resolve_model(program: Program, name: str, overrides: dict[str, Any]) -> tuple[s.Model, dict, dict]:
