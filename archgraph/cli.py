@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import sys
 import traceback
 from pathlib import Path
@@ -28,7 +27,7 @@ from archgraph.commands import (
     positive,
 )
 from archgraph.commands import run as run_command
-from archgraph.errors import SpecError
+from archgraph.errors import ResourceError, SpecError, os_cause
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except argparse.ArgumentTypeError as error:  # a --set value out of bounds
         parser.error(str(error))
+    except ResourceError as error:  # a checkpoint that is not a state_dict, a failing Graphviz: one line
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+    except OSError as error:  # the user's files and machine: a missing path, permissions, a full disk
+        where = f"{error.filename}: " if error.filename else ""
+        sys.stderr.write(f"error: {where}{os_cause(error) if error.filename else error}\n")
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C: compile writes all or nothing, so there is nothing half-written
+        sys.stderr.write(f"interrupted: `archgraph {args.command}` stopped; no file was left half-written\n")
+        return 130
     except RecursionError:
         sys.stderr.write("error: the spec nests too deeply for archgraph to follow\n")
         return 1
@@ -216,18 +225,11 @@ def _load_weights(args, overrides: dict[str, Any]) -> int:
     import torch
 
     from archgraph.api import build
+    from archgraph.checkpoint import read_checkpoint
     from archgraph.pretrained import load_pretrained
 
     model = build(args.spec, args.model, **overrides)
-    try:
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as error:  # missing, unreadable, not a state_dict
-        sys.stderr.write(f"error: cannot read checkpoint {args.checkpoint}: {error}\n")
-        return 1
-    if not isinstance(state, dict):
-        sys.stderr.write(f"error: {args.checkpoint} holds a {type(state).__name__}, not a state_dict\n")
-        return 1
-    state = state.get("state_dict", state.get("model", state))  # common checkpoint wrappers
+    state = read_checkpoint(args.checkpoint)  # a CheckpointError (exit 1) unless a dict of dense tensors
     report = load_pretrained(model, state)
     sys.stdout.write(report.render())
     args.output.parent.mkdir(parents=True, exist_ok=True)

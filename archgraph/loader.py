@@ -6,11 +6,13 @@ the file the user named (the spec root). Cycles and duplicates are spec errors.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archgraph import syntax as s
-from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError
+from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError, file_kind, os_cause
 from archgraph.parser import parse
 from archgraph.source import Span
 
@@ -35,21 +37,34 @@ def display_name(path: Path) -> str:
     """A path as the user would type it: relative to the working directory where possible."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # elsewhere, or a path the OS cannot follow (a symlink loop)
         return str(path)
 
 
 def read_spec(path: Path, span: Span | None = None) -> str:
-    """The text of a spec file, or a spec error that says why it cannot be read."""
+    """The text of a spec file, or a spec error that says why it cannot be read.
+
+    Only a regular file is opened (a FIFO or a device is refused from its `stat`, before any
+    read could block), and at most MAX_FILE_BYTES + 1 bytes are read, whatever size the file
+    reports (/proc files report 0)."""
     shown = display_name(path)
     where = span or Span(shown, 1, 1, 1, 1)
-    if not path.is_file():
-        kind = "is a directory" if path.is_dir() else "does not exist"
-        raise ArchImportError(f"cannot read `{shown}`: it {kind}", where)
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ArchImportError(f"`{shown}` is {path.stat().st_size:,} bytes; specs are limited to "
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = file_kind(info.st_mode)
+            raise ArchImportError(f"cannot read `{shown}`: it is {kind}{'' if 'not' in kind else ', not a spec file'}",
+                                  where)  # fmt: skip
+        if info.st_size > MAX_FILE_BYTES:
+            raise ArchImportError(f"`{shown}` is {info.st_size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                                  where)  # fmt: skip
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except (OSError, RuntimeError) as error:
+        raise ArchImportError(f"cannot read `{shown}`: {os_cause(error)}", where) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ArchImportError(f"`{shown}` holds more than {MAX_FILE_BYTES:,} bytes; specs are limited to "
                               f"{MAX_FILE_BYTES:,}", where)  # fmt: skip
-    data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -57,13 +72,22 @@ def read_spec(path: Path, span: Span | None = None) -> str:
                               where) from None  # fmt: skip
 
 
+def resolved(path: Path, span: Span | None = None) -> Path:
+    """`path.resolve()`, or a spec error naming the path when the OS cannot follow it (a symlink loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as error:
+        shown = str(path)
+        raise ArchImportError(f"cannot read `{shown}`: {os_cause(error)}", span or Span(shown, 1, 1, 1, 1)) from None
+
+
 def load(path: str | Path, text: str | None = None) -> Program:
     """Parse `path` (or `text`, named `path`) and everything it imports."""
     entry = Path(path)
-    root = entry.resolve().parent
+    root = resolved(entry).parent
     program = Program()
     name = display_name(entry) if text is None else str(path)
-    _load_file(program, entry.resolve(), name, text, root, stack=[], own=True)
+    _load_file(program, resolved(entry), name, text, root, stack=[], own=True)
     return program
 
 
@@ -92,7 +116,7 @@ def _import(program: Program, item: s.Import, importer: Path, root: Path, stack:
     if Path(item.path).is_absolute() or item.path.startswith(("/", "\\")):
         raise ArchImportError(f"import paths are relative to the importing file, found absolute `{item.path}`",
                               item.span)  # fmt: skip
-    target = (importer.parent / item.path).resolve()
+    target = resolved(importer.parent / item.path, item.span)
     if not target.is_relative_to(root):
         raise ArchImportError(f"`{item.path}` points outside the spec root `{display_name(root)}`", item.span)
     if target in stack:
