@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,27 @@ def _tensors(state: Any, shown: str) -> dict[str, Any]:
         if value.device.type == "meta":
             raise CheckpointError(f"{where} is on the meta device and holds no data")
     return state
+
+
+def write_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """`torch.save(state)` to `path` through a temporary file beside it, renamed into place (never half
+    a file); CheckpointError naming the path and the cause when it cannot be written."""
+    import torch
+
+    target = Path(path)
+    try:
+        if target.exists() and not target.is_file():
+            raise CheckpointError(f"cannot write checkpoint {target}: it is {file_kind(target.stat().st_mode)}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as error:
+        raise CheckpointError(f"cannot write checkpoint {target}: {os_cause(error)}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+        os.replace(tmp, target)
+    except (OSError, RuntimeError) as error:
+        cause = os_cause(error) if isinstance(error, OSError) else str(error).splitlines()[0][:200]
+        raise CheckpointError(f"cannot write checkpoint {target}: {cause}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -222,17 +222,14 @@ def _report(args, overrides: dict[str, Any]) -> int:
 
 def _load_weights(args, overrides: dict[str, Any]) -> int:
     """Build the model, load the checkpoint into it (resampling pos_embed), print the report, save."""
-    import torch
-
     from archgraph.api import build
-    from archgraph.checkpoint import read_checkpoint
+    from archgraph.checkpoint import read_checkpoint, write_checkpoint
     from archgraph.pretrained import load_pretrained
 
-    model = build(args.spec, args.model, **overrides)
     state = read_checkpoint(args.checkpoint)  # a CheckpointError (exit 1) unless a dict of dense tensors
+    model = build(args.spec, args.model, **overrides)
     report = load_pretrained(model, state)
     sys.stdout.write(report.render())
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.output)
+    write_checkpoint(model.state_dict(), args.output)
     print(f"wrote {args.output}")
     return 0
