@@ -72,7 +72,7 @@ def project(tmp_path):
 
 def test_generated_modules_name_their_width(project):
     """The check `_state` relies on: the width shows in the generated layer."""
-    spec, out = project
+    _, out = project
     assert "nn.Linear(8, 8" in (out / "m0.py").read_text()
 
 
@@ -135,7 +135,7 @@ def test_stale_temporary_files_are_cleaned(project, capsys):
 
 def test_a_committed_stage_is_finished(project):
     """A run killed after its commit point: the next run renames the rest into place."""
-    spec, out = project
+    _, out = project
     stage = out / f"{output.STAGE_PREFIX}done"
     stage.mkdir()
     new = {f"m{i}.py": (out / f"m{i}.py").read_text().replace("nn.Linear(8, 8", "nn.Linear(16, 16")
