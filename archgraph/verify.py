@@ -122,11 +122,14 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
 
 RESULT_TAG = "archgraph-verify-result"
 MAX_MODULE_BYTES = 16 * 2**20  # a generated module is under 200 KB
+CHILD_TIMEOUT = 3600.0  # seconds: generous for a full-size run on a CPU; a module that hangs fails
 
 
-def verify_isolated(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Result:
+def verify_isolated(graph: Graph, source: str, device: str = "cpu", batch: int = 1,
+                    timeout: float = CHILD_TIMEOUT) -> Result:  # fmt: skip
     """`verify` run in a child process: it passes only on the child's positive result message, so a
-    module that calls `sys.exit(0)` or `os._exit(0)` (at import, build or forward) fails."""
+    module that calls `sys.exit(0)` or `os._exit(0)` (at import, build or forward) fails, and one
+    that hangs fails after `timeout` seconds."""
     import secrets
     import subprocess
     import sys
@@ -138,7 +141,12 @@ def verify_isolated(graph: Graph, source: str, device: str = "cpu", batch: int =
     payload = pickle.dumps({"graph": graph, "source": source, "device": device, "batch": batch, "nonce": nonce})
     home = str(Path(archgraph.__file__).resolve().parent.parent)
     code = f"import sys; sys.path.insert(0, {home!r}); from archgraph.verify import child_main; child_main()"
-    done = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        result = Result(graph.name, device, batch)
+        result.check(False, f"the module's process did not finish within {timeout:g} s")
+        return result
     for line in reversed(done.stdout.decode("utf-8", "replace").splitlines()):
         if line.startswith(f"{RESULT_TAG} {nonce} "):
             data = json.loads(line.split(" ", 2)[2])

@@ -93,3 +93,12 @@ def test_mismatches_are_grouped_by_cause_in_model_order(tmp_path, capsys, source
     ], out
     flops = [line.strip().split(":")[0] for line in out.splitlines() if "MISMATCH  FLOPs of" in line]
     assert flops == ["MISMATCH  FLOPs of blocks.0.mlp.fc1", "MISMATCH  FLOPs of blocks.0.mlp.fc2"], out
+
+
+def test_a_module_that_hangs_fails_after_the_timeout(source):
+    from archgraph.verify import verify_isolated
+
+    graph = archgraph.load_graph(SPEC, **SMALL)
+    hanging = source.replace("import torch\n", "import torch\nimport time\ntime.sleep(600)\n", 1)
+    result = verify_isolated(graph, hanging, timeout=20)
+    assert not result.ok and "did not finish within 20 s" in result.render()
