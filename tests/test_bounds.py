@@ -84,3 +84,25 @@ def test_float_attribute_refuses_infinity() -> None:
 
     with pytest.raises(ScalarError, match="finite"):
         coerce("float", float("inf"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=40), st.from_regex(r"\A[+-]?\d{1,30}(\.\d*)?([eE][+-]?\d{1,4})?\Z")))
+def test_any_set_value_parses_within_bounds_or_is_a_usage_error(text) -> None:
+    """Whatever follows `--set KEY=`: a value within the limits, or argparse's usage error; nothing else."""
+    import argparse
+
+    from archgraph.commands import parse_value
+
+    try:
+        value = parse_value(text)
+    except argparse.ArgumentTypeError as error:
+        assert str(error).startswith("--set value") and len(str(error)) < 500
+        return
+    assert _within_limits(value)
+
+
+def test_sweep_refuses_a_value_out_of_bounds(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "specs/vit_ti16.arch", "--set", "img_size=224,inf"])
+    assert exit_.value.code == 2 and "inf is not a finite number" in capsys.readouterr().err
