@@ -99,3 +99,14 @@ def test_reduced_size_of_every_spec_runs_on_cpu():
         graph = archgraph.load_graph(spec, name, **reduced(spec, name))
         result = verify(graph, generate(graph, str(spec)), device="cpu", batch=1)
         assert result.ok, result.render()
+
+
+def test_build_of_a_spec_nested_too_deeply_is_a_spec_error(tmp_path):
+    """`archgraph.build` raised a bare RecursionError; now the spec error check gives, with its location."""
+    import archgraph
+
+    spec = tmp_path / "deep.arch"
+    spec.write_text(nested_spec(12, 5))
+    with pytest.raises(SpecError, match="modules nest 133 deep") as error:
+        archgraph.build(spec, device="meta")
+    assert error.value.span.file.endswith("deep.arch") and error.value.span.line > 1
