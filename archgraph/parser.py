@@ -24,7 +24,7 @@ from lark.tree import Meta
 
 from archgraph import syntax as s
 from archgraph.errors import ArchSyntaxError
-from archgraph.scalars import LIMIT
+from archgraph.scalars import LIMIT, MAX_STRING
 from archgraph.source import SourceFile, Span, register
 
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
@@ -124,6 +124,9 @@ def _guard(tree: Tree, file: str) -> None:
                 stack.append((child, depth + 1, statement))
             elif isinstance(child, Token) and child.type == "NUMBER":
                 _check_number(child, file)
+            elif node.data == "string" and isinstance(child, Token) and len(child) > MAX_STRING + 2:
+                raise ArchSyntaxError(f"this string has {len(child) - 2:,} characters; strings are limited to "
+                                      f"{MAX_STRING:,}", _span(file, child))  # fmt: skip
 
 
 @cache
@@ -155,7 +158,7 @@ def _check_number(token: Token, file: str) -> None:
     digits = text.lstrip("0")
     shown = text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text):,} characters)"
     if any(c in text for c in ".eE"):
-        if math.isfinite(float(text)):
+        if math.isfinite(float(text)) and abs(float(text)) <= LIMIT:
             return
     elif len(digits) <= 19 and int(text) <= LIMIT:
         return
