@@ -99,3 +99,20 @@ model m(n = 16, d = 32, latents = 4) {
     assert str(expand.out) == "f32[B,4,32]"
     (sdpa, *_) = _nodes(graph, "sdpa")
     assert sdpa.cost.macs == 2 * 2 * 4 * 16 * 16  # q@k^T + attn@v: heads * latents * n * head_dim, twice
+
+
+def test_fvcore_counts_a_matmul_by_its_left_operand(tmp_path):
+    """fvcore/nn/jit_handles.py matmul_flop_jit: prod(left shape) * m; a broadcast left operand counts once."""
+    from archgraph.conventions import CONVENTIONS
+
+    text = """
+model m(n = 8, d = 16) {
+    input x: [B, 2, d, n]
+    return transpose(p: parameter([1, 1, n, d]), -2, -1) @ transpose(x, -2, -1) @ x
+}
+"""
+    graph = compile_text(tmp_path, text)
+    first, second = _nodes(graph, "matmul")
+    fvcore = CONVENTIONS["fvcore"]
+    assert fvcore.count(graph, first) == (1 * 1 * 16 * 8) * 16  # left [1, 1, 16, 8], right [B, 2, 8, 16]
+    assert fvcore.count(graph, second) == second.cost.macs == 2 * 16 * 16 * 8

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import BATCH, Cost, TensorType
-from archgraph.ops.base import Emit, Memory, OpDef, broadcast, expect_rank, register, uncounted
+from archgraph.ops.base import Emit, Memory, OpDef, broadcast, expect_rank, register
 
 
 def _infer(ins, a):
@@ -45,6 +45,13 @@ def _cost(ins, a, outs):
     return Cost(macs=macs, quadratic=is_quadratic(ins))
 
 
+def _fvcore(ins, a, outs) -> int:
+    """fvcore's matmul handle counts prod(left's shape) * m, not prod(output) * k: fewer when the left
+    operand is the one broadcast (a correction of 0 otherwise)."""
+    m, k = int(outs[0].dims[-1]), int(ins[0].dims[-1])
+    return ins[0].numel() * m - outs[0].numel() * k
+
+
 register(OpDef(
     name="matmul",
     inputs=("a", "b"),
@@ -55,7 +62,7 @@ register(OpDef(
     summary="matrix product `a @ b` over the last two axes, leading axes broadcast (torch.matmul)",
     formulas={"shape": "[..., n, k] @ [..., k, m] -> [broadcast(...), n, m]", "params": "0",
               "flops": "2 * prod(leading) * n * k * m"},
-    fvcore=uncounted,
+    fvcore=_fvcore,
     memory=Memory("inputs", "both operands (each one's gradient is the other times the output's)"),
     written="a @ b",
     notes="Written `a @ b` (as tight as `*`) or `matmul(a, b)`. Both operands have rank 2 or more; "
@@ -63,6 +70,7 @@ register(OpDef(
           "(the batch `B` only against 1 or `B`). A matmul of two activations (both carry `B`) is "
           "counted as an attention N² term: `q @ k^T` and `attn @ v` cost `Nq * Nk * d` each per "
           "head, so cross-attention shows `Nq * Nk`; a product with a learned tensor is a linear map. "
-          "fvcore counts it (`matmul`/`bmm`: n*k*m per output matrix). Generated code: `a @ b`.",
+          "fvcore counts it as `aten::matmul`: prod(a's shape) * m, which is n*k*m per output matrix unless the "
+          "left operand is the one broadcast. Generated code: `a @ b`.",
     example="attn = softmax(q * scale @ transpose(k, -2, -1))",
 ))  # fmt: skip

@@ -21,6 +21,8 @@ CASES = [
     ("mixer_b16_224", "specs/mixer_b16.arch", None),
     ("resmlp_12_224", "specs/resmlp_12.arch", None),
     ("vit_small_r26_s32_224", "specs/vit_r26_s32.arch", None),
+    ("cait_xxs24_224", "specs/cait.arch", "cait_xxs24_224"),  # talking heads: `@` and a Linear on the head axis
+    ("vit_small_patch8_224.dino", "specs/dino.arch", "dino_vit_s8"),
 ]
 
 
