@@ -41,3 +41,27 @@ def test_written_out_attention_equals_sdpa_and_flop_counter(tmp_path, m):
         torch.testing.assert_close(out, fused(x))
     assert flops == archgraph.analyze(path, "written", batch=3, overrides={"m": m})["flops"]
     assert counted(fused, x, math_sdpa=True)[1] == flops  # the same multiply-adds, counted either way
+
+
+MASKED = """
+model masked(n = 6, d = 16, h = 2) {
+    input x: [B, n, d]
+    input mask: [B, 1, n, n]
+    q, k, v = split_heads(qkv: linear(x, 3 * d), h, parts = 3)
+    a = softmax(q * (d // h) ** -0.5 @ transpose(k, -2, -1) + mask)   # an additive mask (or a bias) on the scores
+    return merge_heads(a @ v)
+}
+"""
+
+
+def test_scores_take_an_additive_mask(tmp_path):
+    path = tmp_path / "masked.arch"
+    path.write_text(MASKED)
+    torch.manual_seed(0)
+    model = archgraph.build(path, "masked").eval()
+    x = torch.randn(2, 6, 16)
+    mask = torch.zeros(2, 1, 6, 6).masked_fill(torch.ones(6, 6, dtype=torch.bool).triu(1), float("-inf"))
+    q, k, v = model.qkv(x).reshape(2, 6, 3, 2, 8).permute(2, 0, 3, 1, 4)
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(2, 6, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, mask), want.detach())
