@@ -185,3 +185,10 @@ def test_report_reproduces_the_lecture_dino_table(capsys, name):
     assert code == 0
     params = archgraph.analyze(DINO, name)["params"]
     assert f"params {params:,}" in out and params // 10**6 == LECTURE[name]
+
+
+def test_cait_talking_heads_grow_as_n2_in_the_closed_form():
+    """S24 (D = 384, h = 8, 24 blocks): 4·D FLOPs per score from q@k^T and attn@v, 4·h² from proj_l and
+    proj_w; the class attention (one query) is linear in N."""
+    form = archgraph.closed_form(CAIT, "cait_s24_224")
+    assert form.count.json()[2] == 24 * 4 * 384 + 24 * 4 * 8**2 == 43_008
