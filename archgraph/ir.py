@@ -103,6 +103,7 @@ class Scope:
     labels: set[str] = field(default_factory=set)  # attribute names reserved in this scope
     used: set[str] = field(default_factory=set)  # attribute names given to a layer so far
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
+    args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
 
     def walk(self):
         yield self
@@ -123,6 +124,7 @@ class Graph:
     doc: str | None
     params: dict[str, Any]
     source: str
+    program: Any = field(default=None, repr=False, compare=False)  # the loader.Program it came from
 
     def type_of(self, value: Value) -> TensorType:
         return self.nodes[value.node].outs[value.index]

@@ -56,7 +56,9 @@ def lower(program: Program, model: str, overrides: dict[str, Any] | None = None)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, STACK_LIMIT))
     try:
-        return Lowering(program).model(model, overrides or {})
+        graph = Lowering(program).model(model, overrides or {})
+        graph.program = program  # codegen lowers it again at other sizes to learn each size's formula
+        return graph
     except RecursionError:
         where = program.definitions[model].span
         raise ArchTypeError(f"model `{model}` nests blocks and expressions too deeply to evaluate", where) from None
@@ -117,6 +119,7 @@ class Lowering:
         root.outputs = [t.value for t in outputs]
         root.inputs = [v for _, v in inputs]
         params = {p.name: plain(env[p.name]) for p in item.params}
+        root.args = {k: v for k, v in env.items() if not isinstance(v, (Tensor, Taps))}
         doc = self._doc(name) or item.doc
         return Graph(name, self.nodes, root, inputs, root.outputs, doc, params, self.program.files[0])
 

@@ -93,6 +93,7 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
                 raise ArchTypeError(f"`{n}` is a tensor carried through `{st.label}`, but iteration {i} makes it "
                                     f"{describe(inner[n])}", span)  # fmt: skip
         it.outputs = [inner[n].value for n in carried]
+        it.args = {k: v for k, v in inner.items() if not isinstance(v, (Tensor, Taps))}
         it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
         for n in carried:
             env[n] = inner[n]

@@ -7,13 +7,17 @@ version, sets never iterated unsorted.
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import cache
 
 from archgraph.codegen.checksum import stamp
-from archgraph.codegen.view import HELPERS, file_view
+from archgraph.codegen.classes import Result, UnfittedError, build
+from archgraph.codegen.view import HELPERS
 from archgraph.cost import Totals, totals
+from archgraph.errors import SpecError
 from archgraph.ir import Graph
+from archgraph.lower import lower
 
 
 @cache
@@ -32,25 +36,87 @@ def _environment():
 
 def generate(graph: Graph, spec: str) -> str:
     """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`."""
-    view = file_view(graph)
-    title = _docstring_safe(f"{graph.name}: {view.model.doc}")  # before the class docs are escaped
-    for cls in view.classes:
-        cls.doc = _docstring_safe(cls.doc)
+    result, fixed = _classes(graph)
+    model = result.classes[-1]
+    title = _docstring_safe(f"{graph.name}: {model.doc}")
     summary = _summary(graph, totals(graph))
+    classes = [_format(w.tree) for w in result.classes]
     return stamp(
         _environment()
         .get_template("module.py.j2")
         .render(
             spec=_comment_safe(spec.replace("\\", "/")),
             model=_comment_safe(graph.name),
-            model_class=view.model.name,
+            model_class=model.signature.name,
             title=title,
-            summary=[_docstring_safe(line) for line in summary],
-            helpers=[HELPERS[h].rstrip("\n") for h in view.helpers],
-            classes=view.classes,
-            checkpoint_import=view.checkpoint_import,
+            summary=[_docstring_safe(line) for line in [*summary, *_arguments(model.signature, fixed)]],
+            helpers=[HELPERS[h].rstrip("\n") for h in result.helpers],
+            classes=classes,
+            checkpoint_import=any("checkpoint(block" in c for c in classes),
         )
     )
+
+
+def _classes(graph: Graph) -> tuple[Result, list[str]]:
+    """The classes of `graph`, fitted on the model lowered again with each numeric parameter
+    doubled; a parameter whose doubling changes the classes' structure stays fixed."""
+    alone = build([graph])
+    shape = [w.signature.name for w in alone.classes]
+    graphs, fixed = [graph], []
+    for name, value in graph.params.items():
+        if type(value) not in (int, float) or not value or graph.program is None:
+            continue
+        try:
+            other = lower(graph.program, graph.name, {**graph.params, name: value * 2})
+            trial = build([*graphs, other])
+        except (SpecError, UnfittedError):
+            fixed.append(name)
+            continue
+        if [w.signature.name for w in trial.classes] == shape:
+            graphs.append(other)
+        else:
+            fixed.append(name)
+    return (build(graphs) if len(graphs) > 1 else alone), fixed
+
+
+def _arguments(sig, fixed: list[str]) -> list[str]:
+    lines = []
+    if sig.params:
+        lines += ["", "Keyword arguments (the spec's parameters): " + ", ".join(sig.params) + "."]
+    if fixed:
+        lines += [f"Fixed in this file (they change its structure): {', '.join(fixed)}."]
+    return lines
+
+
+def _format(tree: ast.ClassDef) -> str:
+    """`ast.unparse` of a class, its method signatures laid out as ruff format would:
+    `a: int = 3`, and one parameter a line when the line would pass 100 characters."""
+    lines = ast.unparse(tree).split("\n")
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef):
+            at = next(i for i, line in enumerate(lines) if line.startswith(f"    def {fn.name}("))
+            lines[at : at + 1] = _signature(fn)
+    return "\n".join(lines)
+
+
+def _signature(fn: ast.FunctionDef) -> list[str]:
+    a = fn.args
+    params = [_param(p, None) for p in a.args[: len(a.args) - len(a.defaults)]]
+    params += [_param(p, d) for p, d in zip(a.args[len(a.args) - len(a.defaults) :], a.defaults, strict=True)]
+    if a.kwonlyargs:
+        params += ["*", *(_param(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True))]
+    returns = f" -> {ast.unparse(fn.returns)}" if fn.returns else ""
+    line = f"    def {fn.name}({', '.join(params)}){returns}:"
+    if len(line) <= 100:
+        return [line]
+    return [f"    def {fn.name}(", *(f"        {p}," for p in params), f"    ){returns}:"]
+
+
+def _param(p: ast.arg, default: ast.expr | None) -> str:
+    text = ast.unparse(p)
+    if default is None:
+        return text
+    return f"{text} = {ast.unparse(default)}" if p.annotation else f"{text}={ast.unparse(default)}"
 
 
 def _summary(graph: Graph, t: Totals) -> list[str]:

@@ -10,15 +10,22 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
+from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
-from archgraph.codegen.names import Namespace, attribute, camel, is_attribute, sanitize
+from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
 from archgraph.ops.elementwise import SYMBOLS
 from archgraph.ops.emit import EmitArgs
 
 HELPERS = {
+    "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
+    """timm's lecun_normal_: N(0, 1 / fan_in) truncated at two standard deviations."""
+    std = (1 / weight[0].numel()) ** 0.5 / 0.87962566103423978  # the std of N(0, 1) truncated to [-2, 2]
+    nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+''',
     "Affine": '''class Affine(nn.Module):
     """`alpha * x + beta` per channel, no statistics (timm Affine, ResMLP's norm)."""
 
@@ -80,7 +87,7 @@ HELPERS = {
 
 @dataclass
 class ClassView:
-    """One generated nn.Module class; `name` is set once it is known to be distinct."""
+    """One instance's nn.Module class, sizes as literals; `classes.build` turns these into formulas."""
 
     name: str
     doc: str
@@ -97,28 +104,24 @@ class ClassView:
     def annotation(self) -> str:
         return " -> torch.Tensor" if self.outputs == 1 else f" -> tuple[{', '.join(['torch.Tensor'] * self.outputs)}]"
 
-    def body_key(self) -> str:
-        return "\n".join([*self.init_lines, "|", *self.weight_lines, "|", *self.args, *self.lines, self.returns])
+
+@dataclass
+class Signature:
+    """A generated class as its parent calls it: name, parameters in order, the spec's defaults."""
+
+    name: str
+    params: list[str]
+    defaults: dict[str, Any]
+    checkpointing: bool = False
 
 
 @dataclass
 class FileView:
-    """Everything one generated file holds: its classes in dependency order, and helpers."""
+    """One lowered graph, and the classes already written for its scopes (by scope identity)."""
 
     graph: Graph
-    classes: list[ClassView] = field(default_factory=list)
+    signatures: dict[int, Signature]
     helpers: list[str] = field(default_factory=list)
-    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
-    names: Namespace = field(default_factory=lambda: Namespace(set(HELPERS), classes=True))
-
-    @property
-    def model(self) -> ClassView:
-        return self.classes[-1]
-
-    @property
-    def checkpoint_import(self) -> bool:
-        """Whether some forward calls torch.utils.checkpoint (a repeat of blocks that hold no repeats)."""
-        return any(_CHECKPOINTED in line for cls in self.classes for line in cls.lines)
 
     @cached_property
     def uses(self) -> Counter:
@@ -128,24 +131,10 @@ class FileView:
         counts.update(v for scope in self.graph.root.walk() for v in scope.outputs)
         return counts
 
-    def checkpointing(self, name: str) -> bool:
-        return any(cls.checkpointing for cls in self.classes if cls.name == name)
 
-    def class_for(self, scope: Scope, base: str, is_model: bool = False, name: str | None = None) -> str:
-        view = _class_view(self, scope, is_model)
-        key = (base, view.body_key())
-        if key not in self.by_key:
-            view.name = name or self.names.create(camel(base))
-            self.by_key[key] = view.name
-            self.classes.append(view)
-        return self.by_key[key]
-
-
-def file_view(graph: Graph) -> FileView:
-    view = FileView(graph)
-    model_name = view.names.create(camel(graph.name))  # reserved first: blocks never take the model's name
-    view.class_for(graph.root, graph.name, is_model=True, name=model_name)
-    return view
+def class_view(fv: FileView, scope: Scope) -> ClassView:
+    """The class of one scope, its children already written (in `fv.signatures`)."""
+    return _class_view(fv, scope, scope is fv.graph.root)
 
 
 @dataclass
@@ -203,9 +192,10 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
     if module is not None:
         body.init.append(f"{attr} = {module}")
         body.weights.extend(op.emit.init(args))
-        helper = module.split("(")[0]
-        if helper in HELPERS and helper not in fv.helpers:
-            fv.helpers.append(helper)
+        for code in [module, *op.emit.init(args)]:
+            helper = code.split("(")[0]
+            if helper in HELPERS and helper not in fv.helpers:
+                fv.helpers.append(helper)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
     atomic = node.op not in SYMBOLS  # `a + b` needs parentheses inside another expression
@@ -228,22 +218,22 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     names = [given.get(v, "") for v in child.outputs]
     call = f"self.{attr}({', '.join(hole(i) for i in range(len(child.inputs)))})"
     if child.kind != "repeat":
-        body.init.append(f"self.{attr} = {_construct(fv, fv.class_for(child, child.block), body)}")
+        body.init.append(f"self.{attr} = {_construct(fv, child, body)}")
         body.weights.append(f"self.{attr}.init_weights()")
         body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
         return
     iterations = [it for it in child.items if isinstance(it, Scope)]
     if not iterations:
         return  # `repeat 0`: the output is the input, and there are no weights
-    classes = [fv.class_for(it, it.block) for it in iterations]
+    built_each = [_construct(fv, it, body) for it in iterations]
     body.checkpointing = True
-    if len(set(classes)) == 1:
-        built = f"[{_construct(fv, classes[0], body)} for _ in range({len(classes)})]"
+    if len(set(built_each)) == 1:
+        built = f"[{built_each[0]} for _ in range({len(built_each)})]"
     else:
-        built = "[" + ", ".join(_construct(fv, c, body) for c in classes) + "]"
+        built = "[" + ", ".join(built_each) + "]"
     body.weights.append(f"for block in self.{attr}:\n    block.init_weights()")
     # Checkpoint the innermost repeats only: a block that runs repeats checkpoints its own.
-    checkpointed = not any(fv.checkpointing(c) for c in classes)
+    checkpointed = not any(fv.signatures[id(it)].checkpointing for it in iterations)
     single = len(child.inputs) == 1 and all(len(it.inputs) == 1 for it in iterations)
     if single and not child.taps:
         body.init.append(f"self.{attr} = nn.Sequential(*{built})")
@@ -256,12 +246,16 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     body.stmts.append(_loop(child, attr, iterations, types, loop_names, checkpointed))
 
 
-def _construct(fv: FileView, name: str, body: _Body) -> str:
-    """`Name(**dd)`, passing `grad_checkpointing` on to a class that takes it."""
-    if not fv.checkpointing(name):
-        return f"{name}(**dd)"
-    body.checkpointing = True
-    return f"{name}(grad_checkpointing=grad_checkpointing, **dd)"
+def _construct(fv: FileView, child: Scope, body: _Body) -> str:
+    """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values,
+    passing `grad_checkpointing` on to a class that takes it."""
+    sig = fv.signatures[id(child)]
+    values = {k: native(v) for k, v in child.args.items()}
+    args = [repr(values[p]) if p not in sig.defaults else f"{p}={values[p]!r}" for p in sig.params]
+    if sig.checkpointing:
+        body.checkpointing = True
+        args.append("grad_checkpointing=grad_checkpointing")
+    return f"{sig.name}({', '.join([*args, '**dd'])})"
 
 
 def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkpointed: bool) -> Stmt:

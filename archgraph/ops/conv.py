@@ -112,8 +112,8 @@ def _std_conv_infer(ins, a):
 def _std_conv_module(a) -> str:
     same = a.value("padding") == "same"
     args = [str(a.types[0].dims[1]), a["out_channels"], f"kernel_size={a['kernel_size']}"]
-    defaults = (("stride", 1), ("groups", 1)) if same else (("stride", 1), ("padding", 0), ("groups", 1))
-    args += [f"{k}={a[k]}" for k, d in defaults if a.value(k) != d]
+    # every size is written, so instances compare; codegen drops those left at PyTorch's default
+    args += [f"{k}={a[k]}" for k in (("stride", "groups") if same else ("stride", "padding", "groups"))]
     args += ["bias=True"] if a.value("bias") else []
     args.append(f"eps={a['eps']}")
     return f"{'StdConv2dSame' if same else 'StdConv2d'}({', '.join(args)}, **dd)"
@@ -150,15 +150,13 @@ register(OpDef(
 
 
 def _norm_init(a) -> list[str]:
-    if not a.value("affine"):
-        return []
-    weight = "zeros_" if a.value("zero_init") else "ones_"
-    return [f"nn.init.{weight}({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
+    """PyTorch's own reset (ones, zeros; BatchNorm's running statistics too: after `to_empty()` on a
+    model built on `meta` they hold garbage), then a zero scale for a residual branch's last norm."""
+    zero = [f"nn.init.zeros_({a.target}.weight)"] if a.value("affine") and a.value("zero_init") else []
+    return [f"{a.target}.reset_parameters()", *zero]
 
 
-def _batch_norm_init(a) -> list[str]:
-    # the running statistics too: after `to_empty()` (a model built on `meta`) they hold garbage
-    return [*_norm_init(a), f"{a.target}.reset_running_stats()"]
+_batch_norm_init = _norm_init
 
 
 def _batch_norm_infer(ins, a):
