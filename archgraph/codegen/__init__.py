@@ -36,7 +36,7 @@ def _environment():
 
 def generate(graph: Graph, spec: str) -> str:
     """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`."""
-    result, fixed = _classes(graph)
+    result = _classes(graph)
     model = result.classes[-1]
     title = _docstring_safe(f"{graph.name}: {model.doc}")
     summary = _summary(graph, totals(graph))
@@ -49,7 +49,7 @@ def generate(graph: Graph, spec: str) -> str:
             model=_comment_safe(graph.name),
             model_class=model.signature.name,
             title=title,
-            summary=[_docstring_safe(line) for line in [*summary, *_arguments(model.signature, fixed)]],
+            summary=[_docstring_safe(line) for line in [*summary, *_arguments(model.signature)]],
             helpers=[HELPERS[h].rstrip("\n") for h in result.helpers],
             classes=classes,
             checkpoint_import=any("checkpoint(block" in c for c in classes),
@@ -57,35 +57,42 @@ def generate(graph: Graph, spec: str) -> str:
     )
 
 
-def _classes(graph: Graph) -> tuple[Result, list[str]]:
+def _classes(graph: Graph) -> Result:
     """The classes of `graph`, fitted on the model lowered again with each numeric parameter
-    doubled; a parameter whose doubling changes the classes' structure stays fixed."""
-    alone = build([graph])
-    shape = [w.signature.name for w in alone.classes]
-    graphs, fixed = [graph], []
-    for name, value in graph.params.items():
-        if type(value) not in (int, float) or not value or graph.program is None:
-            continue
+    changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
+    While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`)."""
+    numeric = {n for n, v in graph.params.items() if type(v) in (int, float) and v and graph.program is not None}
+    shape = [w.signature.name for w in build([graph], set()).classes]
+    graphs, allowed = [graph], set()
+    for name in [n for n in graph.params if n in numeric]:
+        for other in _variations(graph, name, graph.params[name]):
+            try:
+                trial = build([*graphs, other], numeric)
+            except UnfittedError:  # the change adds a block the model does not have
+                continue
+            if [w.signature.name for w in trial.classes] == shape:
+                graphs.append(other)
+                allowed.add(name)
+                break
+    result = build(graphs, allowed)
+    return result if [w.signature.name for w in result.classes] == shape else build(graphs, numeric)
+
+
+def _variations(graph: Graph, name: str, value: int | float):
+    """The model lowered with `name` doubled, else halved, else tripled (the first the spec accepts)."""
+    changes = [value * 2, *([value // 2] if type(value) is int and value % 2 == 0 else []), value * 3]
+    for changed in changes:
         try:
-            other = lower(graph.program, graph.name, {**graph.params, name: value * 2})
-            trial = build([*graphs, other])
-        except (SpecError, UnfittedError):
-            fixed.append(name)
+            yield lower(graph.program, graph.name, {**graph.params, name: changed})
+        except SpecError:
             continue
-        if [w.signature.name for w in trial.classes] == shape:
-            graphs.append(other)
-        else:
-            fixed.append(name)
-    return (build(graphs) if len(graphs) > 1 else alone), fixed
 
 
-def _arguments(sig, fixed: list[str]) -> list[str]:
-    lines = []
-    if sig.params:
-        lines += ["", "Keyword arguments (the spec's parameters): " + ", ".join(sig.params) + "."]
-    if fixed:
-        lines += [f"Fixed in this file (they change its structure): {', '.join(fixed)}."]
-    return lines
+def _arguments(sig) -> list[str]:
+    if not sig.params:
+        return []
+    return ["", f"Keyword arguments (the spec's parameters): {', '.join(sig.params)}; the spec's other",
+            "parameters are fixed in this file (changing them changes its structure)."]  # fmt: skip
 
 
 def _format(tree: ast.ClassDef) -> str:

@@ -51,9 +51,10 @@ class Result:
     helpers: list[str]
 
 
-def build(graphs: list[Graph]) -> Result:
+def build(graphs: list[Graph], allowed: set[str]) -> Result:
     """The classes of `graphs[0]`, in dependency order, model last; the other graphs (the same
-    model at other sizes) only add instances to fit formulas on."""
+    model at other sizes) only add instances to fit formulas on. The model's formulas use only
+    its parameters in `allowed` (the others are fixed in the file)."""
     fvs = [FileView(g, {}) for g in graphs]
     groups = _groups(graphs)
     names = Namespace(set(HELPERS), classes=True)
@@ -65,7 +66,8 @@ def build(graphs: list[Graph]) -> Result:
         instances = _instances(fvs, members)
         siblings: list[ast.ClassDef] = []
         for part in _partition(instances):
-            for fitted in _fit(part, _order(graphs[0], members, is_model)):
+            order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
+            for fitted in _fit(part, order):
                 name = model_name if is_model else names.create(_variant(camel(key), fitted.tree, siblings))
                 siblings.append(fitted.tree)
                 written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
@@ -181,11 +183,9 @@ def _literals(tree: ast.ClassDef) -> list[tuple[str, ast.Constant]]:
     return found
 
 
-def _order(graph: Graph, members: list[tuple[int, Scope]], is_model: bool) -> list[str]:
-    if is_model:
-        return list(graph.params)
-    first = next(sc for i, sc in members if i == 0)
-    return list(first.args)
+def _order(members: list[tuple[int, Scope]]) -> list[str]:
+    """A block's names (parameters, then the widths its input shapes bind), as the model binds them."""
+    return list(next(sc for i, sc in members if i == 0).args)
 
 
 @dataclass
@@ -309,11 +309,17 @@ def class_source(cls: ClassView) -> str:
         "    def init_weights(self) -> None:",
         '        """Initialise the weights as timm does."""',
         *_indent(cls.weight_lines),
+        *(cls.methods or _forward(cls)),
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _forward(cls: ClassView) -> list[str]:
+    return [
         f"    def forward(self, {', '.join(f'{a}: torch.Tensor' for a in cls.args)}){cls.annotation}:",
         *_indent(cls.lines),
         f"        return {cls.returns}",
     ]
-    return "\n".join(out) + "\n"
 
 
 def _indent(lines: list[str]) -> list[str]:

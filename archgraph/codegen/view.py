@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from archgraph.codegen.classifier import classifier, methods
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
@@ -99,6 +100,7 @@ class ClassView:
     is_model: bool = False
     outputs: int = 1
     checkpointing: bool = False  # takes `grad_checkpointing`: it runs repeats, or holds a class that does
+    methods: list[str] = field(default_factory=list)  # a classifier's timm API, its `forward` included
 
     @property
     def annotation(self) -> str:
@@ -146,6 +148,7 @@ class _Body:
     stmts: list[Stmt] = field(default_factory=list)
     attrs: Namespace = field(default_factory=Namespace)
     checkpointing: bool = False
+    layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name."""
@@ -168,12 +171,17 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     else:
         inputs = list(zip(scope.inputs, scope.input_names, strict=True))
     args = _arguments([name for _, name in inputs], body.stmts)
-    lines, returns = render(body.stmts, [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)], scope.outputs)
+    named = [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)]
+    lines, returns = render(body.stmts, named, scope.outputs)
     doc = _doc(scope, graph, is_model)
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
     view = ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
     view.checkpointing = body.checkpointing or is_model
+    api = classifier(graph, body.stmts, named, body.layers) if is_model else None
+    if api is not None:
+        body.init[:0] = [f"self.num_classes = {api.num_classes}", f"self.num_features = {api.num_features}"]
+        view.methods = methods(api)
     return view
 
 
@@ -187,6 +195,8 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
     op = REGISTRY[node.op]
     types = [fv.graph.type_of(v) for v in node.inputs]
     attr = f"self.{body.attribute(node.label or node.op)}" if op.learnable else ""
+    if attr:
+        body.layers[node.id] = attr
     args = EmitArgs(node.attrs, [hole(i) for i in range(len(node.inputs))], types, node.outs, attr)
     module = op.emit.module(args)
     if module is not None:
