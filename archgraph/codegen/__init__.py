@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shlex
 from functools import cache
 
 from archgraph.codegen.checksum import stamp
@@ -34,8 +35,9 @@ def _environment():
     )
 
 
-def generate(graph: Graph, spec: str) -> str:
-    """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`."""
+def generate(graph: Graph, spec: str, output: str | None = None) -> str:
+    """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`
+    (into the directory `output`, if not the default: the header's command names it)."""
     result = _classes(graph)
     model = result.classes[-1]
     title = _docstring_safe(f"{graph.name}: {model.doc}")
@@ -46,6 +48,7 @@ def generate(graph: Graph, spec: str) -> str:
         .get_template("module.py.j2")
         .render(
             spec=_comment_safe(spec.replace("\\", "/")),
+            command=_comment_safe(_command(spec.replace("\\", "/"), output)),
             model=_comment_safe(graph.name),
             model_class=model.signature.name,
             title=title,
@@ -55,6 +58,11 @@ def generate(graph: Graph, spec: str) -> str:
             checkpoint_import=any("checkpoint(block" in c for c in classes),
         )
     )
+
+
+def _command(spec: str, output: str | None) -> str:
+    """The shell command that regenerates the file, its paths quoted."""
+    return f"archgraph compile {shlex.quote(spec)}" + (f" -o {shlex.quote(output)}" if output else "")
 
 
 def _classes(graph: Graph) -> Result:

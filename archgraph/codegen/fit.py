@@ -11,6 +11,7 @@ More instances (the model lowered again at other sizes) leave fewer coincidences
 from __future__ import annotations
 
 import ast
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -75,7 +76,7 @@ class Fitter:
         if kind is bool:
             return next((f"not {n}" for n, vec in self.vectors.items()
                          if all(type(x) is bool and x != y for x, y in zip(vec, values, strict=True))), None)  # fmt: skip
-        return self._scaled(values) or self._pairs(values)
+        return self._scaled(values) or self._pairs(values) or self._grid(values)
 
     def _numeric(self) -> list[tuple[str, Vector]]:
         return [(n, v) for n, v in self.vectors.items() if all(type(x) in (int, float) for x in v)]
@@ -94,6 +95,20 @@ class Fitter:
                 expr = f"{n} + {d}" if d > 0 else f"{n} - {-d}"
                 if self._check(expr, n, values):
                     return expr
+        return None
+
+    def _grid(self, values: Vector) -> str | None:
+        """`(a // k) ** 2 + d`: the tokens of an a x a image in k x k patches, plus d prefix tokens."""
+        if not all(type(v) is int and v > 0 for v in values):
+            return None
+        for d in range(8):
+            roots = [math.isqrt(v - d) if v > d else 0 for v in values]
+            if not all(r and r * r == v - d for r, v in zip(roots, values, strict=True)):
+                continue
+            for n, vec in self._numeric():
+                ks = {x // r if type(x) is int and x % r == 0 else None for x, r in zip(vec, roots, strict=True)}
+                if len(ks) == 1 and (k := ks.pop()) and k > 1:
+                    return f"({n} // {k}) ** 2" + (f" + {d}" if d else "")
         return None
 
     def _pairs(self, values: Vector) -> str | None:

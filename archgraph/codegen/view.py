@@ -22,6 +22,13 @@ from archgraph.ops.elementwise import SYMBOLS
 from archgraph.ops.emit import EmitArgs
 
 HELPERS = {
+    "max_pool2d_same": '''def max_pool2d_same(x: torch.Tensor, kernel_size: int, stride: int) -> torch.Tensor:
+    """Max pooling with TensorFlow "SAME" padding: output ceil(H / stride), -inf padding, the odd
+    pixel right and bottom (timm MaxPool2dSame)."""
+    pad_h, pad_w = (max((-(-n // stride) - 1) * stride + kernel_size - n, 0) for n in x.shape[-2:])
+    x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=float("-inf"))
+    return F.max_pool2d(x, kernel_size, stride)
+''',
     "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
     """timm's lecun_normal_: N(0, 1 / fan_in) truncated at two standard deviations."""
     std = (1 / weight[0].numel()) ** 0.5 / 0.87962566103423978  # the std of N(0, 1) truncated to [-2, 2]
@@ -206,10 +213,13 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
             helper = code.split("(")[0]
             if helper in HELPERS and helper not in fv.helpers:
                 fv.helpers.append(helper)
+    call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
+    helper = call.split("(")[0]
+    if helper in HELPERS and helper not in fv.helpers:
+        fv.helpers.append(helper)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
     atomic = node.op not in SYMBOLS  # `a + b` needs parentheses inside another expression
-    call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
     body.stmts.append(Stmt(defs, call, list(node.inputs), list(node.outs), names, pure=op.emit.parameter,
                            atomic=atomic))  # fmt: skip
 

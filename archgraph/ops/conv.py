@@ -247,15 +247,11 @@ def _max_pool_infer(ins, a):
 
 def _max_pool_call(a) -> str:
     k, s, p = a.value("kernel_size"), _pool_stride(a.attrs), a.value("padding")
-    x = a.ins[0]
-    if p == "same":
-        (top, bottom), (left, right) = (same_padding(n, k, s) for n in a.types[0].dims[2:])
-        if (top, bottom, left, right) != (0, 0, 0, 0):  # -inf, so padding never wins the max (timm MaxPool2dSame)
-            x = f"F.pad({x}, ({left}, {right}, {top}, {bottom}), value=float('-inf'))"
-        p = 0
+    if p == "same":  # padded with -inf in forward, from the input's size (timm MaxPool2dSame)
+        return f"max_pool2d_same({a.ins[0]}, {py(k)}, {py(s)})"
     extra = "" if s == k else f", stride={py(s)}"
     extra += f", padding={py(p)}" if p else ""
-    return f"F.max_pool2d({x}, {py(k)}{extra})"
+    return f"F.max_pool2d({a.ins[0]}, {py(k)}{extra})"
 
 
 register(OpDef(

@@ -32,7 +32,7 @@ def _same_structure(a, b) -> None:
     ("name", "kwargs"),
     [("vit_b16", {"num_classes": 10}), ("vit_b16", {"img_size": 384, "depth": 3}),
      ("vit_b32", {"patch_size": 16, "embed_dim": 384, "num_heads": 6}), ("mixer_b16", {"img_size": 160}),
-     ("resmlp_12", {"num_classes": 5, "init_values": 0.5})],
+     ("resmlp_12", {"num_classes": 5, "init_values": 0.5}), ("vit_r50_b16", {"img_size": 448, "depth": 2})],
 )  # fmt: skip
 def test_keyword_arguments_build_what_the_spec_builds_with_them(name, kwargs):
     """`VitB16(num_classes=10)` equals `archgraph.build("specs/vit_b16.arch", num_classes=10)`."""
