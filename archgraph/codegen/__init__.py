@@ -7,13 +7,14 @@ version, sets never iterated unsorted.
 
 from __future__ import annotations
 
-import ast
 import re
 import shlex
+import textwrap
 from functools import cache
 
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
+from archgraph.codegen.layout import layout
 from archgraph.codegen.view import HELPERS
 from archgraph.cost import Totals, totals
 from archgraph.errors import SpecError
@@ -42,7 +43,7 @@ def generate(graph: Graph, spec: str, output: str | None = None) -> str:
     model = result.classes[-1]
     title = _docstring_safe(f"{graph.name}: {model.doc}")
     summary = _summary(graph, totals(graph))
-    classes = [_format(w.tree) for w in result.classes]
+    classes = [layout(w.tree) for w in result.classes]
     return stamp(
         _environment()
         .get_template("module.py.j2")
@@ -70,7 +71,8 @@ def _classes(graph: Graph) -> Result:
     changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
     While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`)."""
     numeric = {n for n, v in graph.params.items() if type(v) in (int, float) and v and graph.program is not None}
-    shape = [w.signature.name for w in build([graph], set()).classes]
+    alone = build([graph], set())
+    shape = [w.signature.name for w in alone.classes]
     graphs, allowed = [graph], set()
     for name in [n for n in graph.params if n in numeric]:
         for other in _variations(graph, name, graph.params[name]):
@@ -82,6 +84,8 @@ def _classes(graph: Graph) -> Result:
                 graphs.append(other)
                 allowed.add(name)
                 break
+    if len(graphs) == 1:
+        return alone
     result = build(graphs, allowed)
     return result if [w.signature.name for w in result.classes] == shape else build(graphs, numeric)
 
@@ -99,39 +103,9 @@ def _variations(graph: Graph, name: str, value: int | float):
 def _arguments(sig) -> list[str]:
     if not sig.params:
         return []
-    return ["", f"Keyword arguments (the spec's parameters): {', '.join(sig.params)}; the spec's other",
-            "parameters are fixed in this file (changing them changes its structure)."]  # fmt: skip
-
-
-def _format(tree: ast.ClassDef) -> str:
-    """`ast.unparse` of a class, its method signatures laid out as ruff format would:
-    `a: int = 3`, and one parameter a line when the line would pass 100 characters."""
-    lines = ast.unparse(tree).split("\n")
-    for fn in tree.body:
-        if isinstance(fn, ast.FunctionDef):
-            at = next(i for i, line in enumerate(lines) if line.startswith(f"    def {fn.name}("))
-            lines[at : at + 1] = _signature(fn)
-    return "\n".join(lines)
-
-
-def _signature(fn: ast.FunctionDef) -> list[str]:
-    a = fn.args
-    params = [_param(p, None) for p in a.args[: len(a.args) - len(a.defaults)]]
-    params += [_param(p, d) for p, d in zip(a.args[len(a.args) - len(a.defaults) :], a.defaults, strict=True)]
-    if a.kwonlyargs:
-        params += ["*", *(_param(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True))]
-    returns = f" -> {ast.unparse(fn.returns)}" if fn.returns else ""
-    line = f"    def {fn.name}({', '.join(params)}){returns}:"
-    if len(line) <= 100:
-        return [line]
-    return [f"    def {fn.name}(", *(f"        {p}," for p in params), f"    ){returns}:"]
-
-
-def _param(p: ast.arg, default: ast.expr | None) -> str:
-    text = ast.unparse(p)
-    if default is None:
-        return text
-    return f"{text} = {ast.unparse(default)}" if p.annotation else f"{text}={ast.unparse(default)}"
+    text = (f"Keyword arguments (the spec's parameters): {', '.join(sig.params)}; the spec's other "
+            "parameters are fixed in this file (changing them changes its structure).")  # fmt: skip
+    return ["", *textwrap.wrap(text, 96)]
 
 
 def _summary(graph: Graph, t: Totals) -> list[str]:

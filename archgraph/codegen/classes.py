@@ -10,7 +10,6 @@ becomes a formula of the block's parameters (`fit`), constructor arguments in `_
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +148,8 @@ def _instances(fvs: list[FileView], members: list[tuple[int, Scope]]) -> list[In
 
 def _partition(instances: list[Instance]) -> list[_Part]:
     """Instances grouped by the shape of their code (literals left out)."""
+    if len(instances) == 1:
+        return [_Part(instances)]
     parts: dict[str, list[Instance]] = {}
     for inst in instances:
         parts.setdefault(_shape(inst.tree), []).append(inst)
@@ -245,7 +246,7 @@ def _defaults(graph: Graph, key: str) -> dict[str, Any]:
 
 
 def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Written:
-    tree = copy.deepcopy(f.tree)
+    tree = f.tree  # each build parses its own trees: the representative's is rewritten in place
     tree.name = name
     consts = [node for _, node in _literals(tree)]
     methods = [m for m, _ in _literals(tree)]

@@ -83,7 +83,9 @@ def methods(c: Classifier) -> list[str]:
         '        """A new head for `num_classes` classes (none when 0), as timm\'s."""',
         "        self.num_classes = num_classes",
         f"        dd = {{'device': {c.head}.weight.device, 'dtype': {c.head}.weight.dtype}}",
-        f"        {c.head} = nn.Linear(self.num_features, num_classes, **dd) if num_classes > 0 else nn.Identity()",
+        f"        {c.head} = nn.Identity()",
+        "        if num_classes > 0:",
+        f"            {c.head} = nn.Linear(self.num_features, num_classes, **dd)",
         "    def no_weight_decay(self) -> set[str]:",
         '        """The position embeddings and tokens, which timm\'s optimizers exempt from weight decay."""',
         f"        return {{{', '.join(repr(p) for p in c.no_weight_decay)}}}" if c.no_weight_decay else

@@ -15,6 +15,8 @@ import math
 from fractions import Fraction
 from typing import Any
 
+from archgraph.codegen.names import sanitize
+
 Vector = tuple[Any, ...]
 
 
@@ -50,7 +52,8 @@ class Fitter:
     """Formulas over the names of a fixed list of instance environments."""
 
     def __init__(self, envs: list[dict[str, Any]], names: list[str]) -> None:
-        self.names = [n for n in names if all(n in env for env in envs)]
+        # a spec name that is no plain Python identifier (`lambda`, `größe`, `dd`) is not a parameter
+        self.names = [n for n in names if all(n in env for env in envs) and n.isascii() and sanitize(n) == n]
         self.vectors = {n: tuple(env[n] for env in envs) for n in self.names}
         self.cache: dict[tuple, str | None] = {}
 

@@ -26,7 +26,8 @@ HELPERS = {
     """Max pooling with TensorFlow "SAME" padding: output ceil(H / stride), -inf padding, the odd
     pixel right and bottom (timm MaxPool2dSame)."""
     pad_h, pad_w = (max((-(-n // stride) - 1) * stride + kernel_size - n, 0) for n in x.shape[-2:])
-    x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=float("-inf"))
+    pads = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
+    x = F.pad(x, pads, value=float("-inf"))
     return F.max_pool2d(x, kernel_size, stride)
 ''',
     "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
@@ -56,38 +57,40 @@ HELPERS = {
         return x * self.gamma
 ''',
     "StdConv2d": '''class StdConv2d(nn.Conv2d):
-    """Conv2d whose filters are standardised to zero mean, unit variance each forward (timm StdConv2d)."""
+    """Conv2d whose filters are standardised each forward: zero mean, unit variance (timm StdConv2d)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 groups: int = 1, bias: bool = False, eps: float = 1e-6, *, device=None, dtype=None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups,
-                         bias=bias, device=device, dtype=dtype)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, groups: int = 1, bias: bool = False, eps: float = 1e-6, *,
+                 device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         groups=groups, bias=bias, device=device, dtype=dtype)
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
-                              momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
     "StdConv2dSame": '''class StdConv2dSame(nn.Conv2d):
     """StdConv2d with TensorFlow "SAME" padding: output ceil(H / stride) (timm StdConv2dSame)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
-                 bias: bool = False, eps: float = 1e-6, *, device=None, dtype=None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 groups: int = 1, bias: bool = False, eps: float = 1e-6, *, device=None,
+                 dtype=None) -> None:
         dynamic = stride > 1 or kernel_size % 2 == 0  # SAME is symmetric, hence static, only here
         super().__init__(in_channels, out_channels, kernel_size, stride=stride,
-                         padding=0 if dynamic else (kernel_size - 1) // 2, groups=groups, bias=bias, device=device,
-                         dtype=dtype)
+                         padding=0 if dynamic else (kernel_size - 1) // 2, groups=groups, bias=bias,
+                         device=device, dtype=dtype)
         self.same_pad = dynamic
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.same_pad:  # pad to ceil(H / stride) outputs; the odd pixel goes right and bottom
-            pad_h, pad_w = (max((-(-n // s) - 1) * s + k - n, 0)
-                            for n, s, k in zip(x.shape[-2:], self.stride, self.kernel_size, strict=True))
+            sizes = zip(x.shape[-2:], self.stride, self.kernel_size, strict=True)
+            pad_h, pad_w = (max((-(-n // s) - 1) * s + k - n, 0) for n, s, k in sizes)
             x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
-                              momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
 }
