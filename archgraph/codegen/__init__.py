@@ -1,8 +1,10 @@
 """Generate a standalone PyTorch module (one file, imports only torch) from a lowered graph.
 
-`generate(graph, spec)` renders `templates/module.py.j2` from the view objects in `view`:
-the templates only loop and substitute. Output is deterministic: no timestamp, no
-version, sets never iterated unsorted.
+`generate(graph, spec)` writes one class per block definition (`classes`: each instance's
+code with literal sizes, the literals then turned into formulas of the block's parameters by
+`fit`, checked on the model lowered again at other sizes), prints each class from its syntax
+tree (`layout`), and renders `templates/module.py.j2`, which only substitutes. Output is
+deterministic: no timestamp, no version, sets never iterated unsorted.
 """
 
 from __future__ import annotations

@@ -41,15 +41,20 @@ def _wrap(line: str) -> list[str]:
     else:
         return [line]
     call = st.value
-    if not isinstance(call, ast.Call) or (len(call.args) + len(call.keywords) < 2 and not (
-            call.args and isinstance(call.args[0], ast.Starred))):  # fmt: skip
-        return [line]  # one argument: splitting would not shorten it
     inner = indent + "    "
+    if not isinstance(call, ast.Call) or not (call.args or call.keywords):
+        return [line]
+    if len(call.args) + len(call.keywords) == 1 and len(inner + ast.unparse((call.args or call.keywords)[0])) >= WIDTH:
+        if not (call.args and isinstance(call.args[0], ast.Starred)):
+            return [line]  # one argument that does not fit on a line of its own either
     out = [f"{indent}{head}{ast.unparse(call.func)}("]
     for a in call.args:
         text = f"{inner}{ast.unparse(a)},"
         if len(text) > WIDTH and isinstance(a, ast.Starred) and isinstance(a.value, ast.List):
             out += [f"{inner}*[", *(f"{inner}    {ast.unparse(e)}," for e in a.value.elts), f"{inner}],"]
+        elif len(text) > WIDTH and isinstance(a, ast.Starred) and isinstance(a.value, ast.ListComp):
+            loops = " ".join(ast.unparse(g).strip() for g in a.value.generators)
+            out += [f"{inner}*[", f"{inner}    {ast.unparse(a.value.elt)}", f"{inner}    {loops}", f"{inner}],"]
         else:
             out.append(text)
     out += [f"{inner}{kw.arg}={ast.unparse(kw.value)}," if kw.arg else f"{inner}**{ast.unparse(kw.value)},"

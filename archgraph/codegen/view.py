@@ -1,8 +1,8 @@
-"""View objects for the templates: every decision about the generated file is made here.
+"""One scope's class with literal sizes: its layers (`__init__`), `init_weights`, `forward`.
 
-One `ClassView` per distinct block: scopes of the same block whose generated source is
-identical share a class, so a ViT-L has one `EncoderBlock` however deep it is. Children
-come before parents in the file.
+`classes.build` calls `class_view` for every block instance, children first (their classes'
+signatures are in `FileView.signatures`, so a child is constructed with its own arguments),
+and turns the instances of one block into one class.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ HELPERS = {
 ''',
     "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
     """timm's lecun_normal_: N(0, 1 / fan_in) truncated at two standard deviations."""
-    std = (1 / weight[0].numel()) ** 0.5 / 0.87962566103423978  # the std of N(0, 1) truncated to [-2, 2]
+    # 0.8796...: the standard deviation of N(0, 1) truncated to [-2, 2]
+    std = (1 / weight[0].numel()) ** 0.5 / 0.87962566103423978
     nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
 ''',
     "Affine": '''class Affine(nn.Module):
