@@ -165,3 +165,18 @@ def test_forward_arguments_are_distinct(tmp_path):
 def test_forward_arguments_avoid_the_loop_locals():
     loop = Stmt([], "", [], [], [], locals=("blocks_out",))
     assert _arguments(["blocks_out", "x", "x"], [loop]) == ["blocks_out_1", "x", "x_1"]
+
+
+def test_no_generated_class_is_numbered():
+    """A class name ends in a digit only when the block's or model's own name does (`Layer1`,
+    `VitB16`): instances differ by arguments, and variants are named after what differs."""
+    import re
+
+    from tests.conftest import ROOT
+
+    spec_text = "\n".join(p.read_text() for p in (ROOT / "specs").rglob("*.arch"))
+    own_names = {camel(word) for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", spec_text)}
+    for path in sorted((ROOT / "generated").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.name[-1].isdigit():
+                assert node.name in own_names, (path.name, node.name)
