@@ -120,7 +120,28 @@ def _groups(graphs: list[Graph]) -> dict[str, list[tuple[int, Scope]]]:
             if i and key not in groups:
                 raise UnfittedError(key)
             groups.setdefault(key, []).append((i, scope))
-    return groups
+    return _children_first(groups)
+
+
+def _children_first(groups: dict[str, list[tuple[int, Scope]]]) -> dict[str, list[tuple[int, Scope]]]:
+    """`groups` reordered so that every block comes after the blocks inside any of its scopes (a group
+    repeat's last iteration may call a block its first does not: DINO's attention map)."""
+    inside = {key: [sub.block for _, sc in members for sub in _postorder(sc) if sub is not sc]
+              for key, members in groups.items()}  # fmt: skip
+    ordered: dict[str, list[tuple[int, Scope]]] = {}
+    visiting: set[str] = set()
+
+    def visit(key: str) -> None:
+        if key in ordered or key in visiting or key not in groups:
+            return
+        visiting.add(key)
+        for sub in inside[key]:
+            visit(sub)
+        ordered[key] = groups[key]
+
+    for key in groups:
+        visit(key)
+    return ordered
 
 
 def _postorder(scope: Scope):
