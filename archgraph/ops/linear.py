@@ -32,6 +32,7 @@ _LINEAR_INIT = {
         "nn.init.zeros_({m}.bias)",
     ],
     "lecun_normal": [],  # computed from the fan-in in _init_lines
+    "fan_out_normal": [],  # timm PVT v2 / SegFormer convs: N(0, 2 / (k * k * out / groups)), zero bias
 }
 
 
@@ -42,6 +43,12 @@ def _init_lines(a) -> list[str]:
         std = (1 / fan_in) ** 0.5 / 0.87962566103423978
         lines = [f"nn.init.trunc_normal_({a.target}.weight, std={std!r}, a={-2 * std!r}, b={2 * std!r})",
                  f"nn.init.zeros_({a.target}.bias)"]  # fmt: skip
+    elif a.value("init") == "fan_out_normal":
+        fan_out = a.value("kernel_size") ** 2 * a.value("out_channels") // a.value("groups")
+        lines = [
+            f"nn.init.normal_({a.target}.weight, std={(2 / fan_out) ** 0.5!r})",
+            f"nn.init.zeros_({a.target}.bias)",
+        ]
     else:
         lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
     return [line for line in lines if ".bias" not in line or a.value("bias")]
@@ -52,7 +59,7 @@ def _linear_infer(ins, a):
     if x.rank < 1:
         raise OpError(f"linear needs at least one axis, found {x}", 0)
     check_positive(a, "out_features")
-    check_choice(a, "init", _LINEAR_INIT)
+    check_choice(a, "init", {k: v for k, v in _LINEAR_INIT.items() if k != "fan_out_normal"})  # a conv's init
     return TensorType((*x.dims[:-1], a["out_features"]), x.dtype)
 
 
@@ -77,7 +84,7 @@ register(OpDef(
               "flops": "2 * prod(...) * C * out_features"},
     fvcore=uncounted,
     memory=Memory("input", "the input (for the weight gradient)"),
-    notes="`init`: `trunc_normal` (weight N(0, 0.02) truncated, bias 0: timm ViT), `xavier_uniform` (bias 0), `xavier_mlp` (bias N(0, 1e-6): timm Mixer MLPs), `zeros`, `torch` (PyTorch's default), `kaiming_normal` (weight N(0, 2 / fan_out) as timm's ResNets init convs, bias 0), `lecun_normal` (timm's jax init). Generated code: `self.fc1 = nn.Linear(64, 256, **dd)` (plus `bias=False`), called as `self.fc1(x)`.",
+    notes="`init`: `trunc_normal` (weight N(0, 0.02) truncated, bias 0: timm ViT), `xavier_uniform` (bias 0), `xavier_mlp` (bias N(0, 1e-6): timm Mixer MLPs), `zeros`, `torch` (PyTorch's default), `kaiming_normal` (weight N(0, 2 / fan_out) as timm's ResNets init convs, bias 0), `lecun_normal` (timm's jax init), `fan_out_normal` (conv only: weight N(0, 2 / (k * k * out_channels / groups)), bias 0: timm PVT v2 and SegFormer). Generated code: `self.fc1 = nn.Linear(64, 256, **dd)` (plus `bias=False`), called as `self.fc1(x)`.",
     example='x = fc1: linear(x, 4 * dim)',
 ))  # fmt: skip
 
