@@ -58,3 +58,20 @@ def test_len_and_list_parameters_drive_a_repeat(tmp_path):
     graph = archgraph.load_graph(spec)
     assert str(graph.type_of(graph.outputs[0])) == "f32[B,4,64]"  # `width` carried out of the loop: 32
     assert archgraph.analyze(spec)["params"] == (8 * 8 + 8) + (8 * 16 + 16) + (16 * 32 + 32) + (32 * 64 + 64)
+
+
+def _worked_example() -> str:
+    """The whole spec of docs/language.md section 13 (the fenced block after "The whole spec:")."""
+    text = (ROOT / "docs/language.md").read_text()
+    section = text[text.index("## 13. Worked example") :]
+    block = section[section.index("The whole spec:") :]
+    return block.split("```\n", 2)[1]
+
+
+def test_the_language_docs_stage_example_is_pvt_v2_b0(tmp_path):
+    spec = tmp_path / "pyramid.arch"
+    spec.write_text(_worked_example())
+    ours, std = archgraph.analyze(spec), archgraph.analyze(PVT, "pvt_v2_b0")
+    assert ours["params"] == std["params"] == 3_666_760  # architectures.md section 12: timm pvt_v2_b0
+    assert ours["flops"] == std["flops"]
+    assert [s["reduction"] for s in ours["stages"]] == [r * r for r in SR]
