@@ -17,7 +17,8 @@ into one number, so a report can print the figure a given tool or paper prints:
   them by hand), plus what mmcv 1.2's module hooks add: a conv's bias 1 per output element, ReLU
   1 per element, pooling 1 per input element. mmcv 1.2 has no LayerNorm hook, never sees functional
   resizes, GELU or softmax, and does not hook the SyncBN of the mmseg configs, so none are counted.
-  SegFormer's ADE20K GFLOPs (B0 8.4 ... B5 183.3) and PVT v2-B2's README 4.04 GFLOPs.
+  SegFormer's ADE20K GFLOPs (B0 8.4 ... B5 183.3), PVT v1's (Tiny 1.9 ... Large 9.8) and PVT
+  v2-B2's README 4.04 GFLOPs.
 - `full`: 2 per multiply-add plus every elementwise operation archgraph itemises
   (norms 5, GELU 8, softmax with its scaling 4 per score, adds 1 per element).
 
@@ -114,7 +115,8 @@ CONVENTIONS: dict[str, Convention] = {
             "hooks); LayerNorm, SyncBN, GELU, softmax, functional resizes and adds not counted",
             ("SegFormer paper Table 1(a), ADE20K: B0 8.4, B1 15.9, B2 62.4, B3 79.0, B4 95.7 (512x512), "
              "B5 183.3 (640x640) GFLOPs",
-             "PVT v2 README (whai362/PVT classification): pvt_v2_b2 4.04 GFLOPs"),
+             "PVT v2 README (whai362/PVT classification): pvt_v2_b2 4.04 GFLOPs",
+             "PVT paper Table 2: PVT-Tiny 1.9, Small 3.8, Medium 6.7, Large 9.8 GFLOPs"),
             elementwise=mmcv_elementwise,
         ),
         Convention(
