@@ -280,9 +280,10 @@ class _Checker:
         """`len(list)`: one positional argument, no label, no keywords."""
         if call.label is not None:
             self.error(ArchTypeError, f"`{call.callee}` computes a number; it cannot be labelled", call.label_span)
-        if len(call.args) != 1 or call.kwargs:
-            found = len(call.args) + len(call.kwargs)
-            self.error(ArchTypeError, f"`{call.callee}` takes one list, found {found} arguments", call.span)
+        if call.kwargs:
+            self.error(ArchTypeError, f"`{call.callee}` takes no keyword arguments", call.kwargs[0].span)
+        elif len(call.args) != 1:
+            self.error(ArchTypeError, f"`{call.callee}` takes one list, found {len(call.args)} arguments", call.span)
 
     def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool) -> None:
         given = set()
