@@ -75,3 +75,19 @@ def test_the_language_docs_stage_example_is_pvt_v2_b0(tmp_path):
     assert ours["params"] == std["params"] == 3_666_760  # architectures.md section 12: timm pvt_v2_b0
     assert ours["flops"] == std["flops"]
     assert [s["reduction"] for s in ours["stages"]] == [r * r for r in SR]
+
+
+def test_closed_form_n2_coefficient_is_the_sum_over_stages_of_n2_over_r2():
+    """PVT v2-B0 in N (stage 1's tokens): stage s has N / 4^s tokens and N / (4^s R_s^2) keys, so its
+    q@k^T and attn@v cost depth * 4 * C_s * N^2 / (16^s R_s^2) FLOPs: 4 + 2 + 5/4 + 1/2 = 31/4 N^2."""
+    from fractions import Fraction
+
+    widths, depths = [32, 64, 160, 256], [2, 2, 2, 2]
+    expected = sum(Fraction(4 * d * c, 16**s * r * r) for s, (c, d, r) in enumerate(zip(widths, depths, SR)))
+    form = archgraph.analyze(PVT, "pvt_v2_b0", closed_form=True)["closed_form"]
+    assert Fraction(form["coefficients"][2]) == expected == Fraction(31, 4)
+
+
+def test_linear_sra_has_no_n2_term():
+    """PVT v2-Li attends to a fixed 7x7 map: its cost is linear in the token count."""
+    assert len(archgraph.analyze(PVT, "pvt_v2_b2_li", closed_form=True)["closed_form"]["coefficients"]) == 2
