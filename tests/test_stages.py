@@ -83,7 +83,8 @@ def test_closed_form_n2_coefficient_is_the_sum_over_stages_of_n2_over_r2():
     from fractions import Fraction
 
     widths, depths = [32, 64, 160, 256], [2, 2, 2, 2]
-    expected = sum(Fraction(4 * d * c, 16**s * r * r) for s, (c, d, r) in enumerate(zip(widths, depths, SR)))
+    stages = enumerate(zip(widths, depths, SR, strict=True))
+    expected = sum(Fraction(4 * d * c, 16**s * r * r) for s, (c, d, r) in stages)
     form = archgraph.analyze(PVT, "pvt_v2_b0", closed_form=True)["closed_form"]
     assert Fraction(form["coefficients"][2]) == expected == Fraction(31, 4)
 
