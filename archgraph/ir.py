@@ -101,6 +101,7 @@ class Scope:
     doc: str | None = None
     input_names: list[str] = field(default_factory=list)  # spec names of `inputs`, for the generated forward
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
+    args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
 
     def walk(self):
         yield self
@@ -121,6 +122,7 @@ class Graph:
     doc: str | None
     params: dict[str, Any]
     source: str
+    program: Any = field(default=None, repr=False, compare=False)  # the loader.Program it came from
 
     def type_of(self, value: Value) -> TensorType:
         return self.nodes[value.node].outs[value.index]
