@@ -13,6 +13,7 @@ from archgraph.ops import (  # noqa: F401  (registers)
     matmul,
     norm,
     normalize,
+    pool,
     resize,
     tokens,
 )
