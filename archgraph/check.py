@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from archgraph import syntax as s
 from archgraph.errors import ArchNameError, ArchSyntaxError, ArchTypeError, Diagnostic, Note, SpecError
+from archgraph.ir import DTYPES
 from archgraph.labels import label_problem
 from archgraph.loader import Program
 from archgraph.ops import REGISTRY, REQUIRED, suggest
@@ -162,6 +163,9 @@ class _Checker:
             if isinstance(self.item, s.Block):
                 self.error(ArchSyntaxError, "`input` declares a model's inputs; a block takes tensors as parameters",
                            st.span)  # fmt: skip
+            if st.dtype not in DTYPES:
+                self.error(ArchTypeError, f"unknown dtype `{st.dtype}`; an input is one of {', '.join(DTYPES)}",
+                           st.dtype_span, [Note("token ids are i64, masks bool, images and features f32")])  # fmt: skip
             for i, d in enumerate(st.shape):
                 if not (i == 0 and isinstance(d, s.Name) and d.id not in names):
                     self._expr(d, names)
@@ -172,6 +176,7 @@ class _Checker:
         elif isinstance(st, s.Return):
             for v in st.values:
                 self._expr(v, names, labels)
+            self._output_names(st)
         elif isinstance(st, s.Require):
             self._expr(st.condition, names, labels)
         elif isinstance(st, s.RequireShape):
@@ -193,6 +198,24 @@ class _Checker:
             self._expr(st.count, names)
             self._body(st.body, names | {st.index}, {})
             names.add(st.label)
+
+    def _output_names(self, st: s.Return) -> None:
+        """Named outputs (`return logits = a, boxes = b`): a model's, every one named, each name once."""
+        if not st.names:
+            return
+        if isinstance(self.item, s.Block):
+            self.error(ArchSyntaxError, "only a model names its outputs; a block returns plain values",
+                       st.name_spans[st.names.index(next(n for n in st.names if n))])  # fmt: skip
+            return
+        seen: dict = {}
+        for name, span in zip(st.names, st.name_spans, strict=True):
+            if not name:
+                self.error(ArchSyntaxError, "name every output or none: write `name = ...` here too", span)
+            elif name in seen:
+                self.error(
+                    ArchNameError, f"output `{name}` is named twice", span, [Note("first named here", seen[name])]
+                )
+            seen.setdefault(name, span)
 
     def _label(self, label: str, node, labels: dict) -> None:
         span = getattr(node, "label_span", None) or node.span
@@ -247,7 +270,7 @@ class _Checker:
         target = self.program.definitions.get(call.callee)
         if call.callee in REGISTRY:
             op = REGISTRY[call.callee]
-            positional = [] if op.variadic else list(op.inputs)
+            positional = [] if op.variadic else op.input_names
             self._arguments(call, [*positional, *op.attrs], _required_op(op), f"op `{op.name}`", op.variadic)
         elif isinstance(target, s.Block):
             params = [p.name for p in target.params]
@@ -290,7 +313,7 @@ class _Checker:
 
 
 def _required_op(op) -> list[str]:
-    return [*([] if op.variadic else op.inputs), *(k for k, a in op.attrs.items() if a.default is REQUIRED)]
+    return [*op.required_inputs, *(k for k, a in op.attrs.items() if a.default is REQUIRED)]
 
 
 def _plural(names: list[str]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from archgraph.source import Span
 
 BATCH = "B"  # the one symbolic dimension
+DTYPES = {"f32": "torch.float32", "i64": "torch.int64", "bool": "torch.bool"}  # what an `input` may declare
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ class Graph:
     doc: str | None
     params: dict[str, Any]
     source: str
+    output_names: tuple[str, ...] = ()  # `return logits = a, boxes = b`: the forward returns a dict
 
     def type_of(self, value: Value) -> TensorType:
         return self.nodes[value.node].outs[value.index]

@@ -39,6 +39,8 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "input_shapes": {name: _shape(graph, v) for name, v in graph.inputs},
         "output_shape": _shape(graph, graph.outputs[0]) if len(graph.outputs) == 1 else None,
         "output_shapes": [_shape(graph, v) for v in graph.outputs],
+        "outputs": _outputs(graph),
+        "output_names": list(graph.output_names),
         "convention": {**conv.describe(), "count": conv.total(graph) * batch},
         "depth": depth,
         "rows": _rows(graph, batch, conv, depth),
@@ -47,6 +49,18 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "tools": conventions.tool_figures(graph, batch),
         "memory": memory_data(graph, batch, dtype),
     }
+
+
+def _outputs(graph: Graph) -> dict[str, str]:
+    """Each output's name (`return logits = ...`; else `output`, `output1`, ...) and shape."""
+    names = graph.output_names or [f"output{i or ''}" for i in range(len(graph.outputs))]
+    return {name: _shape(graph, v) for name, v in zip(names, graph.outputs, strict=True)}
+
+
+def _output_text(data: dict) -> str:
+    if data["output_names"]:
+        return ", ".join(f"{k} {v}" for k, v in data["outputs"].items())
+    return ", ".join(data["output_shapes"])
 
 
 def _shape(graph: Graph, value) -> str:
@@ -221,7 +235,7 @@ def _total(data: dict, view: str) -> dict:
     keys = ("params", "macs", "flops", "other_flops", "attention_flops")
     total = {"layer": "total", "kind": "", "depth": 0, **{k: data[k] for k in keys},
              "convention_count": data["convention"]["count"],
-             "output": data["output_shape"] or ", ".join(data["output_shapes"])}  # fmt: skip
+             "output": data["output_shape"] or _output_text(data)}  # fmt: skip
     if view == "op":
         return {**total, "op": "total", "count": sum(r["count"] for r in data["by_op"])}
     if view == "node":
@@ -253,6 +267,9 @@ def _notes(data: dict, tools: bool) -> list[str]:
         f"training step at batch {mem['batch']}: {_bytes(mem['training_step_bytes'])} = weights + gradients + "
         f"AdamW moments + {_bytes(mem['training_saved_activation_bytes'])} saved activations (assumptions: README)",
     ]
+    if mem.get("buffers"):
+        notes.append("buffers (constants, 0 parameters, not in state_dict): " + ", ".join(
+            f"{path} {n:,} elements" for path, n in mem["buffers"].items()))  # fmt: skip
     if tools:
         notes += ["what tools print for this model:"] + [f"  {name}: {n:,}" for name, n in data["tools"].items()]
     if data.get("closed_form", {}).get("error"):

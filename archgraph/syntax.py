@@ -114,9 +114,13 @@ Expr = Number | String | Bool | Name | ListExpr | BinOp | UnaryOp | Subscript | 
 
 @dataclass(frozen=True, slots=True)
 class Input:
+    """`input ids: i64[B, S]`: a model input, its dtype (f32 when not written: f32, i64 or bool) and shape."""
+
     name: str
     shape: tuple[Expr, ...]
     span: Span
+    dtype: str = "f32"
+    dtype_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +132,12 @@ class Assign:
 
 @dataclass(frozen=True, slots=True)
 class Return:
+    """`return x` or `return logits = a, boxes = b`: names are the outputs' names (a model's), or empty."""
+
     values: tuple[Expr, ...]
     span: Span
+    names: tuple[str, ...] = ()
+    name_spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,23 @@ HELPERS = {
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gamma
 ''',
+    "SinePosition": '''class SinePosition(nn.Module):
+    """The fixed sinusoidal position encoding (Vaswani et al. 2017, section 3.5), a [1, n, dim] buffer.
+
+    PE(pos, 2i) = sin(pos / base^(2i/dim)), PE(pos, 2i+1) = cos(pos / base^(2i/dim)); computed once,
+    not saved in state_dict.
+    """
+
+    def __init__(self, n: int, dim: int, base: float = 10000.0, *, device=None, dtype=None) -> None:
+        super().__init__()
+        position = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+        angle = position / base ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim)
+        pe = torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim)  # sin, cos interleaved
+        self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        return self.pe
+''',
     "StdConv2d": '''class StdConv2d(nn.Conv2d):
     """Conv2d whose filters are standardised to zero mean, unit variance each forward (timm StdConv2d)."""
 
@@ -92,9 +109,12 @@ class ClassView:
     is_model: bool = False
     outputs: int = 1
     checkpointing: bool = False  # takes `grad_checkpointing`: it runs repeats, or holds a class that does
+    named: bool = False  # returns a dict of named outputs
 
     @property
     def annotation(self) -> str:
+        if self.named:
+            return " -> dict[str, torch.Tensor]"
         return " -> torch.Tensor" if self.outputs == 1 else f" -> tuple[{', '.join(['torch.Tensor'] * self.outputs)}]"
 
     def body_key(self) -> str:
@@ -179,11 +199,15 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     else:
         inputs = list(zip(scope.inputs, scope.input_names, strict=True))
     args = _arguments([name for _, name in inputs], body.stmts)
-    lines, returns = render(body.stmts, [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)], scope.outputs)
+    named = graph.output_names if is_model else ()
+    lines, returns = render(body.stmts, [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)], scope.outputs,
+                            named)  # fmt: skip
     doc = _doc(scope, graph, is_model)
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
-    view = ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
+    view = ClassView(
+        "", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(named)
+    )
     view.checkpointing = body.checkpointing or is_model
     return view
 
@@ -197,7 +221,7 @@ def _arguments(names: list[str], stmts: list[Stmt]) -> list[str]:
 def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> None:
     op = REGISTRY[node.op]
     types = [fv.graph.type_of(v) for v in node.inputs]
-    attr = f"self.{body.attribute(node.label or node.op)}" if op.learnable else ""
+    attr = f"self.{body.attribute(node.label or node.op)}" if op.learnable or op.buffer else ""
     args = EmitArgs(node.attrs, [hole(i) for i in range(len(node.inputs))], types, node.outs, attr)
     module = op.emit.module(args)
     if module is not None:

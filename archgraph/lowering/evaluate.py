@@ -173,18 +173,22 @@ def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Sco
             raise ArchTypeError(f"`{op.name}` needs at least one tensor", e.span)
         names = [op.inputs[0][1:]] * n_in
     else:
-        n_in = len(op.inputs)
         names = list(op.inputs)
-    ins = []
+    ins, positional = [], 0  # positional: how many of `args` are tensor inputs
     for i, name in enumerate(names):
-        if i < len(args):
+        optional, name = name.endswith("?"), name.rstrip("?")
+        if i == positional < len(args) and not (optional and not isinstance(args[i], Tensor)):
             value, expr = args[i], e.args[i]
+            positional += 1
         elif name in kwargs:
-            value, expr = kwargs[name], exprs[name]
+            value, expr = kwargs.pop(name), exprs.pop(name)
+        elif optional:  # not given: the op runs without it
+            continue
         else:
             raise ArchTypeError(f"`{op.name}` needs argument `{name}`", e.span)
-        exprs[i] = expr
+        exprs[len(ins)] = expr
         ins.append(lw.tensor(value, expr.span, f"argument `{name}` of `{op.name}`"))
+    n_in = n_in if op.variadic else positional
     attr_names = list(op.attrs)
     rest = args[n_in:]
     if len(rest) > len(attr_names):

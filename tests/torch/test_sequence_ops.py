@@ -1,0 +1,105 @@
+"""Sequence models' language: typed inputs (i64 ids, bool masks), `embedding`, the fixed sinusoidal
+encoding as a buffer, key-padding and causal masks in `sdpa`, named outputs.
+
+The references are independent: the encoding's formula from Vaswani et al. 2017, section 3.5
+(also the lecture), evaluated here with `math`; attention against torch.nn.MultiheadAttention
+(its own masking code), with the weights copied across.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import archgraph  # noqa: E402
+from archgraph.cost import totals  # noqa: E402
+from archgraph.report import report_data  # noqa: E402
+from tests.test_language import compile_text  # noqa: E402
+from tests.torch.tiny import counted  # noqa: E402
+
+SPEC = """
+model seq(vocab = 50, d_model = 16, heads = 2, seq = 7, causal = false) {
+    input src: i64[B, seq]
+    input src_mask: bool[B, seq]
+    x = embed: embedding(src, vocab, d_model) * d_model ** 0.5
+    x = x + pos: sine_position(seq, d_model)
+    q, k, v = split_heads(in_proj: linear(x, 3 * d_model), heads, parts = 3)
+    h = merge_heads(sdpa(q, k, v, key_padding_mask = src_mask, causal = causal))
+    return hidden = out_proj: linear(h, d_model), embedded = x
+}
+"""
+
+
+def _build(tmp_path, **overrides):
+    graph = compile_text(tmp_path, SPEC, **overrides)
+    torch.manual_seed(0)
+    return graph, archgraph.build(graph).eval()
+
+
+def _batch(seq: int = 7):
+    src = torch.randint(0, 50, (3, seq))
+    mask = torch.zeros(3, seq, dtype=torch.bool)
+    mask[1, -2:] = True  # sample 1 has two padded positions at the end, sample 2 one
+    mask[2, -1] = True
+    return src, mask
+
+
+def test_inputs_keep_their_dtype_and_outputs_their_names(tmp_path):
+    graph = compile_text(tmp_path, SPEC)
+    assert [str(graph.type_of(v)) for _, v in graph.inputs] == ["i64[B,7]", "bool[B,7]"]
+    data = report_data(graph)
+    assert data["outputs"] == {"hidden": "f32[B,7,16]", "embedded": "f32[B,7,16]"}
+    assert data["memory"]["buffers"] == {"pos": 7 * 16}
+
+
+def test_sine_position_is_the_papers_formula_and_a_buffer_only(tmp_path):
+    _, model = _build(tmp_path)
+    pe = model.pos()
+    d = 16
+    for pos in (0, 1, 5):
+        for i in range(d // 2):  # PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...)
+            angle = pos / 10000 ** (2 * i / d)
+            assert pe[0, pos, 2 * i].item() == pytest.approx(math.sin(angle), abs=1e-6)
+            assert pe[0, pos, 2 * i + 1].item() == pytest.approx(math.cos(angle), abs=1e-6)
+    assert not any(key.startswith("pos") for key in model.state_dict())
+    assert sum(p.numel() for p in model.parameters()) == 50 * 16 + 3 * 16 * 17 + 16 * 17
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_masked_attention_equals_multihead_attention(tmp_path, causal):
+    """Key padding (true = padded, as nn.MultiheadAttention) and the causal mask, alone and together."""
+    _, model = _build(tmp_path, causal=causal)
+    mha = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(model.in_proj.weight)
+        mha.in_proj_bias.copy_(model.in_proj.bias)
+        mha.out_proj.weight.copy_(model.out_proj.weight)
+        mha.out_proj.bias.copy_(model.out_proj.bias)
+    src, mask = _batch()
+    out = model(src, mask)
+    assert list(out) == ["hidden", "embedded"]
+    x = out["embedded"]
+    causal_mask = torch.ones(7, 7, dtype=torch.bool).triu(1) if causal else None  # true: not attended
+    expected, _ = mha(x, x, x, key_padding_mask=mask, attn_mask=causal_mask, need_weights=False)
+    torch.testing.assert_close(out["hidden"], expected)
+
+
+def test_flops_of_masked_attention_equal_flop_counter_mode(tmp_path):
+    graph, model = _build(tmp_path, causal=True)
+    src, mask = _batch()
+    _, flops = counted(_Args(model, mask), src, math_sdpa=True)  # the CPU fused kernel counts 0
+    assert flops == 3 * totals(graph).flops
+
+
+class _Args(torch.nn.Module):
+    """The model with its mask bound, so the shared oracle can call it with one tensor."""
+
+    def __init__(self, model, mask):
+        super().__init__()
+        self.model, self.mask = model, mask
+
+    def forward(self, src):
+        return self.model(src, self.mask)["hidden"]
