@@ -223,6 +223,13 @@ class _Checker:
         if problem is not None:
             self.error(ArchNameError, f"label `{label}` cannot be an attribute of the generated module: {problem}",
                        span, [Note("a label is the layer's attribute and state_dict key; choose another")])  # fmt: skip
+        head = label.partition(".")[0]
+        clash = next((other for other in labels if (other == head if "." in label else other.startswith(label + "."))),
+                     None)  # fmt: skip
+        if clash is not None:
+            self.error(ArchNameError, f"label `{label}` and label `{clash}` both claim the attribute `{head}`", span,
+                       [Note(f"`{head}.N` labels make `{head}` a container of numbered layers; name the other "
+                             "layer differently")])  # fmt: skip
         if label in labels:
             first = labels[label]
             self.error(ArchNameError, f"label `{label}` is used twice in `{self.item.name}`", span,

@@ -217,7 +217,7 @@ def _meant_as_name(text: str, keyword: Token, error_at: int) -> bool:
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 _FIRST = [")", "]", "}", ",", ":", "=", "(", "{"]  # listed first, in this order, in "expected ..."; then a name
 # Terminals whose text is not a user's word for them, in "expected ..." lists.
-_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "COMPARE": "a comparison",
+_WORDS = {"NAME": "a name", "INDEXED": "a numbered label", "NUMBER": "a number", "STRING": "a string", "COMPARE": "a comparison",
           "$END": "end of file"}  # fmt: skip
 
 

@@ -177,9 +177,19 @@ class _Body:
     stmts: list[Stmt] = field(default_factory=list)
     attrs: Namespace = field(default_factory=Namespace)
     checkpointing: bool = False
+    containers: set[str] = field(default_factory=set)  # nn.ModuleDicts of numbered labels
 
     def attribute(self, label: str) -> str:
-        """The label itself (it is the state_dict key) when legal, else a safe unique name."""
+        """The label itself (it is the state_dict key) when legal, else a safe unique name.
+
+        A numbered label `downsample.0` is entry "0" of an nn.ModuleDict `downsample`, created
+        on first use, so the key is `downsample.0.weight` as torchvision's nn.Sequential has it."""
+        head, dot, index = label.partition(".")
+        if dot:
+            if head not in self.containers:
+                self.containers.add(head)
+                self.init.append(f"self.{self.attribute(head)} = nn.ModuleDict()  # numbered layers: {head}.N")
+            return f'{head}["{index}"]'
         if is_attribute(label) and label not in self.attrs.taken:
             self.attrs.taken.add(label)
             return label
