@@ -64,6 +64,8 @@ NO_TIMM = {
     "ff_tiny": "official code only (lukemelas/do-you-even-need-attention): recount in the reference",
     "ff_base": "official code only: recount in the reference",
     "ff_large": "official code only: recount in the reference",
+    "transformer_base": "torch.nn.Transformer's stacks and the reference's recount: test_transformer_parity.py",
+    "transformer_big": "torch.nn.Transformer's stacks and the reference's recount: test_transformer_parity.py",
     "vit_b16_token_mlp": "an archgraph ablation (ViT-B/16 with a token MLP); checked against its parts below",
     # ViT_C (Xiao et al. 2021): pycls only; counts and numerics (vs timm's ConvStem) in test_hybrid_parity.py
     "vit_c_1gf": "pycls only",
