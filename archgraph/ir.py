@@ -59,6 +59,7 @@ class Cost:
     other: int = 0
     terms: tuple[tuple[str, int, int], ...] = ()  # (name, macs, other)
     quadratic: bool = False  # scales with tokens squared (attention scores and A.V)
+    scores: tuple[int, int] | None = None  # attention's (queries Nq, keys Nk): its cost is h * Nq * Nk per sample
 
     @property
     def flops(self) -> int:

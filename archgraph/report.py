@@ -140,6 +140,8 @@ def _node(graph: Graph, node: Node, batch: int, conv) -> dict:
         "attention_n2": node.cost.quadratic, "span": str(node.span),
         "convention_count": conv.count(graph, node) * batch,
     }  # fmt: skip
+    if node.cost.scores:  # cross-attention's cost is Nq * Nk, self-attention's N * N
+        out["scores"] = {"queries": node.cost.scores[0], "keys": node.cost.scores[1]}
     if node.cost.terms:
         out["terms"] = [{"name": n, "macs": m * batch, "flops": 2 * m * batch, "other_flops": o * batch}
                         for n, m, o in node.cost.terms]  # fmt: skip
@@ -206,6 +208,16 @@ def _share(row: dict) -> str:
     return f"{100 * row['attention_flops'] / row['flops']:.1f}%" if row["flops"] and row["attention_flops"] else ""
 
 
+def _n2(row: dict) -> str:
+    """A node's attention mark: `N²` with its N x N scores, `Nq·Nk` with Nq x Nk for cross-attention."""
+    if not row.get("attention_n2"):
+        return ""
+    if "scores" not in row:
+        return "N²"
+    nq, nk = row["scores"]["queries"], row["scores"]["keys"]
+    return f"N² {nq}x{nk}" if nq == nk else f"Nq·Nk {nq}x{nk}"
+
+
 def _extra(data: dict) -> bool:
     """Whether the chosen convention gets a column of its own (it differs from the FLOPs column)."""
     return data["convention"]["name"] != conventions.DEFAULT
@@ -219,7 +231,7 @@ def _cells(data: dict, row: dict, view: str, indent_by: str = "  ") -> list[str]
     else:
         first = [indent_by * row.get("depth", 0) + row["layer"], row["kind"], row["output"]]
     cells = [*first, f"{row['params']:,}", human(row["macs"]), human(row["flops"]), human(row["other_flops"])]
-    cells.append(_share(row) if "attention_flops" in row else ("N²" if row.get("attention_n2") else ""))
+    cells.append(_share(row) if "attention_flops" in row else _n2(row))
     return [*cells, human(row["convention_count"])] if _extra(data) else cells
 
 

@@ -98,7 +98,7 @@ def _sdpa_cost(ins, a, outs):
     qk, av = scores * d, scores * dv
     # scale (1), softmax (3) per score
     terms = (("q@k^T", qk, 0), ("softmax", 0, 4 * scores), ("attn@v", av, 0))
-    return Cost(macs=qk + av, other=4 * scores, terms=terms, quadratic=True)
+    return Cost(macs=qk + av, other=4 * scores, terms=terms, quadratic=True, scores=(nq, nk))
 
 
 def _sdpa_call(a) -> str:
