@@ -263,6 +263,9 @@ class _Checker:
             else:
                 self._label(e.label, e, labels)
             self._expr(e.count, names)
+            if e.modifier is not None and e.modifier != "shared":
+                self.error(ArchSyntaxError, f"expected `shared` or a block call after the count, found `{e.modifier}`",
+                           e.modifier_span)  # fmt: skip
             self._call(e.call, names, labels, in_repeat=True)
             if e.label is not None:
                 names.add(e.label)  # `label[i]` taps iteration i

@@ -103,6 +103,7 @@ class Scope:
     doc: str | None = None
     input_names: list[str] = field(default_factory=list)  # spec names of `inputs`, for the generated forward
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
+    shared: bool = False  # a `repeat N shared block(...)`: its iterations are one module, called N times
 
     def walk(self):
         yield self

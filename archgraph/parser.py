@@ -439,7 +439,10 @@ class ToSyntax(Transformer):
         return s.Keyword(str(children[0]), children[1], self.span(meta))
 
     def repeat_call(self, meta, children):
-        return s.Repeat(children[0], children[1], self.span(meta))
+        count, modifier, call = children
+        if modifier is None:
+            return s.Repeat(count, call, self.span(meta))
+        return s.Repeat(count, call, self.span(meta), modifier=str(modifier), modifier_span=self.span(modifier))
 
     def labelled(self, meta, children):
         label, inner = children

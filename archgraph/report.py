@@ -87,9 +87,12 @@ def _level(graph: Graph, items: list, level: int, how: tuple, depth: int | None,
     for item in items:
         if isinstance(item, Scope):
             kind = "repeat" if item.kind == "repeat" else item.block
+            inner = item.items
+            if item.shared and inner:  # one module called N times: its layers once, each summed over the calls
+                kind, inner = f"shared x{len(inner)}", inner[0].items
             rows.append(_row(graph, item.path, kind, item, level, how))
             if expands(item, level, depth):
-                _level(graph, item.items, level + 1, how, depth, rows)
+                _level(graph, inner, level + 1, how, depth, rows)
             continue
         node = graph.nodes[item]
         if node.op != "input" and (node.params or node.cost.macs or node.cost.other):

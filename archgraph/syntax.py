@@ -105,6 +105,8 @@ class Repeat:
     span: Span
     label: str | None = None
     label_span: Span | None = None
+    modifier: str | None = None  # `shared` (checked by check): every iteration is one module, one set of weights
+    modifier_span: Span | None = None
 
 
 Expr = Number | String | Bool | Name | ListExpr | BinOp | UnaryOp | Subscript | Call | Repeat

@@ -269,6 +269,9 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     iterations = [it for it in child.items if isinstance(it, Scope)]
     if not iterations:
         return  # `repeat 0`: the output is the input, and there are no weights
+    if child.shared:
+        _shared_loop(fv, child, attr, iterations, body, types, names, given)
+        return
     classes = [fv.class_for(it, it.block) for it in iterations]
     body.checkpointing = True
     if len(set(classes)) == 1:
@@ -288,6 +291,25 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
         body.init.append(f"self.{attr} = nn.ModuleList({built})")
     loop_names = [name or given.get(child.inputs[0], "") or "x" for name in names]  # never `h`: it carries x
     body.stmts.append(_loop(child, attr, iterations, types, loop_names, checkpointed))
+
+
+def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope], body: _Body, types, names,
+                 given: dict[Value, str]) -> None:  # fmt: skip
+    """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`."""
+    body.init.append(f"self.{attr} = {_construct(fv, fv.class_for(iterations[0], iterations[0].block), body)}")
+    body.weights.append(f"self.{attr}.init_weights()")
+    extra = list(iterations[0].inputs[1:])
+    args = ", ".join([target(0)] + [hole(1 + j) for j in range(len(extra))])
+    lines = [f"{target(0)} = {hole(0)}", f"for _ in range({len(iterations)}):",
+             f"    {target(0)} = self.{attr}({args})"]  # fmt: skip
+    taps = f"{sanitize(attr)}_out"
+    if child.taps:  # each call's output, as `_loop` keeps them
+        lines[1:1] = [f"{taps} = []"]
+        lines.append(f"    {taps}.append({target(0)})")
+    aliases = {it.outputs[0]: f"{taps}[{i}]" for i, it in enumerate(iterations) if i in child.taps}
+    loop_names = [name or given.get(child.inputs[0], "") or "x" for name in names]
+    body.stmts.append(Stmt(list(child.outputs), "\n".join(lines), [*child.inputs, *extra], types, loop_names,
+                           template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
 def _construct(fv: FileView, name: str, body: _Body) -> str:

@@ -103,3 +103,42 @@ class _Args(torch.nn.Module):
 
     def forward(self, src):
         return self.model(src, self.mask)["hidden"]
+
+
+SHARED = """
+block layer(x: [B, N, D]) {
+    return norm: layer_norm(x + fc: linear(x, D), eps = 1e-5)
+}
+
+model iterated(dim = 16, n = 4) {
+    input x: [B, 5, dim]
+    return blocks: repeat n shared layer(x)
+}
+"""
+
+
+def test_a_shared_repeat_is_one_module_applied_n_times(tmp_path):
+    """Perceiver-style weight sharing: parameters counted once, FLOPs n times (FlopCounterMode agrees)."""
+    graph = compile_text(tmp_path, SHARED)
+    model = archgraph.build(graph).eval()
+    assert totals(graph).params == sum(p.numel() for p in model.parameters()) == 16 * 17 + 2 * 16
+    assert list(model.state_dict()) == ["blocks.fc.weight", "blocks.fc.bias", "blocks.norm.weight", "blocks.norm.bias"]
+    x = torch.randn(2, 5, 16)
+    y = x
+    w, b = model.blocks.fc.weight, model.blocks.fc.bias
+    for _ in range(4):  # the same weights each time, written out with torch's functions
+        y = torch.nn.functional.layer_norm(y + y @ w.T + b, (16,), model.blocks.norm.weight, model.blocks.norm.bias)
+    out, flops = counted(model, x)
+    torch.testing.assert_close(out, y)
+    assert flops == 2 * totals(graph).flops == 2 * 4 * 2 * 5 * 16 * 16
+
+
+def test_a_shared_repeat_can_be_tapped(tmp_path):
+    graph = compile_text(tmp_path, SHARED.replace("return blocks: repeat n shared layer(x)",
+                                                  "y = blocks: repeat n shared layer(x)\n    return blocks[1], y"))  # fmt: skip
+    model = archgraph.build(graph).eval()
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        first, last = model(x)
+        torch.testing.assert_close(first, model.blocks(model.blocks(x)))
+        torch.testing.assert_close(last, model.blocks(model.blocks(first)))
