@@ -106,8 +106,7 @@ def _sdpa_call(a) -> str:
     if len(a.ins) == 4:  # True marks a padded key (nn.MultiheadAttention); SDPA's bool mask marks those kept
         keep = f"~{a.ins[3]}[:, None, None, :]"
         if a.value("causal"):  # SDPA takes a mask or is_causal: the causal part joins the mask
-            nq, nk = a.types[0].dims[2], a.types[1].dims[2]
-            keep = f"{keep} & {a.ins[3]}.new_ones({nq}, {nk}).tril()"
+            keep = f"{keep} & {a.ins[3]}.new_ones({a.ins[0]}.shape[-2], {a.ins[1]}.shape[-2]).tril()"
         extra = f", attn_mask={keep}"
     if a.value("scale") is not None:
         extra += f", scale={a['scale']}"
@@ -135,6 +134,6 @@ register(OpDef(
               "params": "0", "flops": "q@k^T 2*B*h*Nq*Nk*d + attn@v 2*B*h*Nq*Nk*dv (other: 4 per score)"},
     fvcore=uncounted,
     memory=_SDPA_MEMORY,
-    notes='`causal = true` needs `Nq <= Nk` (query i sees keys 0..i, as torch\'s `is_causal`); `Nq != Nk` is cross-attention, its cost Nq*Nk per head. `key_padding_mask` (optional, `bool[B, Nk]`, e.g. a model input `input src_mask: bool[B, S]`) marks padded keys with true, as torch.nn.MultiheadAttention\'s `key_padding_mask`: they get no attention. k and v need as many positions. `scale = none` means "not given": there is no `none` literal in the language. Both matmuls form the attention N² term; "other" is 4 per score (`h * Nq * Nk`) for scaling and softmax. The JSON report itemises `q@k^T`, `softmax` and `attn@v`. Generated code: `F.scaled_dot_product_attention(q, k, v)`, plus `is_causal=True` and/or `scale=...`; with a mask `attn_mask=~mask[:, None, None, :]` (and `& mask.new_ones(Nq, Nk).tril()` when causal).',
+    notes='`causal = true` needs `Nq <= Nk` (query i sees keys 0..i, as torch\'s `is_causal`); `Nq != Nk` is cross-attention, its cost Nq*Nk per head. `key_padding_mask` (optional, `bool[B, Nk]`, e.g. a model input `input src_mask: bool[B, S]`) marks padded keys with true, as torch.nn.MultiheadAttention\'s `key_padding_mask`: they get no attention. k and v need as many positions. `scale = none` means "not given": there is no `none` literal in the language. Both matmuls form the attention N² term; "other" is 4 per score (`h * Nq * Nk`) for scaling and softmax. The JSON report itemises `q@k^T`, `softmax` and `attn@v`. Generated code: `F.scaled_dot_product_attention(q, k, v)`, plus `is_causal=True` and/or `scale=...`; with a mask `attn_mask=~mask[:, None, None, :]` (and `& mask.new_ones(q.shape[-2], k.shape[-2]).tril()` when causal).',
     example='x = sdpa(q, k, v)',
 ))  # fmt: skip
