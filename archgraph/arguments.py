@@ -111,6 +111,8 @@ def parse_value(text: str) -> Any:
 
 def _scalar(text: str) -> Any:
     lowered = text.lower()
+    if len(lowered.lstrip("+-")) > 19 and lowered.lstrip("+-").isdigit():  # before int() reads 5,000 digits
+        raise ArgumentError(f"an integer of {len(lowered):,} digits is out of range; numbers are limited to 2**62")
     if lowered in ("true", "false"):
         return lowered == "true"
     for convert in (int, float):
@@ -119,7 +121,7 @@ def _scalar(text: str) -> Any:
         except ValueError:
             continue
         if isinstance(number, float) and not math.isfinite(number):
-            raise ArgumentError(f"expected a finite number, found {text!r}")
+            raise ArgumentError(f"{text} is not a finite number; numbers are finite")
         return number
     return text.strip("\"'")
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from archgraph.commands import add_model_options, positive
+from archgraph.cost import totals
 
 DTYPES = ("fp32", "bf16", "fp16")
 
@@ -104,6 +105,7 @@ def run(
     from archgraph.ir import Graph
 
     graph = spec if isinstance(spec, Graph) else load_graph(spec, model, overrides=overrides)  # lowered once
+    check_memory(graph, batch, train, device)  # before a byte is allocated
     module = build(graph, device=device)
     x = [_input(graph.type_of(v), batch, device) for _, v in graph.inputs]  # token ids 0, 1; masks all false
     x = x[0] if len(x) == 1 else x
@@ -138,6 +140,67 @@ def _first(out):
     if isinstance(out, dict):
         return next(iter(out.values()))
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def needed_bytes(graph, batch: int, train: bool) -> tuple[int, str]:
+    """The report's own estimate (archgraph.memory, fp32) of what one run needs, and its parts in words: the
+    weights and the inference activation peak, or for a training step the weights, their gradients
+    (SGD keeps no other state) and the activations saved for backward."""
+    from archgraph.memory import inference_peak, training_saved
+
+    weights = totals(graph).params * 4
+    if train:
+        saved = training_saved(graph, batch, 4)
+        return (
+            2 * weights + saved,
+            f"weights {_gib(weights)} + gradients {_gib(weights)} + saved activations {_gib(saved)}",
+        )
+    peak, _ = inference_peak(graph, batch, 4)
+    return weights + peak, f"weights {_gib(weights)} + activation peak {_gib(peak)}"
+
+
+def available_bytes(device: str) -> int | None:
+    """Memory free for a run on `device` now: CUDA's free memory, or on the CPU the smaller of the
+    kernel's MemAvailable and the cgroup's remaining limit; None where it cannot be known (MPS)."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.mem_get_info(torch.device(device))[0]
+    if device != "cpu":
+        return None
+    found = []
+    meminfo = _read_small("/proc/meminfo")
+    for line in meminfo.splitlines():
+        if line.startswith("MemAvailable:"):
+            found.append(int(line.split()[1]) * 1024)
+    limit, used = _read_small("/sys/fs/cgroup/memory.max").strip(), _read_small("/sys/fs/cgroup/memory.current")
+    if limit.isdigit() and used.strip().isdigit():
+        found.append(int(limit) - int(used))
+    return min(found) if found else None
+
+
+def _read_small(path: str, limit: int = 1 << 20) -> str:
+    """At most `limit` bytes of a text file (a /proc or /sys file reports size 0); "" if unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit).decode("ascii", "replace")
+    except OSError:
+        return ""
+
+
+def check_memory(graph, batch: int, train: bool, device: str) -> None:
+    """A ResourceError (exit 1) naming both numbers when the estimate exceeds the memory available."""
+    from archgraph.errors import ResourceError
+
+    need, parts = needed_bytes(graph, batch, train)
+    free = available_bytes(device)
+    if free is not None and need > free:
+        raise ResourceError(f"{graph.name} at batch {batch} needs at least {_gib(need)} on {device} (the report's "
+                            f"estimate: {parts}), but {_gib(free)} is available; use a smaller --batch")  # fmt: skip
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.2f} GiB"
 
 
 def timed(fn, device: str) -> float:

@@ -1,7 +1,9 @@
 """The `archgraph` command: check, compile, report on and export `.arch` specs.
 
-Exit codes: 0 success; 1 the spec has errors (printed as file:line:col with a caret);
-2 a usage error; 3 an internal error (a bug in archgraph: traceback printed).
+Exit codes: 0 success; 1 the spec has errors (printed as file:line:col with a caret), or an
+optional dependency is missing (the message names the extra to install); 2 a usage error;
+3 an internal error (a bug in archgraph: traceback printed). Every subcommand is one row of
+COMMANDS: how it adds its parser, how it runs, whether it needs torch.
 Set ARCHGRAPH_DEBUG=1 to see tracebacks for spec errors too. check, compile, report, graph,
 sweep and diff never import torch; bench, verify and load-weights do, when they run.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import sys
 import traceback
 from pathlib import Path
@@ -26,7 +27,7 @@ from archgraph.commands import (
     parse_overrides,
 )
 from archgraph.deps import MissingDependencyError, require
-from archgraph.errors import SpecError
+from archgraph.errors import ResourceError, SpecError, os_cause
 from archgraph.loader import set_library_path
 
 
@@ -100,6 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     except MissingDependencyError as error:  # an optional dependency: the message names the extra
         sys.stderr.write(f"error: {error}\n")
         return 1
+    except argparse.ArgumentTypeError as error:  # a --set value out of bounds
+        parser.error(str(error))
+    except ResourceError as error:  # a checkpoint that is not a state_dict, a failing Graphviz: one line
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+    except OSError as error:  # the user's files and machine: a missing path, permissions, a full disk
+        where = f"{error.filename}: " if error.filename else ""
+        sys.stderr.write(f"error: {where}{os_cause(error) if error.filename else error}\n")
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C: compile writes all or nothing, so there is nothing half-written
+        sys.stderr.write(f"interrupted: `archgraph {args.command}` stopped; no file was left half-written\n")
+        return 130
     except RecursionError:
         sys.stderr.write("error: the spec nests too deeply for archgraph to follow\n")
         return 1
@@ -230,21 +243,12 @@ def _load_weights(args, parser) -> int:
     """Build the model, load the checkpoint into it (resampling pos_embed), print the report, save.
 
     Unless --partial, a checkpoint that does not fit exactly is exit 1 and nothing is written."""
-    import torch
-
     from archgraph.api import build, open_model
+    from archgraph.checkpoint import read_checkpoint, write_checkpoint
     from archgraph.pretrained import WeightsMismatchError, load_pretrained
 
+    state = read_checkpoint(args.checkpoint)  # a CheckpointError (exit 1) unless a dict of dense tensors
     model = build(open_model(args.spec, args.model, parse_overrides(args.set, parser)).graph)
-    try:
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as error:  # missing, unreadable, not a state_dict
-        sys.stderr.write(f"error: cannot read checkpoint {args.checkpoint}: {error}\n")
-        return 1
-    if not isinstance(state, dict):
-        sys.stderr.write(f"error: {args.checkpoint} holds a {type(state).__name__}, not a state_dict\n")
-        return 1
-    state = state.get("state_dict", state.get("model", state))  # common checkpoint wrappers
     try:
         report = load_pretrained(model, state, strict=not args.partial)
     except WeightsMismatchError as error:
@@ -252,8 +256,7 @@ def _load_weights(args, parser) -> int:
                          f"{error.report.render()}nothing was written; --partial loads what fits\n")  # fmt: skip
         return 1
     sys.stdout.write(report.render())
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.output)
+    write_checkpoint(model.state_dict(), args.output)
     print(f"wrote {args.output}")
     return 0
 

@@ -31,15 +31,21 @@ def positive(text: str) -> int:
 
 
 def parse_value(text: str) -> Any:
-    """`--set` values: integers, floats, true/false, lists in brackets (`[3, 4, 6, 3]`), else a string."""
-    return arguments.parse_value(text)
+    """`--set` values: integers, floats, true/false, lists in brackets (`[3, 4, 6, 3]`), else a string,
+    within the limits every value has (finite, at most 2**62, ...); else argparse.ArgumentTypeError."""
+    from archgraph.scalars import ScalarError, checked
+
+    try:
+        return checked(arguments.parse_value(text))
+    except (ScalarError, arguments.ArgumentError) as error:
+        raise argparse.ArgumentTypeError(f"--set value {text[:40]!r}: {error}") from None
 
 
 def _value(key: str, text: str, parser: argparse.ArgumentParser) -> Any:
-    """The --set value `text` of `key`; a usage error if it is malformed (an unclosed list)."""
+    """The --set value `text` of `key`; a usage error if it is malformed or out of bounds."""
     try:
-        return arguments.parse_value(text)
-    except arguments.ArgumentError as error:
+        return parse_value(text)
+    except argparse.ArgumentTypeError as error:
         parser.error(f"--set {key}: {error}")
 
 
@@ -209,6 +215,13 @@ def verify(args, parser) -> int:
     if problem := device_problem(args.device):
         parser.error(problem)
     overrides = parse_overrides(args.set, parser)
+    if args.module:  # missing, a directory, binary: a usage error (exit 2) before anything runs
+        from archgraph.verify import read_module
+
+        try:
+            read_module(args.module)
+        except ValueError as error:
+            parser.error(str(error))
     models = _models(args)
     if args.module and len(models) != 1:
         parser.error("--module verifies one file against one model: give one spec (and --model)")
@@ -229,8 +242,8 @@ def _verify_one(args, path: Path, name: str, overrides: dict[str, Any]) -> bool:
     from archgraph.codegen import generate
     from archgraph.errors import SpecError
     from archgraph.loader import display_name
-    from archgraph.verify import verify as check_module
-    from archgraph.verify import verify_graph
+    from archgraph.verify import read_module, verify_graph
+    from archgraph.verify import verify_isolated as check_module
 
     try:
         settings, graph = verify_graph(path, name, overrides, args.small)
@@ -238,8 +251,8 @@ def _verify_one(args, path: Path, name: str, overrides: dict[str, Any]) -> bool:
         sys.stdout.write(f"verify {name} ({path})\n")
         sys.stderr.write(error.render())
         return False
-    source = args.module.read_text() if args.module else generate(graph, display_name(path))
-    result = check_module(graph, source, args.device, args.batch)
+    source = read_module(args.module) if args.module else generate(graph, display_name(path))
+    result = check_module(graph, source, args.device, args.batch)  # in a child process
     shown = ", ".join(f"{k}={v}" for k, v in settings.items())
     sys.stdout.write(f"verify {name} ({path}{'; ' + shown if shown else ''}) on {args.device}, batch {args.batch}\n"
                      f"{result.render()}")  # fmt: skip

@@ -14,6 +14,7 @@ prefix of its path, so a report with a row per block is linear in the model's si
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -62,15 +63,15 @@ def prefixes(path: str) -> Iterator[str]:
     yield path
 
 
-_INDEX: list[tuple[Graph, int, dict[str, Totals]]] = []  # the last few graphs' per-scope totals
+_INDEX: list[tuple[weakref.ref, int, dict[str, Totals]]] = []  # the last few graphs' per-scope totals
 _INDEX_SIZE = 4
 
 
 def by_scope(graph: Graph) -> dict[str, Totals]:
     """{prefix: Totals of the nodes under it} for every prefix of every node's path, in one pass
     (kept for the last few graphs, so repeated `totals(graph, prefix)` calls stay linear)."""
-    for g, size, index in _INDEX:
-        if g is graph and size == len(graph.nodes):
+    for ref, size, index in _INDEX:
+        if ref() is graph and size == len(graph.nodes):
             return index
     index: dict[str, Totals] = {}
     for node in graph.nodes.values():
@@ -79,7 +80,7 @@ def by_scope(graph: Graph) -> dict[str, Totals]:
             if t is None:
                 t = index[prefix] = Totals()
             t.add(node)
-    _INDEX[:] = [(graph, len(graph.nodes), index), *_INDEX[: _INDEX_SIZE - 1]]
+    _INDEX[:] = [(weakref.ref(graph), len(graph.nodes), index), *_INDEX[: _INDEX_SIZE - 1]]
     return index
 
 

@@ -51,14 +51,13 @@ def section(op: OpDef) -> str:
     """One op's reference section (markdown)."""
     f = op.formulas
     memory = op.memory
-    kept = "a view of its input (shares its storage); " if memory and memory.view else ""
     lines = [
         f"### {op.name}",
         "",
         f"{signature(op)}: {op.summary}.",
         "",
         f"Shape `{f.get('shape', '?')}`. Params `{f.get('params', '?')}`. FLOPs `{f.get('flops', '?')}`.",
-        f"Training keeps for backward: {kept}{memory.why if memory else '?'}.",
+        f"Training keeps for backward: {memory.why if memory else '?'}.",
         *_attributes(op),
     ]
     if op.notes:

@@ -7,6 +7,8 @@ notes. `InternalError` is a bug in archgraph: the CLI prints its traceback, exit
 
 from __future__ import annotations
 
+import errno
+import stat
 from dataclasses import dataclass, field
 
 from archgraph.source import Span, lookup
@@ -138,6 +140,11 @@ class ArchImportError(SpecError):
     kind = "import error"
 
 
+class ResourceError(ArchError):
+    """A file, program or machine resource that cannot serve (a checkpoint that is not a state_dict, a
+    Graphviz that fails, too little memory): the user's to fix. The CLI prints one line, exit 1."""
+
+
 class InternalError(ArchError):
     """A bug in archgraph, never the user's fault."""
 
@@ -153,3 +160,40 @@ class OpError(Exception):
         self.message = message
         self.arg = arg
         self.kind = kind
+
+
+_CAUSES = {
+    errno.ENOENT: "it does not exist",
+    errno.ELOOP: "its symbolic links form a loop",
+    errno.ENAMETOOLONG: "a name in the path is longer than the file system allows (255 bytes)",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "the disk is full",
+    errno.EISDIR: "it is a directory",
+    errno.EEXIST: "it already exists",
+}
+
+
+def os_cause(error: OSError | RuntimeError) -> str:
+    """Why an OS call failed, in words: `it does not exist`, `permission denied`, ... (a RuntimeError
+    is pathlib's symlink loop in Python 3.11)."""
+    if isinstance(error, RuntimeError):
+        return _CAUSES[errno.ELOOP]
+    if error.errno in _CAUSES:
+        return _CAUSES[error.errno]
+    return (error.strerror or str(error) or type(error).__name__).lower()
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is: `a directory`, `a FIFO (named pipe)`, `a device`, `a socket`."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"

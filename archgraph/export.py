@@ -17,6 +17,7 @@ import subprocess
 from dataclasses import dataclass
 
 from archgraph.cost import totals
+from archgraph.errors import ResourceError, os_cause
 from archgraph.ir import Graph, Scope
 from archgraph.report import expands, human
 
@@ -165,15 +166,31 @@ def dot_binary() -> str | None:
     return shutil.which("dot")
 
 
+DOT_TIMEOUT = 60.0  # seconds; dot lays out the largest graph in specs/ (ViT-bigG, op level) in under 1
+
+
+def run_dot(binary: str, source: str, timeout: float = DOT_TIMEOUT) -> str:
+    """SVG from Graphviz's `dot` for the DOT `source`, within `timeout` seconds; else a ResourceError."""
+    try:
+        done = subprocess.run([binary, "-Tsvg"], input=source, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ResourceError(f"Graphviz's `dot` did not finish within {timeout:g} s; use --renderer builtin, "
+                            "or --level block") from None  # fmt: skip
+    except OSError as error:
+        raise ResourceError(f"cannot run Graphviz's `dot` ({binary}): {os_cause(error)}") from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0][:200]
+        raise ResourceError(f"Graphviz's `dot` failed (exit {done.returncode}): {first}")
+    return done.stdout
+
+
 def to_svg(graph: Graph, level: str = "op", depth: int | None = None, renderer: str = "auto") -> str:
     """SVG through Graphviz (`renderer="dot"`), archgraph's own layout (`"builtin"`), or dot when present."""
     binary = dot_binary()
     if renderer == "dot" and binary is None:
-        raise FileNotFoundError("Graphviz's `dot` is not installed (apt-get install graphviz); "
-                                "use --renderer builtin")  # fmt: skip
+        raise ResourceError("Graphviz's `dot` is not installed (apt-get install graphviz); use --renderer builtin")
     if renderer != "builtin" and binary is not None:
-        source = to_dot(graph, level, depth)
-        return subprocess.run([binary, "-Tsvg"], input=source, capture_output=True, text=True, check=True).stdout
+        return run_dot(binary, to_dot(graph, level, depth))
     from archgraph.svg import render_svg
 
     return render_svg(view(graph, level, depth))

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archgraph import syntax as s
-from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError
+from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError, file_kind, os_cause
 from archgraph.parser import parse
 from archgraph.source import Span
 
@@ -72,16 +73,29 @@ def display_name(path: Path) -> str:
 
 
 def read_spec(path: Path, span: Span | None = None) -> str:
-    """The text of a spec file, or a spec error that says why it cannot be read."""
+    """The text of a spec file, or a spec error that says why it cannot be read.
+
+    Only a regular file is opened (a FIFO or a device is refused from its `stat`, before any
+    read could block), and at most MAX_FILE_BYTES + 1 bytes are read, whatever size the file
+    reports (/proc files report 0)."""
     shown = display_name(path)
     where = span or Span(shown, 1, 1, 1, 1)
-    if not path.is_file():
-        kind = "is a directory" if path.is_dir() else "does not exist"
-        raise ArchImportError(f"cannot read `{shown}`: it {kind}", where)
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ArchImportError(f"`{shown}` is {path.stat().st_size:,} bytes; specs are limited to "
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = file_kind(info.st_mode)
+            raise ArchImportError(f"cannot read `{shown}`: it is {kind}{'' if 'not' in kind else ', not a spec file'}",
+                                  where)  # fmt: skip
+        if info.st_size > MAX_FILE_BYTES:
+            raise ArchImportError(f"`{shown}` is {info.st_size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                                  where)  # fmt: skip
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except (OSError, RuntimeError) as error:
+        raise ArchImportError(f"cannot read `{shown}`: {os_cause(error)}", where) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ArchImportError(f"`{shown}` holds more than {MAX_FILE_BYTES:,} bytes; specs are limited to "
                               f"{MAX_FILE_BYTES:,}", where)  # fmt: skip
-    data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -89,16 +103,22 @@ def read_spec(path: Path, span: Span | None = None) -> str:
                               where) from None  # fmt: skip
 
 
+def resolved(path: Path, span: Span | None = None) -> Path:
+    """`path.resolve()`, or a spec error naming the path when the OS cannot follow it (a symlink loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as error:
+        shown = str(path)
+        raise ArchImportError(f"cannot read `{shown}`: {os_cause(error)}", span or Span(shown, 1, 1, 1, 1)) from None
+
+
 def load(path: str | Path, text: str | None = None) -> Program:
     """Parse `path` (or `text`, named `path`) and everything it imports."""
     entry = Path(path)
     name = display_name(entry) if text is None else str(path)
-    try:
-        resolved = entry.resolve()
-    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
-        raise ArchImportError(f"cannot read `{name}`: a symbolic link loop", Span(name, 1, 1, 1, 1)) from None
+    target = resolved(entry)
     program = Program()
-    _load_file(program, resolved, name, text, resolved.parent, stack=[], own=True)
+    _load_file(program, target, name, text, target.parent, stack=[], own=True)
     return program
 
 
@@ -180,7 +200,7 @@ def _resolve(item: s.Import, importer: Path, root: Path) -> tuple[Path, Path]:
         target = _existing(candidate, item)
         if target is not None and target.is_relative_to(inside):
             return target, inside
-    if not (importer.parent / item.path).resolve().is_relative_to(root):
+    if not resolved(importer.parent / item.path, item.span).is_relative_to(root):
         raise ArchImportError(f"`{item.path}` points outside the spec root `{display_name(root)}`", item.span)
     looked = ", ".join(where for where, _, _ in candidates)
     hint = "" if libraries else "; no --lib or ARCHGRAPH_PATH folder is set"
@@ -194,8 +214,8 @@ def _existing(candidate: Path, item: s.Import) -> Path | None:
     except FileNotFoundError:
         return None
     except (OSError, RuntimeError) as error:  # a symlink loop (RuntimeError before Python 3.13), no permission
-        why = "a symbolic link loop" if isinstance(error, RuntimeError) or error.errno == 40 else error.strerror
-        raise ArchImportError(f"cannot read `{item.path}` ({display_name(candidate)}): {why}", item.span) from None
+        raise ArchImportError(f"cannot read `{item.path}` ({display_name(candidate)}): {os_cause(error)}",
+                              item.span) from None  # fmt: skip
     return target
 
 

@@ -1,21 +1,41 @@
-"""Writing generated files without ever losing work.
+"""Writing generated files without ever losing work, all or nothing.
 
 `refusals` says which targets hold work that is not archgraph's to replace (a generated file
 edited by hand, whose checksum line no longer matches, or a file archgraph did not generate);
-the caller writes nothing unless forced. `write_all` writes a set of files: it checks that no
-target is a directory or another non-regular file, then writes each to a temporary file
-beside its target, and only when all are staged renames each over its target, so a failure
-while staging changes nothing and a crash never leaves half a file.
+the caller writes nothing unless forced. `write_all` writes a set of files into one directory
+as one transaction:
+
+1. stage: every file is written into a fresh hidden directory beside the targets
+   (`.archgraph-stage-XXXX/`); a failure or a kill here leaves the targets untouched;
+2. commit: a `COMMIT` file listing the targets is written into the stage and renamed into
+   place, atomically: from then on the new set is the one that counts;
+3. switch: each staged file is renamed over its target, with SIGINT and SIGTERM held back;
+4. clean: the stage directory is removed.
+
+A run killed at any point (even SIGKILL) leaves a stage directory; `recover`, which every
+`refusals` and `write_all` runs first, finishes a committed stage (all new files) or deletes
+an uncommitted one (all old files), and removes temporary files of older archgraph versions.
+The directory is locked (`flock`) while this happens, so two compiles never interleave.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import re
+import shutil
+import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from archgraph.codegen.checksum import EDITED, FOREIGN, status
+
+STAGE_PREFIX = ".archgraph-stage-"
+COMMIT = "COMMIT"
+MAX_TARGET_BYTES = 16 * 2**20  # a generated module is under 200 KB; a larger file is not archgraph's
+_OLD_TEMP = re.compile(r"^\..+\.py\.\w+\.tmp$")  # what archgraph 0.x staged beside each target
 
 
 def refusal(target: Path) -> str | None:
@@ -24,7 +44,9 @@ def refusal(target: Path) -> str | None:
         return None
     if not target.is_file():
         return f"{target} is not a regular file"
-    state = status(target.read_bytes())
+    with open(target, "rb") as handle:
+        data = handle.read(MAX_TARGET_BYTES + 1)  # bounded by what is read, not by what stat reports
+    state = FOREIGN if len(data) > MAX_TARGET_BYTES else status(data)
     if state == EDITED:
         return f"{target} was edited by hand: its text no longer matches its archgraph-checksum line"
     if state == FOREIGN:
@@ -33,40 +55,112 @@ def refusal(target: Path) -> str | None:
 
 
 def refusals(outputs: dict[Path, str]) -> list[str]:
-    """Every reason not to write `outputs`, one per protected target."""
+    """Every reason not to write `outputs`, one per protected target (after recovering any
+    interrupted earlier write into their directories)."""
+    for directory in {t.parent for t in outputs}:
+        if directory.is_dir():
+            with _locked(directory):
+                recover(directory)
     return [reason for target in outputs if (reason := refusal(target)) is not None]
 
 
 def write_all(outputs: dict[Path, str]) -> list[Path]:
-    """Write every file of `outputs` (target -> text); returns the targets. Raises OSError, having
-    changed nothing, if a target exists but is not a regular file or a file cannot be staged."""
+    """Write every file of `outputs` (target -> text), all or nothing per directory; returns the
+    targets. Raises OSError, having changed nothing, if a target exists but is not a regular file
+    or a file cannot be staged."""
     for target in outputs:
         if target.exists() and not target.is_file():
             raise OSError(errno.EEXIST, "it exists and is not a regular file", str(target))
-    staged: list[tuple[str, Path]] = []
-    try:
-        for target, text in outputs.items():
-            staged.append((_stage(target, text), target))
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
+    by_directory: dict[Path, dict[Path, str]] = {}
+    for target, text in outputs.items():
+        by_directory.setdefault(target.parent, {})[target] = text
+    for directory, files in by_directory.items():
+        directory.mkdir(parents=True, exist_ok=True)
+        with _locked(directory):
+            recover(directory)
+            _transaction(directory, files)
     return list(outputs)
 
 
-def _stage(target: Path, text: str) -> str:
-    """A temporary file beside `target` holding `text`, with the mode `target` has or would get."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+def _transaction(directory: Path, files: dict[Path, str]) -> None:
+    """Stage, commit, switch and clean, as the module docstring says."""
+    stage = Path(tempfile.mkdtemp(dir=directory, prefix=STAGE_PREFIX))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
+        for target, text in files.items():
+            _stage(stage / target.name, target, text)
+        listing = "".join(f"{target.name}\n" for target in files)
+        (stage / f"{COMMIT}.tmp").write_text(listing, encoding="utf-8")
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        shutil.rmtree(stage, ignore_errors=True)  # not committed: the targets are untouched
         raise
-    return tmp
+    with _signals_held():
+        os.replace(stage / f"{COMMIT}.tmp", stage / COMMIT)  # the commit point; a failure after it is
+        _switch(stage, directory)  # finished by the next run's `recover`
+
+
+def _stage(path: Path, target: Path, text: str) -> None:
+    """`text` written to `path`, with the mode `target` has or would get."""
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
+
+
+def _switch(stage: Path, directory: Path) -> None:
+    """Rename every file a committed stage lists over its target (those still there), then drop the stage."""
+    for name in (stage / COMMIT).read_text(encoding="utf-8").splitlines():
+        if name and "/" not in name and (stage / name).exists():
+            os.replace(stage / name, directory / name)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def recover(directory: Path) -> list[str]:
+    """Finish or undo what an interrupted `write_all` left in `directory`; returns what it did."""
+    done = []
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith(STAGE_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            if (entry / COMMIT).is_file():
+                _switch(entry, directory)
+                done.append(f"finished the interrupted write {entry.name}")
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
+                done.append(f"removed the unfinished write {entry.name}")
+        elif _OLD_TEMP.match(entry.name) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            done.append(f"removed the stale temporary file {entry.name}")
+    return done
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive `flock` on `directory` (where the platform has one)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; a concurrent compile is the user's to avoid
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered on exit) while the renames run, where possible."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # no pthread_sigmask (Windows)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _umask() -> int:

@@ -24,7 +24,7 @@ from lark.tree import Meta
 
 from archgraph import syntax as s
 from archgraph.errors import ArchSyntaxError
-from archgraph.scalars import LIMIT
+from archgraph.scalars import LIMIT, MAX_STRING
 from archgraph.source import SourceFile, Span, register
 
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
@@ -68,7 +68,7 @@ def _cache_file(key: str) -> str | None:
 
 
 _PARSED: dict[tuple[str, str], s.File] = {}  # (filename, text) -> its tree: a file imported by many specs
-_PARSED_LIMIT = 256  # files kept (the trees are immutable, so sharing one is safe)
+_PARSED_LIMIT = (256, 8 * 2**20)  # files and characters of text kept (the trees are immutable: sharing is safe)
 
 
 def parse(text: str, filename: str = "<string>") -> s.File:
@@ -77,10 +77,17 @@ def parse(text: str, filename: str = "<string>") -> s.File:
     source = register(SourceFile(filename, text))
     if (filename, text) in _PARSED:
         return _PARSED[filename, text]
-    if len(_PARSED) >= _PARSED_LIMIT:
+    tree = _parse(source)
+    _make_room(len(text))
+    _PARSED[filename, text] = tree
+    return tree
+
+
+def _make_room(size: int) -> None:
+    """Drop the oldest trees until one more file of `size` characters fits in _PARSED_LIMIT."""
+    files, chars = _PARSED_LIMIT
+    while _PARSED and (len(_PARSED) >= files or sum(len(text) for _, text in _PARSED) + size > chars):
         _PARSED.pop(next(iter(_PARSED)))
-    _PARSED[filename, text] = _parse(source)
-    return _PARSED[filename, text]
 
 
 def _parse(source: SourceFile) -> s.File:
@@ -117,6 +124,9 @@ def _guard(tree: Tree, file: str) -> None:
                 stack.append((child, depth + 1, statement))
             elif isinstance(child, Token) and child.type == "NUMBER":
                 _check_number(child, file)
+            elif node.data == "string" and isinstance(child, Token) and len(child) > MAX_STRING + 2:
+                raise ArchSyntaxError(f"this string has {len(child) - 2:,} characters; strings are limited to "
+                                      f"{MAX_STRING:,}", _span(file, child))  # fmt: skip
 
 
 @cache
@@ -148,7 +158,7 @@ def _check_number(token: Token, file: str) -> None:
     digits = text.lstrip("0")
     shown = text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text):,} characters)"
     if any(c in text for c in ".eE"):
-        if math.isfinite(float(text)):
+        if math.isfinite(float(text)) and abs(float(text)) <= LIMIT:
             return
     elif len(digits) <= 19 and int(text) <= LIMIT:
         return

@@ -8,11 +8,14 @@ floor. `//` is an explicit floor. Float literals (`2.5`, `1e-6`) stay floats.
 
 from __future__ import annotations
 
+import math
 import operator
 from fractions import Fraction
 from typing import Any
 
 LIMIT = 2**62  # larger values are mistakes, and would overflow the generated code's int64 shapes
+FRACTION_BITS = 256  # numerator and denominator of an exact fraction; 4 times what 1/LIMIT needs
+MAX_STRING = 4096  # characters in a string value; the longest in specs/ is 11
 
 
 class ScalarError(Exception):
@@ -26,7 +29,7 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float, Fraction)):
         return f"the number {show_number(value)}"
     if isinstance(value, str):
-        return f'the string "{value}"'
+        return f'the string "{_clip(value)}"'
     if isinstance(value, list):
         return f"the list {show(value)}"
     if isinstance(value, tuple):
@@ -41,17 +44,32 @@ def show(value: Any) -> str:
     if isinstance(value, (int, float, Fraction)):
         return show_number(value)
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{_clip(value)}"'
     if isinstance(value, list):
         return "[" + ", ".join(show(v) for v in value) + "]"
     return str(value)
 
 
+def _clip(text: str, keep: int = 60) -> str:
+    """A long string shortened for a message: its start, its end and its length."""
+    return text if len(text) <= 2 * keep else f"{text[:keep]}...{text[-10:]} ({len(text):,} characters)"
+
+
+def _digits(n: int) -> str:
+    """An integer as digits, or as `about 2**k` when it is too long to print."""
+    return str(n) if n.bit_length() <= 200 else f"(about 2**{n.bit_length()})"
+
+
 def show_number(value: int | float | Fraction) -> str:
     """`7`, `0.5`, `518.4`, `100/3 (33.33)`."""
     if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator} ({float(value):.4g})"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        approx = f" ({float(value):.4g})" if _fits_float(value) else ""
+        return f"{_digits(value.numerator)}/{_digits(value.denominator)}{approx}"
+    return f"{value:g}" if isinstance(value, float) else _digits(value)
+
+
+def _fits_float(value: Fraction) -> bool:
+    return abs(value.numerator).bit_length() - value.denominator.bit_length() < 1000
 
 
 def _exact(value):
@@ -90,19 +108,66 @@ def binary(op: str, a: Any, b: Any) -> Any:
             raise ScalarError(f"`{op}` compares numbers, found {describe(a)} and {describe(b)}")
         return _COMPARE[op](a, b)
     if op == "+" and isinstance(a, str) and isinstance(b, str):
+        if len(a) + len(b) > MAX_STRING:  # checked before the string is built
+            raise ScalarError(f"{show(a)} + {show(b)} makes a string of {len(a) + len(b):,} characters; "
+                              f"strings are limited to {MAX_STRING:,}")  # fmt: skip
         return a + b
     if not (is_number(a) and is_number(b)):
         raise ScalarError(f"`{op}` needs numbers, found {describe(a)} and {describe(b)}")
     if op in ("/", "//", "%") and b == 0:
         raise ScalarError(f"division by zero: {show_number(a)} {op} 0")
-    if op == "**" and isinstance(b, Fraction) and b.denominator != 1:
-        raise ScalarError(f"{show_number(a)} ** {show_number(b)}: a fractional power is not exact")
-    if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) > 64)):
-        raise ScalarError(f"{show_number(a)} ** {show_number(b)} is too large")
-    result = _ARITH[op](a, b)
+    if op == "**":
+        _check_power(a, b)
+    try:
+        result = _ARITH[op](a, b)
+    except (OverflowError, ZeroDivisionError):
+        raise ScalarError(f"{show_number(a)} {op} {show_number(b)} is out of range") from None
     if isinstance(result, complex) or abs(result) > LIMIT:
         raise ScalarError(f"{show_number(a)} {op} {show_number(b)} is out of range")
-    return _exact(result)
+    return checked(_exact(result), f"{show_number(a)} {op} {show_number(b)}")
+
+
+def _check_power(a, b) -> None:
+    """`a ** b` refused before it is computed when it could not be exact, finite and in range."""
+    if isinstance(b, Fraction) and b.denominator != 1:
+        raise ScalarError(f"{show_number(a)} ** {show_number(b)}: a fractional power is not exact")
+    if a == 0 and b < 0:
+        raise ScalarError(f"{show_number(a)} ** {show_number(b)}: zero has no negative power")
+    if abs(b) > 256 or (abs(a) > 1 and abs(b) > 64):
+        raise ScalarError(f"{show_number(a)} ** {show_number(b)} is too large")
+    if isinstance(a, (int, Fraction)) and not isinstance(b, float):
+        f = Fraction(a)
+        bits = max(abs(f.numerator).bit_length(), f.denominator.bit_length()) * abs(b)
+        if bits > FRACTION_BITS:
+            raise ScalarError(f"{show_number(a)} ** {show_number(b)} needs {bits:,} bits to be exact; "
+                              f"exact fractions are limited to {FRACTION_BITS}")  # fmt: skip
+
+
+def checked(value: Any, what: str = "") -> Any:
+    """`value` if it is within the limits on every value, else a ScalarError naming it (or `what`).
+
+    Limits: integers and floats within 2**62 in size, floats finite, fractions with numerator and
+    denominator of at most FRACTION_BITS bits, strings of at most MAX_STRING characters, lists
+    of checked values."""
+    name = what or show(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ScalarError(f"{what or value} is not a finite number; numbers are finite")
+    if isinstance(value, Fraction):
+        bits = max(abs(value.numerator).bit_length(), value.denominator.bit_length())
+        if bits > FRACTION_BITS:
+            raise ScalarError(f"{name} is a fraction of {bits:,} bits; exact fractions are limited to "
+                              f"{FRACTION_BITS} bits (write a float, e.g. 1e-20, for a tiny value)")  # fmt: skip
+    if isinstance(value, (int, float, Fraction)) and abs(value) > LIMIT:
+        raise ScalarError(f"{name} is out of range; numbers are limited to 2**62")
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise ScalarError(f"{what + ' makes ' if what else ''}a string of {len(value):,} characters; "
+                          f"strings are limited to {MAX_STRING:,}")  # fmt: skip
+    if isinstance(value, list):
+        for item in value:
+            checked(item)
+    return value
 
 
 def is_fractional(value: Any) -> bool:
@@ -134,7 +199,7 @@ def coerce(kind: str, value: Any) -> Any:
             return None
         if not is_number(value):
             raise ScalarError(f"expected a number, found {describe(value)}")
-        return float(value)  # an attribute is a plain float (eps, std, init values)
+        return checked(float(value))  # an attribute is a plain float (eps, std, init values)
     if kind == "bool":
         if not isinstance(value, bool):
             raise ScalarError(f"expected true or false, found {describe(value)}")

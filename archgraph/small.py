@@ -24,8 +24,9 @@ def small_overrides(graph: Graph, **extra: Any) -> dict[str, Any]:
     exact = isinstance(ratio, int | float | Fraction) and not isinstance(ratio, bool)
     denominator = Fraction(ratio).limit_denominator(1000).denominator if exact else 1
     small = {**SMALL, "img_size": 2 * image_step(graph), "embed_dim": 64 if denominator == 1 else 8 * denominator}
+    small = {k: v for k, v in small.items() if not isinstance(params.get(k), bool)}  # a size, not a flag
     small.update(extra)
     for key in TAPS:
         if key in params and key not in extra and isinstance(params[key], list):
-            small[key] = [i % small["depth"] for i in range(len(params[key]))]
-    return {k: v for k, v in small.items() if k in params and not isinstance(params[k], bool)}
+            small[key] = [i % small.get("depth", 2) for i in range(len(params[key]))]
+    return {k: v for k, v in small.items() if k in params}

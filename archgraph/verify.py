@@ -14,6 +14,8 @@ says so. On `meta` and on CUDA the counter counts SDPA itself. Imports torch.
 
 from __future__ import annotations
 
+import json
+import pickle
 from dataclasses import dataclass, field
 
 from archgraph.api import instantiate
@@ -99,8 +101,90 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
     result.check(found == expected, f"output shape: spec {_shapes(expected)}, module {_shapes(found)}")
     if device != "meta" and found == expected:
         result.check(all(bool(torch.isfinite(o).all()) for o in outputs), "output is finite")
-    _check_flops(graph, type(model).__name__, counts, batch, result)
+    order = {path: i for i, (path, _) in enumerate(model.named_modules())}
+    _check_flops(graph, type(model).__name__, counts, batch, result, order)
     return result
+
+
+RESULT_TAG = "archgraph-verify-result"
+MAX_MODULE_BYTES = 16 * 2**20  # a generated module is under 200 KB
+CHILD_TIMEOUT = 3600.0  # seconds: generous for a full-size run on a CPU; a module that hangs fails
+
+
+def verify_isolated(graph: Graph, source: str, device: str = "cpu", batch: int = 1,
+                    timeout: float = CHILD_TIMEOUT) -> Result:  # fmt: skip
+    """`verify` run in a child process: it passes only on the child's positive result message, so a
+    module that calls `sys.exit(0)` or `os._exit(0)` (at import, build or forward) fails, and one
+    that hangs fails after `timeout` seconds."""
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import archgraph
+
+    nonce = secrets.token_hex(16)
+    payload = pickle.dumps({"graph": graph, "source": source, "device": device, "batch": batch, "nonce": nonce})
+    home = str(Path(archgraph.__file__).resolve().parent.parent)
+    code = f"import sys; sys.path.insert(0, {home!r}); from archgraph.verify import child_main; child_main()"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        result = Result(graph.name, device, batch)
+        result.check(False, f"the module's process did not finish within {timeout:g} s")
+        return result
+    for line in reversed(done.stdout.decode("utf-8", "replace").splitlines()):
+        if line.startswith(f"{RESULT_TAG} {nonce} "):
+            data = json.loads(line.split(" ", 2)[2])
+            result = Result(graph.name, device, batch, [(ok, m) for ok, m in data["checks"]], data["notes"])
+            if done.returncode != 0:
+                result.check(False, f"the module's process exited with code {done.returncode} after its result")
+            return result
+    result = Result(graph.name, device, batch)
+    errors = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    last = f"; its last words: {errors[-1][:300]}" if errors else ""
+    result.check(False, f"the module's process ended (exit code {done.returncode}) without a result: the "
+                        f"module exited or crashed while it was imported, built or run{last}")  # fmt: skip
+    return result
+
+
+def child_main() -> None:
+    """The child of `verify_isolated`: read the job from stdin, verify, print the tagged result."""
+    import os
+    import sys
+
+    job = pickle.loads(sys.stdin.buffer.read())
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")  # stdout as it is now, whatever the module does to fd 1
+    result = verify(job["graph"], job["source"], job["device"], job["batch"])
+    out.write(f"{RESULT_TAG} {job['nonce']} {json.dumps({'checks': result.checks, 'notes': result.notes})}\n")
+    out.flush()
+
+
+def read_module(path) -> str:
+    """The text of a `--module` file; ValueError saying why it is not one (missing, not a regular file,
+    too large, binary)."""
+    import os
+    import stat
+
+    from archgraph.errors import file_kind, os_cause
+
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"--module {path}: it is {file_kind(info.st_mode)}, not a Python file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MODULE_BYTES + 1)
+    except OSError as error:
+        raise ValueError(f"--module {path}: {os_cause(error)}") from None
+    if len(data) > MAX_MODULE_BYTES:
+        raise ValueError(f"--module {path}: larger than {MAX_MODULE_BYTES:,} bytes; not a generated module")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"--module {path}: not UTF-8 text (a binary file?)") from None
+    if "\x00" in text:
+        raise ValueError(f"--module {path}: holds NUL bytes (a binary file?)")
+    return text
 
 
 def _random(t, batch: int, device: str):
@@ -146,18 +230,49 @@ def _check_params(graph: Graph, model, result: Result) -> None:
             checked += 1
             n = sum(p.numel() for p in module.parameters())
             if n != totals(graph, path).params:
-                bad.append(f"{path}: spec {totals(graph, path).params:,}, module {n:,}")
+                bad.append((path, totals(graph, path).params, n))
     for name, p in model.named_parameters(recurse=False):
         checked += 1
         if p.numel() != totals(graph, name).params:
-            bad.append(f"{name}: spec {totals(graph, name).params:,}, module {p.numel():,}")
-    for line in bad:
+            bad.append((name, totals(graph, name).params, p.numel()))
+    for line in grouped(bad, "module"):
         result.check(False, f"parameters of {line}")
     if not bad:
         result.check(True, f"parameters per module: {checked} module paths and direct parameters agree")
 
 
-def _check_flops(graph: Graph, root: str, counts: dict[str, int], batch: int, result: Result) -> None:
+def grouped(bad: list[tuple[str, int, int]], found_as: str) -> list[str]:
+    """Mismatches (path, spec, found), in model order, grouped by cause: a module whose difference is
+    just the sum of its differing submodules' is not listed (a count says how many were folded), and
+    modules that differ the same way are one line (`(also blocks.1.mlp.fc1, ...)`)."""
+    paths = {path for path, _, _ in bad}
+    delta = {path: f - s for path, s, f in bad}
+    causes = []
+    for path, spec, found in bad:
+        inner = [p for p in paths if p.startswith(path + ".") and not any(p.startswith(q + ".") for q in
+                 paths if q.startswith(path + ".") and q != p)]  # fmt: skip
+        if not (inner and sum(delta[p] for p in inner) == delta[path]):
+            causes.append((path, spec, found))
+    lines: dict[tuple[str, int, int], list[str]] = {}
+    for path, spec, found in causes:
+        generic = ".".join("#" if part.isdigit() else part for part in path.split("."))
+        lines.setdefault((generic, spec, found), []).append(path)
+    out = []
+    for (_, spec, found), same in lines.items():
+        also = f" (also {_few(same[1:])})" if len(same) > 1 else ""
+        out.append(f"{same[0]}: spec {spec:,}, {found_as} {found:,}{also}")
+    folded = len(bad) - len(causes)
+    if out and folded:
+        out[-1] += f"; {folded} enclosing module{'s' if folded > 1 else ''} differ by the sum of these"
+    return out
+
+
+def _few(paths: list[str], keep: int = 3) -> str:
+    return ", ".join(paths) if len(paths) <= keep else f"{', '.join(paths[:keep])} and {len(paths) - keep} more"
+
+
+def _check_flops(graph: Graph, root: str, counts: dict[str, int], batch: int, result: Result,
+                 order: dict[str, int] | None = None) -> None:  # fmt: skip
     expected, found = totals(graph).flops * batch, counts.get("Global", 0)
     result.check(expected == found, f"FlopCounterMode FLOPs: spec {expected:,}, measured {found:,}")
     bad, compared = [], 0
@@ -167,8 +282,10 @@ def _check_flops(graph: Graph, root: str, counts: dict[str, int], batch: int, re
         compared += 1
         path = name[len(root) + 1 :]
         if n != totals(graph, path).flops * batch:
-            bad.append(f"{path}: spec {totals(graph, path).flops * batch:,}, measured {n:,}")
-    for line in bad:
+            bad.append((path, totals(graph, path).flops * batch, n))
+    order = order or {}
+    bad.sort(key=lambda item: order.get(item[0], len(order)))  # model order, as the module lists its children
+    for line in grouped(bad, "measured"):
         result.check(False, f"FLOPs of {line}")
     if not bad:
         result.check(True, f"FLOPs per module: {compared} module paths agree")

@@ -17,6 +17,7 @@ specs/ (bar < 1 s).
 
     .venv/bin/python benchmarks/analysis.py                  # 3 rounds, fvcore included
     .venv/bin/python benchmarks/analysis.py --rounds 5 --no-fvcore
+    .venv/bin/python benchmarks/analysis.py --root ../before --no-fvcore   # another checkout's archgraph
 """
 
 from __future__ import annotations
@@ -65,12 +66,12 @@ print(count.total())
 """
 
 
-def run(argv: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, child CPU seconds, stdout) of one process; raises if it fails."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
+    """(wall seconds, child CPU seconds, stdout) of one process in `root`; raises if it fails."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -79,9 +80,9 @@ def run(argv: list[str]) -> tuple[float, float, str]:
     return wall, cpu, done.stdout
 
 
-def median(argv: list[str], rounds: int) -> tuple[float, float, str]:
+def median(argv: list[str], rounds: int, root: Path = ROOT) -> tuple[float, float, str]:
     """Median wall and CPU seconds over `rounds` runs, and the last run's output."""
-    runs = [run(argv) for _ in range(rounds)]
+    runs = [run(argv, root) for _ in range(rounds)]
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2]
 
 
@@ -93,29 +94,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="processes per measurement; the median is shown")
     parser.add_argument("--no-fvcore", action="store_true", help="skip fvcore (it builds real weights on CPU)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose archgraph runs (default: this one)")
     args = parser.parse_args()
+    root = args.root.resolve()
     py = sys.executable
     results = {}
-    print(f"{'case':20} {'report s':>9} {'cpu':>6} {'timm meta s':>12} {'fvcore s':>9} {'timm/report':>12}  counts")
+    print(f"{'case':20} {'report s':>9} {'cpu':>6} {'timm meta s':>12} {'cpu':>6} {'fvcore s':>9} "
+          f"{'timm/report':>12} {'(cpu)':>7}  counts")  # fmt: skip
     for title, spec, setting, timm_name, kwargs, fvcore in CASES:
-        report = median([py, "-m", "archgraph", "report", spec, *(["--set", setting] if setting else [])], args.rounds)
+        report = median([py, "-m", "archgraph", "report", spec, *(["--set", setting] if setting else [])], args.rounds,
+                        root)  # fmt: skip
         timm = median([py, "-c", TIMM_META, timm_name, repr(kwargs)], args.rounds)
         fv = None
         if fvcore and not args.no_fvcore:
             fv = median([py, "-c", FVCORE_CPU, timm_name, repr(kwargs)], 1)
-        results[title] = report[0], timm[0]
+        results[title] = report, timm
         counts = f"archgraph {report_flops(report[2]):,}, FlopCounterMode {int(timm[2]):,}"
         counts += f", fvcore {int(float(fv[2])):,} MACs" if fv else ""
         fv_s = f"{fv[0]:9.2f}" if fv else f"{'-':>9}"
-        print(f"{title:20} {report[0]:9.3f} {report[1]:6.3f} {timm[0]:12.2f} {fv_s} {timm[0] / report[0]:11.1f}x  "
-              f"{counts}", flush=True)  # fmt: skip
+        print(f"{title:20} {report[0]:9.3f} {report[1]:6.3f} {timm[0]:12.2f} {timm[1]:6.2f} {fv_s} "
+              f"{timm[0] / report[0]:11.1f}x {timm[1] / report[1]:6.1f}x  {counts}", flush=True)  # fmt: skip
     deep, shallow = results["ViT-B/16 depth 768"][0], results["ViT-B/16 depth 192"][0]
-    print(f"\nreport depth 768 / depth 192: {deep / shallow:.2f} (linear in depth: < 5)")
+    print(f"\nreport depth 768 / depth 192: {deep[0] / shallow[0]:.2f} wall, {deep[1] / shallow[1]:.2f} CPU "
+          "(linear in depth: < 5)")  # fmt: skip
     report_h, timm_h = results["ViT-H/14"]
-    print(f"ViT-H/14: timm meta build-and-count / archgraph report: {timm_h / report_h:.1f}x (bar: >= 50)")
-    specs = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.arch"))
+    print(f"ViT-H/14: timm meta build-and-count / archgraph report: {timm_h[0] / report_h[0]:.1f}x wall, "
+          f"{timm_h[1] / report_h[1]:.1f}x CPU (bar: >= 50)")  # fmt: skip
+    specs = sorted(str(p.relative_to(root)) for p in (root / "specs").glob("*.arch"))
     with tempfile.TemporaryDirectory() as out:
-        wall, cpu, _ = median([py, "-m", "archgraph", "compile", *specs, "-o", out, "--force"], args.rounds)
+        wall, cpu, _ = median([py, "-m", "archgraph", "compile", *specs, "-o", out, "--force"], args.rounds, root)
     print(f"archgraph compile of {len(specs)} specs: {cpu:.2f} s CPU, {wall:.2f} s wall (bar: < 1 s CPU)")
     return 0
 

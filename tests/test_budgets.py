@@ -11,6 +11,7 @@ from archgraph.cli import main
 from archgraph.errors import ArchShapeError
 from archgraph.loader import load
 from archgraph.lower import MAX_NODES, lower
+from archgraph.lowering import instances, interpreter, repeat
 from archgraph.source import text_of
 from archgraph.sweep import MAX_LOWERINGS
 from tests.test_linear import operations
@@ -53,9 +54,16 @@ def _fails(program, overrides) -> None:
         lower(program, "big", overrides)
 
 
-def test_a_repeat_within_the_budget_lowers(tmp_path):
-    graph = lower(_program(tmp_path, 100), "big", {"depth": MAX_NODES // 100 - 1})
-    assert len(graph.nodes) == 1 + 100 * (MAX_NODES // 100 - 1)
+def test_the_budget_is_exact_at_its_limit(tmp_path, monkeypatch):
+    """With the limit at 1,001 ops: 10 iterations of 100 plus the input fit, 11 do not."""
+    for module in (repeat, interpreter, instances):
+        monkeypatch.setattr(module, "MAX_NODES", 1001)
+    program = _program(tmp_path, 100)
+    assert len(lower(program, "big", {"depth": 10}).nodes) == 1001
+    with pytest.raises(
+        ArchShapeError, match=r"would make 1,101 ops \(11 iterations of 100\); a model is limited to 1,001"
+    ):
+        lower(program, "big", {"depth": 11})
 
 
 def test_sweep_refuses_a_grid_above_its_limit(capsys):

@@ -234,6 +234,12 @@ REGRESSIONS = {
     "huge_literal": "model m() { input x: [B, 8] return fc: linear(x, " + "9" * 5000 + ") }",
     # `1 ** 1 ** ...` 10,000 deep: RecursionError inside the Lark Transformer (VisitError)
     "deep_power": "model m() { input x: [B, 8] return fc: linear(x, " + "1 ** " * 10_000 + "2) }",
+    # issue 17: `index(x, [])` passed check and generated `x[]`, a SyntaxError
+    "index_no_items": "model m() { input x: [B, 8] return index(x, []) }",
+    # issue 17: 40 doublings built a string of 2**40 characters (6.3 GB); `0 ** -1` was ZeroDivisionError
+    "string_doubling": 'model m() { input x: [B, 8] s = "ab" ' + "s = s + s " * 40 + "return fc: linear(x, 8) }",
+    "zero_negative_power": "model m() { input x: [B, 8] return fc: linear(x, 0 ** -1) }",
+    "float_power_overflow": "model m() { input x: [B, 8] return fc: linear(x, 4e18 ** 17) }",
 }
 
 

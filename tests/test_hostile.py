@@ -1,8 +1,9 @@
 """Hostile inputs, one test each: a clear spec error (or, where the input is legal, correct code),
-in under 2 seconds and under 64 MiB, and never a crash.
+under 64 MiB, and never a crash.
 
-`run` times `archgraph check` or `compile` in-process, then runs it again under tracemalloc
-for the peak memory; both bounds hold on a loaded CI machine.
+`run` runs `archgraph check` or `compile` in-process, then again under tracemalloc for the peak
+memory. No wall-clock bound: time is bounded by operation counts (tests/test_linear.py), which
+hold on a loaded machine, and measured in benchmarks/.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -20,19 +20,15 @@ from archgraph.cli import main
 from archgraph.lower import MAX_BLOCK_DEPTH, MAX_REPEAT
 from archgraph.parser import MAX_NESTING
 
-SECONDS = 2.0
 MEMORY = 64 * 2**20
 TINY = "model m() {{ input x: [B, 8] return {} }}\n"
 
 
 def run(capsys, argv: list[str], code: int = 1, memory: bool = True) -> str:
-    """stderr of `archgraph ARGV` (stdout when it succeeds), asserting the exit code, time and memory."""
+    """stderr of `archgraph ARGV` (stdout when it succeeds), asserting the exit code and memory."""
     capsys.readouterr()
-    start = time.perf_counter()
     assert main(argv) == code, capsys.readouterr()
-    elapsed = time.perf_counter() - start
     out, err = capsys.readouterr()
-    assert elapsed < SECONDS, f"took {elapsed:.2f} s"
     if memory:  # tracemalloc slows Python down several times: a second run, untimed
         tracemalloc.start()
         try:

@@ -82,7 +82,7 @@ def _report_ops(path, depth: int | None) -> int:
     return operations(lambda: report_dict(path, overrides=overrides, closed_form=True))
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layers=st.integers(1, 3), heads=st.sampled_from([1, 2, 4]), depth=st.integers(12, 20))
 def test_report_is_linear_in_depth(tmp_path, layers, heads, depth):
     """Report (rows per block, per op, every node, token dependence, closed form) at depth d and 2d."""
@@ -155,3 +155,15 @@ def test_report_rows_per_block_are_one_pass(tmp_path):
     path = _write(tmp_path, "deep.arch", _deep_spec(1, 8, 1))
     ok, counts = linear(lambda n: _report_ops(path, n), 32)
     assert ok, counts
+
+
+def test_a_file_imported_by_many_specs_is_parsed_once(tmp_path):
+    """The second load of a spec reuses every file's tree (same name and text): no parsing."""
+    load(_write(tmp_path, "warm.arch", _chain_spec(2)))  # the parser's tables, once per process
+    path = _write(tmp_path, "deep.arch", _deep_spec(1, 8, 1))
+    first = operations(lambda: load(path))
+    again = operations(lambda: load(path))
+    assert load(path).definitions["layer"] is load(path).definitions["layer"]
+    assert again < first / 5, (first, again)
+    path.write_text(path.read_text() + "\n# changed\n")
+    assert operations(lambda: load(path)) > first / 2  # new text: parsed again

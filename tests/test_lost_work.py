@@ -109,10 +109,10 @@ def test_a_write_that_fails_midway_changes_nothing(capsys, project, monkeypatch)
         (project / f"{name}.arch").write_text(TINY.format(name=name, dim=16))
     staged = []
 
-    def full_disk(target, text):
+    def full_disk(*args):  # output._stage(path, target, text)
         if staged:
             raise OSError(28, "No space left on device")
-        staged.append(real(target, text))
+        staged.append(real(*args))
         return staged[-1]
 
     real = output._stage
@@ -151,3 +151,4 @@ def test_forced_compile_onto_a_directory_writes_nothing(capsys, project):
     assert f"cannot write to {project / 'out' / 'b.py'}: it exists and is not a regular file" in err
     assert "no file was changed" in err
     assert snapshot(project) == before and not list((project / "out").glob(".*.tmp"))
+    assert not list((project / "out").glob(".archgraph-stage-*"))

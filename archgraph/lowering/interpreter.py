@@ -10,10 +10,11 @@ scopes mirror the generated module's attributes. Blocks are expanded per call (b
 
 from __future__ import annotations
 
-import sys
+import weakref
 from typing import Any
 
 from archgraph import syntax as s
+from archgraph.depth import check_scopes, guarded
 from archgraph.errors import ArchNameError, ArchRequireError, ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import BATCH, Graph, Node, Scope, TensorType, Value
 from archgraph.loader import Program
@@ -21,7 +22,7 @@ from archgraph.lowering.evaluate import evaluate
 from archgraph.lowering.instances import Template
 from archgraph.lowering.names import LabelState
 from archgraph.lowering.repeat import repeat_block
-from archgraph.lowering.values import MAX_NODES, STACK_LIMIT, Taps, Tensor, plain, scalar_values
+from archgraph.lowering.values import MAX_NODES, Taps, Tensor, plain, scalar_values
 from archgraph.ops import OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional, show
 from archgraph.shapes import make_node
@@ -32,15 +33,10 @@ def lower(program: Program, model: str, overrides: dict[str, Any] | None = None)
     """Evaluate `model` of a checked program with `overrides` and return its graph."""
     # Blocks (at most MAX_BLOCK_DEPTH deep) times expressions (at most parser.MAX_NESTING deep)
     # can recurse further than Python's default limit allows; pure-Python frames are cheap.
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, STACK_LIMIT))
-    try:
-        return Lowering(program).model(model, overrides or {})
-    except RecursionError:
-        where = program.definitions[model].span
-        raise ArchTypeError(f"model `{model}` nests blocks and expressions too deeply to evaluate", where) from None
-    finally:
-        sys.setrecursionlimit(limit)
+    where = program.definitions[model].span
+    graph = guarded(lambda: Lowering(program).model(model, overrides or {}), where, f"model `{model}`")
+    check_scopes(graph.root)  # so that every later pass (codegen, build, forward) fits in the stack
+    return graph
 
 
 def resolve_model(program: Program, name: str, overrides: dict[str, Any]) -> tuple[s.Model, dict, dict]:
@@ -58,17 +54,17 @@ def resolve_model(program: Program, name: str, overrides: dict[str, Any]) -> tup
     return item, values, spans
 
 
-_RESOLVED: list[tuple[Program, dict[str, tuple]]] = []  # the last few programs' resolved variants
+_RESOLVED: list[tuple[weakref.ref, dict[str, tuple]]] = []  # the last few programs' resolved variants
 
 
 def _resolved(program: Program, name: str) -> tuple[s.Model, dict, dict, str | None]:
     """(base model, values its variant chain sets, their spans, the nearest variant doc) for `name`.
     Each variant is resolved once per program, so lowering every model of a chain of n variants
     evaluates n variant lines, not n squared."""
-    cache = next((c for p, c in _RESOLVED if p is program), None)
+    cache = next((c for ref, c in _RESOLVED if ref() is program), None)
     if cache is None:
         cache = {}
-        _RESOLVED[:] = [(program, cache), *_RESOLVED[:3]]
+        _RESOLVED[:] = [(weakref.ref(program), cache), *_RESOLVED[:3]]
     pending: list[str] = []
     current = name
     while current not in cache and isinstance(program.definitions[current], s.Variant):

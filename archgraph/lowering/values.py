@@ -20,7 +20,6 @@ from archgraph.source import Span, text_of
 MAX_REPEAT = 4096
 MAX_NODES = 200_000  # ops in one model: checked before a repeat grows past it, and on every op
 MAX_BLOCK_DEPTH = 64
-STACK_LIMIT = 40_000  # frames; the deepest spec the parser and MAX_BLOCK_DEPTH allow needs ~13,000
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,9 @@ def _index_infer(ins, a):
     items = a["items"]
     if not isinstance(items, (list, tuple)) or not all(_is_item(item) for item in items):
         raise OpError("`items` must be subscripts, as `x[0]` or `x[:, 1:]` write them", "items", "type error")
+    if not items:  # `x[]` is not Python: there is nothing to generate
+        raise OpError("`items` needs at least one subscript, as `x[0]` or `x[:, 1:]` write them", "items",
+                      "type error")  # fmt: skip
     if len(items) > x.rank:
         raise OpError(f"{len(items)} indices for {x}, which has {x.rank} axes", 0)
     dims: list[int | str] = []

@@ -1,0 +1,149 @@
+"""Invariant 6 of issue 17: a multi-file compile is all or nothing, and leaves nothing behind.
+
+A child `archgraph compile` of 120 models is killed at random points (SIGKILL, SIGTERM,
+SIGINT) while it switches the output directory from one version of the spec to the other.
+After the next run's recovery (`output.recover`, which every compile runs first) the
+directory holds exactly the 120 modules, all of the old version or all of the new, and no
+temporary file or stage directory. Ctrl-C in the middle of a write is exit 130 with one line,
+no traceback, nothing changed. Stale temporary files of killed runs are cleaned.
+
+Budget: 8 kills by default; ARCHGRAPH_SLOW=1 (or -m slow) runs 60.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from archgraph import output
+from archgraph.cli import main
+from tests.conftest import ROOT
+
+MODELS = 120
+SLOW = os.environ.get("ARCHGRAPH_SLOW") == "1"
+KILLS = 60 if SLOW else 8
+MODEL = "model m{i}(dim = {dim}) {{\n    input x: [B, 4, dim]\n    return fc: linear(x, dim)\n}}\n"
+
+
+def _spec(dim: int) -> str:
+    return "".join(MODEL.format(i=i, dim=dim) for i in range(MODELS))
+
+
+def _state(out) -> str:
+    """`old`, `new`, or a description of what is wrong with the directory."""
+    names = sorted(p.name for p in out.iterdir())
+    expected = sorted(f"m{i}.py" for i in range(MODELS))
+    if names != expected:
+        return f"wrong files: {sorted(set(names) ^ set(expected))[:5]}"
+    dims = {("nn.Linear(16, 16" in (out / n).read_text()) for n in names}
+    return "mixed" if len(dims) > 1 else ("new" if dims == {True} else "old")
+
+
+# The child: `archgraph compile`, each rename slowed by 3 ms so that the switch (120 renames, well under
+# a millisecond each) is a window a random kill can land in, as staging is.
+CHILD = """import os, sys, time
+real = os.replace
+os.replace = lambda *a: (time.sleep(0.003), real(*a))[1]
+from archgraph.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _compile(spec, out) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", CHILD, "compile", str(spec), "-o", str(out), "--force"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path):
+    spec, out = tmp_path / "many.arch", tmp_path / "out"
+    spec.write_text(_spec(8))
+    assert _compile(spec, out).wait() == 0
+    assert _state(out) == "old"
+    return spec, out
+
+
+def test_generated_modules_name_their_width(project):
+    """The check `_state` relies on: the width shows in the generated layer."""
+    _, out = project
+    assert "nn.Linear(8, 8" in (out / "m0.py").read_text()
+
+
+def test_a_compile_killed_anywhere_leaves_all_old_or_all_new(project):
+    spec, out = project
+    start = time.perf_counter()
+    spec.write_text(_spec(16))
+    assert _compile(spec, out).wait() == 0
+    whole = time.perf_counter() - start  # one uninterrupted run, start to end
+    assert _state(out) == "new"
+    rng = random.Random(17)
+    seen = {"old": 0, "new": 0}
+    caught = {"nothing": 0, "finished": 0, "removed": 0}  # where the kills landed: before/after staging, mid-way
+    current = "new"
+    for _ in range(KILLS):
+        spec.write_text(_spec(8 if current == "new" else 16))  # switch to the other version
+        child = _compile(spec, out)
+        time.sleep(rng.uniform(0.4, 1.1) * whole)
+        child.send_signal(rng.choice([signal.SIGKILL, signal.SIGTERM, signal.SIGINT]))
+        _, err = child.communicate()
+        actions = output.recover(out)  # what the next compile does first
+        state = _state(out)
+        caught[actions[0].split(" the ")[0] if actions else "nothing"] += 1
+        assert state in ("old", "new"), (state, child.returncode, err[-2000:])
+        current = state
+        seen[state] += 1
+    assert seen["old"] + seen["new"] == KILLS
+    print(f"kills: {seen}; recovery: {caught}")  # -s shows where the kills landed
+
+
+def test_ctrl_c_while_writing_is_exit_130_and_changes_nothing(project, capsys, monkeypatch):
+    spec, out = project
+    spec.write_text(_spec(16))
+    real, calls = output._stage, []
+
+    def interrupted(*args):
+        calls.append(args)
+        if len(calls) == 50:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(output, "_stage", interrupted)
+    capsys.readouterr()
+    assert main(["compile", str(spec), "-o", str(out), "--force"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("interrupted") and err.count("\n") == 1
+    assert _state(out) == "old"
+
+
+def test_stale_temporary_files_are_cleaned(project, capsys):
+    """What killed runs left (a stage that never committed, older versions' `.name.py.XXXX.tmp`) goes."""
+    spec, out = project
+    (out / ".m0.py.abc123.tmp").write_text("half")
+    stage = out / f"{output.STAGE_PREFIX}dead"
+    stage.mkdir()
+    (stage / "m0.py").write_text("half")
+    assert main(["compile", str(spec), "-o", str(out), "--force"]) == 0
+    assert _state(out) == "old"
+
+
+def test_a_committed_stage_is_finished(project):
+    """A run killed after its commit point: the next run renames the rest into place."""
+    _, out = project
+    stage = out / f"{output.STAGE_PREFIX}done"
+    stage.mkdir()
+    new = {f"m{i}.py": (out / f"m{i}.py").read_text().replace("nn.Linear(8, 8", "nn.Linear(16, 16")
+           for i in range(MODELS)}  # fmt: skip
+    for name, text in new.items():
+        (stage / name).write_text(text)
+    (stage / output.COMMIT).write_text("".join(f"{n}\n" for n in new))
+    os.replace(stage / "m0.py", out / "m0.py")  # it had renamed one file when it was killed
+    assert "Linear(16, 16" in (out / "m0.py").read_text() and "Linear(8, 8" in (out / "m1.py").read_text()
+    output.recover(out)
+    assert _state(out) == "new"
