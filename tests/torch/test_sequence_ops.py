@@ -142,3 +142,16 @@ def test_a_shared_repeat_can_be_tapped(tmp_path):
         first, last = model(x)
         torch.testing.assert_close(first, model.blocks(model.blocks(x)))
         torch.testing.assert_close(last, model.blocks(model.blocks(first)))
+
+
+def test_a_block_holding_a_shared_repeat_keeps_it_shared_in_every_instance(tmp_path):
+    """The second call of a block is a copy of the first (lowering.instances): its repeat stays shared."""
+    text = SHARED.replace(
+        "model iterated",
+        "block tower(x: [B, N, D]) {\n    return blocks: repeat 3 shared layer(x)\n}\n\nmodel iterated",
+    )
+    text = text.replace("return blocks: repeat n shared layer(x)", "return b: tower(a: tower(x))")
+    graph = compile_text(tmp_path, text)
+    model = archgraph.build(graph)
+    assert totals(graph).params == sum(p.numel() for p in model.parameters()) == 2 * (16 * 17 + 2 * 16)
+    assert [s.shared for s in graph.root.walk() if s.kind == "repeat"] == [True, True]
