@@ -99,3 +99,14 @@ def test_full_model_flops_equal_flop_counter_mode():
     out, flops = counted(_Bound(model, tgt, src_mask, tgt_mask), src, math_sdpa=True)
     assert out.shape == (3, 5, 50) and torch.isfinite(out).all()
     assert flops == 3 * archgraph.analyze(spec, **small)["flops"]
+
+
+@pytest.mark.parametrize(("spec", "flops"), [("transformer_base", 16_727_932_928), ("transformer_big", 56_004_444_160)])
+def test_full_size_flops_equal_flop_counter_mode_on_meta(spec, flops):
+    """128 source and 128 target tokens, batch 1; on `meta` FlopCounterMode counts SDPA (pytorch#195460)."""
+    path = ROOT / "specs" / f"{spec}.arch"
+    model = archgraph.build(path, device="meta")
+    ids = torch.empty(1, 128, dtype=torch.int64, device="meta")
+    masks = torch.empty(1, 128, dtype=torch.bool, device="meta")
+    _, counted_flops = counted(_Bound(model, ids, masks, masks), ids)
+    assert archgraph.analyze(path)["flops"] == counted_flops == flops
