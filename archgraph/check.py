@@ -281,7 +281,8 @@ class _Checker:
         if call.callee in REGISTRY:
             op = REGISTRY[call.callee]
             positional = [] if op.variadic else op.input_names
-            self._arguments(call, [*positional, *op.attrs], _required_op(op), f"op `{op.name}`", op.variadic)
+            optional = {name[:-1] for name in op.inputs if name.endswith("?")}  # a tensor there, else attributes
+            self._arguments(call, [*positional, *op.attrs], _required_op(op), f"op `{op.name}`", op.variadic, optional)
         elif isinstance(target, s.Block):
             params = [p.name for p in target.params]
             required = [p.name for p in target.params if p.default is None]
@@ -300,7 +301,8 @@ class _Checker:
             self.error(ArchTypeError, f"`repeat` repeats a block, not the op `{call.callee}`; write a block that "
                        "calls it, or use `repeat N as i { ... }`", call.callee_span)  # fmt: skip
 
-    def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool) -> None:
+    def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool,
+                   optional: set[str] = frozenset()) -> None:  # fmt: skip
         given = set()
         if not variadic and len(call.args) > len(params):
             extra = call.args[len(params)]
@@ -308,7 +310,7 @@ class _Checker:
             self.error(ArchTypeError, f"{what} takes at most {len(params)} positional {noun}, found "
                        f"{len(call.args)}", extra.span)  # fmt: skip
         if not variadic:
-            given.update(params[: len(call.args)])
+            given.update(p for p in params[: len(call.args)] if p not in optional)
         for kw in call.kwargs:
             if kw.name not in params:
                 guess = suggest(kw.name, params)

@@ -194,7 +194,10 @@ def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Sco
     if len(rest) > len(attr_names):
         raise ArchTypeError(f"`{op.name}` takes {len(attr_names)} attributes after its tensors, found {len(rest)}",
                             e.args[n_in + len(attr_names)].span)  # fmt: skip
-    given = dict(zip(attr_names, rest, strict=False)) | kwargs
+    given = dict(zip(attr_names, rest, strict=False))
+    for name in given.keys() & kwargs.keys():  # after an optional tensor input not given, check could not tell
+        raise ArchTypeError(f"argument `{name}` of op `{op.name}` is given twice", exprs[name].span)
+    given |= kwargs
     exprs.update(zip(attr_names, e.args[n_in:], strict=False))
     attrs = {}
     for name, attr in op.attrs.items():
