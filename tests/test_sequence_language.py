@@ -86,3 +86,9 @@ def test_an_attribute_given_by_position_and_by_name_is_an_error(tmp_path):
     """`true` after q, k, v is `causal` (no mask given), so `causal = false` gives it twice."""
     text = ATTN.replace("CALL", "sdpa(q, k, v, true, causal = false)")
     assert "argument `causal` of op `sdpa` is given twice" in error_of(tmp_path, text)
+
+
+def test_an_automatic_name_never_takes_a_numbered_labels_container(tmp_path):
+    text = "model m() { input x: [B, 4, 8]\n h = linear(x, 8)\n return linear.0: linear(h, 8) }"
+    graph = compile_text(tmp_path, text)
+    assert [n.path for n in graph.nodes.values() if n.op == "linear"] == ["linear_1", "linear.0"]
