@@ -26,7 +26,7 @@ from archgraph.errors import SpecError
 from archgraph.loader import load
 from archgraph.lower import lower
 from archgraph.verify import verify
-from tests.test_fuzz import assert_renders, mutated_specs, workdir  # noqa: F401 (a fixture)
+from tests.test_fuzz import assert_renders, mutated_specs
 
 SLOW = os.environ.get("ARCHGRAPH_SLOW") == "1"
 BUDGET = settings(max_examples=300 if SLOW else 25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -64,28 +64,28 @@ def builds_and_runs(root, text: str) -> str:
 
 @BUDGET
 @given(text=mutated_specs())
-def test_every_accepted_mutation_builds_and_runs(workdir, text):  # noqa: F811
-    event(builds_and_runs(workdir, text))
+def test_every_accepted_mutation_builds_and_runs(spec_root, text):
+    event(builds_and_runs(spec_root, text))
 
 
 @BUDGET
 @given(blocks=st.integers(1, 14), per_block=st.integers(0, 6))
-def test_nesting_is_refused_by_check_or_builds(workdir, blocks, per_block):  # noqa: F811
+def test_nesting_is_refused_by_check_or_builds(spec_root, blocks, per_block):
     """Deep nesting: refused by check with a span exactly when it is over the limit; else it builds and runs."""
     text = nested_spec(blocks, per_block)
     levels = 1 + blocks * (1 + 2 * per_block)  # the model, each block call, each repeat and its step
-    outcome = builds_and_runs(workdir, text)
+    outcome = builds_and_runs(spec_root, text)
     assert outcome.startswith("refused") == (levels > MAX_SCOPE_DEPTH), (levels, outcome)
     event(outcome)
 
 
-def test_forty_repeats_deep_in_eight_blocks_builds(workdir):  # noqa: F811
+def test_forty_repeats_deep_in_eight_blocks_builds(spec_root):
     """The issue's case: passed check, then compile said "nests too deeply" and build raised RecursionError."""
     text = nested_spec(8, 5)
-    program = load(workdir / "fuzz.arch", text=text)
+    program = load(spec_root / "fuzz.arch", text=text)
     check(program)
     assert scope_depth(lower(program, "deep").root)[0] == 1 + 8 * 11
-    assert builds_and_runs(workdir, text) == "built and ran"
+    assert builds_and_runs(spec_root, text) == "built and ran"
 
 
 @pytest.mark.slow
