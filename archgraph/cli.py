@@ -179,6 +179,9 @@ def _compile(args, parser) -> int:
     return 0
 
 
+GENERATED = Path("generated")  # compile's default output directory
+
+
 def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], list[str]]:
     """The source of every model of every spec, and the specs that failed (their errors printed)."""
     from archgraph.codegen import generate
@@ -196,7 +199,7 @@ def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], lis
                 target = output / f"{sanitize(name)}.py"
                 if target in outputs:
                     raise_duplicate(target, path)
-                outputs[target] = generate(graph, display_name(path))
+                outputs[target] = generate(graph, display_name(path), None if output == GENERATED else str(output))
         except SpecError as error:
             _show(error)
             failed.append(str(path))

@@ -104,6 +104,7 @@ class Scope:
     input_names: list[str] = field(default_factory=list)  # spec names of `inputs`, for the generated forward
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
     shared: bool = False  # a `repeat N shared block(...)`: its iterations are one module, called N times
+    args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
 
     def walk(self):
         yield self
@@ -125,6 +126,7 @@ class Graph:
     params: dict[str, Any]
     source: str
     output_names: tuple[str, ...] = ()  # `return logits = a, boxes = b`: the forward returns a dict
+    program: Any = field(default=None, repr=False, compare=False)  # the loader.Program it came from
 
     def type_of(self, value: Value) -> TensorType:
         return self.nodes[value.node].outs[value.index]

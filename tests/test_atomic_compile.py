@@ -41,7 +41,7 @@ def _state(out) -> str:
     expected = sorted(f"m{i}.py" for i in range(MODELS))
     if names != expected:
         return f"wrong files: {sorted(set(names) ^ set(expected))[:5]}"
-    dims = {("nn.Linear(16, 16" in (out / n).read_text()) for n in names}
+    dims = {("dim: int = 16" in (out / n).read_text()) for n in names}
     return "mixed" if len(dims) > 1 else ("new" if dims == {True} else "old")
 
 
@@ -71,9 +71,9 @@ def project(tmp_path):
 
 
 def test_generated_modules_name_their_width(project):
-    """The check `_state` relies on: the width shows in the generated layer."""
+    """The check `_state` relies on: the width shows as the constructor's default."""
     _, out = project
-    assert "nn.Linear(8, 8" in (out / "m0.py").read_text()
+    assert "dim: int = 8" in (out / "m0.py").read_text()
 
 
 def test_a_compile_killed_anywhere_leaves_all_old_or_all_new(project):
@@ -138,12 +138,12 @@ def test_a_committed_stage_is_finished(project):
     _, out = project
     stage = out / f"{output.STAGE_PREFIX}done"
     stage.mkdir()
-    new = {f"m{i}.py": (out / f"m{i}.py").read_text().replace("nn.Linear(8, 8", "nn.Linear(16, 16")
+    new = {f"m{i}.py": (out / f"m{i}.py").read_text().replace("dim: int = 8", "dim: int = 16")
            for i in range(MODELS)}  # fmt: skip
     for name, text in new.items():
         (stage / name).write_text(text)
     (stage / output.COMMIT).write_text("".join(f"{n}\n" for n in new))
     os.replace(stage / "m0.py", out / "m0.py")  # it had renamed one file when it was killed
-    assert "Linear(16, 16" in (out / "m0.py").read_text() and "Linear(8, 8" in (out / "m1.py").read_text()
+    assert "dim: int = 16" in (out / "m0.py").read_text() and "dim: int = 8" in (out / "m1.py").read_text()
     output.recover(out)
     assert _state(out) == "new"

@@ -41,12 +41,26 @@ def source(tmp_path, text: str) -> str:
 def test_identical_blocks_share_a_class_and_loop(tmp_path):
     code = source(tmp_path, LIB + "model m() { input x: [B, 4, 8] return blocks: repeat 12 mlp(x, 16) }")
     assert code.count("class Mlp(") == 1
-    assert "nn.Sequential(*[Mlp(**dd) for _ in range(12)])" in code
+    assert "nn.Sequential(*[Mlp(16, 8, **dd) for _ in range(12)])" in code
 
 
-def test_different_instances_get_distinct_classes(tmp_path):
+def test_instances_differ_by_arguments_not_by_class(tmp_path):
+    """One class per block: its sizes are its parameters (`hidden`) and input widths (`dim`)."""
     code = source(tmp_path, LIB + "model m() { input x: [B, 4, 8] h = a: mlp(x, 16) return b: mlp(h, 32) }")
-    assert "class Mlp(" in code and "class Mlp2(" in code
+    assert code.count("class Mlp(") == 1 and "class Mlp2" not in code
+    assert "def __init__(self, hidden: int, dim: int, *, device=None, dtype=None)" in code
+    assert "self.fc1 = nn.Linear(dim, hidden, **dd)" in code and "self.fc2 = nn.Linear(hidden, dim, **dd)" in code
+    assert "self.a = Mlp(16, 8, **dd)" in code and "self.b = Mlp(32, 8, **dd)" in code
+
+
+def test_a_block_whose_instances_differ_in_structure_gets_a_named_variant(tmp_path):
+    text = (
+        "block b(x: [B, C], norm: bool) { if norm { x = ln: layer_norm(x) } return fc: linear(x, 8) }\n"
+        "model m() { input x: [B, 8] return b2: b(b1: b(x, true), false) }"
+    )
+    code = source(tmp_path, text)
+    names = [n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)]
+    assert names == ["B", "BNoLn", "M"]
 
 
 def test_taps_use_a_module_list(tmp_path):
@@ -127,7 +141,7 @@ def test_loop_locals_never_overwrite_a_live_value(tmp_path):
     )
     code = source(tmp_path, text)
     assert "blocks_out_1 = self.fc0(x)" in code and "blocks_out = []" in code
-    assert "return (blocks_out[0] + y) + blocks_out_1" in code
+    assert "return blocks_out[0] + y + blocks_out_1" in code
 
 
 def test_a_loop_variable_is_reserved():
@@ -142,9 +156,25 @@ def test_forward_arguments_are_distinct(tmp_path):
     )
     code = source(tmp_path, text)
     assert "def forward(self, lambda_: torch.Tensor, lambda__1: torch.Tensor)" in code
-    assert "return (lambda_ * 2) + lambda__1" in code
+    assert "return lambda_ * 2 + lambda__1" in code
 
 
 def test_forward_arguments_avoid_the_loop_locals():
     loop = Stmt([], "", [], [], [], locals=("blocks_out",))
     assert _arguments(["blocks_out", "x", "x"], [loop]) == ["blocks_out_1", "x", "x_1"]
+
+
+def test_no_generated_class_is_numbered():
+    """A class name ends in a digit only when the block's or model's own name does (`Layer1`,
+    `VitB16`): instances differ by arguments, and variants are named after what differs."""
+    import re
+
+    from tests.conftest import ROOT
+
+    spec_files = [*(ROOT / "specs").rglob("*.arch"), *(ROOT / "archgraph" / "std").rglob("*.arch")]
+    spec_text = "\n".join(p.read_text() for p in spec_files)
+    own_names = {camel(word) for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", spec_text)}
+    for path in sorted((ROOT / "generated").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.name[-1].isdigit():
+                assert node.name in own_names, (path.name, node.name)

@@ -54,7 +54,7 @@ def test_vit_blocks_run_checkpointed_while_training_when_asked():
     assert (
         "        checkpointed = self.grad_checkpointing and self.training\n"
         "        for block in self.blocks:\n"
-        "            x = checkpoint(block, x, use_reentrant=False) if checkpointed else block(x)  # [B, 197, 768]\n"
+        "            x = checkpoint(block, x, use_reentrant=False) if checkpointed else block(x)\n"
     ) in model
     assert "grad_checkpointing" not in _class(source, "EncoderBlock"), "a block without repeats takes no flag"
 
@@ -62,12 +62,12 @@ def test_vit_blocks_run_checkpointed_while_training_when_asked():
 def test_nested_repeats_checkpoint_the_innermost_blocks_and_pass_the_flag_down(tmp_path):
     source = _source(tmp_path, "nested")
     outer, inner = _class(source, "Nested"), _class(source, "Stage")
-    assert "Stage(grad_checkpointing=grad_checkpointing, **dd)" in outer
+    assert "grad_checkpointing=grad_checkpointing, **dd)" in outer and "Stage(" in outer
     assert "checkpoint(" not in outer and "self.grad_checkpointing =" not in outer
     assert "checkpointed_ = checkpoint(block, checkpointed_, use_reentrant=False) if checkpointed else" in inner, (
         "a spec name cannot shadow the loop's local"
     )
-    assert _class(source, "Plain").endswith("else block(x)  # [B, 17, 32]\n        return x"), "a returned loop: x"
+    assert _class(source, "Plain").endswith("else block(x)\n        return x"), "a returned loop: x"
     ast.parse(source)
 
 

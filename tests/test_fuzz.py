@@ -68,11 +68,11 @@ def assert_renders(error: SpecError, text: str) -> None:
         assert HEADLINE.match(d.render()), d.render()
 
 
-ALLOWED_TOP = (ast.Import, ast.ImportFrom, ast.ClassDef)
+ALLOWED_TOP = (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef)  # functions: init helpers
 
 
 def assert_only_definitions(source: str) -> None:
-    """Generated code is ASCII Python whose top level holds a docstring, imports, `__all__` and classes."""
+    """Generated code is ASCII Python whose top level holds a docstring, imports, `__all__`, classes and helper functions."""
     assert source.isascii() and "\x00" not in source
     tree = ast.parse(source)
     doc, *rest = tree.body

@@ -4,34 +4,36 @@ in any process (PYTHONHASHSEED), and the output passes ruff."""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from archgraph.cli import main
+from archgraph.cli import GENERATED, _generate_all, main
 from tests.conftest import ROOT, SPECS, spec_models, update_golden
 
 ACCEPT = "python -m archgraph compile specs/*.arch   (or ARCHGRAPH_UPDATE_GOLDEN=1 pytest tests/test_golden.py)"
 
 
-def _compile_all(out: Path) -> None:
-    assert main(["compile", *[str(p.relative_to(ROOT)) for p in SPECS], "-o", str(out)]) == 0
+def _compile_all() -> dict[str, str]:
+    """What `archgraph compile specs/*.arch` (into generated/, the default) writes: file name -> text."""
+    outputs, failed = _generate_all([p.relative_to(ROOT) for p in SPECS], GENERATED)
+    assert not failed
+    return {target.name: text for target, text in outputs.items()}
 
 
-def test_generated_files_are_current(tmp_path, capsys):
-    _compile_all(tmp_path)
+def test_generated_files_are_current(capsys):
+    fresh = _compile_all()
     capsys.readouterr()
-    if update_golden():  # accept: copy fresh files in, remove files no spec generates any more
-        for fresh in tmp_path.glob("*.py"):
-            shutil.copy(fresh, ROOT / "generated" / fresh.name)
+    if update_golden():  # accept: write fresh files, remove files no spec generates any more
+        for name, text in fresh.items():
+            (ROOT / "generated" / name).write_text(text)
         for stale in (ROOT / "generated").glob("*.py"):
-            if stale.name != "__init__.py" and not (tmp_path / stale.name).exists():
+            if stale.name != "__init__.py" and stale.name not in fresh:
                 stale.unlink()
-    fresh = {p.name: p.read_text() for p in tmp_path.glob("*.py")}
     committed = {p.name: p.read_text() for p in (ROOT / "generated").glob("*.py") if p.name != "__init__.py"}
     assert sorted(fresh) == sorted(committed), f"stale or missing files in generated/; run: {ACCEPT}"
     for name, text in fresh.items():
@@ -47,15 +49,35 @@ def test_every_model_has_a_generated_file():
     assert names == files
 
 
+_ONE_PROCESS = (
+    "import json, sys; from pathlib import Path; from archgraph.cli import GENERATED, _generate_all; "
+    "out, _ = _generate_all([Path(a) for a in sys.argv[1:]], GENERATED); "
+    "print(json.dumps({t.name: s for t, s in out.items()}))"
+)
+
+
 @pytest.mark.parametrize("seed", ["0", "12345"])
-def test_output_is_identical_across_hash_seeds(tmp_path, seed):
+def test_output_is_identical_across_hash_seeds(seed):
     """Two processes with different PYTHONHASHSEEDs generate byte-identical files."""
-    out = tmp_path / seed
     env = {**os.environ, "PYTHONHASHSEED": seed}
-    subprocess.run([sys.executable, "-m", "archgraph", "compile", "specs/vit_b16.arch", "specs/deit_b16.arch",
-                    "-o", str(out)], cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
-    for path in out.glob("*.py"):
-        assert path.read_text() == (ROOT / "generated" / path.name).read_text()
+    result = subprocess.run([sys.executable, "-c", _ONE_PROCESS, "specs/vit_b16.arch", "specs/deit_b16.arch"],
+                            cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # fmt: skip
+    fresh = json.loads(result.stdout)
+    assert len(fresh) == 6  # vit_b16, vit_b16_384 and the four DeiT-B models
+    for name, text in fresh.items():
+        assert text == (ROOT / "generated" / name).read_text()
+
+
+def test_the_regenerate_line_quotes_the_paths_and_names_the_output(tmp_path, capsys):
+    """`-o DIR` appears when it was used, and each path is quoted for the shell (issue 17)."""
+    shutil.copytree(ROOT / "archgraph/std", tmp_path / "lib")
+    spec = tmp_path / "a b;rm.arch"
+    spec.write_text((ROOT / "specs/vit_ti16.arch").read_text())
+    out = tmp_path / "out dir"
+    assert main(["compile", str(spec), "-o", str(out)]) == 0
+    capsys.readouterr()
+    header = (out / "vit_ti16.py").read_text().splitlines()[1]
+    assert header == f"# Regenerate: archgraph compile '{spec}' -o '{out}'"
 
 
 def test_generated_code_passes_ruff():

@@ -1,19 +1,27 @@
 """Generate a standalone PyTorch module (one file, imports only torch) from a lowered graph.
 
-`generate(graph, spec)` renders `templates/module.py.j2` from the view objects in `view`:
-the templates only loop and substitute. Output is deterministic: no timestamp, no
-version, sets never iterated unsorted.
+`generate(graph, spec)` writes one class per block definition (`classes`: each instance's
+code with literal sizes, the literals then turned into formulas of the block's parameters by
+`fit`, checked on the model lowered again at other sizes), prints each class from its syntax
+tree (`layout`), and renders `templates/module.py.j2`, which only substitutes. Output is
+deterministic: no timestamp, no version, sets never iterated unsorted.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+import textwrap
 from functools import cache
 
 from archgraph.codegen.checksum import stamp
-from archgraph.codegen.view import HELPERS, file_view
+from archgraph.codegen.classes import Result, UnfittedError, build
+from archgraph.codegen.layout import layout
+from archgraph.codegen.view import HELPERS
 from archgraph.cost import Totals, totals
+from archgraph.errors import SpecError
 from archgraph.ir import Graph
+from archgraph.lower import lower
 
 
 @cache
@@ -30,27 +38,76 @@ def _environment():
     )
 
 
-def generate(graph: Graph, spec: str) -> str:
-    """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`."""
-    view = file_view(graph)
-    title = _docstring_safe(f"{graph.name}: {view.model.doc}")  # before the class docs are escaped
-    for cls in view.classes:
-        cls.doc = _docstring_safe(cls.doc)
+def generate(graph: Graph, spec: str, output: str | None = None) -> str:
+    """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`
+    (into the directory `output`, if not the default: the header's command names it)."""
+    result = _classes(graph)
+    model = result.classes[-1]
+    title = _docstring_safe(f"{graph.name}: {model.doc}")
     summary = _summary(graph, totals(graph))
+    classes = [layout(w.tree) for w in result.classes]
     return stamp(
         _environment()
         .get_template("module.py.j2")
         .render(
             spec=_comment_safe(spec.replace("\\", "/")),
+            command=_comment_safe(_command(spec.replace("\\", "/"), output)),
             model=_comment_safe(graph.name),
-            model_class=view.model.name,
+            model_class=model.signature.name,
             title=title,
-            summary=[_docstring_safe(line) for line in summary],
-            helpers=[HELPERS[h].rstrip("\n") for h in view.helpers],
-            classes=view.classes,
-            checkpoint_import=view.checkpoint_import,
+            summary=[_docstring_safe(line) for line in [*summary, *_arguments(model.signature)]],
+            helpers=[HELPERS[h].rstrip("\n") for h in result.helpers],
+            classes=classes,
+            checkpoint_import=any("checkpoint(block" in c for c in classes),
         )
     )
+
+
+def _command(spec: str, output: str | None) -> str:
+    """The shell command that regenerates the file, its paths quoted."""
+    return f"archgraph compile {shlex.quote(spec)}" + (f" -o {shlex.quote(output)}" if output else "")
+
+
+def _classes(graph: Graph) -> Result:
+    """The classes of `graph`, fitted on the model lowered again with each numeric parameter
+    changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
+    While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`)."""
+    numeric = {n for n, v in graph.params.items() if type(v) in (int, float) and v and graph.program is not None}
+    alone = build([graph], set())
+    shape = [w.signature.name for w in alone.classes]
+    graphs, allowed = [graph], set()
+    for name in [n for n in graph.params if n in numeric]:
+        for other in _variations(graph, name, graph.params[name]):
+            try:
+                trial = build([*graphs, other], numeric)
+            except UnfittedError:  # the change adds a block the model does not have
+                continue
+            if [w.signature.name for w in trial.classes] == shape:
+                graphs.append(other)
+                allowed.add(name)
+                break
+    if len(graphs) == 1:
+        return alone
+    result = build(graphs, allowed)
+    return result if [w.signature.name for w in result.classes] == shape else build(graphs, numeric)
+
+
+def _variations(graph: Graph, name: str, value: int | float):
+    """The model lowered with `name` doubled, else halved, else tripled (the first the spec accepts)."""
+    changes = [value * 2, *([value // 2] if type(value) is int and value % 2 == 0 else []), value * 3]
+    for changed in changes:
+        try:
+            yield lower(graph.program, graph.name, {**graph.params, name: changed})
+        except SpecError:
+            continue
+
+
+def _arguments(sig) -> list[str]:
+    if not sig.params:
+        return []
+    text = (f"Keyword arguments (the spec's parameters): {', '.join(sig.params)}; the spec's other "
+            "parameters are fixed in this file (changing them changes its structure).")  # fmt: skip
+    return ["", *textwrap.wrap(text, 96)]
 
 
 def _summary(graph: Graph, t: Totals) -> list[str]:

@@ -2,7 +2,7 @@
 
 Single-use unnamed values are inlined into their consumer (`self.attn(self.norm1(x))`);
 variables take the spec's names, and a name is reused only once its old value is dead,
-so the code reads like the spec and stays correct. Each line carries its output shape.
+so the code reads like the spec and stays correct.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""View objects for the templates: every decision about the generated file is made here.
+"""One scope's class with literal sizes: its layers (`__init__`), `init_weights`, `forward`.
 
-One `ClassView` per distinct block: scopes of the same block whose generated source is
-identical share a class, so a ViT-L has one `EncoderBlock` however deep it is. Children
-come before parents in the file.
+`classes.build` calls `class_view` for every block instance, children first (their classes'
+signatures are in `FileView.signatures`, so a child is constructed with its own arguments),
+and turns the instances of one block into one class.
 """
 
 from __future__ import annotations
@@ -10,15 +10,32 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
+from archgraph.codegen.classifier import classifier, methods
+from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
-from archgraph.codegen.names import Namespace, attribute, camel, is_attribute, sanitize
+from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
 from archgraph.ops.elementwise import SYMBOLS
 from archgraph.ops.emit import EmitArgs
 
 HELPERS = {
+    "max_pool2d_same": '''def max_pool2d_same(x: torch.Tensor, kernel_size: int, stride: int) -> torch.Tensor:
+    """Max pooling with TensorFlow "SAME" padding: output ceil(H / stride), -inf padding, the odd
+    pixel right and bottom (timm MaxPool2dSame)."""
+    pad_h, pad_w = (max((-(-n // stride) - 1) * stride + kernel_size - n, 0) for n in x.shape[-2:])
+    pads = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
+    x = F.pad(x, pads, value=float("-inf"))
+    return F.max_pool2d(x, kernel_size, stride)
+''',
+    "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
+    """timm's lecun_normal_: N(0, 1 / fan_in) truncated at two standard deviations."""
+    # 0.8796...: the standard deviation of N(0, 1) truncated to [-2, 2]
+    std = (1 / weight[0].numel()) ** 0.5 / 0.87962566103423978
+    nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+''',
     "Affine": '''class Affine(nn.Module):
     """`alpha * x + beta` per channel, no statistics (timm Affine, ResMLP's norm)."""
 
@@ -58,38 +75,40 @@ HELPERS = {
         return self.pe
 ''',
     "StdConv2d": '''class StdConv2d(nn.Conv2d):
-    """Conv2d whose filters are standardised to zero mean, unit variance each forward (timm StdConv2d)."""
+    """Conv2d whose filters are standardised each forward: zero mean, unit variance (timm StdConv2d)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 groups: int = 1, bias: bool = False, eps: float = 1e-6, *, device=None, dtype=None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups,
-                         bias=bias, device=device, dtype=dtype)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, groups: int = 1, bias: bool = False, eps: float = 1e-6, *,
+                 device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         groups=groups, bias=bias, device=device, dtype=dtype)
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
-                              momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
     "StdConv2dSame": '''class StdConv2dSame(nn.Conv2d):
     """StdConv2d with TensorFlow "SAME" padding: output ceil(H / stride) (timm StdConv2dSame)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
-                 bias: bool = False, eps: float = 1e-6, *, device=None, dtype=None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 groups: int = 1, bias: bool = False, eps: float = 1e-6, *, device=None,
+                 dtype=None) -> None:
         dynamic = stride > 1 or kernel_size % 2 == 0  # SAME is symmetric, hence static, only here
         super().__init__(in_channels, out_channels, kernel_size, stride=stride,
-                         padding=0 if dynamic else (kernel_size - 1) // 2, groups=groups, bias=bias, device=device,
-                         dtype=dtype)
+                         padding=0 if dynamic else (kernel_size - 1) // 2, groups=groups, bias=bias,
+                         device=device, dtype=dtype)
         self.same_pad = dynamic
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.same_pad:  # pad to ceil(H / stride) outputs; the odd pixel goes right and bottom
-            pad_h, pad_w = (max((-(-n // s) - 1) * s + k - n, 0)
-                            for n, s, k in zip(x.shape[-2:], self.stride, self.kernel_size, strict=True))
+            sizes = zip(x.shape[-2:], self.stride, self.kernel_size, strict=True)
+            pad_h, pad_w = (max((-(-n // s) - 1) * s + k - n, 0) for n, s, k in sizes)
             x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
-                              momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
 }
@@ -97,7 +116,7 @@ HELPERS = {
 
 @dataclass
 class ClassView:
-    """One generated nn.Module class; `name` is set once it is known to be distinct."""
+    """One instance's nn.Module class, sizes as literals; `classes.build` turns these into formulas."""
 
     name: str
     doc: str
@@ -110,6 +129,7 @@ class ClassView:
     outputs: int = 1
     checkpointing: bool = False  # takes `grad_checkpointing`: it runs repeats, or holds a class that does
     named: bool = False  # returns a dict of named outputs
+    methods: list[str] = field(default_factory=list)  # a classifier's timm API, its `forward` included
 
     @property
     def annotation(self) -> str:
@@ -117,28 +137,24 @@ class ClassView:
             return " -> dict[str, torch.Tensor]"
         return " -> torch.Tensor" if self.outputs == 1 else f" -> tuple[{', '.join(['torch.Tensor'] * self.outputs)}]"
 
-    def body_key(self) -> str:
-        return "\n".join([*self.init_lines, "|", *self.weight_lines, "|", *self.args, *self.lines, self.returns])
+
+@dataclass
+class Signature:
+    """A generated class as its parent calls it: name, parameters in order, the spec's defaults."""
+
+    name: str
+    params: list[str]
+    defaults: dict[str, Any]
+    checkpointing: bool = False
 
 
 @dataclass
 class FileView:
-    """Everything one generated file holds: its classes in dependency order, and helpers."""
+    """One lowered graph, and the classes already written for its scopes (by scope identity)."""
 
     graph: Graph
-    classes: list[ClassView] = field(default_factory=list)
+    signatures: dict[int, Signature]
     helpers: list[str] = field(default_factory=list)
-    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
-    names: Namespace = field(default_factory=lambda: Namespace(set(HELPERS), classes=True))
-
-    @property
-    def model(self) -> ClassView:
-        return self.classes[-1]
-
-    @property
-    def checkpoint_import(self) -> bool:
-        """Whether some forward calls torch.utils.checkpoint (a repeat of blocks that hold no repeats)."""
-        return any(_CHECKPOINTED in line for cls in self.classes for line in cls.lines)
 
     @cached_property
     def uses(self) -> Counter:
@@ -148,24 +164,10 @@ class FileView:
         counts.update(v for scope in self.graph.root.walk() for v in scope.outputs)
         return counts
 
-    def checkpointing(self, name: str) -> bool:
-        return any(cls.checkpointing for cls in self.classes if cls.name == name)
 
-    def class_for(self, scope: Scope, base: str, is_model: bool = False, name: str | None = None) -> str:
-        view = _class_view(self, scope, is_model)
-        key = (base, view.body_key())
-        if key not in self.by_key:
-            view.name = name or self.names.create(camel(base))
-            self.by_key[key] = view.name
-            self.classes.append(view)
-        return self.by_key[key]
-
-
-def file_view(graph: Graph) -> FileView:
-    view = FileView(graph)
-    model_name = view.names.create(camel(graph.name))  # reserved first: blocks never take the model's name
-    view.class_for(graph.root, graph.name, is_model=True, name=model_name)
-    return view
+def class_view(fv: FileView, scope: Scope) -> ClassView:
+    """The class of one scope, its children already written (in `fv.signatures`)."""
+    return _class_view(fv, scope, scope is fv.graph.root)
 
 
 @dataclass
@@ -178,6 +180,7 @@ class _Body:
     attrs: Namespace = field(default_factory=Namespace)
     checkpointing: bool = False
     containers: set[str] = field(default_factory=set)  # nn.ModuleDicts of numbered labels
+    layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name.
@@ -209,16 +212,20 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     else:
         inputs = list(zip(scope.inputs, scope.input_names, strict=True))
     args = _arguments([name for _, name in inputs], body.stmts)
-    named = graph.output_names if is_model else ()
-    lines, returns = render(body.stmts, [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)], scope.outputs,
-                            named)  # fmt: skip
+    named = [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)]
+    outputs_named = graph.output_names if is_model else ()
+    lines, returns = render(body.stmts, named, scope.outputs, outputs_named)
     doc = _doc(scope, graph, is_model)
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
     view = ClassView(
-        "", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(named)
+        "", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(outputs_named)
     )
     view.checkpointing = body.checkpointing or is_model
+    api = classifier(graph, body.stmts, named, body.layers) if is_model else None
+    if api is not None:
+        body.init[:0] = [f"self.num_classes = {api.num_classes}", f"self.num_features = {api.num_features}"]
+        view.methods = methods(api)
     return view
 
 
@@ -232,18 +239,24 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
     op = REGISTRY[node.op]
     types = [fv.graph.type_of(v) for v in node.inputs]
     attr = f"self.{body.attribute(node.label or node.op)}" if op.learnable or op.buffer else ""
+    if attr:
+        body.layers[node.id] = attr
     args = EmitArgs(node.attrs, [hole(i) for i in range(len(node.inputs))], types, node.outs, attr)
     module = op.emit.module(args)
     if module is not None:
         body.init.append(f"{attr} = {module}")
         body.weights.extend(op.emit.init(args))
-        helper = module.split("(")[0]
-        if helper in HELPERS and helper not in fv.helpers:
-            fv.helpers.append(helper)
+        for code in [module, *op.emit.init(args)]:
+            helper = code.split("(")[0]
+            if helper in HELPERS and helper not in fv.helpers:
+                fv.helpers.append(helper)
+    call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
+    helper = call.split("(")[0]
+    if helper in HELPERS and helper not in fv.helpers:
+        fv.helpers.append(helper)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
     atomic = node.op not in SYMBOLS  # `a + b` needs parentheses inside another expression
-    call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
     body.stmts.append(Stmt(defs, call, list(node.inputs), list(node.outs), names, pure=op.emit.parameter,
                            atomic=atomic))  # fmt: skip
 
@@ -262,7 +275,7 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     names = [given.get(v, "") for v in child.outputs]
     call = f"self.{attr}({', '.join(hole(i) for i in range(len(child.inputs)))})"
     if child.kind != "repeat":
-        body.init.append(f"self.{attr} = {_construct(fv, fv.class_for(child, child.block), body)}")
+        body.init.append(f"self.{attr} = {_construct(fv, child, body)}")
         body.weights.append(f"self.{attr}.init_weights()")
         body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
         return
@@ -272,15 +285,15 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     if child.shared:
         _shared_loop(fv, child, attr, iterations, body, types, names, given)
         return
-    classes = [fv.class_for(it, it.block) for it in iterations]
+    built_each = [_construct(fv, it, body) for it in iterations]
     body.checkpointing = True
-    if len(set(classes)) == 1:
-        built = f"[{_construct(fv, classes[0], body)} for _ in range({len(classes)})]"
+    if len(set(built_each)) == 1:
+        built = f"[{built_each[0]} for _ in range({len(built_each)})]"
     else:
-        built = "[" + ", ".join(_construct(fv, c, body) for c in classes) + "]"
+        built = "[" + ", ".join(built_each) + "]"
     body.weights.append(f"for block in self.{attr}:\n    block.init_weights()")
     # Checkpoint the innermost repeats only: a block that runs repeats checkpoints its own.
-    checkpointed = not any(fv.checkpointing(c) for c in classes)
+    checkpointed = not any(fv.signatures[id(it)].checkpointing for it in iterations)
     single = len(child.inputs) == 1 and all(len(it.inputs) == 1 for it in iterations)
     if single and not child.taps:
         body.init.append(f"self.{attr} = nn.Sequential(*{built})")
@@ -296,7 +309,7 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
 def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope], body: _Body, types, names,
                  given: dict[Value, str]) -> None:  # fmt: skip
     """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`."""
-    body.init.append(f"self.{attr} = {_construct(fv, fv.class_for(iterations[0], iterations[0].block), body)}")
+    body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
     body.weights.append(f"self.{attr}.init_weights()")
     extra = list(iterations[0].inputs[1:])
     args = ", ".join([target(0)] + [hole(1 + j) for j in range(len(extra))])
@@ -312,12 +325,16 @@ def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope],
                            template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
-def _construct(fv: FileView, name: str, body: _Body) -> str:
-    """`Name(**dd)`, passing `grad_checkpointing` on to a class that takes it."""
-    if not fv.checkpointing(name):
-        return f"{name}(**dd)"
-    body.checkpointing = True
-    return f"{name}(grad_checkpointing=grad_checkpointing, **dd)"
+def _construct(fv: FileView, child: Scope, body: _Body) -> str:
+    """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values,
+    passing `grad_checkpointing` on to a class that takes it."""
+    sig = fv.signatures[id(child)]
+    values = {k: native(v) for k, v in child.args.items()}
+    args = [repr(values[p]) if p not in sig.defaults else f"{p}={values[p]!r}" for p in sig.params]
+    if sig.checkpointing:
+        body.checkpointing = True
+        args.append("grad_checkpointing=grad_checkpointing")
+    return f"{sig.name}({', '.join([*args, '**dd'])})"
 
 
 def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkpointed: bool) -> Stmt:

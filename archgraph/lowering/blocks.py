@@ -56,6 +56,7 @@ def _run_block(lw: Lowering, block: s.Block, e: s.Call, given: dict, child: Scop
                 if error.span == expr.span:
                     error.diagnostics[0].notes[:0] = computed(expr, given[name], caller_env)
             raise
+        child.args = {k: v for k, v in env.items() if not isinstance(v, Tensor)}
         tensor_params = [p.name for p in block.params if isinstance(env[p.name], Tensor)]
         child.inputs = [env[n].value for n in tensor_params]
         child.input_names = tensor_params

@@ -36,6 +36,7 @@ def lower(program: Program, model: str, overrides: dict[str, Any] | None = None)
     where = program.definitions[model].span
     graph = guarded(lambda: Lowering(program).model(model, overrides or {}), where, f"model `{model}`")
     check_scopes(graph.root)  # so that every later pass (codegen, build, forward) fits in the stack
+    graph.program = program  # codegen lowers it again at other sizes to learn each size's formula
     return graph
 
 
@@ -127,6 +128,7 @@ class Lowering:
         spans = [e.span for e in self.returned.values]
         outputs = [self.tensor(v, span, "a model's output") for v, span in zip(result, spans, strict=True)]
         root.outputs = [t.value for t in outputs]
+        root.args = {k: v for k, v in env.items() if not isinstance(v, (Tensor, Taps))}
         root.inputs = [v for _, v in inputs]
         params = {p.name: plain(env[p.name]) for p in item.params}
         doc = _resolved(self.program, name)[3] or item.doc

@@ -113,6 +113,7 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
             _budget(lw, st.label, st.count, count, before)
         _check_carried(st, inner, carried, i)
         it.outputs = [inner[n].value for n in carried]
+        it.args = {k: v for k, v in inner.items() if not isinstance(v, (Tensor, Taps))}
         it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
         for n in carried:
             env[n] = inner[n]

@@ -27,12 +27,11 @@ def _split_infer(ins, a):
 
 
 def _split_call(a) -> str:
-    _, n, c = a.types[0].dims
+    """Any batch and token count: only the channel axis is unflattened (the head dim is its rest)."""
     heads, parts = a.value("num_heads"), a.value("parts")
-    d = c // (parts * heads)
     if parts == 1:
-        return f"{a.ins[0]}.reshape(-1, {n}, {heads}, {d}).transpose(1, 2)"
-    return f"{a.ins[0]}.reshape(-1, {n}, {parts}, {heads}, {d}).permute(2, 0, 3, 1, 4).unbind(0)"
+        return f"{a.ins[0]}.unflatten(-1, ({heads}, -1)).transpose(1, 2)"
+    return f"{a.ins[0]}.unflatten(-1, ({parts}, {heads}, -1)).permute(2, 0, 3, 1, 4).unbind(0)"
 
 
 register(OpDef(
@@ -62,7 +61,7 @@ register(OpDef(
     inputs=("x",),
     attrs={},
     infer=_merge_infer,
-    emit=Emit(call=lambda a: f"{a.ins[0]}.transpose(1, 2).reshape(-1, {a.outs[0].dims[1]}, {a.outs[0].dims[2]})"),
+    emit=Emit(call=lambda a: f"{a.ins[0]}.transpose(1, 2).flatten(2)"),
     summary="[B, h, N, d] -> [B, N, h*d]",
     formulas={"shape": "[B, h, N, d] -> [B, N, h*d]", "params": "0", "flops": "0"},
     fvcore=uncounted,

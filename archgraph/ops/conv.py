@@ -115,8 +115,8 @@ def _std_conv_infer(ins, a):
 def _std_conv_module(a) -> str:
     same = a.value("padding") == "same"
     args = [str(a.types[0].dims[1]), a["out_channels"], f"kernel_size={a['kernel_size']}"]
-    defaults = (("stride", 1), ("groups", 1)) if same else (("stride", 1), ("padding", 0), ("groups", 1))
-    args += [f"{k}={a[k]}" for k, d in defaults if a.value(k) != d]
+    # every size is written, so instances compare; codegen drops those left at PyTorch's default
+    args += [f"{k}={a[k]}" for k in (("stride", "groups") if same else ("stride", "padding", "groups"))]
     args += ["bias=True"] if a.value("bias") else []
     args.append(f"eps={a['eps']}")
     return f"{'StdConv2dSame' if same else 'StdConv2d'}({', '.join(args)}, **dd)"
@@ -189,15 +189,13 @@ register(OpDef(
 
 
 def _norm_init(a) -> list[str]:
-    if not a.value("affine"):
-        return []
-    weight = "zeros_" if a.value("zero_init") else "ones_"
-    return [f"nn.init.{weight}({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
+    """PyTorch's own reset (ones, zeros; BatchNorm's running statistics too: after `to_empty()` on a
+    model built on `meta` they hold garbage), then a zero scale for a residual branch's last norm."""
+    zero = [f"nn.init.zeros_({a.target}.weight)"] if a.value("affine") and a.value("zero_init") else []
+    return [f"{a.target}.reset_parameters()", *zero]
 
 
-def _batch_norm_init(a) -> list[str]:
-    # the running statistics too: after `to_empty()` (a model built on `meta`) they hold garbage
-    return [*_norm_init(a), f"{a.target}.reset_running_stats()"]
+_batch_norm_init = _norm_init
 
 
 def _batch_norm_infer(ins, a):
@@ -309,15 +307,11 @@ def _max_pool_infer(ins, a):
 
 def _max_pool_call(a) -> str:
     k, s, p = a.value("kernel_size"), _pool_stride(a.attrs), a.value("padding")
-    x = a.ins[0]
-    if p == "same":
-        (top, bottom), (left, right) = (same_padding(n, k, s) for n in a.types[0].dims[2:])
-        if (top, bottom, left, right) != (0, 0, 0, 0):  # -inf, so padding never wins the max (timm MaxPool2dSame)
-            x = f"F.pad({x}, ({left}, {right}, {top}, {bottom}), value=float('-inf'))"
-        p = 0
+    if p == "same":  # padded with -inf in forward, from the input's size (timm MaxPool2dSame)
+        return f"max_pool2d_same({a.ins[0]}, {py(k)}, {py(s)})"
     extra = "" if s == k else f", stride={py(s)}"
     extra += f", padding={py(p)}" if p else ""
-    return f"F.max_pool2d({x}, {py(k)}{extra})"
+    return f"F.max_pool2d({a.ins[0]}, {py(k)}{extra})"
 
 
 def _max_pool_padded(ins, a, batch: int) -> int:

@@ -37,11 +37,7 @@ _LINEAR_INIT = {
 
 def _init_lines(a) -> list[str]:
     if a.value("init") == "lecun_normal":  # timm lecun_normal_: N(0, 1/fan_in) truncated at 2 std
-        fan_in = a.types[0].dims[1] // a.value("groups") * a.value("kernel_size") ** 2 if "groups" in a.attrs else (
-            a.types[0].dims[-1])  # fmt: skip
-        std = (1 / fan_in) ** 0.5 / 0.87962566103423978
-        lines = [f"nn.init.trunc_normal_({a.target}.weight, std={std!r}, a={-2 * std!r}, b={2 * std!r})",
-                 f"nn.init.zeros_({a.target}.bias)"]  # fmt: skip
+        lines = [f"lecun_normal_({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
     else:
         lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
     return [line for line in lines if ".bias" not in line or a.value("bias")]
@@ -66,8 +62,7 @@ register(OpDef(
     params=lambda ins, a: ins[0].dims[-1] * a["out_features"] + (a["out_features"] if a["bias"] else 0),
     cost=lambda ins, a, outs: Cost(macs=batch_dims(ins[0]) * ins[0].dims[-1] * a["out_features"]),
     emit=Emit(
-        module=lambda a: f"nn.Linear({a.types[0].dims[-1]}, {a['out_features']}"
-        + ("" if a.value("bias") else ", bias=False") + ", **dd)",
+        module=lambda a: f"nn.Linear({a.types[0].dims[-1]}, {a['out_features']}, bias={a['bias']}, **dd)",
         call=call_module,
         init=_init_lines,
     ),
@@ -92,8 +87,8 @@ def _conv_infer(ins, a):
 
 def _conv_module(a) -> str:
     args = [str(a.types[0].dims[1]), a["out_channels"], f"kernel_size={a['kernel_size']}"]
-    args += [f"{k}={a[k]}" for k, d in (("stride", 1), ("padding", 0), ("groups", 1)) if a.value(k) != d]
-    args += [] if a.value("bias") else ["bias=False"]
+    args += [f"{k}={a[k]}" for k in ("stride", "padding", "groups")]  # codegen drops PyTorch's defaults
+    args.append(f"bias={a['bias']}")
     return f"nn.Conv2d({', '.join(args)}, **dd)"
 
 

@@ -56,8 +56,7 @@ register(OpDef(
     emit=Emit(
         module=_layer_norm_module,
         call=call_module,
-        init=lambda a: [f"nn.init.ones_({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
-        if a.value("affine") else [],
+        init=lambda a: [f"{a.target}.reset_parameters()"] if a.value("affine") else [],
     ),
     summary="layer normalisation over the last axis (nn.LayerNorm)",
     learnable=True,

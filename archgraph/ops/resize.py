@@ -30,7 +30,7 @@ def _to_grid_infer(ins, a):
 
 
 def _to_grid_call(a) -> str:
-    return f"{a.ins[0]}.transpose(1, 2).reshape(-1, {a.types[0].dims[2]}, {a['height']}, {a['width']})"
+    return f"{a.ins[0]}.transpose(1, 2).unflatten(-1, ({a['height']}, {a['width']}))"
 
 
 register(OpDef(

@@ -43,8 +43,7 @@ def _broken(tmp_path, old: str, new: str):
 
 
 def test_verify_fails_on_a_module_whose_mlp_width_was_changed(tmp_path, capsys):
-    path = _broken(tmp_path, "nn.Linear(64, 256, **dd)", "nn.Linear(64, 250, **dd)")
-    path.write_text(path.read_text().replace("nn.Linear(256, 64, **dd)", "nn.Linear(250, 64, **dd)"))
+    path = _broken(tmp_path, "Mlp(dim * mlp_ratio, dim, **dd)", "Mlp(dim * mlp_ratio - 6, dim, **dd)")
     code = main(["verify", "specs/vit_ti16.arch", *SMALL, "--module", str(path)])
     captured = capsys.readouterr()
     assert code == 1
@@ -55,7 +54,7 @@ def test_verify_fails_on_a_module_whose_mlp_width_was_changed(tmp_path, capsys):
 
 
 def test_verify_fails_on_a_module_that_does_not_run(tmp_path, capsys):
-    path = _broken(tmp_path, "nn.Linear(256, 64, **dd)", "nn.Linear(255, 64, **dd)")
+    path = _broken(tmp_path, "self.fc2 = nn.Linear(hidden, dim, **dd)", "self.fc2 = nn.Linear(hidden - 1, dim, **dd)")
     assert main(["verify", "specs/vit_ti16.arch", *SMALL, "--module", str(path)]) == 1
     out = capsys.readouterr().out
     assert "MISMATCH  forward failed: RuntimeError" in out

@@ -1,0 +1,327 @@
+"""One class per block definition: every instance's code, sizes turned into the block's parameters.
+
+`build(graphs)` writes each scope of `graphs[0]` (the model) and of its other lowerings (the
+same model at other sizes) as a class with literal sizes, children first. Instances of one
+block whose code has the same shape share a class: each literal that differs between them
+becomes a formula of the block's parameters (`fit`), constructor arguments in `__init__` and
+`self.<name>` elsewhere. Instances that no formula reconciles get a class of their own.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from archgraph import syntax as s
+from archgraph.codegen.fit import Fitter, expression, native, scalars
+from archgraph.codegen.names import Namespace, camel
+from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature, class_view
+from archgraph.ir import Graph, Scope
+
+_NUMERIC = (bool, int, float)
+
+
+@dataclass
+class Instance:
+    tree: ast.ClassDef
+    env: dict[str, Any]
+    checkpointing: bool
+    doc: str
+    scopes: list[tuple[int, Scope]] = field(default_factory=list)  # (graph index, scope)
+
+
+@dataclass
+class Written:
+    """A finished class: its tree, and the signature its parents call."""
+
+    tree: ast.ClassDef
+    signature: Signature
+    doc: str
+
+
+class UnfittedError(Exception):
+    """The other lowerings hold a block the model does not (a structural parameter was varied)."""
+
+
+@dataclass
+class Result:
+    classes: list[Written]
+    helpers: list[str]
+
+
+def build(graphs: list[Graph], allowed: set[str]) -> Result:
+    """The classes of `graphs[0]`, in dependency order, model last; the other graphs (the same
+    model at other sizes) only add instances to fit formulas on. The model's formulas use only
+    its parameters in `allowed` (the others are fixed in the file)."""
+    fvs = [FileView(g, {}) for g in graphs]
+    groups = _groups(graphs)
+    names = Namespace(set(HELPERS), classes=True)
+    model_name = names.create(camel(graphs[0].name))
+    written: list[Written] = []
+    defaults = dict(_LAYER_DEFAULTS)
+    for key, members in groups.items():
+        is_model = key == ""
+        instances = _instances(fvs, members)
+        siblings: list[ast.ClassDef] = []
+        for part in _partition(instances):
+            order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
+            for fitted in _fit(part, order):
+                name = model_name if is_model else names.create(_variant(camel(key), fitted.tree, siblings))
+                siblings.append(fitted.tree)
+                written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
+                _drop_defaults(written[-1].tree, defaults)
+                defaults[name] = written[-1].signature.defaults
+    return Result(written, fvs[0].helpers)
+
+
+# Keyword arguments a layer's emitter always writes (so instances compare), dropped at their default.
+_CONV = {"stride": 1, "padding": 0, "groups": 1}
+_LAYER_DEFAULTS = {"nn.Conv2d": {**_CONV, "bias": True}, "nn.Linear": {"bias": True}, "StdConv2d": _CONV,
+                   "StdConv2dSame": _CONV}  # fmt: skip
+
+
+def _drop_defaults(tree: ast.ClassDef, defaults: dict[str, dict[str, Any]]) -> None:
+    """Remove keyword arguments written at the callee's default (`stride=1`, `qkv_bias=True`)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and (known := defaults.get(ast.unparse(node.func))):
+            node.keywords = [kw for kw in node.keywords if not (
+                kw.arg in known and isinstance(kw.value, ast.Constant)
+                and type(kw.value.value) is type(known[kw.arg]) and kw.value.value == known[kw.arg])]  # fmt: skip
+
+
+def _variant(base: str, tree: ast.ClassDef, siblings: list[ast.ClassDef]) -> str:
+    """The class name of a second, differently built instance of a block: named after a layer
+    it has and the first has not (`BlocksDownsample`), or one it lacks (`BlocksNoDownsample`)."""
+    if not siblings:
+        return base
+    mine, first = _layers(tree), _layers(siblings[0])
+    extra = [a for a in mine if a not in first]
+    if extra:
+        return base + camel(extra[0])
+    missing = [a for a in first if a not in mine]
+    if missing:
+        return base + "No" + camel(missing[0])
+    return base + "Variant" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(siblings) - 1] * (len(siblings) > 1)
+
+
+def _layers(tree: ast.ClassDef) -> list[str]:
+    init = next(fn for fn in tree.body if isinstance(fn, ast.FunctionDef) and fn.name == "__init__")
+    return [t.attr for st in init.body if isinstance(st, ast.Assign)
+            for t in st.targets if isinstance(t, ast.Attribute)]  # fmt: skip
+
+
+def _groups(graphs: list[Graph]) -> dict[str, list[tuple[int, Scope]]]:
+    """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them."""
+    groups: dict[str, list[tuple[int, Scope]]] = {}
+    for i, g in enumerate(graphs):
+        for scope in _postorder(g.root):
+            key = "" if scope is g.root else scope.block
+            if i and key not in groups:
+                raise UnfittedError(key)
+            groups.setdefault(key, []).append((i, scope))
+    return groups
+
+
+def _postorder(scope: Scope):
+    for item in scope.items:
+        if isinstance(item, Scope):
+            yield from _postorder(item)
+    if scope.kind != "repeat":
+        yield scope
+
+
+def _instances(fvs: list[FileView], members: list[tuple[int, Scope]]) -> list[Instance]:
+    """The distinct (code, parameter values) pairs of a block's scopes."""
+    seen: dict[tuple[str, str], Instance] = {}
+    for i, scope in members:
+        fv = fvs[i]
+        view = class_view(fv, scope)
+        source = class_source(view)
+        env = scalars(fv.graph.params if scope is fv.graph.root else scope.args)
+        key = (source, repr(sorted(env.items())))
+        if key not in seen:
+            seen[key] = Instance(ast.parse(source).body[0], env, view.checkpointing, view.doc)
+        seen[key].scopes.append((i, scope))
+    return list(seen.values())
+
+
+def _partition(instances: list[Instance]) -> list[_Part]:
+    """Instances grouped by the shape of their code (literals left out)."""
+    if len(instances) == 1:
+        return [_Part(instances)]
+    parts: dict[str, list[Instance]] = {}
+    for inst in instances:
+        parts.setdefault(_shape(inst.tree), []).append(inst)
+    return [_Part(p) for p in parts.values()]
+
+
+class _Part:
+    def __init__(self, members: list[Instance]) -> None:
+        self.members = members
+        self.scopes = [sc for m in members for sc in m.scopes]
+
+
+def _shape(tree: ast.ClassDef) -> str:
+    consts = [node for _, node in _literals(tree)]
+    saved = [c.value for c in consts]
+    for c in consts:
+        c.value = ...
+    text = ast.dump(tree)
+    for c, v in zip(consts, saved, strict=True):
+        c.value = v
+    return text
+
+
+def _literals(tree: ast.ClassDef) -> list[tuple[str, ast.Constant]]:
+    """The numeric literals of each method, in a fixed order, with the method's name."""
+    found = []
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef):
+            for node in (n for st in fn.body for n in ast.walk(st)):
+                if isinstance(node, ast.Constant) and type(node.value) in _NUMERIC:
+                    found.append((fn.name, node))
+    return found
+
+
+def _order(members: list[tuple[int, Scope]]) -> list[str]:
+    """A block's names (parameters, then the widths its input shapes bind), as the model binds them."""
+    return list(next(sc for i, sc in members if i == 0).args)
+
+
+@dataclass
+class _Fitted:
+    tree: ast.ClassDef
+    formulas: dict[int, str]  # literal index -> expression text
+    params: list[str]
+    attributes: set[str]
+    members: list[Instance]
+
+
+def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
+    """Formulas for the literals that differ between the part's instances; instances no formula
+    reconciles are split off by the values they disagree on."""
+    members = part.members
+    envs = [m.env for m in members]
+    fitter = Fitter(envs, order)
+    literals = [_literals(m.tree) for m in members]
+    formulas: dict[int, str] = {}
+    for k in range(len(literals[0])):
+        values = tuple(lit[k][1].value for lit in literals)
+        varying = len({(type(v), v) for v in values}) > 1
+        expr = fitter.formula(values, varying)
+        if expr is None and varying:
+            return [f for sub in _split(members, k) for f in _fit(sub, order)]
+        if expr is not None:
+            formulas[k] = expr
+    used = {k: _names(e) & set(fitter.names) for k, e in formulas.items()}
+    params = [n for n in fitter.names if any(n in u for u in used.values())]
+    attributes = {n for k, u in used.items() for n in u if literals[0][k][0] != "__init__"}
+    return [_Fitted(members[0].tree, formulas, params, attributes, members)]
+
+
+def _split(members: list[Instance], k: int) -> list[_Part]:
+    by_value: dict[tuple, list[Instance]] = {}
+    for m in members:
+        v = _literals(m.tree)[k][1].value
+        by_value.setdefault((type(v).__name__, v), []).append(m)
+    return [_Part(p) for p in by_value.values()]
+
+
+def _names(expr: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def _defaults(graph: Graph, key: str) -> dict[str, Any]:
+    """The literal defaults of a block definition's parameters (none for a repeat's body)."""
+    program = graph.program
+    block = program.definitions.get(key) if program is not None else None
+    if not isinstance(block, s.Block):
+        return {}
+    out = {}
+    for p in block.params:
+        if isinstance(p.default, (s.Number, s.Bool)):
+            out[p.name] = native(p.default.value)
+    return out
+
+
+def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Written:
+    tree = f.tree  # each build parses its own trees: the representative's is rewritten in place
+    tree.name = name
+    consts = [node for _, node in _literals(tree)]
+    methods = [m for m, _ in _literals(tree)]
+    replace = {id(consts[k]): expression(e, f.attributes if methods[k] != "__init__" else set())
+               for k, e in f.formulas.items()}  # fmt: skip
+
+    class Sub(ast.NodeTransformer):
+        def visit_Constant(self, node: ast.Constant) -> ast.AST:
+            return replace.get(id(node), node)
+
+    tree = Sub().visit(tree)
+    env0 = f.members[0].env
+    if is_model:
+        params, defaults = f.params, {p: env0[p] for p in f.params}
+    else:
+        params = sorted(f.params, key=lambda p: p in defaults)
+        defaults = {p: defaults[p] for p in params if p in defaults}
+    _signature(tree, params, defaults, f.attributes, env0, is_model)
+    checkpointing = f.members[0].checkpointing
+    sig = Signature(name, params, defaults, checkpointing)
+    for m in f.members:
+        for i, scope in m.scopes:
+            fvs[i].signatures[id(scope)] = sig
+    return Written(tree, sig, f.members[0].doc)
+
+
+def _signature(tree: ast.ClassDef, params: list[str], defaults: dict, attributes: set[str], env: dict,
+               keyword: bool) -> None:  # fmt: skip
+    """Add the parameters to `__init__` (keyword-only for a model) and keep those forward reads."""
+    init = next(fn for fn in tree.body if isinstance(fn, ast.FunctionDef) and fn.name == "__init__")
+    args = [ast.arg(p, ast.Name(_type(env[p]), ast.Load())) for p in params]
+    values = [ast.Constant(defaults[p]) for p in params if p in defaults]
+    if keyword:
+        init.args.kwonlyargs[:0] = args
+        init.args.kw_defaults[:0] = values
+    else:
+        init.args.args += args
+        init.args.defaults += values
+    at = next(i for i, st in enumerate(init.body) if isinstance(st, ast.Assign) and ast.unparse(st.targets[0]) == "dd")
+    keep = [ast.parse(f"self.{p} = {p}").body[0] for p in params if p in attributes]
+    init.body[at + 1 : at + 1] = keep
+
+
+def _type(value: Any) -> str:
+    return type(value).__name__
+
+
+def class_source(cls: ClassView) -> str:
+    """A class's source with literal sizes (what `build` parses and fits)."""
+    from archgraph.codegen import _docstring_safe
+
+    kw = "grad_checkpointing: bool = False, " if cls.checkpointing else ""
+    out = [
+        "class C(nn.Module):",
+        f'    """{_docstring_safe(cls.doc)}"""',
+        f"    def __init__(self, *, {kw}device=None, dtype=None) -> None:",
+        "        super().__init__()",
+        '        dd = {"device": device, "dtype": dtype}',
+        *_indent(cls.init_lines),
+        *(["        self.init_weights()"] if cls.is_model else []),
+        "    def init_weights(self) -> None:",
+        '        """Initialise the weights as timm does."""',
+        *_indent(cls.weight_lines),
+        *(cls.methods or _forward(cls)),
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _forward(cls: ClassView) -> list[str]:
+    return [
+        f"    def forward(self, {', '.join(f'{a}: torch.Tensor' for a in cls.args)}){cls.annotation}:",
+        *_indent(cls.lines),
+        f"        return {cls.returns}",
+    ]
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["        " + part for line in lines for part in line.split("\n")]

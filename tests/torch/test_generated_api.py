@@ -1,0 +1,82 @@
+"""A generated model file as a PyTorch user reads it: the spec's numeric parameters as keyword
+arguments, any batch and any image size the spec allows, and timm's classifier API.
+
+References: `archgraph.build` (the spec lowered again with the same overrides) and timm 1.0
+(`timm.create_model(..., pretrained=False)`, random weights loaded into both).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import archgraph  # noqa: E402
+from tests.conftest import ROOT, spec_models  # noqa: E402
+
+
+def _generated(name: str):
+    return importlib.import_module(f"generated.{name}")
+
+
+def _same_structure(a, b) -> None:
+    shapes_a = {k: tuple(v.shape) for k, v in a.state_dict().items()}
+    shapes_b = {k: tuple(v.shape) for k, v in b.state_dict().items()}
+    assert shapes_a == shapes_b
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("vit_b16", {"num_classes": 10}), ("vit_b16", {"img_size": 384, "depth": 3}),
+     ("vit_b32", {"patch_size": 16, "embed_dim": 384, "num_heads": 6}), ("mixer_b16", {"img_size": 160}),
+     ("resmlp_12", {"num_classes": 5, "init_values": 0.5}), ("vit_r50_b16", {"img_size": 448, "depth": 2})],
+)  # fmt: skip
+def test_keyword_arguments_build_what_the_spec_builds_with_them(name, kwargs):
+    """`VitB16(num_classes=10)` equals `archgraph.build("specs/vit_b16.arch", num_classes=10)`."""
+    module = _generated(name)
+    cls = getattr(module, module.__all__[0])
+    spec = next(path for path, model in spec_models() if model == name)
+    _same_structure(cls(**kwargs, device="meta"), archgraph.build(spec, name, device="meta", **kwargs))
+
+
+def test_one_file_runs_any_batch_and_the_image_sizes_its_arguments_allow():
+    """One generated file, built at 64 px and run at batch 1 and 3, equals the spec built at 64 px."""
+    VitTi16 = _generated("vit_ti16").VitTi16
+    ours = VitTi16(img_size=64, depth=2).eval()
+    reference = archgraph.build(ROOT / "specs/vit_ti16.arch", "vit_ti16", img_size=64, depth=2).eval()
+    reference.load_state_dict(ours.state_dict())
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, 64, 64)
+        with torch.no_grad():
+            assert torch.equal(ours(x), reference(x))
+
+
+def test_timm_classifier_api_matches_timm():
+    timm = pytest.importorskip("timm")
+    ours = _generated("vit_ti16").VitTi16(img_size=64, depth=2).eval()
+    theirs = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2).eval()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = ours.forward_features(x)
+        torch.testing.assert_close(features, theirs.forward_features(x), rtol=0, atol=0)
+        pooled = ours.forward_head(features, pre_logits=True)
+        torch.testing.assert_close(pooled, theirs.forward_head(features, pre_logits=True), rtol=0, atol=0)
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+    assert (ours.num_classes, ours.num_features) == (theirs.num_classes, theirs.num_features) == (1000, 192)
+    assert ours.no_weight_decay() <= theirs.no_weight_decay()
+    assert ours.no_weight_decay() == {"cls_token", "pos_embed"}
+    ours.reset_classifier(7)
+    theirs.reset_classifier(7)
+    assert ours(x).shape == theirs(x).shape == (2, 7)
+    ours.reset_classifier(0)
+    assert ours(x).shape == (2, 192)
+
+
+def test_a_convolutional_classifier_has_the_api_too():
+    ours = _generated("resnet50").Resnet50(device="meta")
+    assert (ours.num_classes, ours.num_features) == (1000, 2048)
+    assert ours.forward_features(torch.empty(1, 3, 224, 224, device="meta")).shape == (1, 2048, 7, 7)
