@@ -15,7 +15,8 @@ from archgraph.labels import label_problem
 from archgraph.loader import Program
 from archgraph.ops import REGISTRY, REQUIRED, suggest
 
-TYPES = ("int", "float", "bool", "str", "tensor")
+TYPES = ("int", "float", "bool", "str", "list", "tensor")
+FUNCTIONS = ("len",)  # built-in functions of numbers and lists, evaluated while lowering
 BUILTIN_NAMES = ("B",)
 
 
@@ -30,6 +31,12 @@ def check(program: Program) -> None:
             found += _Checker(program, item).run()
         if isinstance(item, s.Block) and item.name in REGISTRY:  # a call would reach the op, never the block
             found.append(_diag(ArchNameError, f"`{item.name}` is an op; a block cannot take its name", item.name_span))
+        if isinstance(item, s.Block) and item.name in FUNCTIONS:
+            found.append(
+                _diag(
+                    ArchNameError, f"`{item.name}` is a built-in function; a block cannot take its name", item.name_span
+                )
+            )
     if found:
         found.sort(key=lambda d: (d.span.file != program.files[0], d.span.file, d.span.line, d.span.col))
         raise SpecError.many(found)
@@ -278,7 +285,9 @@ class _Checker:
         for kw in call.kwargs:
             self._expr(kw.value, names, labels)
         target = self.program.definitions.get(call.callee)
-        if call.callee in REGISTRY:
+        if call.callee in FUNCTIONS:
+            self._function(call)
+        elif call.callee in REGISTRY:
             op = REGISTRY[call.callee]
             positional = [] if op.variadic else op.input_names
             optional = {name[:-1] for name in op.inputs if name.endswith("?")}  # a tensor there, else attributes
@@ -300,6 +309,15 @@ class _Checker:
         if in_repeat and call.callee in REGISTRY:
             self.error(ArchTypeError, f"`repeat` repeats a block, not the op `{call.callee}`; write a block that "
                        "calls it, or use `repeat N as i { ... }`", call.callee_span)  # fmt: skip
+
+    def _function(self, call: s.Call) -> None:
+        """`len(list)`: one positional argument, no label, no keywords."""
+        if call.label is not None:
+            self.error(ArchTypeError, f"`{call.callee}` computes a number; it cannot be labelled", call.label_span)
+        if call.kwargs:
+            self.error(ArchTypeError, f"`{call.callee}` takes no keyword arguments", call.kwargs[0].span)
+        elif len(call.args) != 1:
+            self.error(ArchTypeError, f"`{call.callee}` takes one list, found {len(call.args)} arguments", call.span)
 
     def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool,
                    optional: set[str] = frozenset()) -> None:  # fmt: skip

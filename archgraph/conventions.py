@@ -13,6 +13,12 @@ into one number, so a report can print the figure a given tool or paper prints:
   timm's tables.
 - `torchvision` (alias `macs`): 1 per multiply-add of matmul and conv, nothing else: the
   "GFLOPS" in torchvision's model docs (vit_b_16 17.56, vit_l_16 61.55, vit_b_32 4.41).
+- `mmcv`: 1 per multiply-add (attention's matmuls included, as the PVT and SegFormer repos add
+  them by hand), plus what mmcv 1.2's module hooks add: a conv's bias 1 per output element, ReLU
+  1 per element, pooling 1 per input element. mmcv 1.2 has no LayerNorm hook, never sees functional
+  resizes, GELU or softmax, and does not hook the SyncBN of the mmseg configs, so none are counted.
+  SegFormer's ADE20K GFLOPs (B0 8.4 ... B5 183.3), PVT v1's (Tiny 1.9 ... Large 9.8) and PVT
+  v2-B2's README 4.04 GFLOPs.
 - `full`: 2 per multiply-add plus every elementwise operation archgraph itemises
   (norms 5, GELU 8, softmax with its scaling 4 per score, adds 1 per element).
 
@@ -63,6 +69,17 @@ def fvcore_elementwise(graph: Graph, node: Node) -> int:
     return rule([graph.type_of(v) for v in node.inputs], node.attrs, node.outs)
 
 
+def mmcv_elementwise(graph: Graph, node: Node) -> int:
+    """What mmcv 1.2's get_model_complexity_info hooks add beyond multiply-adds (see the module doc)."""
+    if node.op in ("conv2d", "std_conv2d"):
+        return node.outs[0].numel() if node.attrs.get("bias") else 0
+    if node.op == "relu":
+        return node.outs[0].numel()
+    if node.op in ("max_pool2d", "adaptive_avg_pool2d"):
+        return graph.type_of(node.inputs[0]).numel()
+    return 0
+
+
 CONVENTIONS: dict[str, Convention] = {
     c.name: c
     for c in (
@@ -90,6 +107,17 @@ CONVENTIONS: dict[str, Convention] = {
             ("torchvision model docs: vit_b_16 17.56, vit_b_32 4.41, vit_l_16 61.55 GFLOPS",
              "the 'MACs' of thop/ptflops once attention's matmuls are added"),
             aliases=("macs",),
+        ),
+        Convention(
+            "mmcv", "FLOPs (= multiply-adds)", 1,
+            "1 per multiply-add of matmul, conv and attention (the PVT/SegFormer repos add q@k^T and attn@v by "
+            "hand); conv bias 1 per output element, ReLU 1 per element, pooling 1 per input element (mmcv 1.2's "
+            "hooks); LayerNorm, SyncBN, GELU, softmax, functional resizes and adds not counted",
+            ("SegFormer paper Table 1(a), ADE20K: B0 8.4, B1 15.9, B2 62.4, B3 79.0, B4 95.7 (512x512), "
+             "B5 183.3 (640x640) GFLOPs",
+             "PVT v2 README (whai362/PVT classification): pvt_v2_b2 4.04 GFLOPs",
+             "PVT paper Table 2: PVT-Tiny 1.9, Small 3.8, Medium 6.7, Large 9.8 GFLOPs"),
+            elementwise=mmcv_elementwise,
         ),
         Convention(
             "full", "FLOPs", 2,

@@ -159,13 +159,17 @@ def token_count(graph: Graph) -> int:
 
 
 def image_step(graph: Graph) -> int:
-    """The image-size step that keeps every layer's size exact: the stride from image to token grid."""
+    """The image-size step that keeps every layer's size exact: the stride from image to the coarsest
+    token grid (a hierarchical model's last stage)."""
     img = graph.params.get("img_size")
+    strides = []
     for node in graph.nodes.values():
         if node.op == "to_tokens" and isinstance(img, int):
             grid = graph.type_of(node.inputs[0]).dims[2]
             if isinstance(grid, int) and img % grid == 0:
-                return img // grid
+                strides.append(img // grid)
+    if strides:
+        return max(strides)
     patch = graph.params.get("patch_size")
     return patch if isinstance(patch, int) and patch > 1 else 32
 

@@ -20,6 +20,7 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
     """Totals at `batch`, rows per layer (`depth` levels; None: top level and each repeated block),
     rows per op kind, every node, the count under `convention`, memory in `dtype`."""
     from archgraph.memory import memory_data
+    from archgraph.stages import stage_data
 
     t = totals(graph).scaled(batch)
     conv = conventions.get(convention)
@@ -48,6 +49,7 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "nodes": [_node(graph, n, batch, conv) for n in graph.nodes.values() if n.op != "input"],
         "tools": conventions.tool_figures(graph, batch),
         "memory": memory_data(graph, batch, dtype),
+        "stages": stage_data(graph, batch),
     }
 
 
@@ -316,7 +318,13 @@ def _table(data: dict, markdown: bool, view: str = "layer", tools: bool = False)
     rows = [*body, _cells(data, _total(data, view), view)]
     title = f"{data['model']} ({data['spec']}), batch {data['batch']}"
     left = 2 if view == "op" else 3
-    return tabulate(_header(data, view), rows, left, markdown, title, total=True, notes=_notes(data, tools))
+    text = tabulate(_header(data, view), rows, left, markdown, title, total=True, notes=_notes(data, tools))
+    if data.get("stages") and view == "layer":  # a hierarchical model: what each stage's attention costs
+        from archgraph.stages import render_stages
+
+        header, *cells = render_stages(data["stages"])
+        text += "\n" + tabulate(header, cells, 1, markdown, "per stage (spatial reduction: N² -> N x keys)")
+    return text
 
 
 CSV_FIELDS = {

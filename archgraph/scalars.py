@@ -208,6 +208,10 @@ def coerce(kind: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise ScalarError(f"expected a string, found {describe(value)}")
         return value
+    if kind == "list":
+        if not isinstance(value, list):
+            raise ScalarError(f"expected a list, found {describe(value)}")
+        return value
     if kind == "ints":
         if not isinstance(value, list):
             raise ScalarError(f"expected a list of integers, found {describe(value)}")

@@ -16,7 +16,8 @@ def small_overrides(graph: Graph, **extra: Any) -> dict[str, Any]:
     """Overrides that shrink `graph`'s model, kept to the parameters it has: 2 blocks, width 64 (a
     multiple of mlp_ratio's denominator, so the MLP width stays whole: 88 for ViT-g's 48/11), 2
     heads, 10 classes, the smallest image of two token rows, and taps out of the encoder moved
-    inside its 2 blocks. `extra` replaces any of these (or adds other parameters)."""
+    inside its 2 blocks; per-stage `depths` at most 2 blocks a stage, other per-stage lists kept.
+    `extra` replaces any of these (or adds other parameters)."""
     from archgraph.poly import image_step
 
     params = graph.params
@@ -26,7 +27,11 @@ def small_overrides(graph: Graph, **extra: Any) -> dict[str, Any]:
     small = {**SMALL, "img_size": 2 * image_step(graph), "embed_dim": 64 if denominator == 1 else 8 * denominator}
     small = {k: v for k, v in small.items() if not isinstance(params.get(k), bool)}  # a size, not a flag
     small.update(extra)
+    stage_depths = params.get("depths")
+    if isinstance(stage_depths, list) and "depths" not in extra:  # a hierarchical model: 2 blocks a stage at most
+        small["depths"] = [min(2, d) if isinstance(d, int) else d for d in stage_depths]
     for key in TAPS:
         if key in params and key not in extra and isinstance(params[key], list):
             small[key] = [i % small.get("depth", 2) for i in range(len(params[key]))]
-    return {k: v for k, v in small.items() if k in params}
+    # a per-stage list keeps its value where the override is a number (PVT's num_heads = [1, 2, 5, 8])
+    return {k: v for k, v in small.items() if k in params and (isinstance(v, list) or not isinstance(params[k], list))}

@@ -44,11 +44,21 @@ def evaluate(lw: Lowering, e: s.Expr, env: dict, scope: Scope | None) -> Any:
         return _unary(lw, e, env, scope)
     if isinstance(e, s.Subscript):
         return _subscript(lw, e, env, scope)
+    if isinstance(e, s.Call) and e.callee == "len" and e.callee not in lw.program.definitions:
+        return _len(lw, e, env, scope)
     if isinstance(e, s.Call):
         return call(lw, e, env, _need_scope(scope, e))
     if isinstance(e, s.Repeat):
         return repeat_call(lw, e, env, _need_scope(scope, e))
     raise TypeError(f"unknown expression {e!r}")
+
+
+def _len(lw: Lowering, e: s.Call, env: dict, scope: Scope | None) -> int:
+    """`len(depths)`: the length of a list (the checker allows one argument)."""
+    value = evaluate(lw, e.args[0], env, scope)
+    if not isinstance(value, list):
+        raise ArchTypeError(f"`len` takes a list, found {describe(value)}", e.args[0].span)
+    return len(value)
 
 
 def _need_scope(scope: Scope | None, e) -> Scope:

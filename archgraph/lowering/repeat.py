@@ -92,9 +92,11 @@ def _not_threaded(e: s.Repeat, i: int, x: Tensor, y: Tensor) -> None:
 
 
 def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> None:
-    """`label: repeat count as i { ... }`: carried names are those the body reassigns."""
+    """`label: repeat count as i { ... }`: carried names are those the body reassigns: tensors
+    (the graph's loop-carried values) and numbers defined before the loop (a stage's grid size)."""
     count = _count(lw, st.count, env)
     carried = [n for n in _assigned(st.body) if isinstance(env.get(n), Tensor)]
+    scalars = [n for n in _assigned(st.body) if n in env and not isinstance(env[n], (Tensor, Taps))]
     rep = _container(lw, scope, st.label, st)
     rep.inputs, rep.input_names = [env[n].value for n in carried], list(carried)
     taps = Taps(rep)
@@ -115,7 +117,7 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
         it.outputs = [inner[n].value for n in carried]
         it.args = {k: v for k, v in inner.items() if not isinstance(v, (Tensor, Taps))}
         it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
-        for n in carried:
+        for n in carried + scalars:
             env[n] = inner[n]
         if len(carried) == 1:
             taps.outputs.append(inner[carried[0]])

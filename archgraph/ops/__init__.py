@@ -3,7 +3,18 @@
 Importing this package registers the op families, one file each (as timm's layers).
 """
 
-from archgraph.ops import act, attention, conv, elementwise, embedding, linear, norm, resize, tokens  # noqa: F401  (registers)
+from archgraph.ops import (  # noqa: F401  (registers)
+    act,
+    attention,
+    conv,
+    elementwise,
+    embedding,
+    linear,
+    norm,
+    pool,
+    resize,
+    tokens,
+)
 from archgraph.ops.base import REGISTRY, REQUIRED, VIEW, Attr, Emit, Memory, OpDef, register, suggest, uncounted
 
 __all__ = ["REGISTRY", "REQUIRED", "VIEW", "Attr", "Emit", "Memory", "OpDef", "register", "suggest", "uncounted"]

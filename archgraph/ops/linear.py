@@ -32,12 +32,17 @@ _LINEAR_INIT = {
         "nn.init.zeros_({m}.bias)",
     ],
     "lecun_normal": [],  # computed from the fan-in in _init_lines
+    "fan_out_normal": [],  # timm PVT v2 / SegFormer convs: N(0, 2 / (k * k * out / groups)), zero bias
 }
 
 
 def _init_lines(a) -> list[str]:
     if a.value("init") == "lecun_normal":  # timm lecun_normal_: N(0, 1/fan_in) truncated at 2 std
         lines = [f"lecun_normal_({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
+    elif a.value("init") == "fan_out_normal":  # sizes read from the conv, as the generated classes take them
+        m = a.target
+        fan_out = f"{m}.kernel_size[0] * {m}.kernel_size[1] * {m}.out_channels // {m}.groups"
+        lines = [f"nn.init.normal_({m}.weight, std=(2 / ({fan_out})) ** 0.5)", f"nn.init.zeros_({m}.bias)"]
     else:
         lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
     return [line for line in lines if ".bias" not in line or a.value("bias")]
@@ -48,7 +53,7 @@ def _linear_infer(ins, a):
     if x.rank < 1:
         raise OpError(f"linear needs at least one axis, found {x}", 0)
     check_positive(a, "out_features")
-    check_choice(a, "init", _LINEAR_INIT)
+    check_choice(a, "init", {k: v for k, v in _LINEAR_INIT.items() if k != "fan_out_normal"})  # a conv's init
     return TensorType((*x.dims[:-1], a["out_features"]), x.dtype)
 
 
@@ -72,7 +77,7 @@ register(OpDef(
               "flops": "2 * prod(...) * C * out_features"},
     fvcore=uncounted,
     memory=Memory("input", "the input (for the weight gradient)"),
-    notes="`init`: `trunc_normal` (weight N(0, 0.02) truncated, bias 0: timm ViT), `xavier_uniform` (bias 0), `xavier_mlp` (bias N(0, 1e-6): timm Mixer MLPs), `zeros`, `torch` (PyTorch's default), `kaiming_normal` (weight N(0, 2 / fan_out) as timm's ResNets init convs, bias 0), `lecun_normal` (timm's jax init). Generated code: `self.fc1 = nn.Linear(64, 256, **dd)` (plus `bias=False`), called as `self.fc1(x)`.",
+    notes="`init`: `trunc_normal` (weight N(0, 0.02) truncated, bias 0: timm ViT), `xavier_uniform` (bias 0), `xavier_mlp` (bias N(0, 1e-6): timm Mixer MLPs), `zeros`, `torch` (PyTorch's default), `kaiming_normal` (weight N(0, 2 / fan_out) as timm's ResNets init convs, bias 0), `lecun_normal` (timm's jax init), `fan_out_normal` (conv only: weight N(0, 2 / (k * k * out_channels / groups)), bias 0: timm PVT v2 and SegFormer). Generated code: `self.fc1 = nn.Linear(64, 256, **dd)` (plus `bias=False`), called as `self.fc1(x)`.",
     example='x = fc1: linear(x, 4 * dim)',
 ))  # fmt: skip
 

@@ -1,0 +1,96 @@
+"""SegFormer B0-B5 (issue 15) against Hugging Face transformers' SegformerForSemanticSegmentation
+(random init): strict state_dict load with HF's keys and equal logits at a reduced size, exact
+parameter counts at full size (HF on the meta device and ../shared/reference/architectures.md
+section 13), the paper's ADE20K GFLOPs under the mmcv convention, and analytic FLOPs equal to
+FlopCounterMode on the generated module."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import archgraph  # noqa: E402
+from tests.conftest import ROOT, reduced  # noqa: E402
+from tests.torch.tiny import counted  # noqa: E402
+
+SPEC = ROOT / "specs/segformer.arch"
+WIDE = [64, 128, 320, 512]
+# architectures.md section 13, MiT hyperparameters (NVlabs code: MLP ratio 4; decoder width 256 / 768).
+CONFIGS = {
+    "segformer_b0": ([32, 64, 160, 256], [2, 2, 2, 2], 256),
+    "segformer_b1": (WIDE, [2, 2, 2, 2], 256),
+    "segformer_b2": (WIDE, [3, 4, 6, 3], 768),
+    "segformer_b3": (WIDE, [3, 4, 18, 3], 768),
+    "segformer_b4": (WIDE, [3, 8, 27, 3], 768),
+    "segformer_b5": (WIDE, [3, 6, 40, 3], 768),
+}
+# Section 13, "[C] encoder", "[C] decoder (K=150)" and "[C] total K=150 / K=19" (HF, random init).
+PARAMS = {
+    "segformer_b0": (3_319_392, 433_302, 3_752_694, 3_719_027),
+    "segformer_b1": (13_151_424, 564_374, 13_715_798, 13_682_131),
+    "segformer_b2": (24_196_288, 3_265_686, 27_461_974, 27_361_235),
+    "segformer_b3": (44_072_128, 3_265_686, 47_337_814, 47_237_075),
+    "segformer_b4": (60_842_688, 3_265_686, 64_108_374, 64_007_635),
+    "segformer_b5": (81_443_008, 3_265_686, 84_708_694, 84_607_955),
+}
+# Section 13, paper Table 1(a): GFLOPs on ADE20K at 512x512 (B5 at 640x640, its ADE20K config).
+PAPER_GFLOPS = {"segformer_b0": 8.4, "segformer_b1": 15.9, "segformer_b2": 62.4, "segformer_b3": 79.0,
+                "segformer_b4": 95.7, "segformer_b5_640": 183.3}  # fmt: skip
+
+
+def hf_model(name: str, num_labels: int, **changes):
+    widths, depths, decoder = CONFIGS[name]
+    settings = {"hidden_sizes": widths, "depths": depths, "decoder_hidden_size": decoder, **changes}
+    config = transformers.SegformerConfig(num_labels=num_labels, **settings)
+    return transformers.SegformerForSemanticSegmentation(config)
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_parameters_equal_hf_and_the_reference(name):
+    encoder, decoder, k150, k19 = PARAMS[name]
+    data = archgraph.analyze(SPEC, name, depth=1)
+    rows = {row["layer"]: row["params"] for row in data["rows"]}
+    assert (rows["segformer"], rows["decode_head"], data["params"]) == (encoder, decoder, k150)
+    assert archgraph.analyze(SPEC, name, overrides={"num_classes": 19})["params"] == k19
+    with torch.device("meta"):
+        ref = hf_model(name, 150)
+    assert sum(p.numel() for p in ref.parameters()) == k150
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_GFLOPS))
+def test_mmcv_convention_reproduces_the_papers_ade20k_gflops(name):
+    count = archgraph.analyze(SPEC, name, convention="mmcv")["convention"]["count"]
+    assert round(count / 1e9, 1) == PAPER_GFLOPS[name]
+
+
+def test_the_paper_counts_differ_from_plain_macs_and_fvcore():
+    """Multiply-adds alone give B2 62.3 and B4 95.6: the paper's figures need mmcv's conv-bias and ReLU terms."""
+    macs = {n: round(archgraph.analyze(SPEC, n)["macs"] / 1e9, 1) for n in ("segformer_b2", "segformer_b4")}
+    assert macs == {"segformer_b2": 62.3, "segformer_b4": 95.6}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_reduced_size_loads_hf_strictly_and_equals_its_logits(name):
+    small = reduced(SPEC, name)
+    assert small["img_size"] == 64 and max(small["depths"]) <= 2
+    torch.manual_seed(0)
+    ref = hf_model(name, small["num_classes"], depths=small["depths"]).eval()
+    with torch.no_grad():  # running statistics that are not the identity, so BatchNorm is tested
+        bn = ref.decode_head.batch_norm
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+    model = archgraph.build(SPEC, name, **small).eval()
+    model.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(pixel_values=x).logits)
+
+
+@pytest.mark.parametrize("name", ["segformer_b0", "segformer_b2"])
+def test_reduced_size_flops_equal_flop_counter(name):
+    small = reduced(SPEC, name)
+    model = archgraph.build(SPEC, name, **small).eval()
+    _, measured = counted(model, torch.randn(1, 3, 64, 64), math_sdpa=True)
+    assert measured == archgraph.analyze(SPEC, name, overrides=small)["flops"]
