@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from archgraph import syntax as s
 from archgraph.errors import ArchNameError, ArchSyntaxError, ArchTypeError, Diagnostic, Note, SpecError
+from archgraph.ir import DTYPES
 from archgraph.labels import label_problem
 from archgraph.loader import Program
 from archgraph.ops import REGISTRY, REQUIRED, suggest
@@ -169,6 +170,9 @@ class _Checker:
             if isinstance(self.item, s.Block):
                 self.error(ArchSyntaxError, "`input` declares a model's inputs; a block takes tensors as parameters",
                            st.span)  # fmt: skip
+            if st.dtype not in DTYPES:
+                self.error(ArchTypeError, f"unknown dtype `{st.dtype}`; an input is one of {', '.join(DTYPES)}",
+                           st.dtype_span, [Note("token ids are i64, masks bool, images and features f32")])  # fmt: skip
             for i, d in enumerate(st.shape):
                 if not (i == 0 and isinstance(d, s.Name) and d.id not in names):
                     self._expr(d, names)
@@ -179,6 +183,7 @@ class _Checker:
         elif isinstance(st, s.Return):
             for v in st.values:
                 self._expr(v, names, labels)
+            self._output_names(st)
         elif isinstance(st, s.Require):
             self._expr(st.condition, names, labels)
         elif isinstance(st, s.RequireShape):
@@ -201,12 +206,37 @@ class _Checker:
             self._body(st.body, names | {st.index}, {})
             names.add(st.label)
 
+    def _output_names(self, st: s.Return) -> None:
+        """Named outputs (`return logits = a, boxes = b`): a model's, every one named, each name once."""
+        if not st.names:
+            return
+        if isinstance(self.item, s.Block):
+            self.error(ArchSyntaxError, "only a model names its outputs; a block returns plain values",
+                       st.name_spans[st.names.index(next(n for n in st.names if n))])  # fmt: skip
+            return
+        seen: dict = {}
+        for name, span in zip(st.names, st.name_spans, strict=True):
+            if not name:
+                self.error(ArchSyntaxError, "name every output or none: write `name = ...` here too", span)
+            elif name in seen:
+                self.error(
+                    ArchNameError, f"output `{name}` is named twice", span, [Note("first named here", seen[name])]
+                )
+            seen.setdefault(name, span)
+
     def _label(self, label: str, node, labels: dict) -> None:
         span = getattr(node, "label_span", None) or node.span
         problem = label_problem(label)
         if problem is not None:
             self.error(ArchNameError, f"label `{label}` cannot be an attribute of the generated module: {problem}",
                        span, [Note("a label is the layer's attribute and state_dict key; choose another")])  # fmt: skip
+        head = label.partition(".")[0]
+        clash = next((other for other in labels if (other == head if "." in label else other.startswith(label + "."))),
+                     None)  # fmt: skip
+        if clash is not None:
+            self.error(ArchNameError, f"label `{label}` and label `{clash}` both claim the attribute `{head}`", span,
+                       [Note(f"`{head}.N` labels make `{head}` a container of numbered layers; name the other "
+                             "layer differently")])  # fmt: skip
         if label in labels:
             first = labels[label]
             self.error(ArchNameError, f"label `{label}` is used twice in `{self.item.name}`", span,
@@ -240,6 +270,9 @@ class _Checker:
             else:
                 self._label(e.label, e, labels)
             self._expr(e.count, names)
+            if e.modifier is not None and e.modifier != "shared":
+                self.error(ArchSyntaxError, f"expected `shared` or a block call after the count, found `{e.modifier}`",
+                           e.modifier_span)  # fmt: skip
             self._call(e.call, names, labels, in_repeat=True)
             if e.label is not None:
                 names.add(e.label)  # `label[i]` taps iteration i
@@ -256,8 +289,9 @@ class _Checker:
             self._function(call)
         elif call.callee in REGISTRY:
             op = REGISTRY[call.callee]
-            positional = [] if op.variadic else list(op.inputs)
-            self._arguments(call, [*positional, *op.attrs], _required_op(op), f"op `{op.name}`", op.variadic)
+            positional = [] if op.variadic else op.input_names
+            optional = {name[:-1] for name in op.inputs if name.endswith("?")}  # a tensor there, else attributes
+            self._arguments(call, [*positional, *op.attrs], _required_op(op), f"op `{op.name}`", op.variadic, optional)
         elif isinstance(target, s.Block):
             params = [p.name for p in target.params]
             required = [p.name for p in target.params if p.default is None]
@@ -285,7 +319,8 @@ class _Checker:
         elif len(call.args) != 1:
             self.error(ArchTypeError, f"`{call.callee}` takes one list, found {len(call.args)} arguments", call.span)
 
-    def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool) -> None:
+    def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool,
+                   optional: set[str] = frozenset()) -> None:  # fmt: skip
         given = set()
         if not variadic and len(call.args) > len(params):
             extra = call.args[len(params)]
@@ -293,7 +328,7 @@ class _Checker:
             self.error(ArchTypeError, f"{what} takes at most {len(params)} positional {noun}, found "
                        f"{len(call.args)}", extra.span)  # fmt: skip
         if not variadic:
-            given.update(params[: len(call.args)])
+            given.update(p for p in params[: len(call.args)] if p not in optional)
         for kw in call.kwargs:
             if kw.name not in params:
                 guess = suggest(kw.name, params)
@@ -308,7 +343,7 @@ class _Checker:
 
 
 def _required_op(op) -> list[str]:
-    return [*([] if op.variadic else op.inputs), *(k for k, a in op.attrs.items() if a.default is REQUIRED)]
+    return [*op.required_inputs, *(k for k, a in op.attrs.items() if a.default is REQUIRED)]
 
 
 def _plural(names: list[str]) -> str:

@@ -33,7 +33,8 @@ def signature(op: OpDef) -> str:
     """`linear(x, out_features, bias = true, ...)`, or how a spec writes an infix op."""
     if op.written:
         return f"written `{op.written}`"
-    ins = [f"{name[1:]}1, {name[1:]}2, ..." if name.startswith("*") else name for name in op.inputs]
+    ins = [f"{name[1:]}1, {name[1:]}2, ..." if name.startswith("*") else f"{name[:-1]} = none" if name.endswith("?")
+           else name for name in op.inputs]  # fmt: skip
     attrs = [name if a.default is REQUIRED else f"{name} = {literal(a.default)}" for name, a in op.attrs.items()]
     return f"`{op.name}({', '.join([*ins, *attrs])})`"
 

@@ -15,6 +15,7 @@ from typing import Any
 from archgraph.source import Span
 
 BATCH = "B"  # the one symbolic dimension
+DTYPES = {"f32": "torch.float32", "i64": "torch.int64", "bool": "torch.bool"}  # what an `input` may declare
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class Cost:
     other: int = 0
     terms: tuple[tuple[str, int, int], ...] = ()  # (name, macs, other)
     quadratic: bool = False  # scales with tokens squared (attention scores and A.V)
+    scores: tuple[int, int] | None = None  # attention's (queries Nq, keys Nk): its cost is h * Nq * Nk per sample
 
     @property
     def flops(self) -> int:
@@ -101,6 +103,7 @@ class Scope:
     doc: str | None = None
     input_names: list[str] = field(default_factory=list)  # spec names of `inputs`, for the generated forward
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
+    shared: bool = False  # a `repeat N shared block(...)`: its iterations are one module, called N times
     args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
 
     def walk(self):
@@ -122,6 +125,7 @@ class Graph:
     doc: str | None
     params: dict[str, Any]
     source: str
+    output_names: tuple[str, ...] = ()  # `return logits = a, boxes = b`: the forward returns a dict
     program: Any = field(default=None, repr=False, compare=False)  # the loader.Program it came from
 
     def type_of(self, value: Value) -> TensorType:

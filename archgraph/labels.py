@@ -29,7 +29,11 @@ def label_problem(label: str) -> str | None:
     """Why `label` cannot be an attribute of a generated module, or None when it can.
 
     A label is the attribute and the state_dict key, so a label that is not usable as-is is
-    an error, never silently renamed (the key would no longer be the label)."""
+    an error, never silently renamed (the key would no longer be the label). A numbered label
+    `downsample.0` is a container `downsample` (an nn.ModuleDict) and its entry `0`."""
+    head, dot, index = label.partition(".")
+    if dot:
+        return label_problem(head) if index.isdigit() else "a numbered label is `name.N`"
     if not (label.isascii() and label.isidentifier()):
         return "it is not an ASCII name (letters, digits and `_`)"
     if keyword.iskeyword(label):

@@ -61,7 +61,9 @@ def _base(graph: Graph, value: Value) -> Value:
 
 
 def _is_parameter(graph: Graph, value: Value) -> bool:
-    return graph.nodes[value.node].op == "parameter"
+    """A parameter or a constant buffer (`sine_position`): held by the module, not an activation."""
+    op = graph.nodes[value.node].op
+    return op == "parameter" or (op != "input" and REGISTRY[op].buffer)
 
 
 def _numel(graph: Graph, value: Value, batch: int) -> int:
@@ -118,7 +120,7 @@ def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
     live: dict[Value, int] = {}
     peak, where = 0, ""
     for i, node in enumerate(order):
-        if not rule(node.op).view and node.op != "parameter":
+        if not rule(node.op).view and not _is_parameter(graph, Value(node.id)):
             for k in range(len(node.outs)):
                 value = Value(node.id, k)
                 live[value] = _numel(graph, value, batch) * nbytes
@@ -171,6 +173,7 @@ def memory_data(graph: Graph, batch: int = 1, dtype: str = "f32") -> dict:
         "batch": batch,
         "dtype": dtype,
         "param_bytes": {d: params * BYTES[d] for d in PARAM_DTYPES},
+        "buffers": {n.path: n.out.numel() for n in graph.nodes.values() if n.op != "input" and REGISTRY[n.op].buffer},
         "inference_activation_peak_bytes": peak,
         "inference_peak_at": where,
         "attention_matrix_bytes": attention_matrix_bytes(graph, batch, nbytes),

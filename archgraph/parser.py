@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -227,7 +227,7 @@ def _meant_as_name(text: str, keyword: Token, error_at: int) -> bool:
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 _FIRST = [")", "]", "}", ",", ":", "=", "(", "{"]  # listed first, in this order, in "expected ..."; then a name
 # Terminals whose text is not a user's word for them, in "expected ..." lists.
-_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "COMPARE": "a comparison",
+_WORDS = {"NAME": "a name", "INDEXED": "a numbered label", "NUMBER": "a number", "STRING": "a string", "COMPARE": "a comparison",
           "$END": "end of file"}  # fmt: skip
 
 
@@ -287,6 +287,15 @@ def _span(file: str, meta: Meta | Token) -> Span:
     return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+@dataclass(frozen=True)
+class _Named:
+    """`name = expr` in a `return`, until return_stmt unpacks it."""
+
+    name: str
+    value: s.Expr
+    span: Span
+
+
 @v_args(meta=True)
 class ToSyntax(Transformer):
     """Parse tree -> syntax dataclasses. Builds only; never checks."""
@@ -335,13 +344,26 @@ class ToSyntax(Transformer):
 
     # ---- statements ----
     def input_stmt(self, meta, children):
-        return s.Input(str(children[0]), children[1], self.span(meta))
+        name, dtype, shape = children
+        if dtype is None:
+            return s.Input(str(name), shape, self.span(meta))
+        return s.Input(str(name), shape, self.span(meta), str(dtype), self.span(dtype))
 
     def assign(self, meta, children):
         return s.Assign(tuple(str(t) for t in children[:-1]), children[-1], self.span(meta))
 
     def return_stmt(self, meta, children):
-        return s.Return(tuple(children), self.span(meta))
+        named = [c for c in children if isinstance(c, _Named)]
+        values = tuple(c.value if isinstance(c, _Named) else c for c in children)
+        if not named:
+            return s.Return(values, self.span(meta))
+        names = tuple(c.name if isinstance(c, _Named) else "" for c in children)
+        spans = tuple(c.span for c in children)
+        return s.Return(values, self.span(meta), names, spans)
+
+    def named_output(self, meta, children):
+        name, value = children
+        return _Named(str(name), value, self.span(name))
 
     def require_stmt(self, meta, children):
         condition, message = children
@@ -427,7 +449,10 @@ class ToSyntax(Transformer):
         return s.Keyword(str(children[0]), children[1], self.span(meta))
 
     def repeat_call(self, meta, children):
-        return s.Repeat(children[0], children[1], self.span(meta))
+        count, modifier, call = children
+        if modifier is None:
+            return s.Repeat(count, call, self.span(meta))
+        return s.Repeat(count, call, self.span(meta), modifier=str(modifier), modifier_span=self.span(modifier))
 
     def labelled(self, meta, children):
         label, inner = children

@@ -40,6 +40,8 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "input_shapes": {name: _shape(graph, v) for name, v in graph.inputs},
         "output_shape": _shape(graph, graph.outputs[0]) if len(graph.outputs) == 1 else None,
         "output_shapes": [_shape(graph, v) for v in graph.outputs],
+        "outputs": _outputs(graph),
+        "output_names": list(graph.output_names),
         "convention": {**conv.describe(), "count": conv.total(graph) * batch},
         "depth": depth,
         "rows": _rows(graph, batch, conv, depth),
@@ -49,6 +51,18 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "memory": memory_data(graph, batch, dtype),
         "stages": stage_data(graph, batch),
     }
+
+
+def _outputs(graph: Graph) -> dict[str, str]:
+    """Each output's name (`return logits = ...`; else `output`, `output1`, ...) and shape."""
+    names = graph.output_names or [f"output{i or ''}" for i in range(len(graph.outputs))]
+    return {name: _shape(graph, v) for name, v in zip(names, graph.outputs, strict=True)}
+
+
+def _output_text(data: dict) -> str:
+    if data["output_names"]:
+        return ", ".join(f"{k} {v}" for k, v in data["outputs"].items())
+    return ", ".join(data["output_shapes"])
 
 
 def _shape(graph: Graph, value) -> str:
@@ -75,9 +89,12 @@ def _level(graph: Graph, items: list, level: int, how: tuple, depth: int | None,
     for item in items:
         if isinstance(item, Scope):
             kind = "repeat" if item.kind == "repeat" else item.block
+            inner = item.items
+            if item.shared and inner:  # one module called N times: its layers once, each summed over the calls
+                kind, inner = f"shared x{len(inner)}", inner[0].items
             rows.append(_row(graph, item.path, kind, item, level, how))
             if expands(item, level, depth):
-                _level(graph, item.items, level + 1, how, depth, rows)
+                _level(graph, inner, level + 1, how, depth, rows)
             continue
         node = graph.nodes[item]
         if node.op != "input" and (node.params or node.cost.macs or node.cost.other):
@@ -128,6 +145,8 @@ def _node(graph: Graph, node: Node, batch: int, conv) -> dict:
         "attention_n2": node.cost.quadratic, "span": str(node.span),
         "convention_count": conv.count(graph, node) * batch,
     }  # fmt: skip
+    if node.cost.scores:  # cross-attention's cost is Nq * Nk, self-attention's N * N
+        out["scores"] = {"queries": node.cost.scores[0], "keys": node.cost.scores[1]}
     if node.cost.terms:
         out["terms"] = [{"name": n, "macs": m * batch, "flops": 2 * m * batch, "other_flops": o * batch}
                         for n, m, o in node.cost.terms]  # fmt: skip
@@ -194,6 +213,16 @@ def _share(row: dict) -> str:
     return f"{100 * row['attention_flops'] / row['flops']:.1f}%" if row["flops"] and row["attention_flops"] else ""
 
 
+def _n2(row: dict) -> str:
+    """A node's attention mark: `N²` with its N x N scores, `Nq·Nk` with Nq x Nk for cross-attention."""
+    if not row.get("attention_n2"):
+        return ""
+    if "scores" not in row:
+        return "N²"
+    nq, nk = row["scores"]["queries"], row["scores"]["keys"]
+    return f"N² {nq}x{nk}" if nq == nk else f"Nq·Nk {nq}x{nk}"
+
+
 def _extra(data: dict) -> bool:
     """Whether the chosen convention gets a column of its own (it differs from the FLOPs column)."""
     return data["convention"]["name"] != conventions.DEFAULT
@@ -207,7 +236,7 @@ def _cells(data: dict, row: dict, view: str, indent_by: str = "  ") -> list[str]
     else:
         first = [indent_by * row.get("depth", 0) + row["layer"], row["kind"], row["output"]]
     cells = [*first, f"{row['params']:,}", human(row["macs"]), human(row["flops"]), human(row["other_flops"])]
-    cells.append(_share(row) if "attention_flops" in row else ("N²" if row.get("attention_n2") else ""))
+    cells.append(_share(row) if "attention_flops" in row else _n2(row))
     return [*cells, human(row["convention_count"])] if _extra(data) else cells
 
 
@@ -223,7 +252,7 @@ def _total(data: dict, view: str) -> dict:
     keys = ("params", "macs", "flops", "other_flops", "attention_flops")
     total = {"layer": "total", "kind": "", "depth": 0, **{k: data[k] for k in keys},
              "convention_count": data["convention"]["count"],
-             "output": data["output_shape"] or ", ".join(data["output_shapes"])}  # fmt: skip
+             "output": data["output_shape"] or _output_text(data)}  # fmt: skip
     if view == "op":
         return {**total, "op": "total", "count": sum(r["count"] for r in data["by_op"])}
     if view == "node":
@@ -255,6 +284,9 @@ def _notes(data: dict, tools: bool) -> list[str]:
         f"training step at batch {mem['batch']}: {_bytes(mem['training_step_bytes'])} = weights + gradients + "
         f"AdamW moments + {_bytes(mem['training_saved_activation_bytes'])} saved activations (assumptions: README)",
     ]
+    if mem.get("buffers"):
+        notes.append("buffers (constants, 0 parameters, not in state_dict): " + ", ".join(
+            f"{path} {n:,} elements" for path, n in mem["buffers"].items()))  # fmt: skip
     if tools:
         notes += ["what tools print for this model:"] + [f"  {name}: {n:,}" for name, n in data["tools"].items()]
     if data.get("closed_form", {}).get("error"):

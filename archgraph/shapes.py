@@ -23,6 +23,7 @@ def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs,
         return Node(node_id, op, values, attrs, outs, span, scope, path, label)
     opdef = REGISTRY[op]
     try:
+        _check_dtypes(opdef, types)
         out = opdef.infer(types, attrs)
         outs = out if isinstance(out, tuple) else (out,)
         params, cost = opdef.params(types, attrs), opdef.cost(types, attrs, outs)
@@ -36,6 +37,18 @@ def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs,
         raise InternalError(f"shape rule of `{op}` failed on {types} {attrs}: {error!r}") from error
     _check_size(op, outs, params, span)
     return Node(node_id, op, values, attrs, outs, span, scope, path, label, params=params, cost=cost)
+
+
+_DTYPE_WORDS = {"f32": "a float tensor (f32)", "i64": "token ids (i64)", "bool": "a mask (bool)"}
+
+
+def _check_dtypes(opdef, types: list[TensorType]) -> None:
+    """An OpError (type error, at the input) for a tensor whose dtype the op does not take."""
+    for i, t in enumerate(types):
+        allowed = opdef.accepts(i)
+        if allowed is not None and t.dtype not in allowed:
+            want = " or ".join(_DTYPE_WORDS[d] for d in allowed)
+            raise OpError(f"{_input_names(opdef, len(types))[i]} must be {want}, found {t}", i, "type error")
 
 
 MAX_ELEMENTS = 2**40  # per tensor at batch 1, and parameters per layer: 4 TiB in f32
@@ -56,7 +69,7 @@ def _input_names(opdef, count: int) -> list[str]:
         return ["the left operand", "the right operand"][:count]
     if opdef.variadic:
         return [f"input {i}" for i in range(count)]
-    return [f"input `{name}`" for name in opdef.inputs[:count]]
+    return [f"input `{name}`" for name in opdef.input_names[:count]]
 
 
 __all__ = ["make_node"]

@@ -105,6 +105,8 @@ class Repeat:
     span: Span
     label: str | None = None
     label_span: Span | None = None
+    modifier: str | None = None  # `shared` (checked by check): every iteration is one module, one set of weights
+    modifier_span: Span | None = None
 
 
 Expr = Number | String | Bool | Name | ListExpr | BinOp | UnaryOp | Subscript | Call | Repeat
@@ -114,9 +116,13 @@ Expr = Number | String | Bool | Name | ListExpr | BinOp | UnaryOp | Subscript | 
 
 @dataclass(frozen=True, slots=True)
 class Input:
+    """`input ids: i64[B, S]`: a model input, its dtype (f32 when not written: f32, i64 or bool) and shape."""
+
     name: str
     shape: tuple[Expr, ...]
     span: Span
+    dtype: str = "f32"
+    dtype_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +134,12 @@ class Assign:
 
 @dataclass(frozen=True, slots=True)
 class Return:
+    """`return x` or `return logits = a, boxes = b`: names are the outputs' names (a model's), or empty."""
+
     values: tuple[Expr, ...]
     span: Span
+    names: tuple[str, ...] = ()
+    name_spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
     except Exception as error:
         result.check(False, f"forward failed: {type(error).__name__}: {error}")
         return result
+    outputs = list(outputs.values()) if isinstance(outputs, dict) else outputs  # named outputs, in order
     outputs = outputs if isinstance(outputs, tuple | list) else (outputs,)
     expected = [graph.type_of(v).shape(batch) for v in graph.outputs]
     found = [tuple(o.shape) for o in outputs]
@@ -190,6 +191,10 @@ def _random(t, batch: int, device: str):
     import torch
 
     shape = t.shape(batch)
+    if t.dtype != "f32":  # token ids 0 or 1 (valid for any vocabulary); masks that hide nothing
+        dtype = torch.int64 if t.dtype == "i64" else torch.bool
+        return torch.zeros(shape, device=device, dtype=dtype) if device == "meta" else torch.randint(
+            0, 2 if t.dtype == "i64" else 1, shape, device=device, dtype=dtype)  # fmt: skip
     return torch.empty(shape, device=device) if device == "meta" else torch.randn(shape, device=device)
 
 

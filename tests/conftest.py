@@ -33,6 +33,19 @@ def spec_models() -> list[tuple[Path, str]]:
     return out
 
 
+def image_models() -> list[tuple[Path, str]]:
+    """spec_models() that take one f32 tensor: what the generic torch tests feed a random input.
+    Sequence models (token ids, masks, several inputs) have their own parity tests
+    (tests/parity/test_transformer_parity.py)."""
+    import archgraph
+
+    def one_f32_input(path: Path, name: str) -> bool:
+        graph = archgraph.load_graph(path, name)
+        return [graph.type_of(v).dtype for _, v in graph.inputs] == ["f32"]
+
+    return [(path, name) for path, name in spec_models() if one_f32_input(path, name)]
+
+
 def run(capsys, *argv) -> tuple[int, str, str]:
     """`archgraph *argv` in this process: (exit code, stdout, stderr)."""
     from archgraph.cli import main

@@ -84,7 +84,30 @@ def assert_only_definitions(source: str) -> None:
 
 # ---- 1. the grammar, with realistic terminals mixed in ----
 
-NAMES = sorted({*REGISTRY, "x", "y", "h", "B", "N", "C", "dim", "depth", "blocks", "fc", "mlp", "attn", "i"})
+NAMES = sorted(
+    {
+        *REGISTRY,
+        "x",
+        "y",
+        "h",
+        "B",
+        "N",
+        "C",
+        "dim",
+        "depth",
+        "blocks",
+        "fc",
+        "mlp",
+        "attn",
+        "i",
+        "i64",
+        "bool",
+        "f32",
+        "src",
+        "mask",
+        "logits",
+    }
+)  # dtypes of inputs, names of outputs
 HOSTILE_NAMES = ["class", "lambda", "None", "self", "torch", "nn", "F", "dd", "forward", "training", "to",
                  "init_weights", "__init__", "__class__", "_x", "print", "exec", "open", "é", "ﬁ", "a" * 300]  # fmt: skip
 STRINGS = ['"attention"', '"zeros"', '"token"', '"avg"', '"none"', '"tanh"', '"x"', '""', r'"\""', r'"\\"',
@@ -96,6 +119,10 @@ TERMINALS = {
         st.from_regex(r"\A(\d{1,25}(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?\Z"),
     ),
     "STRING": st.sampled_from(STRINGS),
+    "INDEXED": st.one_of(
+        st.sampled_from(["downsample.0", "downsample.1", "layers.0", "x.0", "forward.1", "class.0"]),
+        st.from_regex(r"\A[^\W\d]\w{0,6}\.\d{1,3}\Z"),
+    ),  # numbered labels
 }
 
 

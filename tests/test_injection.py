@@ -144,6 +144,7 @@ STRING_ATTRIBUTES = {
     ("mul", "scalar"): "mul(x, {})",
     ("div", "scalar"): "div(x, {})",
     ("index", "items"): "index(x, {})",
+    ("embedding", "init"): "e: embedding(ids, 10, 4, init = {})",
 }
 
 
@@ -157,7 +158,7 @@ def test_every_string_attribute_is_covered():
 def test_hostile_string_attributes_are_errors(tmp_path, capsys, attribute):
     call = STRING_ATTRIBUTES[attribute].format(HOSTILE_STRING)
     spec = tmp_path / "spec.arch"
-    spec.write_text(f"model m() {{ input x: [B, 8] input image: [B, 3, 8, 8]\n return {call} }}\n")
+    spec.write_text(f"model m() {{ input x: [B, 8] input image: [B, 3, 8, 8] input ids: i64[B, 8]\n return {call} }}\n")
     assert main(["compile", str(spec), "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "error" in err and "Traceback" not in err and not (tmp_path / "out").exists(), err

@@ -48,8 +48,9 @@ def shape(t: TensorType) -> str:
     return "[" + ", ".join(str(d) for d in t.dims) + "]"
 
 
-def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Value]) -> tuple[list[str], str]:
-    """Lines of the forward body and its return expression.
+def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Value],
+           output_names: tuple[str, ...] = ()) -> tuple[list[str], str]:  # fmt: skip
+    """Lines of the forward body and its return expression (a dict when `output_names` are given).
 
     `inputs` pairs each argument's value with its (legal, distinct) Python name.
     """
@@ -80,6 +81,9 @@ def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Val
         else:
             targets = ", ".join(names[d] for d in st.defs)
             lines.append(f"{targets} = {code}{comment}" if targets else code)
+    if output_names:
+        pairs = zip(output_names, returned, strict=True)
+        return lines, "{" + ", ".join(f'"{name}": {_fill(text, names)}' for name, (text, _) in pairs) + "}"
     returns = ", ".join(_fill(text, names) for text, _ in returned)
     last = kept[-1] if kept else None
     if last and not last.template and last.defs == outputs and len(outputs) == 1 and lines[-1].startswith(

@@ -57,6 +57,23 @@ HELPERS = {
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gamma
 ''',
+    "SinePosition": '''class SinePosition(nn.Module):
+    """The fixed sinusoidal position encoding (Vaswani et al. 2017, section 3.5), a [1, n, dim] buffer.
+
+    PE(pos, 2i) = sin(pos / base^(2i/dim)), PE(pos, 2i+1) = cos(pos / base^(2i/dim)); computed once,
+    not saved in state_dict.
+    """
+
+    def __init__(self, n: int, dim: int, base: float = 10000.0, *, device=None, dtype=None) -> None:
+        super().__init__()
+        position = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+        angle = position / base ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim)
+        pe = torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim)  # sin, cos interleaved
+        self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        return self.pe
+''',
     "StdConv2d": '''class StdConv2d(nn.Conv2d):
     """Conv2d whose filters are standardised each forward: zero mean, unit variance (timm StdConv2d)."""
 
@@ -111,10 +128,13 @@ class ClassView:
     is_model: bool = False
     outputs: int = 1
     checkpointing: bool = False  # takes `grad_checkpointing`: it runs repeats, or holds a class that does
+    named: bool = False  # returns a dict of named outputs
     methods: list[str] = field(default_factory=list)  # a classifier's timm API, its `forward` included
 
     @property
     def annotation(self) -> str:
+        if self.named:
+            return " -> dict[str, torch.Tensor]"
         return " -> torch.Tensor" if self.outputs == 1 else f" -> tuple[{', '.join(['torch.Tensor'] * self.outputs)}]"
 
 
@@ -159,10 +179,20 @@ class _Body:
     stmts: list[Stmt] = field(default_factory=list)
     attrs: Namespace = field(default_factory=Namespace)
     checkpointing: bool = False
+    containers: set[str] = field(default_factory=set)  # nn.ModuleDicts of numbered labels
     layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
 
     def attribute(self, label: str) -> str:
-        """The label itself (it is the state_dict key) when legal, else a safe unique name."""
+        """The label itself (it is the state_dict key) when legal, else a safe unique name.
+
+        A numbered label `downsample.0` is entry "0" of an nn.ModuleDict `downsample`, created
+        on first use, so the key is `downsample.0.weight` as torchvision's nn.Sequential has it."""
+        head, dot, index = label.partition(".")
+        if dot:
+            if head not in self.containers:
+                self.containers.add(head)
+                self.init.append(f"self.{self.attribute(head)} = nn.ModuleDict()  # numbered layers: {head}.N")
+            return f'{head}["{index}"]'
         if is_attribute(label) and label not in self.attrs.taken:
             self.attrs.taken.add(label)
             return label
@@ -183,11 +213,14 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
         inputs = list(zip(scope.inputs, scope.input_names, strict=True))
     args = _arguments([name for _, name in inputs], body.stmts)
     named = [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)]
-    lines, returns = render(body.stmts, named, scope.outputs)
+    outputs_named = graph.output_names if is_model else ()
+    lines, returns = render(body.stmts, named, scope.outputs, outputs_named)
     doc = _doc(scope, graph, is_model)
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
-    view = ClassView("", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs))
+    view = ClassView(
+        "", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(outputs_named)
+    )
     view.checkpointing = body.checkpointing or is_model
     api = classifier(graph, body.stmts, named, body.layers) if is_model else None
     if api is not None:
@@ -205,7 +238,7 @@ def _arguments(names: list[str], stmts: list[Stmt]) -> list[str]:
 def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> None:
     op = REGISTRY[node.op]
     types = [fv.graph.type_of(v) for v in node.inputs]
-    attr = f"self.{body.attribute(node.label or node.op)}" if op.learnable else ""
+    attr = f"self.{body.attribute(node.label or node.op)}" if op.learnable or op.buffer else ""
     if attr:
         body.layers[node.id] = attr
     args = EmitArgs(node.attrs, [hole(i) for i in range(len(node.inputs))], types, node.outs, attr)
@@ -249,6 +282,9 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     iterations = [it for it in child.items if isinstance(it, Scope)]
     if not iterations:
         return  # `repeat 0`: the output is the input, and there are no weights
+    if child.shared:
+        _shared_loop(fv, child, attr, iterations, body, types, names, given)
+        return
     built_each = [_construct(fv, it, body) for it in iterations]
     body.checkpointing = True
     if len(set(built_each)) == 1:
@@ -268,6 +304,25 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
         body.init.append(f"self.{attr} = nn.ModuleList({built})")
     loop_names = [name or given.get(child.inputs[0], "") or "x" for name in names]  # never `h`: it carries x
     body.stmts.append(_loop(child, attr, iterations, types, loop_names, checkpointed))
+
+
+def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope], body: _Body, types, names,
+                 given: dict[Value, str]) -> None:  # fmt: skip
+    """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`."""
+    body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
+    body.weights.append(f"self.{attr}.init_weights()")
+    extra = list(iterations[0].inputs[1:])
+    args = ", ".join([target(0)] + [hole(1 + j) for j in range(len(extra))])
+    lines = [f"{target(0)} = {hole(0)}", f"for _ in range({len(iterations)}):",
+             f"    {target(0)} = self.{attr}({args})"]  # fmt: skip
+    taps = f"{sanitize(attr)}_out"
+    if child.taps:  # each call's output, as `_loop` keeps them
+        lines[1:1] = [f"{taps} = []"]
+        lines.append(f"    {taps}.append({target(0)})")
+    aliases = {it.outputs[0]: f"{taps}[{i}]" for i, it in enumerate(iterations) if i in child.taps}
+    loop_names = [name or given.get(child.inputs[0], "") or "x" for name in names]
+    body.stmts.append(Stmt(list(child.outputs), "\n".join(lines), [*child.inputs, *extra], types, loop_names,
+                           template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
 def _construct(fv: FileView, child: Scope, body: _Body) -> str:

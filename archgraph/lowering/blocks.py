@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict, scope: Scope,
-               caller_env: dict, label: str | None = None) -> Any:  # fmt: skip
+               caller_env: dict, label: str | None = None, path: str | None = None) -> Any:  # fmt: skip
     """Run `block` on bound arguments (evaluated in `caller_env`) in a child scope of `scope`;
     returns its value(s). A call like an earlier one (see `instances`) is a copy of that one."""
     if lw.depth >= MAX_BLOCK_DEPTH:
@@ -28,7 +28,7 @@ def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict
     given.update(kwargs)
     label = label or e.label or lw.labels.unique(scope, block.name)
     lw.labels.use(scope, label, e)
-    path = f"{scope.path}.{label}" if scope.path else label
+    path = path or (f"{scope.path}.{label}" if scope.path else label)
     same = instances.key(block, e, lw.depth, given) if instances.ENABLED else None
     if same is not None and same in lw.templates:
         return instances.instantiate(lw, lw.templates[same], scope, path, label, given)

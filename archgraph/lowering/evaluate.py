@@ -195,24 +195,31 @@ def _op(lw: Lowering, op: OpDef, e: s.Call, args: list, kwargs: dict, scope: Sco
             raise ArchTypeError(f"`{op.name}` needs at least one tensor", e.span)
         names = [op.inputs[0][1:]] * n_in
     else:
-        n_in = len(op.inputs)
         names = list(op.inputs)
-    ins = []
+    ins, positional = [], 0  # positional: how many of `args` are tensor inputs
     for i, name in enumerate(names):
-        if i < len(args):
+        optional, name = name.endswith("?"), name.rstrip("?")
+        if i == positional < len(args) and not (optional and not isinstance(args[i], Tensor)):
             value, expr = args[i], e.args[i]
+            positional += 1
         elif name in kwargs:
-            value, expr = kwargs[name], exprs[name]
+            value, expr = kwargs.pop(name), exprs.pop(name)
+        elif optional:  # not given: the op runs without it
+            continue
         else:
             raise ArchTypeError(f"`{op.name}` needs argument `{name}`", e.span)
-        exprs[i] = expr
+        exprs[len(ins)] = expr
         ins.append(lw.tensor(value, expr.span, f"argument `{name}` of `{op.name}`"))
+    n_in = n_in if op.variadic else positional
     attr_names = list(op.attrs)
     rest = args[n_in:]
     if len(rest) > len(attr_names):
         raise ArchTypeError(f"`{op.name}` takes {len(attr_names)} attributes after its tensors, found {len(rest)}",
                             e.args[n_in + len(attr_names)].span)  # fmt: skip
-    given = dict(zip(attr_names, rest, strict=False)) | kwargs
+    given = dict(zip(attr_names, rest, strict=False))
+    for name in given.keys() & kwargs.keys():  # after an optional tensor input not given, check could not tell
+        raise ArchTypeError(f"argument `{name}` of op `{op.name}` is given twice", exprs[name].span)
+    given |= kwargs
     exprs.update(zip(attr_names, e.args[n_in:], strict=False))
     attrs = {}
     for name, attr in op.attrs.items():

@@ -132,7 +132,9 @@ class Lowering:
         root.inputs = [v for _, v in inputs]
         params = {p.name: plain(env[p.name]) for p in item.params}
         doc = _resolved(self.program, name)[3] or item.doc
-        return Graph(name, self.nodes, root, inputs, root.outputs, doc, params, self.program.files[0])
+        graph = Graph(name, self.nodes, root, inputs, root.outputs, doc, params, self.program.files[0])
+        graph.output_names = self.returned.names
+        return graph
 
     def bind_params(self, params, given: dict, span: Span, what: str, spans: dict | None = None) -> dict[str, Any]:
         """Parameter values, types checked: given scalars first, then tensors with shapes (a shape checks
@@ -239,7 +241,8 @@ class Lowering:
             if isinstance(d, s.Name) and d.id == BATCH and BATCH not in env:
                 raise ArchShapeError(f"the batch `{BATCH}` can only be the first axis, found it on axis {axis}", d.span)
             dims.append(self.dim(d, env, "input dimension"))
-        node = self.add_node("input", (), {"name": st.name}, (TensorType(tuple(dims)),), st.span, scope, st.name)
+        out = TensorType(tuple(dims), st.dtype)
+        node = self.add_node("input", (), {"name": st.name}, (out,), st.span, scope, st.name)
         self.current_inputs.append((st.name, Value(node.id)))
         env[st.name] = Tensor(Value(node.id), node.out)
 
@@ -306,7 +309,7 @@ class Lowering:
 
     def apply_op(self, op: OpDef, call: s.Call, ins: list[Tensor], attrs: dict, scope: Scope,
                  arg_spans: dict) -> Any:  # fmt: skip
-        label = call.label or (self.labels.unique(scope, op.name) if op.learnable else None)
+        label = call.label or (self.labels.unique(scope, op.name) if op.learnable or op.buffer else None)
         if label:
             self.labels.use(scope, label, call)
         node = self.add_node(op.name, tuple(ins), attrs, None, call.span, scope, label, arg_spans)

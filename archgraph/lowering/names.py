@@ -52,6 +52,7 @@ def body_labels(body: tuple[s.Stmt, ...]) -> frozenset[str]:
         for node in syntax_walk(st):
             if isinstance(node, (s.Call, s.Repeat)) and node.label:
                 labels.add(node.label)
+                labels.add(node.label.partition(".")[0])  # `layers.0` takes the attribute `layers`
             elif isinstance(node, s.RepeatBlock):
                 labels.add(node.label)
     return frozenset(labels)

@@ -58,21 +58,37 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     block = lw.program.definitions[e.call.callee]
     rep = _container(lw, scope, e.label, e)
     rep.inputs, rep.input_names = [x.value], [_name_of(e.call.args[0])]
+    rep.shared = e.modifier == "shared"
     taps = Taps(rep)
     env[e.label] = taps
     for i in range(count):
         before = len(lw.nodes)
-        y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i))
+        # a shared repeat's iterations are one module at the repeat's own path: its weights once
+        y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i),
+                       path=rep.path if rep.shared else None)  # fmt: skip
         y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")
         if y.type != x.type:
-            raise ArchShapeError(f"a repeated call must return what it takes: iteration {i} maps {x.type} to "
-                                 f"{y.type}", e.call.span)  # fmt: skip
+            _not_threaded(e, i, x, y)
         if i == 0:
             _budget(lw, e.label, e.count, count, before)
+        elif rep.shared:
+            for node in list(lw.nodes.values())[before:]:
+                node.params = 0  # iteration 0 holds the weights; the others read them
         taps.outputs.append(y)
         x = y
     rep.outputs = [x.value]
     return x
+
+
+def _not_threaded(e: s.Repeat, i: int, x: Tensor, y: Tensor) -> None:
+    """The error for a repeated call whose output is not its input's type (the next call could not take it)."""
+    if e.modifier == "shared":
+        raise ArchShapeError(f"a shared block is reused with other widths: `{e.call.callee}` maps {x.type} to {y.type}"
+                             f", so its next call would get {y.type} where its one set of weights was built for "
+                             f"{x.type}", e.call.span,
+                             [Note("a `shared` repeat runs one module N times: its output must fit its input")])  # fmt: skip
+    raise ArchShapeError(f"a repeated call must return what it takes: iteration {i} maps {x.type} to "
+                         f"{y.type}", e.call.span)  # fmt: skip
 
 
 def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> None:

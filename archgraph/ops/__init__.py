@@ -8,6 +8,7 @@ from archgraph.ops import (  # noqa: F401  (registers)
     attention,
     conv,
     elementwise,
+    embedding,
     expand,
     linear,
     matmul,

@@ -72,34 +72,44 @@ register(OpDef(
 
 
 def _sdpa_infer(ins, a):
-    q, k, v = ins
-    for i, (t, name) in enumerate(zip(ins, "qkv", strict=True)):
+    q, k, v = ins[:3]
+    for i, (t, name) in enumerate(zip(ins, "qkv", strict=False)):
         expect_rank(t, 4, i, f"`{name}` [B, h, N, d]")
-    if q.dims[:2] != k.dims[:2] or k.dims[:3] != v.dims[:3]:
-        raise OpError(f"q, k and v disagree on batch, heads or keys: {q}, {k}, {v}", 1)
+    if k.dims[2] != v.dims[2]:
+        raise OpError(f"k and v need one row per key: k has {k.dims[2]} keys, v has {v.dims[2]} values", 2)
+    if q.dims[:2] != k.dims[:2] or k.dims[:2] != v.dims[:2]:
+        raise OpError(f"q, k and v disagree on batch or heads: {q}, {k}, {v}", 1)
     if q.dims[3] != k.dims[3]:
         raise OpError(f"q and k need the same head dim, found {q.dims[3]} and {k.dims[3]}", 1)
     if a["causal"] and q.dims[2] > k.dims[2]:
         raise OpError(f"a causal mask needs no more queries than keys, found {q.dims[2]} > {k.dims[2]}", "causal")
+    if len(ins) == 4 and ins[3].dims != (q.dims[0], k.dims[2]):
+        raise OpError(f"the key padding mask must be [batch, keys] = [{q.dims[0]}, {k.dims[2]}] "
+                      f"(one flag per key), found {ins[3]}", 3)  # fmt: skip
     return TensorType((*q.dims[:3], v.dims[3]), q.dtype)
 
 
 def _sdpa_cost(ins, a, outs):
-    q, k, v = ins
+    q, k, v = ins[:3]
     b, h, nq, d = (1, *q.dims[1:])
     nk, dv = k.dims[2], v.dims[3]
     scores = b * h * nq * nk
     qk, av = scores * d, scores * dv
     # scale (1), softmax (3) per score
     terms = (("q@k^T", qk, 0), ("softmax", 0, 4 * scores), ("attn@v", av, 0))
-    return Cost(macs=qk + av, other=4 * scores, terms=terms, quadratic=True)
+    return Cost(macs=qk + av, other=4 * scores, terms=terms, quadratic=True, scores=(nq, nk))
 
 
 def _sdpa_call(a) -> str:
     extra = ", is_causal=True" if a.value("causal") else ""
+    if len(a.ins) == 4:  # True marks a padded key (nn.MultiheadAttention); SDPA's bool mask marks those kept
+        keep = f"~{a.ins[3]}[:, None, None, :]"
+        if a.value("causal"):  # SDPA takes a mask or is_causal: the causal part joins the mask
+            keep = f"{keep} & {a.ins[3]}.new_ones({a.ins[0]}.shape[-2], {a.ins[1]}.shape[-2]).tril()"
+        extra = f", attn_mask={keep}"
     if a.value("scale") is not None:
         extra += f", scale={a['scale']}"
-    return f"F.scaled_dot_product_attention({', '.join(a.ins)}{extra})"
+    return f"F.scaled_dot_product_attention({', '.join(a.ins[:3])}{extra})"
 
 
 _SDPA_MEMORY = Memory(
@@ -111,17 +121,18 @@ _SDPA_MEMORY = Memory(
 
 register(OpDef(
     name="sdpa",
-    inputs=("q", "k", "v"),
+    inputs=("q", "k", "v", "key_padding_mask?"),
     attrs={"causal": Attr("bool", False, "mask future keys"),
            "scale": Attr("float", None, "defaults to 1/sqrt(d)")},
     infer=_sdpa_infer,
     cost=_sdpa_cost,
     emit=Emit(call=_sdpa_call),
     summary="scaled dot-product attention softmax(q k^T * scale) v (F.scaled_dot_product_attention)",
-    formulas={"shape": "q [B, h, Nq, d], k [B, h, Nk, d], v [B, h, Nk, dv] -> [B, h, Nq, dv]",
+    dtypes={"key_padding_mask": ("bool",)},
+    formulas={"shape": "q [B, h, Nq, d], k [B, h, Nk, d], v [B, h, Nk, dv] (, key_padding_mask bool[B, Nk]) -> [B, h, Nq, dv]",
               "params": "0", "flops": "q@k^T 2*B*h*Nq*Nk*d + attn@v 2*B*h*Nq*Nk*dv (other: 4 per score)"},
     fvcore=uncounted,
     memory=_SDPA_MEMORY,
-    notes='`causal = true` needs `Nq <= Nk`; `Nq != Nk` is cross-attention. `scale = none` means "not given": there is no `none` literal in the language. Both matmuls form the attention N² term; "other" is 4 per score (`h * Nq * Nk`) for scaling and softmax. The JSON report itemises `q@k^T`, `softmax` and `attn@v`. Generated code: `F.scaled_dot_product_attention(q, k, v)`, plus `is_causal=True` and/or `scale=...`.',
+    notes='`causal = true` needs `Nq <= Nk` (query i sees keys 0..i, as torch\'s `is_causal`); `Nq != Nk` is cross-attention, its cost Nq*Nk per head. `key_padding_mask` (optional, `bool[B, Nk]`, e.g. a model input `input src_mask: bool[B, S]`) marks padded keys with true, as torch.nn.MultiheadAttention\'s `key_padding_mask`: they get no attention. k and v need as many positions. `scale = none` means "not given": there is no `none` literal in the language. Both matmuls form the attention N² term; "other" is 4 per score (`h * Nq * Nk`) for scaling and softmax. The JSON report itemises `q@k^T`, `softmax` and `attn@v`. Generated code: `F.scaled_dot_product_attention(q, k, v)`, plus `is_causal=True` and/or `scale=...`; with a mask `attn_mask=~mask[:, None, None, :]` (and `& mask.new_ones(q.shape[-2], k.shape[-2]).tril()` when causal).',
     example='x = sdpa(q, k, v)',
 ))  # fmt: skip

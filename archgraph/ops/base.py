@@ -81,7 +81,7 @@ class Emit:
 @dataclass(frozen=True)
 class OpDef:
     name: str
-    inputs: tuple[str, ...]  # tensor arguments; a leading `*` means "one or more"
+    inputs: tuple[str, ...]  # tensor arguments; a leading `*` means "one or more", a trailing `?` "optional"
     attrs: dict[str, Attr]
     infer: Infer
     emit: Emit
@@ -90,6 +90,7 @@ class OpDef:
     # at batch 1: every op here is linear in the batch, so the report scales by B
     cost: Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...]], Cost] = lambda ins, a, outs: Cost()
     learnable: bool = False  # owns weights, so its label becomes a state_dict prefix
+    buffer: bool = False  # holds a constant buffer (not a parameter, not an activation): memory lists it
     formulas: dict[str, str] = field(default_factory=dict)  # shape / params / FLOPs, for the docs
     # rules with no default: tests/test_registry.py fails on an op that leaves one None
     fvcore: Count | None = None  # the elementwise count fvcore's default handles add (matmuls are in `macs`)
@@ -97,6 +98,25 @@ class OpDef:
     notes: str = ""  # prose for the op reference (markdown), after the summary
     example: str = ""  # one spec line using the op
     written: str = ""  # how a spec writes it, when not as a call (`a + b`, `x[i]`)
+    # the dtypes an input accepts, by input name; an input not named here takes f32 (any dtype for a view)
+    dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def accepts(self, index: int) -> tuple[str, ...] | None:
+        """The dtypes tensor input `index` may have, or None for any."""
+        name = self.input_names[0 if self.variadic else index]
+        if name in self.dtypes:
+            return self.dtypes[name]
+        return None if self.memory is not None and self.memory.view else ("f32",)
+
+    @property
+    def input_names(self) -> list[str]:
+        """The tensor inputs' names, without the `*` of a variadic or the `?` of an optional one."""
+        return [name.strip("*?") for name in self.inputs]
+
+    @property
+    def required_inputs(self) -> list[str]:
+        """The tensor inputs a call must give (not variadic, not optional `name?`)."""
+        return [] if self.variadic else [name for name in self.inputs if not name.endswith("?")]
 
     @property
     def variadic(self) -> bool:

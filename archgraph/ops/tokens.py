@@ -28,6 +28,7 @@ _PARAM_INIT = {
     "normal": "nn.init.normal_({m}, std={std})",
     "trunc_normal": "nn.init.trunc_normal_({m}, std={std})",
     "constant": "nn.init.constant_({m}, {value})",
+    "xavier_uniform": "nn.init.xavier_uniform_({m})",  # nn.MultiheadAttention's in_proj_weight
 }
 
 
@@ -47,7 +48,7 @@ register(OpDef(
     name="parameter",
     inputs=(),
     attrs={"shape": Attr("ints", doc="its shape, e.g. [1, 1, embed_dim]"),
-           "init": Attr("str", "zeros", "zeros | ones | normal | trunc_normal | constant"),
+           "init": Attr("str", "zeros", "zeros | ones | normal | trunc_normal | constant | xavier_uniform"),
            "std": Attr("float", 0.02, "for normal and trunc_normal"),
            "value": Attr("float", 0.0, "for constant")},
     infer=_param_infer,

@@ -13,7 +13,7 @@ CONV_TIMM = {
     "vit_r26_s32_384": ("vit_small_r26_s32_384", {}),
     "vit_r50_l32": ("vit_large_r50_s32_224", {}),
     "vit_r50_l32_384": ("vit_large_r50_s32_384", {}),
-    # keys differ in the shortcut only: timm's downsample.0 / .1 are downsample.conv / .bn (see archgraph/std/resnet.arch)
+    # keys equal timm's, the shortcut's numbered downsample.0 / .1 included (archgraph/std/resnet.arch)
     "resnet50": ("resnet50", {}),
 }
 HYBRIDS = [name for name in CONV_TIMM if name != "resnet50"]

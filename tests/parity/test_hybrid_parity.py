@@ -3,7 +3,7 @@
 Hybrids against timm 1.0.31 (strict state_dict load, equal outputs in fp32 on CPU, equal
 parameter counts and FlopCounterMode totals). ViT_C has no timm model: its counts equal the
 reference's exact integers, and its numerics equal timm's ConvStem inside a ViT (keys mapped).
-ResNet-50 against timm's resnet50 with the shortcut's keys mapped.
+ResNet-50 against timm's resnet50, its state_dict loaded as it is (strict=True).
 
 Before comparing outputs the reference's norm parameters, biases and BatchNorm statistics are
 redrawn: timm zero-initialises each bottleneck's last norm, which would hide the residual branch.
@@ -155,26 +155,18 @@ def test_early_conv_flops_equal_flop_counter(name):
 # ---- ResNet-50 (classic, BatchNorm) ----
 
 
-def _resnet_key(key: str) -> str:
-    """timm resnet50 key -> ours: the backbone is one block, and its shortcut's layers are named."""
-    if key.startswith("fc."):
-        return key
-    return "backbone." + key.replace("downsample.0.", "downsample.conv.").replace("downsample.1.", "downsample.bn.")
-
-
 def test_resnet50_matches_timm():
+    """timm's keys exactly (numbered labels give the shortcut's `downsample.0` / `.1`): no prefix, no renaming."""
     spec = ROOT / "specs" / "resnet50.arch"
     ref = timm.create_model("resnet50", pretrained=False, device="meta")
     ours = archgraph.build(spec, device="meta")
-    assert {_resnet_key(k): v.shape for k, v in ref.state_dict().items()} == {
-        k: v.shape for k, v in ours.state_dict().items()
-    }
+    assert {k: v.shape for k, v in ref.state_dict().items()} == {k: v.shape for k, v in ours.state_dict().items()}
     # 25,557,032: torchvision's published count for resnet50 (ResNet50_Weights.IMAGENET1K_V1 meta "num_params")
     assert archgraph.analyze(spec)["params"] == sum(p.numel() for p in ref.parameters()) == 25_557_032
     assert archgraph.analyze(spec)["flops"] == flop_count(ref, 224) == flop_count(ours, 224)
     torch.manual_seed(0)
     small = timm.create_model("resnet50", pretrained=False, num_classes=10)
-    assert_same_outputs(archgraph.build(spec, num_classes=10, img_size=64), small, 64, _resnet_key)
+    assert_same_outputs(archgraph.build(spec, num_classes=10, img_size=64), small, 64)  # strict load of timm's keys
 
 
 # ---- the ops on their own ----

@@ -73,6 +73,8 @@ NO_TIMM = {
     "ff_tiny": "official code only (lukemelas/do-you-even-need-attention): recount in the reference",
     "ff_base": "official code only: recount in the reference",
     "ff_large": "official code only: recount in the reference",
+    "transformer_base": "torch.nn.Transformer's stacks and the reference's recount: test_transformer_parity.py",
+    "transformer_big": "torch.nn.Transformer's stacks and the reference's recount: test_transformer_parity.py",
     "vit_b16_token_mlp": "an archgraph ablation (ViT-B/16 with a token MLP); checked against its parts below",
     # DINO networks: timm's backbone plus the projection head of dino's source, in test_cait_dino.py
     "dino_s8": "timm backbone + DINOHead (facebookresearch/dino): test_cait_dino.py",

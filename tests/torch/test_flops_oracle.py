@@ -17,10 +17,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 import archgraph  # noqa: E402
 from archgraph.poly import image_step  # noqa: E402
 from archgraph.verify import sdpa_gap  # noqa: E402
-from tests.conftest import reduced, spec_models  # noqa: E402
+from tests.conftest import image_models, reduced  # noqa: E402
 from tests.torch.tiny import flop_count  # noqa: E402
 
-MODELS = spec_models()
+MODELS = image_models()  # one f32 input; sequence models: tests/parity/test_transformer_parity.py
 IDS = [name for _, name in MODELS]
 
 

@@ -35,7 +35,11 @@ def test_committed_module_builds_on_meta_with_static_counts(spec, name):
     data = archgraph.analyze(spec, name)
     assert sum(p.numel() for p in model.parameters()) == data["params"]
     graph = archgraph.load_graph(spec, name)
-    out = model(torch.empty(archgraph.input_shape(spec, name, batch=2), device="meta"))
+    dtypes = {"f32": torch.float32, "i64": torch.int64, "bool": torch.bool}  # token ids and masks too
+    inputs = [torch.empty(graph.type_of(v).shape(2), dtype=dtypes[graph.type_of(v).dtype], device="meta")
+              for _, v in graph.inputs]  # fmt: skip
+    out = model(*inputs)
+    out = next(iter(out.values())) if isinstance(out, dict) else out
     assert tuple(out.shape) == graph.type_of(graph.outputs[0]).shape(2)
 
 

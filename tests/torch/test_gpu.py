@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 
 import archgraph  # noqa: E402
-from tests.conftest import ROOT, spec_models  # noqa: E402
+from tests.conftest import ROOT, image_models  # noqa: E402
 from tests.torch.tiny import IDS, config, flop_count, representatives, tiny  # noqa: E402
 
 pytestmark = [
@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
     pytest.mark.usefixtures("no_tf32"),
 ]
-MODELS = spec_models()
+MODELS = image_models()  # one f32 input; sequence models: tests/parity/test_transformer_parity.py
 MODEL_IDS = [name for _, name in MODELS]
 
 
