@@ -7,6 +7,11 @@ selected (`-m slow`) or ARCHGRAPH_SLOW=1 is set.
 
 from __future__ import annotations
 
+try:  # before anything imports the standard library's distutils: setuptools' shim must come first, or
+    import setuptools  # noqa: F401  torch's inductor (which imports setuptools) fails in that worker
+except ImportError:
+    pass
+
 import os
 import shutil
 from pathlib import Path

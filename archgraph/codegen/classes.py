@@ -67,7 +67,9 @@ def build(graphs: list[Graph], allowed: set[str]) -> Result:
         for part in _partition(instances):
             order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
             for fitted in _fit(part, order):
-                name = model_name if is_model else names.create(_variant(camel(key), fitted.tree, siblings))
+                name = (
+                    model_name if is_model else names.create(_variant(camel(key), fitted.tree, siblings, names.taken))
+                )
                 siblings.append(fitted.tree)
                 written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
                 _drop_defaults(written[-1].tree, defaults)
@@ -90,19 +92,22 @@ def _drop_defaults(tree: ast.ClassDef, defaults: dict[str, dict[str, Any]]) -> N
                 and type(kw.value.value) is type(known[kw.arg]) and kw.value.value == known[kw.arg])]  # fmt: skip
 
 
-def _variant(base: str, tree: ast.ClassDef, siblings: list[ast.ClassDef]) -> str:
+def _variant(base: str, tree: ast.ClassDef, siblings: list[ast.ClassDef], taken: set[str]) -> str:
     """The class name of a second, differently built instance of a block: named after a layer
-    it has and the first has not (`BlocksDownsample`), or one it lacks (`BlocksNoDownsample`)."""
+    it has and the first has not (`BlocksDownsample`), or one it lacks (`BlocksNoDownsample`);
+    a name already taken gets a letter (`StagesDownsampleB`), never a number."""
     if not siblings:
         return base
     mine, first = _layers(tree), _layers(siblings[0])
     extra = [a for a in mine if a not in first]
-    if extra:
-        return base + camel(extra[0])
     missing = [a for a in first if a not in mine]
-    if missing:
-        return base + "No" + camel(missing[0])
-    return base + "Variant" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(siblings) - 1] * (len(siblings) > 1)
+    name = base + (camel(extra[0]) if extra else "No" + camel(missing[0]) if missing else "Variant")
+    candidate = name
+    for letter in "BCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if candidate not in taken:
+            break
+        candidate = name + letter
+    return candidate
 
 
 def _layers(tree: ast.ClassDef) -> list[str]:
@@ -114,19 +119,36 @@ def _layers(tree: ast.ClassDef) -> list[str]:
 def _groups(graphs: list[Graph]) -> dict[str, list[tuple[int, Scope]]]:
     """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them."""
     groups: dict[str, list[tuple[int, Scope]]] = {}
+    keys = _group_keys(graphs)
     for i, g in enumerate(graphs):
         for scope in _postorder(g.root):
-            key = "" if scope is g.root else scope.block
+            key = "" if scope is g.root else keys[scope.block, scope.span]
             if i and key not in groups:
                 raise UnfittedError(key)
             groups.setdefault(key, []).append((i, scope))
-    return _children_first(groups)
+    return _children_first(groups, keys)
 
 
-def _children_first(groups: dict[str, list[tuple[int, Scope]]]) -> dict[str, list[tuple[int, Scope]]]:
+def _group_keys(graphs: list[Graph]) -> dict[tuple[str, object], str]:
+    """(scope.block, scope.span) -> the scope's class key: the block's name, except for iterations of
+    group repeats that share a label but are different statements (`g0` in two blocks): `g0`, `g0_1`."""
+    definitions = graphs[0].program.definitions if graphs[0].program is not None else {}
+    spans: dict[str, list] = {}
+    pairs = {(sc.block, sc.span) for g in graphs for sc in _postorder(g.root) if sc is not g.root}
+    for block, span in sorted(pairs, key=lambda p: (p[0], str(p[1]))):
+        if block not in definitions:  # a group repeat's label, not a block definition
+            spans.setdefault(block, []).append(span)
+    keys = {}
+    for block, span in pairs:
+        group = spans.get(block, [span])
+        keys[block, span] = block if group.index(span) == 0 else f"{block}_{group.index(span)}"
+    return keys
+
+
+def _children_first(groups: dict[str, list[tuple[int, Scope]]], keys: dict) -> dict[str, list[tuple[int, Scope]]]:
     """`groups` reordered so that every block comes after the blocks inside any of its scopes (a group
     repeat's last iteration may call a block its first does not: DINO's attention map)."""
-    inside = {key: [sub.block for _, sc in members for sub in _postorder(sc) if sub is not sc]
+    inside = {key: [keys[sub.block, sub.span] for _, sc in members for sub in _postorder(sc) if sub is not sc]
               for key, members in groups.items()}  # fmt: skip
     ordered: dict[str, list[tuple[int, Scope]]] = {}
     visiting: set[str] = set()

@@ -75,6 +75,13 @@ NO_TIMM = {
     "ff_large": "official code only: recount in the reference",
     "transformer_base": "torch.nn.Transformer's stacks and the reference's recount: test_transformer_parity.py",
     "transformer_big": "torch.nn.Transformer's stacks and the reference's recount: test_transformer_parity.py",
+    # hierarchical models: their own parity files (strict loads, equal outputs, exact counts)
+    **{f"pvt_v2_{v}": "timm pvt_v2_*: test_pvt.py" for v in ("b0", "b1", "b2", "b2_li", "b3", "b4", "b5")},
+    **{f"pvt_v1_{v}": "HF PvtForImageClassification: test_pvt_v1.py" for v in ("tiny", "small", "medium", "large")},
+    **{
+        f"segformer_{v}": "HF SegformerForSemanticSegmentation: test_segformer.py"
+        for v in (*(f"b{i}" for i in range(6)), "b5_640")
+    },
     "vit_b16_token_mlp": "an archgraph ablation (ViT-B/16 with a token MLP); checked against its parts below",
     # DINO networks: timm's backbone plus the projection head of dino's source, in test_cait_dino.py
     "dino_s8": "timm backbone + DINOHead (facebookresearch/dino): test_cait_dino.py",

@@ -82,8 +82,9 @@ def test_a_module_that_is_not_a_python_file_is_a_usage_error(what, tmp_path, cap
 def test_mismatches_are_grouped_by_cause_in_model_order(tmp_path, capsys, source):
     """A narrower MLP in the shared block class: one line per cause (fc1, fc2, in model order) naming the
     other block where it recurs; the enclosing modules that differ only by their sum are counted, not listed."""
-    broken = source.replace("nn.Linear(64, 256, **dd)", "nn.Linear(64, 250, **dd)")
-    (tmp_path / "m.py").write_text(broken.replace("nn.Linear(256, 64, **dd)", "nn.Linear(250, 64, **dd)"))
+    broken = source.replace("nn.Linear(dim, hidden, **dd)", "nn.Linear(dim, hidden - 6, **dd)")  # 256 -> 250
+    assert broken != source
+    (tmp_path / "m.py").write_text(broken.replace("nn.Linear(hidden, dim, **dd)", "nn.Linear(hidden - 6, dim, **dd)"))
     code, out, _ = _verify(capsys, tmp_path / "m.py")
     lines = [line.strip() for line in out.splitlines() if "MISMATCH  parameters of" in line]
     assert code == 1 and lines == [
