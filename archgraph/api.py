@@ -61,12 +61,10 @@ def open_model(path: str | Path, model: str | None = None, overrides: dict[str, 
     return Opened(Path(path), program, name, overrides, lower(program, name, overrides))
 
 
-def open_models(path: str | Path, model: str | None = None, every: bool = False,
-                overrides: dict[str, Any] | None = None) -> list[Opened]:  # fmt: skip
-    """`open_model` for `model`, or, with `every`, for every model the file itself defines."""
+def open_models(path: str | Path, overrides: dict[str, Any] | None = None) -> list[Opened]:
+    """`open_model` for every model the file itself defines, the file loaded and checked once."""
     program = open_program(path)
-    names = program.models if every else [model]
-    return [open_model(path, name, overrides, program) for name in names]
+    return [open_model(path, name, overrides, program) for name in program.models]
 
 
 def _overrides(overrides: dict[str, Any] | None, more: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +153,7 @@ def analyze(path: str | Path, model: str | None = None, *, batch: int = 1, conve
     return data
 
 
-report_dict = analyze  # the name the commands used; one function
+report_dict = analyze  # the former name, which tests still import; one function
 
 
 def closed_form(path: str | Path, model: str | None = None, convention: str | None = None, *,

@@ -101,15 +101,14 @@ def run(
     import torch
 
     from archgraph.api import build, load_graph
-    from archgraph.cost import totals
     from archgraph.ir import Graph
+    from archgraph.verify import random_inputs
 
     graph = spec if isinstance(spec, Graph) else load_graph(spec, model, overrides=overrides)  # lowered once
     check_memory(graph, batch, train, device)  # before a byte is allocated
     module = build(graph, device=device)
-    x = [_input(graph.type_of(v), batch, device) for _, v in graph.inputs]  # token ids 0, 1; masks all false
-    x = x[0] if len(x) == 1 else x
-    step = make_step(torch.compile(module, fullgraph=True) if compile else module, module, x, train, dtype)
+    inputs = random_inputs(graph, batch, device)
+    step = make_step(torch.compile(module, fullgraph=True) if compile else module, module, inputs, train, dtype)
     for _ in range(warmup):
         step()
     peak = _Peak(device)
@@ -118,21 +117,9 @@ def run(
         for _ in range(runs):
             times.append(1e3 * timed(step, device))
     t = totals(graph)
-    shapes = [(a.shape, a.dtype) for a in x] if isinstance(x, list) else x.shape
-    flops = training_flops(graph, None, {}, shapes) if train else t.flops * batch
+    flops = training_flops(graph, batch) if train else t.flops * batch
     mode = "train" if train else "inference"
     return Bench(graph.name, device, dtype, batch, mode, times, flops, t.params, peak.bytes, peak.kind)
-
-
-def _input(t, batch: int, device: str):
-    """A random input of type `t`: f32 normal, i64 token ids 0 or 1 (valid for any vocabulary), bool false."""
-    import torch
-
-    if t.dtype == "i64":
-        return torch.randint(0, 2, t.shape(batch), device=device)
-    if t.dtype == "bool":
-        return torch.zeros(t.shape(batch), dtype=torch.bool, device=device)
-    return torch.randn(t.shape(batch), device=device)
 
 
 def _first(out):
@@ -221,19 +208,17 @@ def autocast(device_type: str, dtype: str):
     return torch.autocast(device_type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
 
 
-def make_step(call, module, x, train: bool, dtype: str):
-    """One run: `call(x)` for inference, or a whole SGD training step of `module` (through `call`).
-    `x` is the input, or a list of them for a model with several (`call(*x)`)."""
+def make_step(call, module, inputs: list, train: bool, dtype: str):
+    """One run: `call(*inputs)` for inference, or a whole SGD training step of `module` (through `call`)."""
     import torch
 
-    xs = list(x) if isinstance(x, (list, tuple)) else [x]
-    device_type = xs[0].device.type
+    device_type = inputs[0].device.type
     if not train:
         module.eval()
 
         def infer() -> None:
             with torch.inference_mode(), autocast(device_type, dtype):
-                call(*xs)
+                call(*inputs)
 
         return infer
     module.train()
@@ -242,7 +227,7 @@ def make_step(call, module, x, train: bool, dtype: str):
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(device_type, dtype):
-            out = _first(call(*xs))
+            out = _first(call(*inputs))
             target = torch.zeros(out.shape[:1] + out.shape[2:], dtype=torch.long, device=out.device)  # class 0
             loss = torch.nn.functional.cross_entropy(out, target)
         loss.backward()
@@ -251,19 +236,16 @@ def make_step(call, module, x, train: bool, dtype: str):
     return train_step
 
 
-def training_flops(spec, model, overrides, shape) -> int:
-    """Forward + backward matmul and conv FLOPs: FlopCounterMode on the `meta` device. `shape` is the
-    input's, or a list of (shape, dtype) for a model with several inputs."""
-    import torch
+def training_flops(graph, batch: int) -> int:
+    """Forward + backward matmul and conv FLOPs of `graph` at `batch`: FlopCounterMode on the `meta` device."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from archgraph.api import build
+    from archgraph.verify import random_inputs
 
-    module = build(spec, model, device="meta", overrides=overrides)
-    shapes = shape if isinstance(shape, list) else [(shape, torch.float32)]
-    inputs = [torch.empty(s, dtype=d, device="meta") for s, d in shapes]
+    module = build(graph, device="meta")
     with FlopCounterMode(display=False) as counter:
-        _first(module(*inputs)).sum().backward()
+        _first(module(*random_inputs(graph, batch, "meta"))).sum().backward()
     return counter.get_total_flops()
 
 

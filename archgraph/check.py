@@ -211,8 +211,8 @@ class _Checker:
         if not st.names:
             return
         if isinstance(self.item, s.Block):
-            self.error(ArchSyntaxError, "only a model names its outputs; a block returns plain values",
-                       st.name_spans[st.names.index(next(n for n in st.names if n))])  # fmt: skip
+            first = next(span for name, span in zip(st.names, st.name_spans, strict=True) if name)
+            self.error(ArchSyntaxError, "only a model names its outputs; a block returns plain values", first)
             return
         seen: dict = {}
         for name, span in zip(st.names, st.name_spans, strict=True):

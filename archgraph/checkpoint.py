@@ -42,13 +42,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise CheckpointError(f"cannot read checkpoint {shown}: {os_cause(error)}") from None
     except Exception as error:  # garbage makes the unpickler raise anything: KeyError, EOFError, ...
-        first = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200] if str(error).strip() else ''}"
-        raise CheckpointError(f"cannot read checkpoint {shown}: not a file saved with torch.save ({first})") from None
+        raise CheckpointError(f"cannot read checkpoint {shown}: not a file saved with torch.save "
+                              f"({type(error).__name__}: {_first_line(error)})") from None  # fmt: skip
     return _tensors(state, shown)
 
 
 def _cause(error: Exception) -> str:
     return os_cause(error) if isinstance(error, OSError) else str(error)
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error's message, at most 200 characters ("" for an empty message)."""
+    return (str(error).strip().splitlines() or [""])[0][:200]
 
 
 def _tensors(state: Any, shown: str) -> dict[str, Any]:
@@ -95,7 +100,7 @@ def write_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             torch.save(state, handle)
         os.replace(tmp, target)
     except (OSError, RuntimeError) as error:
-        cause = os_cause(error) if isinstance(error, OSError) else str(error).splitlines()[0][:200]
+        cause = os_cause(error) if isinstance(error, OSError) else _first_line(error)
         raise CheckpointError(f"cannot write checkpoint {target}: {cause}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)

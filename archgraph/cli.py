@@ -101,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     except MissingDependencyError as error:  # an optional dependency: the message names the extra
         sys.stderr.write(f"error: {error}\n")
         return 1
-    except argparse.ArgumentTypeError as error:  # a --set value out of bounds
-        parser.error(str(error))
     except ResourceError as error:  # a checkpoint that is not a state_dict, a failing Graphviz: one line
         sys.stderr.write(f"error: {error}\n")
         return 1
@@ -116,10 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         sys.stderr.write("error: the spec nests too deeply for archgraph to follow\n")
         return 1
-    except Exception as error:  # a bug in archgraph, never the user's fault (save a missing torch)
-        if isinstance(error, ModuleNotFoundError) and error.name == "torch":
-            sys.stderr.write(f"error: {MissingDependencyError('torch', f'`archgraph {args.command}`')}\n")
-            return 1
+    except Exception:  # a bug in archgraph, never the user's fault (a missing torch is caught by `require`)
         traceback.print_exc()
         sys.stderr.write("internal error: this is a bug in archgraph; please report it with the spec above\n")
         return 3
@@ -136,7 +131,7 @@ def _models(path: Path) -> list[tuple[str, Any]]:
     """Every model a spec file defines, lowered: [(name, graph)]."""
     from archgraph.api import open_models
 
-    return [(opened.name, opened.graph) for opened in open_models(path, every=True)]
+    return [(opened.name, opened.graph) for opened in open_models(path)]
 
 
 def _check(args, parser) -> int:

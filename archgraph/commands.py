@@ -176,8 +176,10 @@ def sweep(args, parser) -> int:
         parser.error("sweep needs at least one --set KEY=V1,V2,... (e.g. --set img_size=224,384,512)")
     if args.plot:
         require("matplotlib", "`archgraph sweep --plot`")
-    if args.plot and (problem := _plot_problem(args.plot)):
-        parser.error(problem)
+        from archgraph.plot import target_problem
+
+        if problem := target_problem(args.plot):
+            parser.error(problem)
     models = _models(args)
     progress = Progress(len(models), "sweep")
     data = sweep_data(models, grid(swept), fixed, args.convention, args.batch, progress.step)
@@ -188,12 +190,6 @@ def sweep(args, parser) -> int:
 
         sys.stderr.write(f"wrote {plot_sweep(data, args.plot)}\n")
     return 0
-
-
-def _plot_problem(target: Path) -> str | None:
-    from archgraph.plot import target_problem
-
-    return target_problem(target)
 
 
 def diff(args, parser) -> int:

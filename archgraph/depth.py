@@ -27,14 +27,21 @@ T = TypeVar("T")
 
 def scope_depth(root: Scope) -> tuple[int, list[Scope]]:
     """The depth of the scope tree under `root` (root = 1) and the chain of scopes to its deepest leaf."""
-    best: list[Scope] = [root]
-    stack: list[list[Scope]] = [[root]]
+    # each entry is (scope, its parent's entry): a chain shares its ancestors, so this is linear
+    # in the number of scopes, not in scopes times depth
+    deepest: tuple = (root, None)
+    most = 1
+    stack: list[tuple[tuple, int]] = [(deepest, 1)]
     while stack:  # iterative: the check itself must not recurse
-        chain = stack.pop()
-        if len(chain) > len(best):
-            best = chain
-        stack.extend([*chain, item] for item in chain[-1].items if isinstance(item, Scope))
-    return len(best), best
+        entry, depth = stack.pop()
+        if depth > most:
+            deepest, most = entry, depth
+        stack.extend(((item, entry), depth + 1) for item in entry[0].items if isinstance(item, Scope))
+    chain: list[Scope] = []
+    while deepest is not None:
+        chain.append(deepest[0])
+        deepest = deepest[1]
+    return most, chain[::-1]
 
 
 def check_scopes(root: Scope) -> None:

@@ -166,7 +166,7 @@ def dot_binary() -> str | None:
     return shutil.which("dot")
 
 
-DOT_TIMEOUT = 60.0  # seconds; dot lays out the largest graph in specs/ (ViT-bigG, op level) in under 1
+DOT_TIMEOUT = 60.0  # seconds; dot lays out the largest graph in specs/ (ViT-bigG, op level) in under 1 s
 
 
 def run_dot(binary: str, source: str, timeout: float = DOT_TIMEOUT) -> str:

@@ -2,10 +2,11 @@
 training step keeps for backward, at batch B. No tensor is allocated.
 
 Assumptions (also returned in `memory_data(...)["assumptions"]`):
-- Activations take the dtype's bytes per element (f32 4 unless asked); parameters are not
-  activations. Views (`split_heads`, `to_tokens`, `transpose`, `index`, and `merge_heads`,
-  since fused SDPA kernels lay their output out as [B, N, h, d]) share their input's
-  storage; every other op writes a new tensor; nothing runs in place.
+- Activations take the dtype's bytes per element (f32 4 unless asked), token ids (i64) 8 and
+  masks (bool) 1; parameters and buffers are not activations. Views (the ops whose `memory`
+  rule says so: `split_heads`, `to_tokens`, `transpose`, `index`, `expand_batch`, and
+  `merge_heads`, since fused SDPA kernels lay their output out as [B, N, h, d]) share their
+  input's storage; every other op writes a new tensor; nothing runs in place.
 - Inference peak: eager PyTorch under `torch.no_grad()` running the generated code: a tensor
   is freed after its last reader, except that a block's arguments live until the block
   returns (the calling Python frame holds them), a spec variable's value lives until the
@@ -39,6 +40,7 @@ from archgraph.ops import REGISTRY, Memory
 
 BYTES = {"f64": 8, "f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "fp8": 1, "int8": 1}
 PARAM_DTYPES = ("f32", "bf16", "f16", "int8")
+FIXED_BYTES = {"i64": 8, "bool": 1}  # inputs that are not activations: token ids and masks
 # the graph's own input node is no op of the registry: it is a leaf, and not a view
 INPUT = Memory("nothing", "the model's input: a leaf")
 
@@ -66,8 +68,11 @@ def _is_parameter(graph: Graph, value: Value) -> bool:
     return op == "parameter" or (op != "input" and REGISTRY[op].buffer)
 
 
-def _numel(graph: Graph, value: Value, batch: int) -> int:
-    return graph.type_of(value).numel(batch)
+def _bytes(graph: Graph, value: Value, batch: int, nbytes: int) -> int:
+    """`value`'s bytes at `batch`: `nbytes` an element for a float activation, its own size for token
+    ids (i64) and masks (bool), whatever the activation dtype."""
+    t = graph.type_of(value)
+    return t.numel(batch) * FIXED_BYTES.get(t.dtype, nbytes)
 
 
 def _last_uses(graph: Graph, order: list[Node]) -> dict[Value, int]:
@@ -123,7 +128,7 @@ def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
         if not rule(node.op).view and not _is_parameter(graph, Value(node.id)):
             for k in range(len(node.outs)):
                 value = Value(node.id, k)
-                live[value] = _numel(graph, value, batch) * nbytes
+                live[value] = _bytes(graph, value, batch, nbytes)
         total = sum(live.values())
         if total > peak:
             peak, where = total, node.path
@@ -152,7 +157,7 @@ def training_saved(graph: Graph, batch: int, nbytes: int) -> int:
         values, more = _saved(graph, node, batch, nbytes)
         storages.update(_base(graph, v) for v in values)
         extra += more
-    return sum(_numel(graph, v, batch) * nbytes for v in storages if not _is_parameter(graph, v)) + extra
+    return sum(_bytes(graph, v, batch, nbytes) for v in storages if not _is_parameter(graph, v)) + extra
 
 
 def attention_matrix_bytes(graph: Graph, batch: int, nbytes: int) -> int:
@@ -190,7 +195,7 @@ def memory_data(graph: Graph, batch: int = 1, dtype: str = "f32") -> dict:
 
 
 ASSUMPTIONS = [
-    "activations in the stated dtype; views (including merge_heads after fused SDPA) share storage; nothing in place",
+    "activations in the stated dtype (token ids 8 bytes, masks 1); views (including merge_heads after fused SDPA) share storage; nothing in place",
     "inference: eager PyTorch under no_grad; a tensor is freed after its last reader, a block's arguments when "
     "the block returns, a variable's value when it is rebound, the input and outputs at the end; fused attention (no N x N matrix; the math SDPA path "
     "adds attention_matrix_bytes); temporaries inside an op not modelled",

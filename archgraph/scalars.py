@@ -149,7 +149,6 @@ def checked(value: Any, what: str = "") -> Any:
     Limits: integers and floats within 2**62 in size, floats finite, fractions with numerator and
     denominator of at most FRACTION_BITS bits, strings of at most MAX_STRING characters, lists
     of checked values."""
-    name = what or show(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, float) and not math.isfinite(value):
@@ -157,10 +156,10 @@ def checked(value: Any, what: str = "") -> Any:
     if isinstance(value, Fraction):
         bits = max(abs(value.numerator).bit_length(), value.denominator.bit_length())
         if bits > FRACTION_BITS:
-            raise ScalarError(f"{name} is a fraction of {bits:,} bits; exact fractions are limited to "
+            raise ScalarError(f"{what or show(value)} is a fraction of {bits:,} bits; exact fractions are limited to "
                               f"{FRACTION_BITS} bits (write a float, e.g. 1e-20, for a tiny value)")  # fmt: skip
     if isinstance(value, (int, float, Fraction)) and abs(value) > LIMIT:
-        raise ScalarError(f"{name} is out of range; numbers are limited to 2**62")
+        raise ScalarError(f"{what or show(value)} is out of range; numbers are limited to 2**62")
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise ScalarError(f"{what + ' makes ' if what else ''}a string of {len(value):,} characters; "
                           f"strings are limited to {MAX_STRING:,}")  # fmt: skip

@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from archgraph.ir import Graph
+from archgraph.poly import image_step
 
 SMALL = {"depth": 2, "num_heads": 2, "num_classes": 10}
 TAPS = ("mla_index", "aux_index")  # block indices read out of the encoder (SETR)
@@ -18,8 +19,6 @@ def small_overrides(graph: Graph, **extra: Any) -> dict[str, Any]:
     heads, 10 classes, the smallest image of two token rows, and taps out of the encoder moved
     inside its 2 blocks; per-stage `depths` at most 2 blocks a stage, other per-stage lists kept.
     `extra` replaces any of these (or adds other parameters)."""
-    from archgraph.poly import image_step
-
     params = graph.params
     ratio = params.get("mlp_ratio")
     exact = isinstance(ratio, int | float | Fraction) and not isinstance(ratio, bool)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from archgraph.api import instantiate
 from archgraph.cost import totals
-from archgraph.ir import Graph
+from archgraph.ir import DTYPES, Graph
 from archgraph.small import small_overrides
 
 
@@ -88,7 +88,7 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
         return result
     model.requires_grad_(False)
     _check_params(graph, model, result)
-    inputs = [_random(graph.type_of(v), batch, device) for _, v in graph.inputs]
+    inputs = random_inputs(graph, batch, device)
     try:
         outputs, counts = _run(model, inputs, device, graph, result)
     except Exception as error:
@@ -187,15 +187,22 @@ def read_module(path) -> str:
     return text
 
 
-def _random(t, batch: int, device: str):
+def random_inputs(graph: Graph, batch: int, device: str) -> list:
+    """One input per graph input, in order: f32 normal, i64 token ids 0 or 1 (valid for any vocabulary),
+    bool masks all false (they hide nothing); on `meta`, tensors of those shapes and types without data."""
     import torch
 
-    shape = t.shape(batch)
-    if t.dtype != "f32":  # token ids 0 or 1 (valid for any vocabulary); masks that hide nothing
-        dtype = torch.int64 if t.dtype == "i64" else torch.bool
-        return torch.zeros(shape, device=device, dtype=dtype) if device == "meta" else torch.randint(
-            0, 2 if t.dtype == "i64" else 1, shape, device=device, dtype=dtype)  # fmt: skip
-    return torch.empty(shape, device=device) if device == "meta" else torch.randn(shape, device=device)
+    inputs = []
+    for _, value in graph.inputs:
+        t = graph.type_of(value)
+        shape, dtype = t.shape(batch), getattr(torch, DTYPES[t.dtype].removeprefix("torch."))
+        if device == "meta":
+            inputs.append(torch.empty(shape, dtype=dtype, device=device))
+        elif t.dtype == "f32":
+            inputs.append(torch.randn(shape, device=device))
+        else:
+            inputs.append(torch.randint(0, 2 if t.dtype == "i64" else 1, shape, dtype=dtype, device=device))
+    return inputs
 
 
 def _run(model, inputs, device: str, graph: Graph, result: Result):
@@ -246,13 +253,13 @@ def grouped(bad: list[tuple[str, int, int]], found_as: str) -> list[str]:
     just the sum of its differing submodules' is not listed (a count says how many were folded), and
     modules that differ the same way are one line (`(also blocks.1.mlp.fc1, ...)`)."""
     paths = {path for path, _, _ in bad}
-    delta = {path: f - s for path, s, f in bad}
-    causes = []
+    inner: dict[str, int] = {}  # path -> the summed difference of the mismatches directly inside it
     for path, spec, found in bad:
-        inner = [p for p in paths if p.startswith(path + ".") and not any(p.startswith(q + ".") for q in
-                 paths if q.startswith(path + ".") and q != p)]  # fmt: skip
-        if not (inner and sum(delta[p] for p in inner) == delta[path]):
-            causes.append((path, spec, found))
+        parts = path.split(".")
+        enclosing = (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
+        if (parent := next((q for q in enclosing if q in paths), None)) is not None:
+            inner[parent] = inner.get(parent, 0) + found - spec
+    causes = [(path, spec, found) for path, spec, found in bad if inner.get(path) != found - spec]
     lines: dict[tuple[str, int, int], list[str]] = {}
     for path, spec, found in causes:
         generic = ".".join("#" if part.isdigit() else part for part in path.split("."))
@@ -272,7 +279,7 @@ def _few(paths: list[str], keep: int = 3) -> str:
 
 
 def _check_flops(graph: Graph, root: str, counts: dict[str, int], batch: int, result: Result,
-                 order: dict[str, int] | None = None) -> None:  # fmt: skip
+                 order: dict[str, int]) -> None:  # fmt: skip
     expected, found = totals(graph).flops * batch, counts.get("Global", 0)
     result.check(expected == found, f"FlopCounterMode FLOPs: spec {expected:,}, measured {found:,}")
     bad, compared = [], 0
@@ -283,7 +290,6 @@ def _check_flops(graph: Graph, root: str, counts: dict[str, int], batch: int, re
         path = name[len(root) + 1 :]
         if n != totals(graph, path).flops * batch:
             bad.append((path, totals(graph, path).flops * batch, n))
-    order = order or {}
     bad.sort(key=lambda item: order.get(item[0], len(order)))  # model order, as the module lists its children
     for line in grouped(bad, "measured"):
         result.check(False, f"FLOPs of {line}")

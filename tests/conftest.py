@@ -52,9 +52,10 @@ def image_models() -> list[tuple[Path, str]]:
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
-    """`archgraph *argv` in this process: (exit code, stdout, stderr)."""
+    """`archgraph *argv` in this process: (exit code, stdout, stderr), without what was printed before."""
     from archgraph.cli import main
 
+    capsys.readouterr()
     code = main([str(a) for a in argv])
     out = capsys.readouterr()
     return code, out.out, out.err

@@ -7,10 +7,10 @@ from __future__ import annotations
 import ast
 
 from archgraph.api import generate_source
-from tests.conftest import ROOT, with_spec_library
+from tests.conftest import ROOT
 
 NESTED = """
-import "lib/transformer.arch"
+import "std/transformer.arch"
 
 block stage(x: [B, N, dim], depth: int) {
     checkpointed = blocks: repeat depth encoder_block(x, 4)
@@ -35,7 +35,6 @@ model flat() {
 
 
 def _source(tmp_path, model: str) -> str:
-    with_spec_library(tmp_path)
     (tmp_path / "nested.arch").write_text(NESTED)
     return generate_source(tmp_path / "nested.arch", model)
 

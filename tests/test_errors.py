@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from archgraph.cli import main
-from tests.conftest import ROOT, update_golden
+from tests.conftest import ROOT, run, update_golden
 
 ERRORS = ROOT / "tests" / "errors"
 CASES = sorted(ERRORS.glob("*.arch"))
@@ -49,13 +48,6 @@ def in_repo(monkeypatch):
     monkeypatch.delenv("ARCHGRAPH_DEBUG", raising=False)
 
 
-def _run(capsys, argv: list[str]) -> tuple[int, str, str]:
-    capsys.readouterr()  # drop anything printed before
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _mismatch(case: Path, golden: Path, expected: str, actual: str) -> str:
     diff = "".join(
         difflib.unified_diff(
@@ -76,7 +68,7 @@ def _write_golden(golden: Path, text: str) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
 def test_error_message(case: Path, in_repo, capsys) -> None:
     golden = case.with_suffix(".err")
-    code, out, err = _run(capsys, ["check", _relative(case)])
+    code, out, err = run(capsys, "check", _relative(case))
 
     if update_golden():
         _write_golden(golden, err)
@@ -117,7 +109,7 @@ def test_compile_writes_nothing(case: Path, in_repo, capsys, tmp_path: Path) -> 
     good = tmp_path / "ok.arch"
     good.write_text(TINY_SPEC, encoding="utf-8")
     out_dir = tmp_path / "out"
-    code, out, err = _run(capsys, ["compile", str(good), _relative(case), "-o", str(out_dir)])
+    code, out, err = run(capsys, "compile", str(good), _relative(case), "-o", str(out_dir))
     assert code == 1, f"exit code {code}, expected 1\nstderr:\n{err}"
     assert "wrote" not in out
     assert not out_dir.exists() or not any(out_dir.iterdir()), sorted(out_dir.rglob("*"))
@@ -127,7 +119,7 @@ def test_tiny_spec_compiles(in_repo, capsys, tmp_path: Path) -> None:
     """The valid spec used above does compile, so the test above is about the error."""
     good = tmp_path / "ok.arch"
     good.write_text(TINY_SPEC, encoding="utf-8")
-    code, out, err = _run(capsys, ["compile", str(good), "-o", str(tmp_path / "out")])
+    code, out, err = run(capsys, "compile", str(good), "-o", str(tmp_path / "out"))
     assert code == 0, err
     assert "wrote" in out
     assert (tmp_path / "out" / "tiny.py").is_file()

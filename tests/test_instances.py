@@ -69,14 +69,17 @@ model m(depth: int = 3) {
 """
 
 
-def test_aliased_arguments_and_taps_are_copied_exactly(tmp_path):
+def test_aliased_arguments_and_taps_are_copied_exactly(tmp_path, monkeypatch):
     """`pair(x, x)` then `pair(y, x)`: the first iteration aliases its arguments, the others do not."""
     path = tmp_path / "alias.arch"
     path.write_text(ALIASES)
     program = load(path)
     check(program)
+    copies = []  # so the comparison cannot pass because no call was copied at all
+    real = instances.instantiate
+    monkeypatch.setattr(instances, "instantiate", lambda *args: copies.append(args) or real(*args))
     copied, evaluated = _both(program, "m", {"depth": 4})
-    assert copied == evaluated
+    assert copied == evaluated and copies
     graph = lower(program, "m", {"depth": 4})
     first, second = graph.root.items[1].items[:2]  # `same.0` reads x twice, `same.1` reads same.0 and x
     assert first.inputs == [graph.inputs[0][1]] * 2 and second.inputs[1] == graph.inputs[0][1]

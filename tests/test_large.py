@@ -44,5 +44,5 @@ def test_forty_deep_nesting_is_refused_or_compiles(capsys, tmp_path):
     spec.write_text(f"model m() {{\n    input x: [B, 8]\n    {body}\n    return x\n}}\n")
     checked, _, check_err = run(capsys, "check", str(spec))
     compiled, _, compile_err = run(capsys, "compile", str(spec), "-o", str(tmp_path / "out"))
-    assert checked == compiled, (check_err, compile_err)
+    assert checked == compiled and checked in (0, 1), (check_err, compile_err)  # 1: a spec error, not 3
     assert "Traceback" not in check_err + compile_err

@@ -18,19 +18,12 @@ import pytest
 
 from archgraph.cli import main
 from archgraph.loader import STD, load
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run
 
 SECRET = "sk-not-a-real-secret-0123"
 # One block `width` per root, each returning a different width, so the test sees which one won.
 WIDTH = "block width(x: [B, N, dim]) {{\n    return fc: linear(x, {n})\n}}\n"
 USES = 'import "shared.arch"\nmodel m(dim = 8) {\n    input x: [B, 4, dim]\n    return width(x)\n}\n'
-
-
-def _run(capsys, argv: list[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _folder(path: Path, files: dict[str, str]) -> Path:
@@ -52,7 +45,7 @@ def test_std_is_the_shipped_library():
 def test_a_spec_anywhere_imports_std(capsys, tmp_path):
     spec = tmp_path / "tiny_vit.arch"
     spec.write_text('import "std/vit.arch"\nmodel tiny = vit(embed_dim = 192, depth = 12, num_heads = 3)\n')
-    code, out, err = _run(capsys, ["report", str(spec), "--format", "json"])
+    code, out, err = run(capsys, "report", str(spec), "--format", "json")
     assert code == 0, err
     # timm vit_tiny_patch16_224: 5,717,416 parameters, 2,507,366,400 FlopCounterMode FLOPs (reference/timm.md)
     assert (json.loads(out)["params"], json.loads(out)["flops"]) == (5_717_416, 2_507_366_400)
@@ -83,12 +76,12 @@ def test_search_order_folder_then_lib_then_env_then_std(tmp_path, monkeypatch):
 def test_lib_option_on_the_command_line(capsys, tmp_path):
     spec = _folder(tmp_path / "project", {"spec.arch": USES}) / "spec.arch"
     lib = _folder(tmp_path / "team", {"shared.arch": 'import "std/transformer.arch"\n' + WIDTH.format(n=16)})
-    code, _, err = _run(capsys, ["check", str(spec)])
+    code, _, err = run(capsys, "check", str(spec))
     assert code == 1 and "cannot find `shared.arch`" in err and "no --lib or ARCHGRAPH_PATH" in err
-    code, out, err = _run(capsys, ["check", str(spec), "--lib", str(lib)])
+    code, out, err = run(capsys, "check", str(spec), "--lib", str(lib))
     assert code == 0 and "ok (m)" in out, err
     for command in (["report", str(spec)], ["graph", str(spec)], ["sweep", str(spec), "--set", "dim=8,16"]):
-        code, _, err = _run(capsys, [*command, "--lib", str(lib)])
+        code, _, err = run(capsys, *command, "--lib", str(lib))
         assert code == 0, err
 
 
@@ -105,10 +98,10 @@ def test_a_library_cannot_reach_outside_its_folder(capsys, tmp_path):
     lib = _folder(tmp_path / "team", {})
     (lib / "shared.arch").symlink_to(tmp_path / "private" / "shared.arch")
     spec = _folder(tmp_path / "project", {"spec.arch": USES.replace("shared.arch", "../private/shared.arch")})
-    code, _, err = _run(capsys, ["check", str(spec / "spec.arch"), "--lib", str(lib)])
+    code, _, err = run(capsys, "check", str(spec / "spec.arch"), "--lib", str(lib))
     assert code == 1 and "points outside the spec root" in err, err
     (spec / "spec.arch").write_text(USES)
-    code, _, err = _run(capsys, ["check", str(spec / "spec.arch"), "--lib", str(lib)])
+    code, _, err = run(capsys, "check", str(spec / "spec.arch"), "--lib", str(lib))
     assert code == 1 and "cannot find `shared.arch`" in err, err
 
 
@@ -116,7 +109,7 @@ def test_a_library_cannot_reach_outside_its_folder(capsys, tmp_path):
 def test_only_arch_files_are_imported(capsys, tmp_path, name):
     folder = _folder(tmp_path, {name: f"API_KEY={SECRET}\n"})
     spec = _folder(folder, {"spec.arch": f'import "{name}"\n' + USES.split("\n", 1)[1]})
-    code, _, err = _run(capsys, ["check", str(spec / "spec.arch")])
+    code, _, err = run(capsys, "check", str(spec / "spec.arch"))
     assert code == 1 and f"an import names a `.arch` spec file, found `{name}`" in err
     assert SECRET not in err
 
@@ -124,9 +117,9 @@ def test_only_arch_files_are_imported(capsys, tmp_path, name):
 def test_a_file_that_is_not_a_spec_is_never_quoted(capsys, tmp_path):
     folder = _folder(tmp_path, {"keys.arch": f"# looks harmless\n\nAPI_KEY={SECRET}\nmodel m() {{}}\n"})
     _folder(folder, {"spec.arch": 'import "keys.arch"\n'})
-    code, _, err = _run(capsys, ["check", str(folder / "spec.arch")])
+    code, _, err = run(capsys, "check", str(folder / "spec.arch"))
     assert code == 1 and "is not an archgraph spec" in err and SECRET not in err
-    code, _, err = _run(capsys, ["check", str(folder / "keys.arch")])  # named directly, too
+    code, _, err = run(capsys, "check", str(folder / "keys.arch"))  # named directly, too
     assert code == 1 and "is not an archgraph spec" in err and SECRET not in err
 
 
@@ -192,7 +185,7 @@ def test_a_symlink_loop_is_an_import_error_not_a_crash(capsys, tmp_path):
     (tmp_path / "a.arch").symlink_to(tmp_path / "b.arch")
     (tmp_path / "b.arch").symlink_to(tmp_path / "a.arch")
     _folder(tmp_path, {"spec.arch": 'import "a.arch"\n'})
-    code, _, err = _run(capsys, ["check", str(tmp_path / "spec.arch")])
+    code, _, err = run(capsys, "check", str(tmp_path / "spec.arch"))
     assert code == 1 and "cannot read `a.arch`" in err and "symbolic links form a loop" in err, err
-    code, _, err = _run(capsys, ["check", str(tmp_path / "a.arch")])
+    code, _, err = run(capsys, "check", str(tmp_path / "a.arch"))
     assert code == 1 and "symbolic links form a loop" in err and "Traceback" not in err, err

@@ -20,15 +20,9 @@ from types import SimpleNamespace
 import pytest
 
 from archgraph import export, loader, output
-from archgraph.cli import main
+from tests.conftest import run
 
 TINY = "model tiny(dim = 8) {\n    input x: [B, 4, dim]\n    return fc: linear(x, dim)\n}\n"
-
-
-def _run(capsys, argv: list[str]) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main(argv)
-    return code, capsys.readouterr().err
 
 
 def _bad_spec_paths(tmp: Path) -> dict[str, tuple[Path, str]]:
@@ -58,7 +52,7 @@ def test_a_spec_path_the_os_cannot_read_is_one_clear_line(case, command, tmp_pat
     signal.alarm(20)  # a FIFO opened for reading would block here forever
     try:
         argv = [command, str(path)] + (["-o", str(tmp_path / "out")] if command == "compile" else [])
-        code, err = _run(capsys, argv)
+        code, _, err = run(capsys, *argv)
     finally:
         signal.alarm(0)
     assert code == 1 and cause in err and "Traceback" not in err and "internal error" not in err, err
@@ -69,7 +63,7 @@ def test_a_spec_path_the_os_cannot_read_is_one_clear_line(case, command, tmp_pat
 def test_an_import_of_a_path_the_os_cannot_read_points_at_the_import(tmp_path, capsys):
     (tmp_path / "loop.arch").symlink_to(tmp_path / "loop.arch")
     (tmp_path / "main.arch").write_text('import "loop.arch"\n' + TINY)
-    code, err = _run(capsys, ["check", str(tmp_path / "main.arch")])
+    code, _, err = run(capsys, "check", str(tmp_path / "main.arch"))
     assert code == 1 and "main.arch:1:1: import error" in err and "symbolic links form a loop" in err
 
 
@@ -82,7 +76,7 @@ def test_an_unreadable_spec_is_one_line(tmp_path, capsys, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
     monkeypatch.setattr(loader, "open", denied, raising=False)
-    code, err = _run(capsys, ["check", str(spec)])
+    code, _, err = run(capsys, "check", str(spec))
     assert code == 1 and f"cannot read `{spec}`: permission denied" in err
 
 
@@ -97,9 +91,9 @@ def test_a_spec_read_is_bounded_by_what_is_read(tmp_path, capsys, monkeypatch):
             self.st_mode, self.st_size = info.st_mode, 0
 
     monkeypatch.setattr(loader, "os", SimpleNamespace(stat=lambda p: ZeroSize(real_stat(p))))
-    code, err = _run(capsys, ["check", str(spec)])
+    code, _, err = run(capsys, "check", str(spec))
     assert code == 1 and f"holds more than {loader.MAX_FILE_BYTES:,} bytes" in err
-    code, err = _run(capsys, ["check", "/proc/self/status"])  # size 0, and not a spec: refused, not quoted
+    code, _, err = run(capsys, "check", "/proc/self/status")  # size 0, and not a spec: refused, not quoted
     assert code == 1 and "is not an archgraph spec" in err
 
 
@@ -108,7 +102,7 @@ def test_compile_into_a_path_that_cannot_be_a_directory(where, tmp_path, capsys)
     (tmp_path / "t.arch").write_text(TINY)
     (tmp_path / "f").write_text("x")
     out = {"a file": tmp_path / "f", "a file's child": tmp_path / "f" / "out", "a long name": tmp_path / ("d" * 300)}
-    code, err = _run(capsys, ["compile", str(tmp_path / "t.arch"), "-o", str(out[where])])
+    code, _, err = run(capsys, "compile", str(tmp_path / "t.arch"), "-o", str(out[where]))
     assert code == 1 and "error: cannot write to" in err and "no file was changed" in err and "Traceback" not in err
 
 
@@ -121,14 +115,14 @@ def test_compile_into_a_directory_that_refuses_writes(failure, tmp_path, capsys,
         raise OSError(failure, os.strerror(failure), str(dir))
 
     monkeypatch.setattr(output.tempfile, "mkdtemp", refuse)
-    code, err = _run(capsys, ["compile", str(tmp_path / "t.arch"), "-o", str(tmp_path / "out")])
+    code, _, err = run(capsys, "compile", str(tmp_path / "t.arch"), "-o", str(tmp_path / "out"))
     assert code == 1 and f"{os.strerror(failure)}; no file was changed" in err and "Traceback" not in err
 
 
 def test_missing_graphviz_is_one_line(tmp_path, capsys, monkeypatch):
     (tmp_path / "t.arch").write_text(TINY)
     monkeypatch.setattr(export, "dot_binary", lambda: None)
-    code, err = _run(capsys, ["graph", str(tmp_path / "t.arch"), "--format", "svg", "--renderer", "dot"])
+    code, _, err = run(capsys, "graph", str(tmp_path / "t.arch"), "--format", "svg", "--renderer", "dot")
     assert code == 1 and err.count("\n") == 1 and "dot, which is not installed" in err
 
 
@@ -145,5 +139,5 @@ def test_graphviz_that_hangs_or_fails_is_one_line(script, cause, tmp_path, capsy
     monkeypatch.setattr(export, "dot_binary", lambda: str(fake))
     monkeypatch.setattr(export, "DOT_TIMEOUT", 0.5)
     monkeypatch.setattr(export.run_dot, "__defaults__", (0.5,))
-    code, err = _run(capsys, ["graph", str(tmp_path / "t.arch"), "--format", "svg", "--renderer", "dot"])
+    code, _, err = run(capsys, "graph", str(tmp_path / "t.arch"), "--format", "svg", "--renderer", "dot")
     assert code == 1 and err.count("\n") == 1 and cause in err, err

@@ -19,6 +19,7 @@ def test_pvt_stage_rows_show_tokens_width_and_keys_cut_by_r_squared():
     assert [s["width"] for s in stages] == [64, 128, 320, 512]
     assert [s["heads"] for s in stages] == [1, 2, 5, 8]
     assert [s["reduction"] for s in stages] == [r * r for r in SR]
+    assert [s["keys"] for s in stages] == [7 * 7] * 4  # 56 / 8, 28 / 4, 14 / 2, 7 / 1: a 7x7 map at every stage
     for s, depth in zip(stages, [3, 4, 6, 3], strict=True):  # q@k^T and attn@v: 2 x 2 * N * (N / R^2) * C per block
         assert s["attention_flops"] == depth * 2 * 2 * s["tokens"] * s["keys"] * s["width"]
 

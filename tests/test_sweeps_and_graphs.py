@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 
@@ -17,7 +16,7 @@ from archgraph import conventions
 from archgraph.cli import main
 from archgraph.export import dot_binary, to_svg
 from archgraph.poly import Polynomial, fit, token_count
-from tests.conftest import run
+from tests.conftest import run, with_spec_library
 
 VIT_B16 = "specs/vit_b16.arch"
 
@@ -96,8 +95,7 @@ def test_a_model_without_tokens_has_no_closed_form_and_says_why(capsys):
 
 def _vit_requiring_224(tmp_path) -> str:
     """A small ViT whose spec rejects img_size below 224 (smaller than the closed form's fit samples)."""
-    shutil.copytree("archgraph/std", tmp_path / "lib")
-    vit = tmp_path / "lib" / "vit.arch"
+    vit = with_spec_library(tmp_path) / "lib" / "vit.arch"
     line = "    input x: [B, in_chans, img_size, img_size]\n"
     require = '    require img_size >= 224, "img_size must be at least 224"\n'
     vit.write_text(vit.read_text().replace(line, require + line))

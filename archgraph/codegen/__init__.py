@@ -72,24 +72,29 @@ def _classes(graph: Graph) -> Result:
     """The classes of `graph`, fitted on the model lowered again with each numeric parameter
     changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
     While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`)."""
-    numeric = {n for n, v in graph.params.items() if type(v) in (int, float) and v and graph.program is not None}
+    numeric = [n for n, v in graph.params.items() if type(v) in (int, float) and v] if graph.program is not None else []
     alone = build([graph], set())
-    shape = [w.signature.name for w in alone.classes]
-    graphs, allowed = [graph], set()
-    for name in [n for n in graph.params if n in numeric]:
+    shape = _names(alone)
+    graphs, allowed, last = [graph], set(), alone  # `last`: the classes of `graphs` fitted with every numeric name
+    for name in numeric:
         for other in _variations(graph, name, graph.params[name]):
             try:
-                trial = build([*graphs, other], numeric)
+                trial = build([*graphs, other], set(numeric))
             except UnfittedError:  # the change adds a block the model does not have
                 continue
-            if [w.signature.name for w in trial.classes] == shape:
+            if _names(trial) == shape:
                 graphs.append(other)
                 allowed.add(name)
+                last = trial
                 break
-    if len(graphs) == 1:
-        return alone
+    if not allowed or allowed == set(numeric):  # `last` is what `build(graphs, allowed)` would give
+        return last
     result = build(graphs, allowed)
-    return result if [w.signature.name for w in result.classes] == shape else build(graphs, numeric)
+    return result if _names(result) == shape else last
+
+
+def _names(result: Result) -> list[str]:
+    return [w.signature.name for w in result.classes]
 
 
 def _variations(graph: Graph, name: str, value: int | float):

@@ -29,6 +29,10 @@ class Instance:
     checkpointing: bool
     doc: str
     scopes: list[tuple[int, Scope]] = field(default_factory=list)  # (graph index, scope)
+    literals: list[tuple[str, ast.Constant]] = field(init=False)  # `_literals(tree)`, found once
+
+    def __post_init__(self) -> None:
+        self.literals = _literals(self.tree)
 
 
 @dataclass
@@ -63,14 +67,13 @@ def build(graphs: list[Graph], allowed: set[str]) -> Result:
     for key, members in groups.items():
         is_model = key == ""
         instances = _instances(fvs, members)
-        siblings: list[ast.ClassDef] = []
+        siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
             for fitted in _fit(part, order):
-                name = (
-                    model_name if is_model else names.create(_variant(camel(key), fitted.tree, siblings, names.taken))
-                )
-                siblings.append(fitted.tree)
+                layers = _layers(fitted.tree)
+                name = model_name if is_model else names.create(_variant(camel(key), layers, siblings, names.taken))
+                siblings.append(layers)
                 written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
                 _drop_defaults(written[-1].tree, defaults)
                 defaults[name] = written[-1].signature.defaults
@@ -92,13 +95,13 @@ def _drop_defaults(tree: ast.ClassDef, defaults: dict[str, dict[str, Any]]) -> N
                 and type(kw.value.value) is type(known[kw.arg]) and kw.value.value == known[kw.arg])]  # fmt: skip
 
 
-def _variant(base: str, tree: ast.ClassDef, siblings: list[ast.ClassDef], taken: set[str]) -> str:
+def _variant(base: str, mine: list[str], siblings: list[list[str]], taken: set[str]) -> str:
     """The class name of a second, differently built instance of a block: named after a layer
     it has and the first has not (`BlocksDownsample`), or one it lacks (`BlocksNoDownsample`);
     a name already taken gets a letter (`StagesDownsampleB`), never a number."""
     if not siblings:
         return base
-    mine, first = _layers(tree), _layers(siblings[0])
+    first = siblings[0]
     extra = [a for a in mine if a not in first]
     missing = [a for a in first if a not in mine]
     name = base + (camel(extra[0]) if extra else "No" + camel(missing[0]) if missing else "Variant")
@@ -195,7 +198,7 @@ def _partition(instances: list[Instance]) -> list[_Part]:
         return [_Part(instances)]
     parts: dict[str, list[Instance]] = {}
     for inst in instances:
-        parts.setdefault(_shape(inst.tree), []).append(inst)
+        parts.setdefault(_shape(inst), []).append(inst)
     return [_Part(p) for p in parts.values()]
 
 
@@ -205,12 +208,12 @@ class _Part:
         self.scopes = [sc for m in members for sc in m.scopes]
 
 
-def _shape(tree: ast.ClassDef) -> str:
-    consts = [node for _, node in _literals(tree)]
+def _shape(inst: Instance) -> str:
+    consts = [node for _, node in inst.literals]
     saved = [c.value for c in consts]
     for c in consts:
         c.value = ...
-    text = ast.dump(tree)
+    text = ast.dump(inst.tree)
     for c, v in zip(consts, saved, strict=True):
         c.value = v
     return text
@@ -247,7 +250,7 @@ def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
     members = part.members
     envs = [m.env for m in members]
     fitter = Fitter(envs, order)
-    literals = [_literals(m.tree) for m in members]
+    literals = [m.literals for m in members]
     formulas: dict[int, str] = {}
     for k in range(len(literals[0])):
         values = tuple(lit[k][1].value for lit in literals)
@@ -266,7 +269,7 @@ def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
 def _split(members: list[Instance], k: int) -> list[_Part]:
     by_value: dict[tuple, list[Instance]] = {}
     for m in members:
-        v = _literals(m.tree)[k][1].value
+        v = m.literals[k][1].value
         by_value.setdefault((type(v).__name__, v), []).append(m)
     return [_Part(p) for p in by_value.values()]
 
@@ -291,9 +294,8 @@ def _defaults(graph: Graph, key: str) -> dict[str, Any]:
 def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Written:
     tree = f.tree  # each build parses its own trees: the representative's is rewritten in place
     tree.name = name
-    consts = [node for _, node in _literals(tree)]
-    methods = [m for m, _ in _literals(tree)]
-    replace = {id(consts[k]): expression(e, f.attributes if methods[k] != "__init__" else set())
+    literals = f.members[0].literals  # the constants of `tree`
+    replace = {id(literals[k][1]): expression(e, f.attributes if literals[k][0] != "__init__" else set())
                for k, e in f.formulas.items()}  # fmt: skip
 
     class Sub(ast.NodeTransformer):

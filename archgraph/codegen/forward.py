@@ -24,7 +24,7 @@ class Stmt:
     defs: list[Value]
     expr: str
     uses: list[Value]
-    types: list[TensorType]
+    types: list[TensorType]  # unused: the generated code is printed from its syntax tree, without comments
     names: list[str]  # preferred variable names of defs
     locals: tuple[str, ...] = ()  # variables the expr binds itself (a loop's taps list): no value takes them
     pure: bool = False  # an attribute read: inlined wherever it is used
@@ -42,10 +42,6 @@ def target(k: int) -> str:
 
 
 TARGET = re.compile("\x02(\\d+)\x02")
-
-
-def shape(t: TensorType) -> str:
-    return "[" + ", ".join(str(d) for d in t.dims) + "]"
 
 
 def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Value],
@@ -72,15 +68,12 @@ def render(stmts: list[Stmt], inputs: list[tuple[Value, str]], outputs: list[Val
     lines = []
     for st, (expr, _) in zip(kept, texts, strict=True):
         code = _fill(expr, names)
-        comment = "  # " + _shapes(st.types) if st.types else ""
         if st.template:
             code = TARGET.sub(lambda m, st=st: names[st.defs[int(m.group(1))]], code)
-            body = [line for line in code.split("\n") if not _self_assignment(line)]
-            at = next((i for i, line in enumerate(body) if "block(" in line), 0)  # the loop's assignment
-            lines += [line + comment if i == at else line for i, line in enumerate(body)]
+            lines += [line for line in code.split("\n") if not _self_assignment(line)]
         else:
             targets = ", ".join(names[d] for d in st.defs)
-            lines.append(f"{targets} = {code}{comment}" if targets else code)
+            lines.append(f"{targets} = {code}" if targets else code)
     if output_names:
         pairs = zip(output_names, returned, strict=True)
         return lines, "{" + ", ".join(f'"{name}": {_fill(text, names)}' for name, (text, _) in pairs) + "}"
@@ -124,12 +117,6 @@ def _expand_value(v: Value, inline: dict[Value, Stmt]) -> tuple[str, list[Value]
 
 def _fill(expr: str, names: dict[Value, str]) -> str:
     return _KEY_RE.sub(lambda m: names[Value(m.group(1), int(m.group(2)))], expr)
-
-
-def _shapes(types: list[TensorType]) -> str:
-    if len(types) > 1 and len(set(types)) == 1:
-        return f"{len(types)} x {shape(types[0])}"
-    return ", ".join(shape(t) for t in types)
 
 
 def _self_assignment(line: str) -> bool:

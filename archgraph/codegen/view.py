@@ -118,7 +118,6 @@ HELPERS = {
 class ClassView:
     """One instance's nn.Module class, sizes as literals; `classes.build` turns these into formulas."""
 
-    name: str
     doc: str
     init_lines: list[str]
     weight_lines: list[str]
@@ -179,7 +178,7 @@ class _Body:
     stmts: list[Stmt] = field(default_factory=list)
     attrs: Namespace = field(default_factory=Namespace)
     checkpointing: bool = False
-    containers: set[str] = field(default_factory=set)  # nn.ModuleDicts of numbered labels
+    containers: dict[str, str] = field(default_factory=dict)  # numbered labels' head -> its nn.ModuleDict
     layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
 
     def attribute(self, label: str) -> str:
@@ -190,9 +189,9 @@ class _Body:
         head, dot, index = label.partition(".")
         if dot:
             if head not in self.containers:
-                self.containers.add(head)
-                self.init.append(f"self.{self.attribute(head)} = nn.ModuleDict()  # numbered layers: {head}.N")
-            return f'{head}["{index}"]'
+                self.containers[head] = self.attribute(head)
+                self.init.append(f"self.{self.containers[head]} = nn.ModuleDict()  # numbered layers: {head}.N")
+            return f'{self.containers[head]}["{index}"]'
         if is_attribute(label) and label not in self.attrs.taken:
             self.attrs.taken.add(label)
             return label
@@ -219,7 +218,7 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
     view = ClassView(
-        "", doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(outputs_named)
+        doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(outputs_named)
     )
     view.checkpointing = body.checkpointing or is_model
     api = classifier(graph, body.stmts, named, body.layers) if is_model else None
@@ -244,21 +243,25 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
     args = EmitArgs(node.attrs, [hole(i) for i in range(len(node.inputs))], types, node.outs, attr)
     module = op.emit.module(args)
     if module is not None:
+        weights = op.emit.init(args)
         body.init.append(f"{attr} = {module}")
-        body.weights.extend(op.emit.init(args))
-        for code in [module, *op.emit.init(args)]:
-            helper = code.split("(")[0]
-            if helper in HELPERS and helper not in fv.helpers:
-                fv.helpers.append(helper)
+        body.weights.extend(weights)
+        for code in [module, *weights]:
+            _use_helper(fv, code)
     call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
-    helper = call.split("(")[0]
-    if helper in HELPERS and helper not in fv.helpers:
-        fv.helpers.append(helper)
+    _use_helper(fv, call)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
     atomic = node.op not in SYMBOLS and node.op != "matmul"  # `a + b`, `a @ b` need parentheses when inlined
     body.stmts.append(Stmt(defs, call, list(node.inputs), list(node.outs), names, pure=op.emit.parameter,
                            atomic=atomic))  # fmt: skip
+
+
+def _use_helper(fv: FileView, code: str) -> None:
+    """Note the helper (`StdConv2d`, `lecun_normal_`) that `code` calls, if any, for the file to define."""
+    helper = code.split("(")[0]
+    if helper in HELPERS and helper not in fv.helpers:
+        fv.helpers.append(helper)
 
 
 # Ops whose output is a fresh tensor that their backward never reads: a ReLU may overwrite it.

@@ -12,7 +12,7 @@ from archgraph import syntax as s
 from archgraph.errors import ArchTypeError, Note, SpecError
 from archgraph.ir import Scope
 from archgraph.lowering import instances
-from archgraph.lowering.values import MAX_BLOCK_DEPTH, Tensor, computed
+from archgraph.lowering.values import MAX_BLOCK_DEPTH, Tensor, computed, scalars_of
 
 if TYPE_CHECKING:
     from archgraph.lowering.interpreter import Lowering
@@ -56,7 +56,7 @@ def _run_block(lw: Lowering, block: s.Block, e: s.Call, given: dict, child: Scop
                 if error.span == expr.span:
                     error.diagnostics[0].notes[:0] = computed(expr, given[name], caller_env)
             raise
-        child.args = {k: v for k, v in env.items() if not isinstance(v, Tensor)}
+        child.args = scalars_of(env)
         tensor_params = [p.name for p in block.params if isinstance(env[p.name], Tensor)]
         child.inputs = [env[n].value for n in tensor_params]
         child.input_names = tensor_params

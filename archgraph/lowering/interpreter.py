@@ -22,7 +22,7 @@ from archgraph.lowering.evaluate import evaluate
 from archgraph.lowering.instances import Template
 from archgraph.lowering.names import LabelState
 from archgraph.lowering.repeat import repeat_block
-from archgraph.lowering.values import MAX_NODES, Taps, Tensor, plain, scalar_values
+from archgraph.lowering.values import MAX_NODES, Taps, Tensor, plain, scalar_values, scalars_of
 from archgraph.ops import OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional, show
 from archgraph.shapes import make_node
@@ -128,7 +128,7 @@ class Lowering:
         spans = [e.span for e in self.returned.values]
         outputs = [self.tensor(v, span, "a model's output") for v, span in zip(result, spans, strict=True)]
         root.outputs = [t.value for t in outputs]
-        root.args = {k: v for k, v in env.items() if not isinstance(v, (Tensor, Taps))}
+        root.args = scalars_of(env)
         root.inputs = [v for _, v in inputs]
         params = {p.name: plain(env[p.name]) for p in item.params}
         doc = _resolved(self.program, name)[3] or item.doc

@@ -15,7 +15,7 @@ from archgraph import syntax as s
 from archgraph.errors import ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import Scope, Value
 from archgraph.lowering.blocks import call_block
-from archgraph.lowering.values import MAX_NODES, MAX_REPEAT, Taps, Tensor
+from archgraph.lowering.values import MAX_NODES, MAX_REPEAT, Taps, Tensor, scalars_of
 from archgraph.scalars import ScalarError, as_int, describe
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
         if i == 0:
             _budget(lw, e.label, e.count, count, before)
         elif rep.shared:
-            for node in list(lw.nodes.values())[before:]:
+            for node in lw.order[before:]:
                 node.params = 0  # iteration 0 holds the weights; the others read them
         taps.outputs.append(y)
         x = y
@@ -95,8 +95,9 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
     """`label: repeat count as i { ... }`: carried names are those the body reassigns: tensors
     (the graph's loop-carried values) and numbers defined before the loop (a stage's grid size)."""
     count = _count(lw, st.count, env)
-    carried = [n for n in _assigned(st.body) if isinstance(env.get(n), Tensor)]
-    scalars = [n for n in _assigned(st.body) if n in env and not isinstance(env[n], (Tensor, Taps))]
+    assigned = _assigned(st.body)
+    carried = [n for n in assigned if isinstance(env.get(n), Tensor)]
+    scalars = [n for n in assigned if n in env and not isinstance(env[n], (Tensor, Taps))]
     rep = _container(lw, scope, st.label, st)
     rep.inputs, rep.input_names = [env[n].value for n in carried], list(carried)
     taps = Taps(rep)
@@ -115,7 +116,7 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
             _budget(lw, st.label, st.count, count, before)
         _check_carried(st, inner, carried, i)
         it.outputs = [inner[n].value for n in carried]
-        it.args = {k: v for k, v in inner.items() if not isinstance(v, (Tensor, Taps))}
+        it.args = scalars_of(inner)
         it.inputs, it.input_names = _free_inputs(lw, it, env, carried)
         for n in carried + scalars:
             env[n] = inner[n]

@@ -56,6 +56,11 @@ def syntax_walk(node):
                 yield from syntax_walk(v)
 
 
+def scalars_of(env: dict) -> dict[str, Any]:
+    """The names in `env` bound to scalars or lists (not tensors or taps): a scope's `args`, for codegen."""
+    return {k: v for k, v in env.items() if not isinstance(v, (Tensor, Taps))}
+
+
 def scalar_values(e: s.Expr, env: dict) -> str:
     """The scalars `e` reads, by name: `dim = 192, mlp_ratio = 2.7` ("" if it reads none)."""
     names = {n.id for n in syntax_walk(e) if isinstance(n, s.Name)}

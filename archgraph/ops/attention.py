@@ -44,7 +44,7 @@ register(OpDef(
     formulas={"shape": "[B, N, parts*h*d] -> parts x [B, h, N, d]", "params": "0", "flops": "0"},
     fvcore=uncounted,
     memory=VIEW,
-    notes="Channels are ordered part-major, then head, as timm's fused `qkv` (rows q|k|v). `C` must be divisible by `parts * num_heads`. With `parts = 1` it returns one tensor; otherwise `parts` tensors to unpack. Generated code: `x.reshape(-1, N, h, d).transpose(1, 2)`, or `x.reshape(-1, N, parts, h, d).permute(2, 0, 3, 1, 4).unbind(0)`.",
+    notes="Channels are ordered part-major, then head, as timm's fused `qkv` (rows q|k|v). `C` must be divisible by `parts * num_heads`. With `parts = 1` it returns one tensor; otherwise `parts` tensors to unpack. Generated code: `x.unflatten(-1, (h, -1)).transpose(1, 2)`, or `x.unflatten(-1, (parts, h, -1)).permute(2, 0, 3, 1, 4).unbind(0)` (any batch and token count).",
     example='q, k, v = split_heads(qkv: linear(x, 3 * dim), num_heads, parts = 3)',
 ))  # fmt: skip
 
@@ -66,7 +66,7 @@ register(OpDef(
     formulas={"shape": "[B, h, N, d] -> [B, N, h*d]", "params": "0", "flops": "0"},
     fvcore=uncounted,
     memory=Memory("nothing", "fused SDPA kernels lay their output out as [B, N, h, d], so this is a view", view=True),
-    notes='The inverse of `split_heads` with `parts = 1`. Generated code: `x.transpose(1, 2).reshape(-1, N, h*d)`.',
+    notes='The inverse of `split_heads` with `parts = 1`. Generated code: `x.transpose(1, 2).flatten(2)`.',
     example='x = merge_heads(sdpa(q, k, v))',
 ))  # fmt: skip
 

@@ -195,9 +195,6 @@ def _norm_init(a) -> list[str]:
     return [f"{a.target}.reset_parameters()", *zero]
 
 
-_batch_norm_init = _norm_init
-
-
 def _batch_norm_infer(ins, a):
     (x,) = ins
     expect_rank(x, 4, 0, "the input [B, C, H, W]")
@@ -231,7 +228,7 @@ register(OpDef(
     params=lambda ins, a: 2 * ins[0].dims[1] if a["affine"] else 0,
     # in eval, running statistics fold into one scale and shift per channel
     cost=per_element(2),
-    emit=Emit(module=_batch_norm_module, call=call_module, init=_batch_norm_init),
+    emit=Emit(module=_batch_norm_module, call=call_module, init=_norm_init),
     summary="batch normalisation over the channels of [B, C, H, W] (nn.BatchNorm2d; running statistics are "
             "buffers, not parameters)",
     learnable=True,
@@ -341,6 +338,6 @@ register(OpDef(
               "params": "0", "flops": "0 (other: k * k per output element)"},
     fvcore=uncounted,
     memory=_MAX_POOL_MEMORY,
-    notes='`padding` is at most half the kernel, as PyTorch requires, or `"same"` as for `std_conv2d`, padded with `-inf` so padding never wins. Generated code: `F.max_pool2d(x, 3, stride=2, padding=1)`, or with `"same"` the padding written out for the compiled size: `F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float(\'-inf\')), 3, stride=2)`.',
+    notes='`padding` is at most half the kernel, as PyTorch requires, or `"same"` as for `std_conv2d`, padded with `-inf` so padding never wins. Generated code: `F.max_pool2d(x, 3, stride=2, padding=1)`, or with `"same"` a `max_pool2d_same(x, 3, 2)` helper in the generated file (timm\'s `MaxPool2dSame`: the `-inf` padding computed from the input\'s size in forward).',
     example='x = max_pool2d(x, 3, stride = 2, padding = "same")',
 ))  # fmt: skip

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
-from archgraph.ops.base import Attr, Emit, Memory, OpDef, batch_dims, check_positive, norm_dim, register, uncounted
+from archgraph.ops.base import (
+    Attr,
+    Emit,
+    Memory,
+    OpDef,
+    batch_dims,
+    call_module,
+    check_positive,
+    norm_dim,
+    register,
+    uncounted,
+)
 
 
 def _l2_infer(ins, a):
@@ -63,7 +74,7 @@ register(OpDef(
     infer=_wn_infer,
     params=lambda ins, a: (ins[0].dims[-1] + 1) * a["out_features"],
     cost=lambda ins, a, outs: Cost(macs=batch_dims(ins[0]) * ins[0].dims[-1] * a["out_features"]),
-    emit=Emit(module=_wn_module, call=lambda a: f"{a.target}({a.ins[0]})", init=_wn_init),
+    emit=Emit(module=_wn_module, call=call_module, init=_wn_init),
     summary="a bias-free linear map with a weight-normalised weight g * v / ||v|| (DINO's last layer)",
     learnable=True,
     formulas={"shape": "[..., C] -> [..., out_features]", "params": "C*out_features (v) + out_features (g)",

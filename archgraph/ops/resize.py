@@ -43,7 +43,7 @@ register(OpDef(
     formulas={"shape": "[B, h*w, C] -> [B, C, h, w]", "params": "0", "flops": "0"},
     fvcore=uncounted,
     memory=Memory("nothing", "a reshape of a transposed view: backward needs no tensor"),
-    notes='The token count must equal `height * width`. Generated code: `x.transpose(1, 2).reshape(-1, 1024, 32, 32)`.',
+    notes='The token count must equal `height * width`. Generated code: `x.transpose(1, 2).unflatten(-1, (32, 32))`.',
     example='x = to_grid(norm: layer_norm(x[:, 1:]), grid, grid)',
 ))  # fmt: skip
 

@@ -133,8 +133,7 @@ def _reference(**backbone) -> Dino:
 
 def test_dino_network_loads_the_reference_and_matches_outputs_and_cls_attention():
     torch.manual_seed(0)
-    backbone = {k: v for k, v in SMALL.items() if k != "patch_size"} | {"patch_size": 8}
-    ref = _reference(**backbone)
+    ref = _reference(**SMALL)
     ours = archgraph.build(DINO, "dino_b8", **SMALL, **HEAD, cls_attention=True).eval()
     ours.load_state_dict(_renamed(ref.state_dict()), strict=True)
     x = torch.randn(2, 3, 32, 32)

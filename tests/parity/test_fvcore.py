@@ -1,8 +1,9 @@
-"""The fvcore convention equals fvcore's FlopCountAnalysis on timm's models, to the integer.
+"""The fvcore convention equals fvcore's FlopCountAnalysis on timm's (and Hugging Face's) models,
+to the integer.
 
-fvcore is optional (not in the `test` extra: it is unmaintained since 2022 and jit-traces each
-model for seconds); these run where it is installed (`pip install fvcore`). Attention is built
-unfused (timm.layers.set_fused_attn(False)), since fvcore skips F.scaled_dot_product_attention.
+fvcore is in the `test` extra (unmaintained since 2022; it jit-traces each model for seconds).
+Attention is built unfused (timm.layers.set_fused_attn(False), HF's "eager"), since fvcore skips
+F.scaled_dot_product_attention.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 fvcore_nn = pytest.importorskip("fvcore.nn")
 
-from archgraph.api import report_dict  # noqa: E402
+from archgraph.api import analyze  # noqa: E402
 
 CASES = [
     ("vit_base_patch16_224", "specs/vit_b16.arch", None),
@@ -43,4 +44,19 @@ def test_fvcore_convention_equals_fvcore(timm_name, spec, model):
     analysis.uncalled_modules_warnings(False)
     with torch.no_grad():
         measured = analysis.total()
-    assert report_dict(spec, model, convention="fvcore")["convention"]["count"] == measured
+    assert analyze(spec, model, convention="fvcore")["convention"]["count"] == measured
+
+
+def test_fvcore_convention_equals_fvcore_on_hf_segformer():
+    """SegFormer-B0 at 512x512, HF's model with eager attention: 8.49 GMACs in architectures.md section 13.
+    HF resizes all four projected maps, the first to its own size, and fvcore counts that one too."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.SegformerConfig(num_labels=150)
+    ref = transformers.SegformerForSemanticSegmentation._from_config(config, attn_implementation="eager").eval()
+    analysis = fvcore_nn.FlopCountAnalysis(ref, torch.randn(1, 3, 512, 512))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    with torch.no_grad():
+        measured = analysis.total()
+    assert round(measured / 1e9, 2) == 8.49
+    assert analyze("specs/segformer.arch", "segformer_b0", convention="fvcore")["convention"]["count"] == measured

@@ -78,7 +78,8 @@ def test_attention_scale():
 
 
 def test_hybrid_backbone_and_encoder_eps():
-    """StdConv2d's own default eps (1e-6) and GroupNorm/LayerNorm at 1e-6 in a hybrid, against timm's classes."""
+    """StdConv2d's own default eps (1e-6), GroupNorm at 1e-6 and LayerNorm at 1e-5 in a hybrid (none of them the
+    spec's default), against timm's classes."""
     torch.manual_seed(0)
     backbone = ResNetV2([1, 1], num_classes=0, global_pool="", preact=False, stem_type="same",
                         conv_layer=partial(StdConv2dSame, eps=1e-6),
@@ -112,3 +113,5 @@ def test_defaults_keep_the_counts_and_the_generated_code():
     """Parameters with their defaults generate what the committed modules hold (test_golden checks all)."""
     source = archgraph.generate_source(VIT, norm_eps=1e-6, attn_scale=0)
     assert source == (ROOT / "generated" / "vit_b16.py").read_text()
+    # architectures.md section 2: timm vit_base_patch16_224, 86,567,656 parameters with the 1000-class head
+    assert archgraph.analyze(VIT, overrides={"norm_eps": 1e-6, "attn_scale": 0})["params"] == 86_567_656

@@ -12,6 +12,7 @@ timm = pytest.importorskip("timm")
 
 import archgraph  # noqa: E402
 from tests.conftest import ROOT, reduced  # noqa: E402
+from tests.parity.reduced import assert_reduced_outputs_equal  # noqa: E402
 from tests.torch.tiny import counted  # noqa: E402
 
 SPEC = ROOT / "specs/pvt_v2.arch"
@@ -45,15 +46,10 @@ def test_fvcore_macs_round_to_the_reference(name):
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_reduced_size_loads_timm_strictly_and_equals_its_logits(name):
-    small = reduced(SPEC, name)
-    assert small["img_size"] == 64 and max(small["depths"]) <= 2
-    torch.manual_seed(0)
-    ref = timm.create_model(name, pretrained=False, depths=small["depths"], num_classes=small["num_classes"]).eval()
-    model = archgraph.build(SPEC, name, **small).eval()
-    model.load_state_dict(ref.state_dict(), strict=True)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x))
+    def reference(small):
+        return timm.create_model(name, pretrained=False, depths=small["depths"], num_classes=small["num_classes"])
+
+    assert_reduced_outputs_equal(SPEC, name, reference)
 
 
 @pytest.mark.parametrize("name", ["pvt_v2_b0", "pvt_v2_b2_li"])

@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import archgraph  # noqa: E402
-from tests.conftest import ROOT, reduced  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+from tests.parity.reduced import assert_reduced_outputs_equal  # noqa: E402
 
 SPEC = ROOT / "specs/pvt_v1.arch"
 DEPTHS = {"pvt_v1_tiny": [2, 2, 2, 2], "pvt_v1_small": [3, 4, 6, 3], "pvt_v1_medium": [3, 4, 18, 3],
@@ -81,12 +82,7 @@ def test_mmcv_convention_reproduces_the_papers_gflops(name):
 
 @pytest.mark.parametrize("name", sorted(DEPTHS))
 def test_reduced_size_loads_hf_weights_and_equals_its_logits(name):
-    small = reduced(SPEC, name)
-    assert small["img_size"] == 64 and max(small["depths"]) <= 2
-    torch.manual_seed(0)
-    ref = hf_model(name, depths=small["depths"], num_labels=small["num_classes"], image_size=64).eval()
-    model = archgraph.build(SPEC, name, **small).eval()
-    model.load_state_dict(to_spec_keys(ref.state_dict()), strict=True)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(pixel_values=x).logits)
+    def reference(small):
+        return hf_model(name, depths=small["depths"], num_labels=small["num_classes"], image_size=64)
+
+    assert_reduced_outputs_equal(SPEC, name, reference, to_spec_keys, lambda out: out.logits)

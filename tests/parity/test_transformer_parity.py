@@ -71,21 +71,10 @@ def test_stacks_load_nn_transformer_and_match_it_with_masks():
         torch.testing.assert_close(ours(src, tgt, src_mask, tgt_mask), expected.detach())
 
 
-class _Bound(torch.nn.Module):
-    """The model with all inputs but the first bound, for the shared one-input FLOP oracle."""
-
-    def __init__(self, model, *rest):
-        super().__init__()
-        self.model, self.rest = model, rest
-
-    def forward(self, x):
-        return self.model(x, *self.rest)
-
-
 def test_flops_equal_flop_counter_mode_on_the_generated_module():
     graph = archgraph.load_graph(STD, "transformer_stacks", overrides={"src_len": 7, "tgt_len": 5, **SMALL})
     src, tgt, src_mask, tgt_mask = _inputs()
-    _, flops = counted(_Bound(archgraph.build(graph), tgt, src_mask, tgt_mask), src, math_sdpa=True)
+    _, flops = counted(archgraph.build(graph), src, tgt, src_mask, tgt_mask, math_sdpa=True)
     assert flops == 3 * archgraph.analyze(STD, "transformer_stacks", src_len=7, tgt_len=5, **SMALL)["flops"]
 
 
@@ -96,17 +85,29 @@ def test_full_model_flops_equal_flop_counter_mode():
     model = archgraph.build(spec, **small)
     src, tgt = torch.randint(0, 50, (3, 7)), torch.randint(0, 50, (3, 5))
     _, _, src_mask, tgt_mask = _inputs()
-    out, flops = counted(_Bound(model, tgt, src_mask, tgt_mask), src, math_sdpa=True)
+    out, flops = counted(model, src, tgt, src_mask, tgt_mask, math_sdpa=True)
     assert out.shape == (3, 5, 50) and torch.isfinite(out).all()
     assert flops == 3 * archgraph.analyze(spec, **small)["flops"]
 
 
-@pytest.mark.parametrize(("spec", "flops"), [("transformer_base", 16_727_932_928), ("transformer_big", 56_004_444_160)])
-def test_full_size_flops_equal_flop_counter_mode_on_meta(spec, flops):
-    """128 source and 128 target tokens, batch 1; on `meta` FlopCounterMode counts SDPA (pytorch#195460)."""
+def _closed_form_flops(d: int, dim_ff: int, layers: int = 6, tokens: int = 128, vocab: int = 37000) -> int:
+    """Matmul FLOPs per sequence of the paper's model, T source and T target tokens: per token and layer,
+    attention 8·d² (q, k, v, out) + 4·T·d (scores, weighted sum), the FFN 4·d·dim_ff; the decoder has
+    two attentions; the tied output projection 2·d·V; embeddings (a gather) 0."""
+    attention, ffn = 8 * d * d + 4 * tokens * d, 4 * d * dim_ff
+    return tokens * (layers * (attention + ffn) + layers * (2 * attention + ffn) + 2 * d * vocab)
+
+
+@pytest.mark.parametrize(("spec", "flops", "d", "dim_ff"),
+                         [("transformer_base", 16_727_932_928, 512, 2048),
+                          ("transformer_big", 56_004_444_160, 1024, 4096)])  # fmt: skip
+def test_full_size_flops_equal_flop_counter_mode_on_meta(spec, flops, d, dim_ff):
+    """128 source and 128 target tokens, batch 1; on `meta` FlopCounterMode counts SDPA (pytorch#195460).
+    `flops` is also the closed form of the paper's sizes (Table 3: d_model, d_ff, N = 6)."""
+    assert _closed_form_flops(d, dim_ff) == flops
     path = ROOT / "specs" / f"{spec}.arch"
     model = archgraph.build(path, device="meta")
     ids = torch.empty(1, 128, dtype=torch.int64, device="meta")
     masks = torch.empty(1, 128, dtype=torch.bool, device="meta")
-    _, counted_flops = counted(_Bound(model, ids, masks, masks), ids)
+    _, counted_flops = counted(model, ids, ids, masks, masks)
     assert archgraph.analyze(path)["flops"] == counted_flops == flops

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import archgraph  # noqa: E402
-from tests.conftest import ROOT, spec_models, with_spec_library  # noqa: E402
+from tests.conftest import ROOT, spec_models  # noqa: E402
 
 MODELS = spec_models()
 IDS = [name for _, name in MODELS]
@@ -70,7 +70,7 @@ def test_init_matches_timm_statistics():
 
 
 TAPS_AND_STAGES = """
-import "lib/transformer.arch"
+import "std/transformer.arch"
 
 model tapped(depth = 4) {
     input x: [B, 17, 32]
@@ -82,7 +82,6 @@ model tapped(depth = 4) {
 
 
 def test_taps_and_group_repeats_run_and_match_the_graph(tmp_path):
-    with_spec_library(tmp_path)
     spec = tmp_path / "tapped.arch"
     spec.write_text(TAPS_AND_STAGES)
     data = archgraph.analyze(spec)

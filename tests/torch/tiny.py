@@ -55,20 +55,20 @@ def tiny(spec: Path, name: str, batch: int = 2, seed: int = 0, **kwargs) -> tupl
     return model, x
 
 
-def counted(model: torch.nn.Module, x: torch.Tensor, *, math_sdpa: bool = False, precision=None):
-    """(output, FlopCounterMode's total) of one forward without grad: the oracle the FLOP tests share.
-    `math_sdpa` runs attention on the math backend (on CPU the fused kernel counts 0, pytorch#195460);
-    `precision` is a context such as torch.autocast."""
+def counted(model: torch.nn.Module, *inputs: torch.Tensor, math_sdpa: bool = False, precision=None):
+    """(output, FlopCounterMode's total) of one forward `model(*inputs)` without grad: the oracle the FLOP
+    tests share. `math_sdpa` runs attention on the math backend (on CPU the fused kernel counts 0,
+    pytorch#195460); `precision` is a context such as torch.autocast."""
     model.requires_grad_(False)
     backend = sdpa_kernel(SDPBackend.MATH) if math_sdpa else contextlib.nullcontext()
     with FlopCounterMode(display=False) as counter, torch.no_grad(), backend, precision or contextlib.nullcontext():
-        out = model(x)
+        out = model(*inputs)
     return out, counter.get_total_flops()
 
 
-def flop_count(model: torch.nn.Module, x: torch.Tensor, **options) -> int:
-    """FlopCounterMode's total for one forward of `model` on `x` (options as `counted`)."""
-    return counted(model, x, **options)[1]
+def flop_count(model: torch.nn.Module, *inputs: torch.Tensor, **options) -> int:
+    """FlopCounterMode's total for one forward of `model` on `inputs` (options as `counted`)."""
+    return counted(model, *inputs, **options)[1]
 
 
 IDS = [name for _, name in representatives()]
