@@ -11,6 +11,7 @@ not begin as a spec is refused without quoting it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import stat
@@ -21,13 +22,14 @@ from pathlib import Path
 from archgraph import syntax as s
 from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError, file_kind, os_cause
 from archgraph.parser import parse
-from archgraph.source import Span
+from archgraph.source import SourceFile, Span, register
 
 MAX_FILE_BYTES = 256 * 1024  # 30 times the largest spec in specs/, and parsed in about 2 s
 STD = Path(__file__).resolve().parent / "std"  # the standard library: `import "std/vit.arch"`
 ENV = "ARCHGRAPH_PATH"
 _LIBRARY: list[Path] = []  # the --lib folders (set_library_path)
 _FIRST_WORD = re.compile(r"\A(?:\s|#[^\n]*)*(\w*)")
+_FIRST_WORDS = ("import", "block", "model")
 
 
 def set_library_path(folders: Iterable[str | Path]) -> None:
@@ -144,11 +146,19 @@ def _load_file(program: Program, path: Path, name: str, text: str | None, root: 
 
 
 def _refuse_non_spec(text: str, name: str, at: s.Import | None) -> None:
-    """A file whose first word is not `import`, `block` or `model` is not shown: it may hold a secret."""
+    """A file whose first word is not `import`, `block` or `model` is not shown: it may hold a secret.
+    A first word of the file named on the command line that is a misspelt keyword is a syntax error."""
     match = _FIRST_WORD.match(text)
-    if match.end() == len(text) or match.group(1) in ("import", "block", "model"):
+    word = match.group(1)
+    if match.end() == len(text) or word in _FIRST_WORDS:
         return  # empty or only comments: said later; or it begins as a spec
     line = text[: match.start(1)].count("\n") + 1
+    col = match.start(1) - text.rfind("\n", 0, match.start(1))
+    guess = difflib.get_close_matches(word, _FIRST_WORDS, n=1, cutoff=0.6)
+    if at is None and guess:
+        register(SourceFile(name, text))  # the file named on the command line: its line may be shown
+        raise ArchSyntaxError(f"expected `import`, `block` or `model`, found `{word}`; did you mean `{guess[0]}`?",
+                              Span(name, line, col, line, col + len(word)))  # fmt: skip
     where = at.span if at else Span(name, line, 1, line, 1)
     raise ArchImportError(f"`{name}` is not an archgraph spec: it does not begin with `import`, `block` or "
                           "`model` (its content is not shown)", where)  # fmt: skip

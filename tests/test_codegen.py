@@ -27,6 +27,13 @@ def test_namespace_never_collides():
     assert [ns.create("x"), ns.create("x"), ns.create("lambda")] == ["x_1", "x_2", "lambda_"]
 
 
+def test_a_class_name_taken_again_gets_letters_never_a_number():
+    classes = Namespace({"Mlp"}, classes=True)
+    names = [classes.create("Mlp") for _ in range(27)]
+    assert names[:2] == ["MlpB", "MlpC"] and names[24:] == ["MlpZ", "MlpBA", "MlpBB"]
+    assert len(set(names)) == 27 and not any(name[-1].isdigit() for name in names)
+
+
 def test_camel():
     assert camel("encoder_block") == "EncoderBlock"
     assert camel("vit_b16") == "VitB16"

@@ -23,7 +23,7 @@ def _scope(scope: Scope) -> tuple:
     items = [item if isinstance(item, str) else _scope(item) for item in scope.items]
     names = sorted(scope.names.items(), key=str)
     return (scope.path, scope.label, scope.kind, scope.block, scope.span, scope.inputs, scope.outputs, scope.taps,
-            scope.doc, scope.input_names, names, items)  # fmt: skip
+            scope.doc, scope.input_names, names, items, sorted(scope.args.items(), key=str), scope.shared)  # fmt: skip
 
 
 def _graph(graph: Graph) -> tuple:

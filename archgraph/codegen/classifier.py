@@ -18,6 +18,7 @@ _VIEWS = ("to_tokens", "index")  # pooling's own steps: features end before them
 
 @dataclass
 class Classifier:
+    argument: str  # the model input's name: `x`, `ids`
     features: tuple[list[str], str]  # forward_features: lines, returned expression
     pre_logits: tuple[list[str], str]  # forward_head up to the head: lines, returned expression
     head: str  # `self.head`
@@ -41,6 +42,7 @@ def classifier(graph: Graph, stmts: list[Stmt], inputs: list[tuple[Value, str]],
     params = [attrs[n.id].removeprefix("self.") for n in graph.nodes.values()
               if n.op == "parameter" and n.scope == "" and n.id in attrs]  # fmt: skip
     return Classifier(
+        inputs[0][1],
         render(before, inputs, [features]),
         render(after, [(features, "x")], [head.inputs[0]]),
         attrs[head.id],
@@ -73,7 +75,7 @@ def methods(c: Classifier) -> list[str]:
     (f_lines, f_ret), (p_lines, p_ret) = c.features, c.pre_logits
     pre = [*p_lines, *([] if p_ret == "x" else [f"x = {p_ret}"])]
     return [
-        "    def forward_features(self, x: torch.Tensor) -> torch.Tensor:",
+        f"    def forward_features(self, {c.argument}: torch.Tensor) -> torch.Tensor:",
         *_body(f_lines),
         f"        return {f_ret}",
         "    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:",
@@ -91,8 +93,8 @@ def methods(c: Classifier) -> list[str]:
         '        """The position embeddings and tokens, which timm\'s optimizers exempt from weight decay."""',
         f"        return {{{', '.join(repr(p) for p in c.no_weight_decay)}}}" if c.no_weight_decay else
         "        return set()",
-        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
-        "        return self.forward_head(self.forward_features(x))",
+        f"    def forward(self, {c.argument}: torch.Tensor) -> torch.Tensor:",
+        f"        return self.forward_head(self.forward_features({c.argument}))",
     ]  # fmt: skip
 
 

@@ -54,7 +54,8 @@ def attribute(candidate: str) -> str:
 
 
 class Namespace:
-    """Names unique within one scope: `x`, `x_1`, `x_2`, ... (classes: `Mlp`, `Mlp2`, `Mlp3`)."""
+    """Names unique within one scope: `x`, `x_1`, `x_2`, ... (classes: `Mlp`, `MlpB`, `MlpC`: a
+    number at the end of a class name would read as part of the block's own name)."""
 
     def __init__(self, taken: set[str] | None = None, classes: bool = False) -> None:
         self.taken: set[str] = set(taken or ())
@@ -65,6 +66,15 @@ class Namespace:
         name, n = base, 1
         while name in self.taken:
             n += 1
-            name = f"{base}{n}" if self.classes else f"{base}_{n - 1}"
+            name = base + _letters(n - 1) if self.classes else f"{base}_{n - 1}"
         self.taken.add(name)
         return name
+
+
+def _letters(n: int) -> str:
+    """The `n`th class suffix: `B` (1) ... `Z` (25), then `BA`, `BB`, ... (`n` in base 26, A = 0)."""
+    out = ""
+    while n:
+        n, digit = divmod(n, 26)
+        out = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[digit] + out
+    return out

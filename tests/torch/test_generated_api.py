@@ -74,6 +74,24 @@ def test_timm_classifier_api_matches_timm():
     assert ours(x).shape == theirs(x).shape == (2, 7)
     ours.reset_classifier(0)
     assert ours(x).shape == (2, 192)
+    ours.reset_classifier(5)  # a head again, after none (the parameters' dtype comes from the body)
+    theirs.reset_classifier(5)
+    assert ours(x).shape == theirs(x).shape == (2, 5)
+
+
+def test_the_classifier_api_keeps_the_input_s_own_name(tmp_path):
+    """A model whose input is not called `x` (it was a NameError in `forward_features`)."""
+    spec = tmp_path / "m.arch"
+    spec.write_text(
+        "model m(num_classes: int = 3) {\n  input feats: f32[B, 4, 8]\n"
+        "  t = norm: layer_norm(feats)\n  return head: linear(mean(t, dim = 1), num_classes)\n}\n"
+    )
+    model = archgraph.build(spec).eval()
+    feats = torch.randn(2, 4, 8)
+    with torch.no_grad():
+        features = model.forward_features(feats)
+        assert torch.equal(features, model.norm(feats))
+        assert torch.equal(model(feats), model.head(features.mean(dim=1)))
 
 
 def test_a_convolutional_classifier_has_the_api_too():
