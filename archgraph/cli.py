@@ -250,8 +250,7 @@ def _load_weights(args, parser) -> int:
     try:
         report = load_pretrained(model, state, strict=not args.partial)
     except WeightsMismatchError as error:
-        sys.stderr.write(f"error: {args.checkpoint} does not fit the model: {error.report.problems()}\n"
-                         f"{error.report.render()}nothing was written; --partial loads what fits\n")  # fmt: skip
+        sys.stderr.write(f"error: {error.message(args.checkpoint)}nothing was written; --partial loads what fits\n")
         return 1
     sys.stdout.write(report.render())
     write_checkpoint(model.state_dict(), args.output)

@@ -179,8 +179,8 @@ _CAUSES = {
 def os_cause(error: OSError | RuntimeError) -> str:
     """Why an OS call failed, in words: `it does not exist`, `permission denied`, ... (a RuntimeError
     is pathlib's symlink loop in Python 3.11)."""
-    if isinstance(error, RuntimeError):
-        return _CAUSES[errno.ELOOP]
+    if isinstance(error, RuntimeError):  # pathlib: "Symlink loop from '...'"; anything else says itself
+        return _CAUSES[errno.ELOOP] if "symlink loop" in str(error).lower() else str(error).split("\n")[0].lower()
     if error.errno in _CAUSES:
         return _CAUSES[error.errno]
     return (error.strerror or str(error) or type(error).__name__).lower()

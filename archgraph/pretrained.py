@@ -53,8 +53,12 @@ class WeightsMismatchError(ArchError, ValueError):
     """A strict load found tensors missing, unexpected or of another shape; the model was not changed."""
 
     def __init__(self, report: LoadReport) -> None:
-        super().__init__(f"the checkpoint does not fit the model: {report.problems()}\n{report.render()}")
         self.report = report
+        super().__init__(self.message("the checkpoint"))
+
+    def message(self, checkpoint: str) -> str:
+        """`<checkpoint> does not fit the model: <counts>` and the grouped report, its lines ended."""
+        return f"{checkpoint} does not fit the model: {self.report.problems()}\n{self.report.render()}"
 
 
 def _kind(title: str, keys: list[str], shown: list[str]) -> list[str]:

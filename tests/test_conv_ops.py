@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from archgraph.api import report_dict
+from archgraph.api import analyze
 from archgraph.codegen import generate
 from archgraph.ops.conv import same_padding
 from tests.conftest import ROOT
@@ -117,7 +117,7 @@ def test_nested_group_repeats_carry_names_out(tmp_path):
     ],
 )
 def test_report_shows_the_cnn_apart_from_the_transformer_per_stage(spec, name, embed, blocks):
-    data = report_dict(ROOT / "specs" / f"{spec}.arch", name, depth=4)
+    data = analyze(ROOT / "specs" / f"{spec}.arch", name, depth=4)
     rows = {row["layer"]: row for row in data["rows"]}
     for path, (params, gflops) in (("patch_embed", embed), ("blocks", blocks)):
         assert rows[path]["params"] == params and round(rows[path]["flops"] / 1e9, 3) == gflops

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archgraph.api import report_dict
+from archgraph.api import analyze
 from archgraph.check import check
 from archgraph.loader import load
 from archgraph.lower import lower
@@ -79,7 +79,7 @@ model deep(depth: int = 4, img_size: int = 32, patch_size: int = 8) {{
 
 def _report_ops(path, depth: int | None) -> int:
     overrides = {} if depth is None else {"depth": depth}
-    return operations(lambda: report_dict(path, overrides=overrides, closed_form=True))
+    return operations(lambda: analyze(path, overrides=overrides, closed_form=True))
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -141,3 +141,10 @@ def test_graphviz_that_hangs_or_fails_is_one_line(script, cause, tmp_path, capsy
     monkeypatch.setattr(export.run_dot, "__defaults__", (0.5,))
     code, _, err = run(capsys, "graph", str(tmp_path / "t.arch"), "--format", "svg", "--renderer", "dot")
     assert code == 1 and err.count("\n") == 1 and cause in err, err
+
+
+def test_only_pathlib_s_symlink_loop_is_called_a_loop():
+    from archgraph.errors import os_cause
+
+    assert os_cause(RuntimeError("Symlink loop from '/a/b'")) == "its symbolic links form a loop"
+    assert os_cause(RuntimeError("Disk on fire\ndetails")) == "disk on fire"

@@ -15,7 +15,7 @@ import yaml
 
 import archgraph
 from archgraph import conventions
-from archgraph.api import report_dict
+from archgraph.api import analyze
 from archgraph.cli import main
 from tests.conftest import run
 
@@ -60,7 +60,7 @@ def test_json_keeps_the_documented_keys(capsys):
 
 
 def test_op_and_node_breakdowns_add_up_to_the_totals():
-    data = report_dict(VIT_B16, convention="full")
+    data = analyze(VIT_B16, convention="full")
     for key in ("params", "macs", "flops", "other_flops", "attention_flops"):
         assert sum(r[key] for r in data["by_op"]) == data[key]
     assert sum(n["flops"] for n in data["nodes"]) == data["flops"]
@@ -72,7 +72,7 @@ def test_op_and_node_breakdowns_add_up_to_the_totals():
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
 def test_depth_rows_cover_the_model_once_per_level(depth):
-    data = report_dict(VIT_B16, depth=depth)
+    data = analyze(VIT_B16, depth=depth)
     assert max(r["depth"] for r in data["rows"]) == depth - 1
     top = [r for r in data["rows"] if r["depth"] == 0]
     assert sum(r["params"] for r in top) == data["params"]
@@ -120,21 +120,19 @@ PUBLISHED = [
 @pytest.mark.parametrize(("spec", "model", "convention", "published", "decimals", "source"), PUBLISHED,
                          ids=[f"{p[1] or p[0]}-{p[2]}" for p in PUBLISHED])  # fmt: skip
 def test_convention_reproduces_published_number(spec, model, convention, published, decimals, source):
-    count = report_dict(spec, model, convention=convention)["convention"]["count"]
+    count = analyze(spec, model, convention=convention)["convention"]["count"]
     assert round(count / 1e9, decimals) == published, source
 
 
 @pytest.mark.parametrize(("img_size", "published"), [(224, 21.658), (384, 67.43)])
 def test_fvcore_convention_counts_the_hybrids_weight_standardisation(img_size, published):
     """timm vit_base_r50_s16_224/384 (headless default cfg), fvcore: timm.md section 2, architectures.md section 2."""
-    data = report_dict(
-        "specs/vit_r50_b16.arch", convention="fvcore", overrides={"num_classes": 0, "img_size": img_size}
-    )
+    data = analyze("specs/vit_r50_b16.arch", convention="fvcore", overrides={"num_classes": 0, "img_size": img_size})
     assert round(data["convention"]["count"] / 1e9, len(str(published).split(".")[1])) == published
 
 
 def test_flop_counter_convention_is_the_flops_column_and_tool_gaps_are_reproduced():
-    data = report_dict(VIT_B16)
+    data = analyze(VIT_B16)
     # ../shared/reference/timm.md, "Closed-form check": vit_base_patch16_224, FlopCounterMode total
     assert data["convention"]["count"] == data["flops"] == 35_127_656_448
     tools = data["tools"]
@@ -146,7 +144,7 @@ def test_flop_counter_convention_is_the_flops_column_and_tool_gaps_are_reproduce
 
 def test_torchvision_convention_counts_are_flops_not_gflops(capsys):
     """torchvision's docs print GFLOPS (giga multiply-adds); archgraph prints the raw count, so its unit is FLOPS."""
-    data = report_dict(VIT_B16, convention="torchvision")
+    data = analyze(VIT_B16, convention="torchvision")
     assert data["convention"]["unit"] == "FLOPS (= multiply-adds)" and data["convention"]["count"] == data["macs"]
     _, out, _ = run(capsys, "report", VIT_B16, "--convention", "torchvision")
     assert "torchvision convention: 17,563,828,224 FLOPS (= multiply-adds) (17.56 G)" in out
@@ -172,16 +170,16 @@ def test_unknown_convention_is_a_usage_error():
 
 
 def test_memory_section_states_bytes_and_assumptions():
-    data = report_dict(VIT_B16, batch=8)
+    data = analyze(VIT_B16, batch=8)
     mem = data["memory"]
     assert mem["param_bytes"] == {"f32": 4 * data["params"], "bf16": 2 * data["params"], "f16": 2 * data["params"],
                                   "int8": data["params"]}  # fmt: skip
     assert mem["training_step_bytes"] == sum(mem["training_step_parts"].values())
     assert mem["assumptions"] and mem["batch"] == 8
-    one = report_dict(VIT_B16, batch=1)["memory"]
+    one = analyze(VIT_B16, batch=1)["memory"]
     assert mem["training_saved_activation_bytes"] == 8 * one["training_saved_activation_bytes"]
     assert 0 < one["inference_activation_peak_bytes"] < one["training_saved_activation_bytes"]
-    half = report_dict(VIT_B16, batch=8, dtype="bf16")["memory"]
+    half = analyze(VIT_B16, batch=8, dtype="bf16")["memory"]
     assert half["inference_activation_peak_bytes"] < mem["inference_activation_peak_bytes"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from archgraph.errors import OpError
 from archgraph.ir import TensorType
 from archgraph.ops.base import (
+    VIEW,
     Attr,
     Emit,
     Memory,
@@ -42,7 +43,7 @@ register(OpDef(
     summary="a token sequence back to a feature map, row-major (SETR: x.transpose(1, 2).reshape(B, C, h, w))",
     formulas={"shape": "[B, h*w, C] -> [B, C, h, w]", "params": "0", "flops": "0"},
     fvcore=uncounted,
-    memory=Memory("nothing", "a reshape of a transposed view: backward needs no tensor"),
+    memory=VIEW,  # unflattening one dim of a transposed view is still a view: no copy
     notes='The token count must equal `height * width`. Generated code: `x.transpose(1, 2).unflatten(-1, (32, 32))`.',
     example='x = to_grid(norm: layer_norm(x[:, 1:]), grid, grid)',
 ))  # fmt: skip
