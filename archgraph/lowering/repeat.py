@@ -147,7 +147,7 @@ def repeat_inline(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> N
                                   f"block's, so build their labels from `{st.index}`, e.g. `name.({st.index})`"))  # fmt: skip
             raise
         if i == 0:
-            _budget(lw, "repeat", st.count, count, before)
+            _budget(lw, f"repeat ... as {st.index}", st.count, count, before)
         _check_carried(st, inner, [n for n in carried if isinstance(env[n], Tensor)], i)
         for n in carried:
             env[n] = inner[n]
