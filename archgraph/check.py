@@ -201,8 +201,11 @@ class _Checker:
         elif isinstance(st, s.RepeatBlock):
             for ret in _nested_returns(st.body):
                 self.error(ArchSyntaxError, "`return` inside a repeat body; assign to a carried name instead", ret.span)
-            self._label(st.label, st, labels)
             self._expr(st.count, names)
+            if st.label is None:  # no scope: its labels are the enclosing body's (numbered from the index)
+                self._body(st.body, names | {st.index}, labels)
+                return
+            self._label(st.label, st, labels)
             self._body(st.body, names | {st.index}, {})
             names.add(st.label)
 
@@ -224,19 +227,29 @@ class _Checker:
                 )
             seen.setdefault(name, span)
 
-    def _label(self, label: str, node, labels: dict) -> None:
+    def _label(self, label: str, node, labels: dict, names: set[str] | None = None) -> None:
+        """Check one label against the body's `labels` (label -> node), and record it. A computed
+        `name.(expr)` is `name.(...)`; two of them with the same N are found when lowering."""
         span = getattr(node, "label_span", None) or node.span
-        problem = label_problem(label)
+        computed = getattr(node, "label_index", None) is not None
+        if computed:
+            self._expr(node.label_index, names or set())
+        problem = label_problem(label + ".0" if computed else label)
         if problem is not None:
             self.error(ArchNameError, f"label `{label}` cannot be an attribute of the generated module: {problem}",
                        span, [Note("a label is the layer's attribute and state_dict key; choose another")])  # fmt: skip
         head = label.partition(".")[0]
-        clash = next((other for other in labels if (other == head if "." in label else other.startswith(label + "."))),
+        numbered = computed or "." in label
+        clash = next((other for other in labels if (other == head if numbered else other.startswith(label + "."))),
                      None)  # fmt: skip
         if clash is not None:
-            self.error(ArchNameError, f"label `{label}` and label `{clash}` both claim the attribute `{head}`", span,
-                       [Note(f"`{head}.N` labels make `{head}` a container of numbered layers; name the other "
-                             "layer differently")])  # fmt: skip
+            shown = f"{head}.(...)" if computed else label
+            self.error(ArchNameError, f"label `{shown}` and label `{clash.split('#')[0]}` both claim the attribute "
+                       f"`{head}`", span, [Note(f"`{head}.N` labels make `{head}` a container of numbered layers; "
+                                               "name the other layer differently")])  # fmt: skip
+        if computed:
+            labels[f"{head}.(...)#{len(labels)}"] = node
+            return
         if label in labels:
             first = labels[label]
             self.error(ArchNameError, f"label `{label}` is used twice in `{self.item.name}`", span,
@@ -268,7 +281,7 @@ class _Checker:
             if e.label is None:
                 self.error(ArchSyntaxError, "a repeat needs a label, e.g. `blocks: repeat depth block(x)`", e.span)
             else:
-                self._label(e.label, e, labels)
+                self._label(e.label, e, labels, names)
             self._expr(e.count, names)
             if e.modifier is not None and e.modifier != "shared":
                 self.error(ArchSyntaxError, f"expected `shared` or a block call after the count, found `{e.modifier}`",
@@ -279,7 +292,7 @@ class _Checker:
 
     def _call(self, call: s.Call, names: set[str], labels: dict, in_repeat: bool = False) -> None:
         if call.label is not None:
-            self._label(call.label, call, labels)
+            self._label(call.label, call, labels, names)
         for arg in call.args:
             self._expr(arg, names, labels)
         for kw in call.kwargs:

@@ -227,7 +227,7 @@ def _meant_as_name(text: str, keyword: Token, error_at: int) -> bool:
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 _FIRST = [")", "]", "}", ",", ":", "=", "(", "{"]  # listed first, in this order, in "expected ..."; then a name
 # Terminals whose text is not a user's word for them, in "expected ..." lists.
-_WORDS = {"NAME": "a name", "INDEXED": "a numbered label", "NUMBER": "a number", "STRING": "a string", "COMPARE": "a comparison",
+_WORDS = {"NAME": "a name", "INDEXED": "a numbered label", "NUMBERED_BY": "a computed numbered label", "NUMBER": "a number", "STRING": "a string", "COMPARE": "a comparison",
           "$END": "end of file"}  # fmt: skip
 
 
@@ -385,6 +385,10 @@ class ToSyntax(Transformer):
         label, count, index, *body = children
         return s.RepeatBlock(str(label), count, str(index), tuple(body), self.span(meta))
 
+    def repeat_inline(self, meta, children):
+        count, index, *body = children
+        return s.RepeatBlock(None, count, str(index), tuple(body), self.span(meta))
+
     # ---- expressions ----
     def number(self, meta, children):
         text = str(children[0])
@@ -457,6 +461,11 @@ class ToSyntax(Transformer):
     def labelled(self, meta, children):
         label, inner = children
         return replace(inner, label=str(label), label_span=self.span(label), span=self.span(meta))
+
+    def labelled_at(self, meta, children):
+        label, index, inner = children  # label: the token `name.(`
+        return replace(inner, label=str(label)[:-2], label_span=self.span(label), label_index=index,
+                       span=self.span(meta))  # fmt: skip
 
 
 def _unquote(token: Token | str) -> str:

@@ -2,7 +2,8 @@
 attention N² term of each stage, so the report shows spatial reduction cutting N² to N²/R².
 
 A stage is one iteration of a repeat whose iterations change the tensor's shape (a pyramid's
-`stages: repeat 4 as i { ... }`) and hold attention; a ViT's `blocks` keep one shape and have none.
+`stages: repeat 4 as i { ... }`) and hold attention, or one of several numbered repeats that do
+(`block.(i): repeat ...` in a stage loop without a label); a ViT's `blocks` keep one shape.
 """
 
 from __future__ import annotations
@@ -16,11 +17,25 @@ def stage_data(graph: Graph, batch: int = 1) -> list[dict]:
     each query attends to), `reduction` N / keys, FLOPs, attention N² FLOPs and their `attention_share`."""
     rows = []
     for scope in graph.root.walk():
-        iterations = [item for item in scope.items if isinstance(item, Scope)] if scope.kind == "repeat" else []
-        shapes = {tuple(graph.type_of(v).dims) for it in iterations for v in it.outputs}
-        if len(shapes) > 1 and any(_attention(graph, it) for it in iterations):
-            rows += [_stage(graph, it, batch) for it in iterations]
+        for group in _stage_groups(scope):
+            shapes = {tuple(graph.type_of(v).dims) for it in group for v in it.outputs}
+            if len(shapes) > 1 and any(_attention(graph, it) for it in group):
+                rows += [_stage(graph, it, batch) for it in group]
     return rows
+
+
+def _stage_groups(scope: Scope) -> list[list[Scope]]:
+    """Candidate stages under `scope`: a repeat's iterations (`stages.0`, `stages.1`, ...), or sibling
+    repeats with numbered labels (`block.0`, `block.1`, ...: a stage loop without a label, HF's PVT v1)."""
+    children = [item for item in scope.items if isinstance(item, Scope)]
+    if scope.kind == "repeat":
+        return [children]
+    numbered: dict[str, list[Scope]] = {}
+    for child in children:
+        head, dot, index = child.label.partition(".")
+        if dot and index.isdigit() and child.kind == "repeat":
+            numbered.setdefault(head, []).append(child)
+    return [group for group in numbered.values() if len(group) > 1]
 
 
 def _attention(graph: Graph, scope: Scope) -> list[Node]:

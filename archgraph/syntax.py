@@ -94,6 +94,7 @@ class Call:
     callee_span: Span
     label: str | None = None
     label_span: Span | None = None
+    label_index: Expr | None = None  # `name.(expr)`: label is `name`, the number is computed when lowering
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class Repeat:
     span: Span
     label: str | None = None
     label_span: Span | None = None
+    label_index: Expr | None = None  # as Call's
     modifier: str | None = None  # `shared` (checked by check): every iteration is one module, one set of weights
     modifier_span: Span | None = None
 
@@ -170,9 +172,10 @@ class If:
 
 @dataclass(frozen=True, slots=True)
 class RepeatBlock:
-    """`label: repeat count as i { ... }`: the statements as one unnamed block, `count` times."""
+    """`label: repeat count as i { ... }`: the statements as one unnamed block, `count` times. Without a
+    label (`repeat count as i { ... }`) the statements run in the enclosing scope, with no scope of their own."""
 
-    label: str
+    label: str | None
     count: Expr
     index: str
     body: tuple[Stmt, ...]

@@ -124,7 +124,7 @@ def load_text(tmp_path, text: str):
         ("block f(as) { return as }", "as"),
         ("model import(x) { return x }", "import"),
         ("block f(x) { true = 1 return x }", "true"),
-        ("block f(x) { repeat = 1 return x }", "repeat"),
+        ("block f(repeat) { return repeat }", "repeat"),  # `repeat = 1`: a statement may start with `repeat`
         ("block f(x) { return model(x) }", "model"),
         ("block f(x) { return else: linear(x, 2) }", "else"),
         ("block f(x) { return linear(x, if = 2) }", "if"),

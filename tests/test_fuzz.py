@@ -123,6 +123,10 @@ TERMINALS = {
         st.sampled_from(["downsample.0", "downsample.1", "layers.0", "x.0", "forward.1", "class.0"]),
         st.from_regex(r"\A[^\W\d]\w{0,6}\.\d{1,3}\Z"),
     ),  # numbered labels
+    "NUMBERED_BY": st.one_of(
+        st.sampled_from(["block.(", "layers.(", "x.(", "class.(", "forward.("]),
+        st.from_regex(r"\A[^\W\d]\w{0,6}\.\(\Z"),
+    ),  # labels numbered by an expression: `block.(i)`
 }
 
 

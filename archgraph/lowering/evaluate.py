@@ -6,6 +6,7 @@ a block's parameters (then its body runs in a scope of its own).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +47,29 @@ def evaluate(lw: Lowering, e: s.Expr, env: dict, scope: Scope | None) -> Any:
         return _subscript(lw, e, env, scope)
     if isinstance(e, s.Call) and e.callee == "len" and e.callee not in lw.program.definitions:
         return _len(lw, e, env, scope)
+    if isinstance(e, (s.Call, s.Repeat)) and e.label_index is not None:
+        e = numbered(lw, e, env, scope)
     if isinstance(e, s.Call):
         return call(lw, e, env, _need_scope(scope, e))
     if isinstance(e, s.Repeat):
         return repeat_call(lw, e, env, _need_scope(scope, e))
     raise TypeError(f"unknown expression {e!r}")
+
+
+def numbered(lw: Lowering, e: s.Call | s.Repeat, env: dict, scope: Scope | None) -> s.Call | s.Repeat:
+    """`name.(expr): call`: the same call labelled `name.N`, N the integer `expr` gives in `env`.
+    One syntax node per (call, N), kept, so the lowering's caches (by node identity) stay sound."""
+    try:
+        n = as_int(evaluate(lw, e.label_index, env, scope))
+    except ScalarError as error:
+        raise ArchTypeError(f"the number in label `{e.label}.(...)` must be an integer: {error}",
+                            e.label_index.span) from None  # fmt: skip
+    if n < 0:
+        raise ArchShapeError(f"the number in label `{e.label}.(...)` must be 0 or more, found {n}", e.label_index.span)
+    found = lw.numbered.get((id(e), n))
+    if found is None:
+        found = lw.numbered[(id(e), n)] = (e, replace(e, label=f"{e.label}.{n}", label_index=None))
+    return found[1]
 
 
 def _len(lw: Lowering, e: s.Call, env: dict, scope: Scope | None) -> int:

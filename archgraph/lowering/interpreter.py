@@ -21,7 +21,7 @@ from archgraph.loader import Program
 from archgraph.lowering.evaluate import evaluate
 from archgraph.lowering.instances import Template
 from archgraph.lowering.names import LabelState
-from archgraph.lowering.repeat import repeat_block
+from archgraph.lowering.repeat import repeat_block, repeat_inline
 from archgraph.lowering.values import MAX_NODES, Taps, Tensor, plain, scalar_values, scalars_of
 from archgraph.ops import OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional, show
@@ -93,6 +93,7 @@ class Lowering:
         self.nodes: dict[str, Node] = {}
         self.depth = 0
         self.labels = LabelState()
+        self.numbered: dict[tuple[int, int], tuple] = {}  # (id(call), N) -> (call, the call labelled `name.N`)
         self.starts: dict[int, int] = {}  # id(scope) -> how many nodes existed when it opened
         self.position: dict[str, int] = {}  # node id -> its index in creation order
         self.order: list[Node] = []  # the nodes in creation order
@@ -215,6 +216,8 @@ class Lowering:
         elif isinstance(st, s.If):
             branch = st.then if self.condition(st.condition, env, scope) else st.orelse
             return self.run(branch, env, scope)
+        elif isinstance(st, s.RepeatBlock) and st.label is None:
+            repeat_inline(self, st, env, scope)
         elif isinstance(st, s.RepeatBlock):
             repeat_block(self, st, env, scope)
         return None

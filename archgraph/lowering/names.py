@@ -53,6 +53,6 @@ def body_labels(body: tuple[s.Stmt, ...]) -> frozenset[str]:
             if isinstance(node, (s.Call, s.Repeat)) and node.label:
                 labels.add(node.label)
                 labels.add(node.label.partition(".")[0])  # `layers.0` takes the attribute `layers`
-            elif isinstance(node, s.RepeatBlock):
+            elif isinstance(node, s.RepeatBlock) and node.label is not None:
                 labels.add(node.label)
     return frozenset(labels)

@@ -126,11 +126,38 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
     env[st.label] = taps
 
 
+def repeat_inline(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> None:
+    """`repeat count as i { ... }` (no label): the body runs `count` times in `scope` itself, as if written
+    out, so its layers are the enclosing block's (`block.(i): ...` numbers them). Names carry as in a
+    labelled repeat: those the body reassigns flow on, those it first assigns stay in their iteration."""
+    count = _count(lw, st.count, env)
+    assigned = _assigned(st.body)
+    carried = [n for n in assigned if n in env and not isinstance(env[n], Taps)]
+    for i in range(count):
+        before = len(lw.nodes)
+        inner = {**env, st.index: i}
+        try:
+            if lw.run(st.body, inner, scope) is not None:
+                raise ArchTypeError("`return` inside a repeat body; assign to a name instead", st.span)
+        except SpecError as error:
+            notes = error.diagnostics[0].notes
+            notes.append(Note(f"in iteration {i} of the repeat", st.span))
+            if "two layers are labelled" in error.diagnostics[0].message:
+                notes.append(Note(f"a repeat without a label adds no scope: each iteration's layers are the enclosing "
+                                  f"block's, so build their labels from `{st.index}`, e.g. `name.({st.index})`"))  # fmt: skip
+            raise
+        if i == 0:
+            _budget(lw, f"repeat ... as {st.index}", st.count, count, before)
+        _check_carried(st, inner, [n for n in carried if isinstance(env[n], Tensor)], i)
+        for n in carried:
+            env[n] = inner[n]
+
+
 def _check_carried(st: s.RepeatBlock, inner: dict, carried: list[str], i: int) -> None:
     for n in carried:
         if not isinstance(inner[n], Tensor):
             span = next((a.span for a in _assignments(st.body, n)), st.span)
-            raise ArchTypeError(f"`{n}` is a tensor carried through `{st.label}`, but iteration {i} makes it "
+            raise ArchTypeError(f"`{n}` is a tensor carried through `{st.label or 'the repeat'}`, but iteration {i} makes it "
                                 f"{describe(inner[n])}", span)  # fmt: skip
 
 

@@ -45,10 +45,10 @@ class Taps:
 
 
 def syntax_walk(node):
-    """`node` and every syntax node below it, except the bodies of `repeat ... as i { }` blocks."""
+    """`node` and every syntax node below it, except the bodies of labelled `repeat ... as i { }` blocks."""
     yield node
-    if isinstance(node, s.RepeatBlock):
-        return  # its body belongs to the iterations' scopes
+    if isinstance(node, s.RepeatBlock) and node.label is not None:
+        return  # its body belongs to the iterations' scopes (an unlabelled one's, to the enclosing scope)
     for field_name in getattr(node, "__slots__", ()):
         value = getattr(node, field_name)
         for v in value if isinstance(value, tuple) else (value,):

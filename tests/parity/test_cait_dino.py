@@ -10,6 +10,8 @@ Sources: ../shared/reference/architectures.md sections 4 (DINO) and 10 (CaiT), t
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -82,18 +84,40 @@ def test_cait_report_itemises_the_written_out_attention():
 
 
 class DINOHead(torch.nn.Module):
-    """facebookresearch/dino vision_transformer.py DINOHead (use_bn=False, nlayers=3), with the
-    parametrizations form of weight_norm that current PyTorch recommends."""
+    """The reference head: facebookresearch/dino `vision_transformer.py`, class DINOHead, at commit
+    04c0ad957c9fd04cced6d703668bc049586d1d21 (https://github.com/facebookresearch/dino/blob/
+    04c0ad957c9fd04cced6d703668bc049586d1d21/vision_transformer.py), at its defaults use_bn=False,
+    nlayers=3: the same modules in the same order (so the same state_dict keys), the same
+    initialisation (trunc_normal std .02 on the MLP, g filled with 1 and frozen with norm_last_layer).
+    The source wraps the last layer in `nn.utils.weight_norm` (keys `weight_g`, `weight_v`, as the
+    released checkpoints store them); `parametrized` uses `nn.utils.parametrizations.weight_norm`
+    instead, the form the spec stores (keys `parametrizations.weight.original0/1`)."""
 
-    def __init__(self, in_dim, out_dim, norm_last_layer=True, hidden_dim=2048, bottleneck_dim=256):
+    def __init__(self, in_dim, out_dim, norm_last_layer=True, hidden_dim=2048, bottleneck_dim=256, parametrized=False):
         super().__init__()
         nn = torch.nn
         self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim),
                                  nn.GELU(), nn.Linear(hidden_dim, bottleneck_dim))  # fmt: skip
-        self.last_layer = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
-        self.last_layer.parametrizations.weight.original0.data.fill_(1)
+        self.apply(self._init_weights)
+        last = nn.Linear(bottleneck_dim, out_dim, bias=False)
+        if parametrized:
+            self.last_layer = nn.utils.parametrizations.weight_norm(last)
+            gain = self.last_layer.parametrizations.weight.original0
+        else:
+            with warnings.catch_warnings():  # deprecated in favour of the parametrizations form
+                warnings.simplefilter("ignore", FutureWarning)
+                self.last_layer = nn.utils.weight_norm(last)
+            gain = self.last_layer.weight_g
+        gain.data.fill_(1)
         if norm_last_layer:
-            self.last_layer.parametrizations.weight.original0.requires_grad = False
+            gain.requires_grad = False
+
+    @staticmethod
+    def _init_weights(m):
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                torch.nn.init.constant_(m.bias, 0)
 
     def forward(self, x):
         return self.last_layer(torch.nn.functional.normalize(self.mlp(x), dim=-1, p=2))
@@ -110,32 +134,23 @@ class Dino(torch.nn.Module):
         return self.head(self.backbone(x))
 
 
-# dino's head is an nn.Sequential (mlp.0, mlp.2, mlp.4); the spec labels its linears fc1..fc3
-RENAME = {"head.mlp.0.": "head.mlp.fc1.", "head.mlp.2.": "head.mlp.fc2.", "head.mlp.4.": "head.mlp.fc3."}
 SMALL = {"img_size": 32, "patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 2}
 HEAD = {"out_dim": 512, "hidden_dim": 96, "bottleneck_dim": 32}
 
 
-def _renamed(state: dict) -> dict:
-    out = {}
-    for key, value in state.items():
-        for old, new in RENAME.items():
-            key = key.replace(old, new) if key.startswith(old) else key
-        out[key] = value
-    return out
-
-
-def _reference(**backbone) -> Dino:
+def _reference(parametrized=False, **backbone) -> Dino:
     vit = timm.create_model("vit_small_patch8_224.dino", pretrained=False, **backbone)
-    return Dino(vit, DINOHead(backbone["embed_dim"], HEAD["out_dim"], True, HEAD["hidden_dim"],
-                              HEAD["bottleneck_dim"])).eval()  # fmt: skip
+    head = DINOHead(backbone["embed_dim"], HEAD["out_dim"], True, HEAD["hidden_dim"], HEAD["bottleneck_dim"],
+                    parametrized)  # fmt: skip
+    return Dino(vit, head).eval()
 
 
 def test_dino_network_loads_the_reference_and_matches_outputs_and_cls_attention():
     torch.manual_seed(0)
     ref = _reference(**SMALL)
     ours = archgraph.build(DINO, "dino_b8", **SMALL, **HEAD, cls_attention=True).eval()
-    ours.load_state_dict(_renamed(ref.state_dict()), strict=True)
+    assert list(ours.state_dict()) == list(_reference(parametrized=True, **SMALL).state_dict())  # the same keys
+    ours.load_state_dict(ref.state_dict(), strict=True)  # weight_g/weight_v: torch's weight_norm load hook
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         out, attn = ours(x)
@@ -158,12 +173,13 @@ def test_dino_head_counts_and_frozen_gain():
     assert archgraph.analyze(DINO, "dino_b8")["params"] == 85_807_872 + 23_138_560
     assert archgraph.analyze(DINO, "dino_s8")["params"] == 21_670_272 + 22_352_128
     ours = archgraph.build(DINO, "dino_b8", device="meta")
-    head = DINOHead(768, 65536).to("meta")
+    with torch.device("meta"):
+        head = DINOHead(768, 65536, parametrized=True)
     assert sum(p.numel() for p in ours.head.parameters()) == sum(p.numel() for p in head.parameters()) == 23_138_560
     trainable = sum(p.numel() for p in ours.head.parameters() if p.requires_grad)
     assert trainable == sum(p.numel() for p in head.parameters() if p.requires_grad) == 23_073_024
-    assert {k: tuple(v.shape) for k, v in _renamed({f"head.{k}": v for k, v in head.state_dict().items()}).items()} == {
-        f"head.{k}": tuple(v.shape) for k, v in ours.head.state_dict().items()
+    assert {k: tuple(v.shape) for k, v in head.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in ours.head.state_dict().items()
     }
 
 

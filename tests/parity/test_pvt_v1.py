@@ -1,13 +1,11 @@
 """PVT v1 Tiny-Large (issue 15) against Hugging Face transformers' PvtForImageClassification (random
 init): exact parameter counts at full size (HF on the meta device and ../shared/reference/
 architectures.md section 12), the PVT paper's GFLOPs (Table 2) under the mmcv convention, and equal
-logits at a reduced size after HF's keys are mapped onto the spec's stage layout (HF interleaves two
-lists, `patch_embeddings.i` and `block.i.j`, which a stage loop cannot label; its separate key and
-value projections are the spec's fused `kv`)."""
+logits at a reduced size, HF's state_dict loaded with strict=True and no renaming: std/pvt_v1.arch
+has HF's keys (`pvt.encoder.patch_embeddings.{i}`, `pvt.encoder.block.{i}.{j}`, from a repeat
+without a label and labels numbered by the stage index)."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 
@@ -25,41 +23,6 @@ DEPTHS = {"pvt_v1_tiny": [2, 2, 2, 2], "pvt_v1_small": [3, 4, 6, 3], "pvt_v1_med
 PARAMS = {"pvt_v1_tiny": 13_229_288, "pvt_v1_small": 24_485_864, "pvt_v1_medium": 44_208_104,
           "pvt_v1_large": 61_369_320}  # fmt: skip
 PAPER_GFLOPS = {"pvt_v1_tiny": 1.9, "pvt_v1_small": 3.8, "pvt_v1_medium": 6.7, "pvt_v1_large": 9.8}
-
-RENAMES = [
-    (r"^pvt\.encoder\.patch_embeddings\.(\d)\.projection\.", r"stages.\1.patch_embed.proj."),
-    (r"^pvt\.encoder\.patch_embeddings\.(\d)\.layer_norm\.", r"stages.\1.patch_embed.norm."),
-    (r"^pvt\.encoder\.patch_embeddings\.(\d)\.position_embeddings$", r"stages.\1.pos_embed"),
-    (r"^pvt\.encoder\.patch_embeddings\.(\d)\.cls_token$", r"stages.\1.cls_token"),
-    (r"^pvt\.encoder\.block\.(\d)\.(\d+)\.", r"stages.\1.blocks.\2."),
-    (r"\.layer_norm_1\.", ".norm1."),
-    (r"\.layer_norm_2\.", ".norm2."),
-    (r"\.attention\.self\.query\.", ".attn.q."),
-    (r"\.attention\.self\.sequence_reduction\.", ".attn.sr."),
-    (r"\.attention\.self\.layer_norm\.", ".attn.norm."),
-    (r"\.attention\.output\.dense\.", ".attn.proj."),
-    (r"\.mlp\.dense1\.", ".mlp.fc1."),
-    (r"\.mlp\.dense2\.", ".mlp.fc2."),
-    (r"^pvt\.encoder\.layer_norm\.", "norm."),
-    (r"^classifier\.", "head."),
-]
-
-
-def _rename(key: str) -> str:
-    for pattern, repl in RENAMES:
-        key = re.sub(pattern, repl, key)
-    return key
-
-
-def to_spec_keys(state: dict) -> dict:
-    """HF's state_dict under the spec's names; key and value weights stacked into `kv` (rows k|v)."""
-    out = {
-        _rename(k): v for k, v in state.items() if ".attention.self.key." not in k and ".attention.self.value." not in k
-    }
-    for key in (k for k in state if ".attention.self.key." in k):
-        kv = _rename(key.replace(".attention.self.key.", ".attn.kv."))
-        out[kv] = torch.cat([state[key], state[key.replace(".key.", ".value.")]])
-    return out
 
 
 def hf_model(name: str, **changes):
@@ -85,4 +48,24 @@ def test_reduced_size_loads_hf_weights_and_equals_its_logits(name):
     def reference(small):
         return hf_model(name, depths=small["depths"], num_labels=small["num_classes"], image_size=64)
 
-    assert_reduced_outputs_equal(SPEC, name, reference, to_spec_keys, lambda out: out.logits)
+    assert_reduced_outputs_equal(SPEC, name, reference, output=lambda out: out.logits)
+
+
+@pytest.mark.parametrize("name", sorted(DEPTHS))
+def test_keys_and_shapes_are_hfs_at_full_size(name):
+    with torch.device("meta"):
+        ref = hf_model(name)
+    ours = archgraph.build(SPEC, name, device="meta")
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
+
+
+def test_stage_rows_show_spatial_reduction_cutting_n2_by_r_squared():
+    """The report's per-stage rows for HF's layout (the numbered repeats `block.0` ... `block.3`): keys per
+    query N / R² with PVT's SR ratios 8, 4, 2, 1 (architectures.md section 12), the class token in stage 4."""
+    stages = archgraph.analyze(SPEC, "pvt_v1_small")["stages"]
+    assert [s["stage"] for s in stages] == [f"pvt.encoder.block.{i}" for i in range(4)]
+    assert [s["tokens"] for s in stages] == [56 * 56, 28 * 28, 14 * 14, 7 * 7 + 1]
+    assert [s["keys"] for s in stages] == [7 * 7, 7 * 7, 7 * 7, 7 * 7 + 1]
+    assert [s["reduction"] for s in stages] == [64, 16, 4, 1]
+    for s, depth in zip(stages, DEPTHS["pvt_v1_small"], strict=True):  # q@k^T and attn@v: 2 x 2 * N * keys * C
+        assert s["attention_flops"] == depth * 2 * 2 * s["tokens"] * s["keys"] * s["width"]
