@@ -17,6 +17,7 @@ from functools import cache
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
 from archgraph.codegen.layout import layout
+from archgraph.codegen.memo import Views
 from archgraph.codegen.view import HELPERS
 from archgraph.cost import Totals, totals
 from archgraph.errors import SpecError
@@ -73,13 +74,14 @@ def _classes(graph: Graph) -> Result:
     changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
     While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`)."""
     numeric = [n for n, v in graph.params.items() if type(v) in (int, float) and v] if graph.program is not None else []
-    alone = build([graph], set())
+    views = Views()  # each scope's class rendered once across the builds below
+    alone = build([graph], set(), views)
     shape = _names(alone)
     graphs, allowed, last = [graph], set(), alone  # `last`: the classes of `graphs` fitted with every numeric name
     for name in numeric:
         for other in _variations(graph, name, graph.params[name]):
             try:
-                trial = build([*graphs, other], set(numeric))
+                trial = build([*graphs, other], set(numeric), views)
             except UnfittedError:  # the change adds a block the model does not have
                 continue
             if _names(trial) == shape:
@@ -89,7 +91,7 @@ def _classes(graph: Graph) -> Result:
                 break
     if not allowed or allowed == set(numeric):  # `last` is what `build(graphs, allowed)` would give
         return last
-    result = build(graphs, allowed)
+    result = build(graphs, allowed, views)
     return result if _names(result) == shape else last
 
 

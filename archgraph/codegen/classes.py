@@ -15,8 +15,9 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen.fit import Fitter, expression, native, scalars
+from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
-from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature, class_view
+from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature
 from archgraph.ir import Graph, Scope
 
 _NUMERIC = (bool, int, float)
@@ -24,15 +25,14 @@ _NUMERIC = (bool, int, float)
 
 @dataclass
 class Instance:
-    tree: ast.ClassDef
+    source: str
     env: dict[str, Any]
     checkpointing: bool
     doc: str
+    shape: str  # the syntax tree with its literals blanked
+    methods: list[str]  # each literal's method, in `_literals` order
+    values: list[Any]  # each literal's value
     scopes: list[tuple[int, Scope]] = field(default_factory=list)  # (graph index, scope)
-    literals: list[tuple[str, ast.Constant]] = field(init=False)  # `_literals(tree)`, found once
-
-    def __post_init__(self) -> None:
-        self.literals = _literals(self.tree)
 
 
 @dataclass
@@ -54,11 +54,13 @@ class Result:
     helpers: list[str]
 
 
-def build(graphs: list[Graph], allowed: set[str]) -> Result:
+def build(graphs: list[Graph], allowed: set[str], views: Views | None = None) -> Result:
     """The classes of `graphs[0]`, in dependency order, model last; the other graphs (the same
     model at other sizes) only add instances to fit formulas on. The model's formulas use only
-    its parameters in `allowed` (the others are fixed in the file)."""
-    fvs = [FileView(g, {}) for g in graphs]
+    its parameters in `allowed` (the others are fixed in the file). `views`: what earlier
+    builds of the same model rendered."""
+    views = views or Views()
+    fvs = [views.file_view(g) for g in graphs]
     groups = _groups(graphs)
     names = Namespace(set(HELPERS), classes=True)
     model_name = names.create(camel(graphs[0].name))
@@ -66,7 +68,7 @@ def build(graphs: list[Graph], allowed: set[str]) -> Result:
     defaults = dict(_LAYER_DEFAULTS)
     for key, members in groups.items():
         is_model = key == ""
-        instances = _instances(fvs, members)
+        instances = _instances(fvs, members, views)
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
@@ -177,17 +179,16 @@ def _postorder(scope: Scope):
         yield scope
 
 
-def _instances(fvs: list[FileView], members: list[tuple[int, Scope]]) -> list[Instance]:
+def _instances(fvs: list[FileView], members: list[tuple[int, Scope]], views: Views) -> list[Instance]:
     """The distinct (code, parameter values) pairs of a block's scopes."""
     seen: dict[tuple[str, str], Instance] = {}
     for i, scope in members:
         fv = fvs[i]
-        view = class_view(fv, scope)
-        source = class_source(view)
+        source, checkpointing, doc = views.source(fv, scope)
         env = scalars(fv.graph.params if scope is fv.graph.root else scope.args)
         key = (source, repr(sorted(env.items())))
         if key not in seen:
-            seen[key] = Instance(ast.parse(source).body[0], env, view.checkpointing, view.doc)
+            seen[key] = Instance(source, env, checkpointing, doc, *views.literals(source))
         seen[key].scopes.append((i, scope))
     return list(seen.values())
 
@@ -198,7 +199,7 @@ def _partition(instances: list[Instance]) -> list[_Part]:
         return [_Part(instances)]
     parts: dict[str, list[Instance]] = {}
     for inst in instances:
-        parts.setdefault(_shape(inst), []).append(inst)
+        parts.setdefault(inst.shape, []).append(inst)
     return [_Part(p) for p in parts.values()]
 
 
@@ -206,17 +207,6 @@ class _Part:
     def __init__(self, members: list[Instance]) -> None:
         self.members = members
         self.scopes = [sc for m in members for sc in m.scopes]
-
-
-def _shape(inst: Instance) -> str:
-    consts = [node for _, node in inst.literals]
-    saved = [c.value for c in consts]
-    for c in consts:
-        c.value = ...
-    text = ast.dump(inst.tree)
-    for c, v in zip(consts, saved, strict=True):
-        c.value = v
-    return text
 
 
 def _literals(tree: ast.ClassDef) -> list[tuple[str, ast.Constant]]:
@@ -237,7 +227,8 @@ def _order(members: list[tuple[int, Scope]]) -> list[str]:
 
 @dataclass
 class _Fitted:
-    tree: ast.ClassDef
+    tree: ast.ClassDef  # the first member's, parsed for this class alone: `_finish` rewrites it
+    literals: list[tuple[str, ast.Constant]]  # `_literals(tree)`
     formulas: dict[int, str]  # literal index -> expression text
     params: list[str]
     attributes: set[str]
@@ -250,10 +241,9 @@ def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
     members = part.members
     envs = [m.env for m in members]
     fitter = Fitter(envs, order)
-    literals = [m.literals for m in members]
     formulas: dict[int, str] = {}
-    for k in range(len(literals[0])):
-        values = tuple(lit[k][1].value for lit in literals)
+    for k in range(len(members[0].values)):
+        values = tuple(m.values[k] for m in members)
         varying = len({(type(v), v) for v in values}) > 1
         expr = fitter.formula(values, varying)
         if expr is None and varying:
@@ -262,14 +252,15 @@ def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
             formulas[k] = expr
     used = {k: _names(e) & set(fitter.names) for k, e in formulas.items()}
     params = [n for n in fitter.names if any(n in u for u in used.values())]
-    attributes = {n for k, u in used.items() for n in u if literals[0][k][0] != "__init__"}
-    return [_Fitted(members[0].tree, formulas, params, attributes, members)]
+    attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
+    tree = ast.parse(members[0].source).body[0]
+    return [_Fitted(tree, _literals(tree), formulas, params, attributes, members)]
 
 
 def _split(members: list[Instance], k: int) -> list[_Part]:
     by_value: dict[tuple, list[Instance]] = {}
     for m in members:
-        v = m.literals[k][1].value
+        v = m.values[k]
         by_value.setdefault((type(v).__name__, v), []).append(m)
     return [_Part(p) for p in by_value.values()]
 
@@ -294,7 +285,7 @@ def _defaults(graph: Graph, key: str) -> dict[str, Any]:
 def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Written:
     tree = f.tree  # each build parses its own trees: the representative's is rewritten in place
     tree.name = name
-    literals = f.members[0].literals  # the constants of `tree`
+    literals = f.literals  # the constants of `tree`
     replace = {id(literals[k][1]): expression(e, f.attributes if literals[k][0] != "__init__" else set())
                for k, e in f.formulas.items()}  # fmt: skip
 
