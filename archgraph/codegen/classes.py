@@ -32,6 +32,7 @@ class Instance:
     shape: str  # the syntax tree with its literals blanked
     methods: list[str]  # each literal's method, in `_literals` order
     values: list[Any]  # each literal's value
+    layers: list[str]  # `_layers` of its tree
     scopes: list[tuple[int, Scope]] = field(default_factory=list)  # (graph index, scope)
 
 
@@ -39,7 +40,7 @@ class Instance:
 class Written:
     """A finished class: its tree, and the signature its parents call."""
 
-    tree: ast.ClassDef
+    tree: ast.ClassDef | None  # None from a build that only names the classes
     signature: Signature
     doc: str
 
@@ -54,11 +55,11 @@ class Result:
     helpers: list[str]
 
 
-def build(graphs: list[Graph], allowed: set[str], views: Views | None = None) -> Result:
+def build(graphs: list[Graph], allowed: set[str], views: Views | None = None, write: bool = True) -> Result:
     """The classes of `graphs[0]`, in dependency order, model last; the other graphs (the same
     model at other sizes) only add instances to fit formulas on. The model's formulas use only
     its parameters in `allowed` (the others are fixed in the file). `views`: what earlier
-    builds of the same model rendered."""
+    builds of the same model rendered. Unless `write`, only the signatures are made (no trees)."""
     views = views or Views()
     fvs = [views.file_view(g) for g in graphs]
     groups = _groups(graphs)
@@ -73,12 +74,15 @@ def build(graphs: list[Graph], allowed: set[str], views: Views | None = None) ->
         for part in _partition(instances):
             order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
             for fitted in _fit(part, order):
-                layers = _layers(fitted.tree)
+                layers = fitted.members[0].layers
                 name = model_name if is_model else names.create(_variant(camel(key), layers, siblings, names.taken))
                 siblings.append(layers)
-                written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
-                _drop_defaults(written[-1].tree, defaults)
-                defaults[name] = written[-1].signature.defaults
+                sig = _sign(fitted, name, fvs, _defaults(graphs[0], key), is_model)
+                tree = _finish(fitted, sig, is_model) if write else None
+                if tree is not None:
+                    _drop_defaults(tree, defaults)
+                written.append(Written(tree, sig, fitted.members[0].doc))
+                defaults[name] = sig.defaults
     return Result(written, fvs[0].helpers)
 
 
@@ -227,8 +231,6 @@ def _order(members: list[tuple[int, Scope]]) -> list[str]:
 
 @dataclass
 class _Fitted:
-    tree: ast.ClassDef  # the first member's, parsed for this class alone: `_finish` rewrites it
-    literals: list[tuple[str, ast.Constant]]  # `_literals(tree)`
     formulas: dict[int, str]  # literal index -> expression text
     params: list[str]
     attributes: set[str]
@@ -253,8 +255,7 @@ def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
     used = {k: _names(e) & set(fitter.names) for k, e in formulas.items()}
     params = [n for n in fitter.names if any(n in u for u in used.values())]
     attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
-    tree = ast.parse(members[0].source).body[0]
-    return [_Fitted(tree, _literals(tree), formulas, params, attributes, members)]
+    return [_Fitted(formulas, params, attributes, members)]
 
 
 def _split(members: list[Instance], k: int) -> list[_Part]:
@@ -282,10 +283,26 @@ def _defaults(graph: Graph, key: str) -> dict[str, Any]:
     return out
 
 
-def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Written:
-    tree = f.tree  # each build parses its own trees: the representative's is rewritten in place
-    tree.name = name
-    literals = f.literals  # the constants of `tree`
+def _sign(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Signature:
+    """The class's signature (its parameters, the block's defaults), noted for every scope it writes."""
+    env0 = f.members[0].env
+    if is_model:
+        params, defaults = f.params, {p: env0[p] for p in f.params}
+    else:
+        params = sorted(f.params, key=lambda p: p in defaults)
+        defaults = {p: defaults[p] for p in params if p in defaults}
+    sig = Signature(name, params, defaults, f.members[0].checkpointing)
+    for m in f.members:
+        for i, scope in m.scopes:
+            fvs[i].signatures[id(scope)] = sig
+    return sig
+
+
+def _finish(f: _Fitted, sig: Signature, is_model: bool) -> ast.ClassDef:
+    """The class's tree: the first member's source, its literals replaced by the formulas."""
+    tree = ast.parse(f.members[0].source).body[0]
+    tree.name = sig.name
+    literals = _literals(tree)
     replace = {id(literals[k][1]): expression(e, f.attributes if literals[k][0] != "__init__" else set())
                for k, e in f.formulas.items()}  # fmt: skip
 
@@ -294,19 +311,8 @@ def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model
             return replace.get(id(node), node)
 
     tree = Sub().visit(tree)
-    env0 = f.members[0].env
-    if is_model:
-        params, defaults = f.params, {p: env0[p] for p in f.params}
-    else:
-        params = sorted(f.params, key=lambda p: p in defaults)
-        defaults = {p: defaults[p] for p in params if p in defaults}
-    _signature(tree, params, defaults, f.attributes, env0, is_model)
-    checkpointing = f.members[0].checkpointing
-    sig = Signature(name, params, defaults, checkpointing)
-    for m in f.members:
-        for i, scope in m.scopes:
-            fvs[i].signatures[id(scope)] = sig
-    return Written(tree, sig, f.members[0].doc)
+    _signature(tree, sig.params, sig.defaults, f.attributes, f.members[0].env, is_model)
+    return tree
 
 
 def _signature(tree: ast.ClassDef, params: list[str], defaults: dict, attributes: set[str], env: dict,

@@ -24,7 +24,7 @@ class Views:
 
     def __init__(self) -> None:
         self.rendered: dict[tuple, tuple[str, bool, str, tuple[str, ...]]] = {}
-        self.parsed: dict[str, tuple[str, list[str], list[Any]]] = {}
+        self.parsed: dict[str, tuple[str, list[str], list[Any], list[str]]] = {}
         self.graphs: dict[int, tuple[Graph, Counter]] = {}  # keeps each graph alive: ids stay unique
         self.own: dict[tuple[int, int], tuple | None] = {}  # (graph, scope) -> the key's part the children leave out
 
@@ -56,17 +56,18 @@ class Views:
         fv.helpers.extend(h for h in hit[3] if h not in fv.helpers)
         return hit[0], hit[1], hit[2]
 
-    def literals(self, source: str) -> tuple[str, list[str], list[Any]]:
-        """A class source's shape (its syntax tree, literals blanked), and each literal's method and value."""
+    def literals(self, source: str) -> tuple[str, list[str], list[Any], list[str]]:
+        """A class source's shape (its syntax tree, literals blanked), each literal's method and
+        value, and the layers its `__init__` assigns."""
         if source not in self.parsed:
-            from archgraph.codegen.classes import _literals
+            from archgraph.codegen.classes import _layers, _literals
 
             tree = ast.parse(source).body[0]
             found = _literals(tree)
             values = [c.value for _, c in found]
             for _, c in found:
                 c.value = ...
-            self.parsed[source] = (ast.dump(tree), [m for m, _ in found], values)
+            self.parsed[source] = (ast.dump(tree), [m for m, _ in found], values, _layers(tree))
         return self.parsed[source]
 
     def _key(self, fv: FileView, scope: Scope) -> tuple | None:
