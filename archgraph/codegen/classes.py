@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archgraph import syntax as s
-from archgraph.codegen.fit import Fitter, expression, native, scalars
+from archgraph.codegen.fit import Fitter, expression, native
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
 from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature
@@ -29,7 +29,7 @@ class Instance:
     env: dict[str, Any]
     checkpointing: bool
     doc: str
-    shape: str  # the syntax tree with its literals blanked
+    shape: bytes  # the source with its literals blanked (`memo._blanked`)
     methods: list[str]  # each literal's method, in `_literals` order
     values: list[Any]  # each literal's value
     layers: list[str]  # `_layers` of its tree
@@ -62,7 +62,7 @@ def build(graphs: list[Graph], allowed: set[str], views: Views | None = None, wr
     builds of the same model rendered. Unless `write`, only the signatures are made (no trees)."""
     views = views or Views()
     fvs = [views.file_view(g) for g in graphs]
-    groups = _groups(graphs)
+    groups = _groups(graphs, views)
     names = Namespace(set(HELPERS), classes=True)
     model_name = names.create(camel(graphs[0].name))
     written: list[Written] = []
@@ -125,25 +125,25 @@ def _layers(tree: ast.ClassDef) -> list[str]:
             for t in st.targets if isinstance(t, ast.Attribute)]  # fmt: skip
 
 
-def _groups(graphs: list[Graph]) -> dict[str, list[tuple[int, Scope]]]:
+def _groups(graphs: list[Graph], views: Views) -> dict[str, list[tuple[int, Scope]]]:
     """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them."""
     groups: dict[str, list[tuple[int, Scope]]] = {}
-    keys = _group_keys(graphs)
+    keys = _group_keys(graphs, views)
     for i, g in enumerate(graphs):
-        for scope in _postorder(g.root):
+        for scope in views.postorder(g.root):
             key = "" if scope is g.root else keys[scope.block, scope.span]
             if i and key not in groups:
                 raise UnfittedError(key)
             groups.setdefault(key, []).append((i, scope))
-    return _children_first(groups, keys)
+    return _children_first(groups, keys, views)
 
 
-def _group_keys(graphs: list[Graph]) -> dict[tuple[str, object], str]:
+def _group_keys(graphs: list[Graph], views: Views) -> dict[tuple[str, object], str]:
     """(scope.block, scope.span) -> the scope's class key: the block's name, except for iterations of
     group repeats that share a label but are different statements (`g0` in two blocks): `g0`, `g0_1`."""
     definitions = graphs[0].program.definitions if graphs[0].program is not None else {}
     spans: dict[str, list] = {}
-    pairs = {(sc.block, sc.span) for g in graphs for sc in _postorder(g.root) if sc is not g.root}
+    pairs = {pair for g in graphs for pair in views.inner(g.root)}
     for block, span in sorted(pairs, key=lambda p: (p[0], str(p[1]))):
         if block not in definitions:  # a group repeat's label, not a block definition
             spans.setdefault(block, []).append(span)
@@ -154,10 +154,11 @@ def _group_keys(graphs: list[Graph]) -> dict[tuple[str, object], str]:
     return keys
 
 
-def _children_first(groups: dict[str, list[tuple[int, Scope]]], keys: dict) -> dict[str, list[tuple[int, Scope]]]:
+def _children_first(groups: dict[str, list[tuple[int, Scope]]], keys: dict,
+                    views: Views) -> dict[str, list[tuple[int, Scope]]]:  # fmt: skip
     """`groups` reordered so that every block comes after the blocks inside any of its scopes (a group
     repeat's last iteration may call a block its first does not: DINO's attention map)."""
-    inside = {key: [keys[sub.block, sub.span] for _, sc in members for sub in _postorder(sc) if sub is not sc]
+    inside = {key: list(dict.fromkeys(keys[pair] for _, sc in members for pair in views.inner(sc)))
               for key, members in groups.items()}  # fmt: skip
     ordered: dict[str, list[tuple[int, Scope]]] = {}
     visiting: set[str] = set()
@@ -189,7 +190,7 @@ def _instances(fvs: list[FileView], members: list[tuple[int, Scope]], views: Vie
     for i, scope in members:
         fv = fvs[i]
         source, checkpointing, doc = views.source(fv, scope)
-        env = scalars(fv.graph.params if scope is fv.graph.root else scope.args)
+        env = views.env(fv.graph, scope)
         key = (source, repr(sorted(env.items())))
         if key not in seen:
             seen[key] = Instance(source, env, checkpointing, doc, *views.literals(source))

@@ -15,6 +15,7 @@ import ast
 from collections import Counter
 from typing import Any
 
+from archgraph.codegen.fit import scalars
 from archgraph.codegen.view import FileView, Signature, class_view
 from archgraph.ir import Graph, Scope, Value
 
@@ -24,9 +25,13 @@ class Views:
 
     def __init__(self) -> None:
         self.rendered: dict[tuple, tuple[str, bool, str, tuple[str, ...]]] = {}
-        self.parsed: dict[str, tuple[str, list[str], list[Any], list[str]]] = {}
+        self.parsed: dict[str, tuple[bytes, list[str], list[Any], list[str]]] = {}
         self.graphs: dict[int, tuple[Graph, Counter]] = {}  # keeps each graph alive: ids stay unique
         self.own: dict[tuple[int, int], tuple | None] = {}  # (graph, scope) -> the key's part the children leave out
+        self.orders: dict[int, tuple[list[Scope], list[tuple[str, Any]]]] = {}  # scope -> postorder, inner pairs
+        self.envs: dict[int, dict[str, Any]] = {}  # scope -> its numeric and boolean names
+        self.arguments: dict[int, str] = {}  # scope -> `_args(scope.args)`
+        self.signatures: dict[int, tuple[Signature, tuple]] = {}  # signature -> its key (the signature kept alive)
 
     def file_view(self, graph: Graph) -> FileView:
         """A fresh FileView of `graph`, its read counts computed once per model."""
@@ -56,7 +61,7 @@ class Views:
         fv.helpers.extend(h for h in hit[3] if h not in fv.helpers)
         return hit[0], hit[1], hit[2]
 
-    def literals(self, source: str) -> tuple[str, list[str], list[Any], list[str]]:
+    def literals(self, source: str) -> tuple[bytes, list[str], list[Any], list[str]]:
         """A class source's shape (its syntax tree, literals blanked), each literal's method and
         value, and the layers its `__init__` assigns."""
         if source not in self.parsed:
@@ -65,14 +70,40 @@ class Views:
             tree = ast.parse(source).body[0]
             found = _literals(tree)
             values = [c.value for _, c in found]
-            for _, c in found:
-                c.value = ...
-            self.parsed[source] = (ast.dump(tree), [m for m, _ in found], values, _layers(tree))
+            self.parsed[source] = (_blanked(source, found), [m for m, _ in found], values, _layers(tree))
         return self.parsed[source]
+
+    def postorder(self, scope: Scope) -> list[Scope]:
+        """`scope`'s block scopes (repeats left out), children first, `scope` last unless a repeat."""
+        return self._orders(scope)[0]
+
+    def inner(self, scope: Scope) -> list[tuple[str, Any]]:
+        """The distinct (block, span) of the block scopes strictly inside `scope`, first seen first."""
+        return self._orders(scope)[1]
+
+    def _orders(self, scope: Scope) -> tuple[list[Scope], list[tuple[str, Any]]]:
+        if id(scope) not in self.orders:
+            from archgraph.codegen.classes import _postorder
+
+            order = list(_postorder(scope))
+            inner = list(dict.fromkeys((sc.block, sc.span) for sc in order if sc is not scope))
+            self.orders[id(scope)] = (order, inner)
+        return self.orders[id(scope)]
+
+    def env(self, graph: Graph, scope: Scope) -> dict[str, Any]:
+        """The numeric and boolean names a scope's class is fitted over (the model's parameters at the root)."""
+        if id(scope) not in self.envs:
+            self.envs[id(scope)] = scalars(graph.params if scope is graph.root else scope.args)
+        return self.envs[id(scope)]
+
+    def _args(self, scope: Scope) -> str:
+        if id(scope) not in self.arguments:
+            self.arguments[id(scope)] = _args(scope.args)
+        return self.arguments[id(scope)]
 
     def _key(self, fv: FileView, scope: Scope) -> tuple | None:
         graph = fv.graph
-        children = tuple(_child_key(fv, item) for item in scope.items if isinstance(item, Scope))
+        children = tuple(self._child_key(fv, item) for item in scope.items if isinstance(item, Scope))
         if scope is graph.root:
             return (id(graph), "model", children)
         at = (id(graph), id(scope))
@@ -80,6 +111,20 @@ class Views:
             self.own[at] = _own(fv, scope)
         own = self.own[at]
         return None if own is None else (own, children)
+
+    def _signature(self, sig: Signature) -> tuple:
+        if id(sig) not in self.signatures:
+            key = (sig.name, tuple(sig.params), repr(sorted(sig.defaults.items())), sig.checkpointing)
+            self.signatures[id(sig)] = (sig, key)
+        return self.signatures[id(sig)][1]
+
+    def _child_key(self, fv: FileView, child: Scope) -> tuple:
+        """What a parent's class takes from a child: its label, arguments and signature (each iteration's)."""
+        if child.kind != "repeat":
+            return (child.label, self._args(child), self._signature(fv.signatures[id(child)]))
+        iterations = tuple((self._args(it), self._signature(fv.signatures[id(it)]), len(it.inputs), len(it.outputs))
+                           for it in child.items if isinstance(it, Scope))  # fmt: skip
+        return (child.label, "repeat", child.shared, tuple(child.taps), len(child.inputs), iterations)
 
 
 def _own(fv: FileView, scope: Scope) -> tuple | None:
@@ -100,17 +145,14 @@ def _args(args: dict[str, Any]) -> str:
     return repr(sorted((k, type(v).__name__, v) for k, v in args.items()))
 
 
-def _signature(sig: Signature) -> tuple:
-    return (sig.name, tuple(sig.params), repr(sorted(sig.defaults.items())), sig.checkpointing)
-
-
-def _child_key(fv: FileView, child: Scope) -> tuple:
-    """What a parent's class takes from a child: its label, arguments and signature (each iteration's)."""
-    if child.kind != "repeat":
-        return (child.label, _args(child.args), _signature(fv.signatures[id(child)]))
-    iterations = tuple((_args(it.args), _signature(fv.signatures[id(it)]), len(it.inputs), len(it.outputs))
-                       for it in child.items if isinstance(it, Scope))  # fmt: skip
-    return (child.label, "repeat", child.shared, tuple(child.taps), len(child.inputs), iterations)
+def _blanked(source: str, found: list[tuple[str, ast.Constant]]) -> bytes:
+    """The source with each literal's text replaced by `...`: sources agree on it exactly when their
+    syntax trees agree but for the literals (the generated code has no value-dependent comments)."""
+    lines = source.encode().split(b"\n")  # the trees' columns count UTF-8 bytes; a number is on one line
+    for c in sorted((c for _, c in found), key=lambda c: (c.lineno, c.col_offset), reverse=True):
+        row = c.lineno - 1  # the last first, so the columns of the earlier ones stay put
+        lines[row] = lines[row][: c.col_offset] + b"..." + lines[row][c.end_col_offset :]
+    return b"\n".join(lines)
 
 
 def _fresh_once(fv: FileView, v: Value) -> bool:
