@@ -190,8 +190,8 @@ def _instances(fvs: list[FileView], members: list[tuple[int, Scope]], views: Vie
     for i, scope in members:
         fv = fvs[i]
         source, checkpointing, doc = views.source(fv, scope)
-        env = views.env(fv.graph, scope)
-        key = (source, repr(sorted(env.items())))
+        env, env_key = views.env(fv.graph, scope)
+        key = (source, env_key)
         if key not in seen:
             seen[key] = Instance(source, env, checkpointing, doc, *views.literals(source))
         seen[key].scopes.append((i, scope))

@@ -29,7 +29,7 @@ class Views:
         self.graphs: dict[int, tuple[Graph, Counter]] = {}  # keeps each graph alive: ids stay unique
         self.own: dict[tuple[int, int], tuple | None] = {}  # (graph, scope) -> the key's part the children leave out
         self.orders: dict[int, tuple[list[Scope], list[tuple[str, Any]]]] = {}  # scope -> postorder, inner pairs
-        self.envs: dict[int, dict[str, Any]] = {}  # scope -> its numeric and boolean names
+        self.envs: dict[int, tuple[dict[str, Any], str]] = {}  # scope -> `env(scope)`
         self.arguments: dict[int, str] = {}  # scope -> `_args(scope.args)`
         self.signatures: dict[int, tuple[Signature, tuple]] = {}  # signature -> its key (the signature kept alive)
 
@@ -90,10 +90,12 @@ class Views:
             self.orders[id(scope)] = (order, inner)
         return self.orders[id(scope)]
 
-    def env(self, graph: Graph, scope: Scope) -> dict[str, Any]:
-        """The numeric and boolean names a scope's class is fitted over (the model's parameters at the root)."""
+    def env(self, graph: Graph, scope: Scope) -> tuple[dict[str, Any], str]:
+        """The numeric and boolean names a scope's class is fitted over (the model's parameters at the
+        root), and their sorted repr (instances compare by it)."""
         if id(scope) not in self.envs:
-            self.envs[id(scope)] = scalars(graph.params if scope is graph.root else scope.args)
+            env = scalars(graph.params if scope is graph.root else scope.args)
+            self.envs[id(scope)] = (env, repr(sorted(env.items())))
         return self.envs[id(scope)]
 
     def _args(self, scope: Scope) -> str:
