@@ -219,10 +219,25 @@ def _literals(tree: ast.ClassDef) -> list[tuple[str, ast.Constant]]:
     found = []
     for fn in tree.body:
         if isinstance(fn, ast.FunctionDef):
-            for node in (n for st in fn.body for n in ast.walk(st)):
+            for node in (n for st in fn.body for n in _walk(st)):
                 if isinstance(node, ast.Constant) and type(node.value) in _NUMERIC:
                     found.append((fn.name, node))
     return found
+
+
+def _walk(node: ast.AST) -> list[ast.AST]:
+    """`ast.walk(node)` as a list, in its order (breadth first, fields in order), without its generators."""
+    todo = [node]
+    i = 0
+    while i < len(todo):
+        for name in todo[i]._fields:
+            value = getattr(todo[i], name, None)
+            if isinstance(value, ast.AST):
+                todo.append(value)
+            elif isinstance(value, list):
+                todo.extend(item for item in value if isinstance(item, ast.AST))
+        i += 1
+    return todo
 
 
 def _order(members: list[tuple[int, Scope]]) -> list[str]:
