@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from archgraph import syntax as s
@@ -282,8 +283,9 @@ def _split(members: list[Instance], k: int) -> list[_Part]:
     return [_Part(p) for p in by_value.values()]
 
 
-def _names(expr: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+@cache
+def _names(expr: str) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name))
 
 
 def _defaults(graph: Graph, key: str) -> dict[str, Any]:
