@@ -5,6 +5,7 @@ same model at other sizes) as a class with literal sizes, children first. Instan
 block whose code has the same shape share a class: each literal that differs between them
 becomes a formula of the block's parameters (`fit`), constructor arguments in `__init__` and
 `self.<name>` elsewhere. Instances that no formula reconciles get a class of their own.
+The builds of one model share their rendered scopes and parsed sources (`memo.Views`).
 """
 
 from __future__ import annotations
