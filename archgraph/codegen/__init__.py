@@ -17,6 +17,7 @@ from functools import cache
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
 from archgraph.codegen.layout import layout
+from archgraph.codegen.memo import Views
 from archgraph.codegen.view import HELPERS
 from archgraph.cost import Totals, totals
 from archgraph.errors import SpecError
@@ -71,26 +72,28 @@ def _command(spec: str, output: str | None) -> str:
 def _classes(graph: Graph) -> Result:
     """The classes of `graph`, fitted on the model lowered again with each numeric parameter
     changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
-    While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`)."""
+    While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`).
+    The trials only name the classes (`write=False`); the classes chosen are written last."""
     numeric = [n for n, v in graph.params.items() if type(v) in (int, float) and v] if graph.program is not None else []
-    alone = build([graph], set())
-    shape = _names(alone)
-    graphs, allowed, last = [graph], set(), alone  # `last`: the classes of `graphs` fitted with every numeric name
+    views = Views()  # each scope's class rendered once across the builds below
+    shape = _names(build([graph], set(), views, write=False))
+    graphs, allowed = [graph], set()
     for name in numeric:
         for other in _variations(graph, name, graph.params[name]):
             try:
-                trial = build([*graphs, other], set(numeric))
+                trial = build([*graphs, other], set(numeric), views, write=False)
             except UnfittedError:  # the change adds a block the model does not have
                 continue
             if _names(trial) == shape:
                 graphs.append(other)
                 allowed.add(name)
-                last = trial
                 break
-    if not allowed or allowed == set(numeric):  # `last` is what `build(graphs, allowed)` would give
-        return last
-    result = build(graphs, allowed)
-    return result if _names(result) == shape else last
+    if not allowed:
+        return build(graphs, set(), views)
+    # the classes of `graphs` fitted with every numeric name, unless fewer give the same classes
+    if allowed != set(numeric) and _names(result := build(graphs, allowed, views)) == shape:
+        return result
+    return build(graphs, set(numeric), views)
 
 
 def _names(result: Result) -> list[str]:

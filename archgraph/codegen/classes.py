@@ -5,18 +5,21 @@ same model at other sizes) as a class with literal sizes, children first. Instan
 block whose code has the same shape share a class: each literal that differs between them
 becomes a formula of the block's parameters (`fit`), constructor arguments in `__init__` and
 `self.<name>` elsewhere. Instances that no formula reconciles get a class of their own.
+The builds of one model share their rendered scopes and parsed sources (`memo.Views`).
 """
 
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from archgraph import syntax as s
-from archgraph.codegen.fit import Fitter, expression, native, scalars
+from archgraph.codegen.fit import Fitter, expression, native
+from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
-from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature, class_view
+from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature
 from archgraph.ir import Graph, Scope
 
 _NUMERIC = (bool, int, float)
@@ -24,22 +27,22 @@ _NUMERIC = (bool, int, float)
 
 @dataclass
 class Instance:
-    tree: ast.ClassDef
+    source: str
     env: dict[str, Any]
     checkpointing: bool
     doc: str
+    shape: bytes  # the source with its literals blanked (`memo._blanked`)
+    methods: list[str]  # each literal's method, in `_literals` order
+    values: list[Any]  # each literal's value
+    layers: list[str]  # `_layers` of its tree
     scopes: list[tuple[int, Scope]] = field(default_factory=list)  # (graph index, scope)
-    literals: list[tuple[str, ast.Constant]] = field(init=False)  # `_literals(tree)`, found once
-
-    def __post_init__(self) -> None:
-        self.literals = _literals(self.tree)
 
 
 @dataclass
 class Written:
     """A finished class: its tree, and the signature its parents call."""
 
-    tree: ast.ClassDef
+    tree: ast.ClassDef | None  # None from a build that only names the classes
     signature: Signature
     doc: str
 
@@ -54,29 +57,34 @@ class Result:
     helpers: list[str]
 
 
-def build(graphs: list[Graph], allowed: set[str]) -> Result:
+def build(graphs: list[Graph], allowed: set[str], views: Views | None = None, write: bool = True) -> Result:
     """The classes of `graphs[0]`, in dependency order, model last; the other graphs (the same
     model at other sizes) only add instances to fit formulas on. The model's formulas use only
-    its parameters in `allowed` (the others are fixed in the file)."""
-    fvs = [FileView(g, {}) for g in graphs]
-    groups = _groups(graphs)
+    its parameters in `allowed` (the others are fixed in the file). `views`: what earlier
+    builds of the same model rendered. Unless `write`, only the signatures are made (no trees)."""
+    views = views or Views()
+    fvs = [views.file_view(g) for g in graphs]
+    groups = _groups(graphs, views)
     names = Namespace(set(HELPERS), classes=True)
     model_name = names.create(camel(graphs[0].name))
     written: list[Written] = []
     defaults = dict(_LAYER_DEFAULTS)
     for key, members in groups.items():
         is_model = key == ""
-        instances = _instances(fvs, members)
+        instances = _instances(fvs, members, views)
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
             for fitted in _fit(part, order):
-                layers = _layers(fitted.tree)
+                layers = fitted.members[0].layers
                 name = model_name if is_model else names.create(_variant(camel(key), layers, siblings, names.taken))
                 siblings.append(layers)
-                written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
-                _drop_defaults(written[-1].tree, defaults)
-                defaults[name] = written[-1].signature.defaults
+                sig = _sign(fitted, name, fvs, _defaults(graphs[0], key), is_model)
+                tree = _finish(fitted, sig, is_model) if write else None
+                if tree is not None:
+                    _drop_defaults(tree, defaults)
+                written.append(Written(tree, sig, fitted.members[0].doc))
+                defaults[name] = sig.defaults
     return Result(written, fvs[0].helpers)
 
 
@@ -119,25 +127,25 @@ def _layers(tree: ast.ClassDef) -> list[str]:
             for t in st.targets if isinstance(t, ast.Attribute)]  # fmt: skip
 
 
-def _groups(graphs: list[Graph]) -> dict[str, list[tuple[int, Scope]]]:
+def _groups(graphs: list[Graph], views: Views) -> dict[str, list[tuple[int, Scope]]]:
     """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them."""
     groups: dict[str, list[tuple[int, Scope]]] = {}
-    keys = _group_keys(graphs)
+    keys = _group_keys(graphs, views)
     for i, g in enumerate(graphs):
-        for scope in _postorder(g.root):
+        for scope in views.postorder(g.root):
             key = "" if scope is g.root else keys[scope.block, scope.span]
             if i and key not in groups:
                 raise UnfittedError(key)
             groups.setdefault(key, []).append((i, scope))
-    return _children_first(groups, keys)
+    return _children_first(groups, keys, views)
 
 
-def _group_keys(graphs: list[Graph]) -> dict[tuple[str, object], str]:
+def _group_keys(graphs: list[Graph], views: Views) -> dict[tuple[str, object], str]:
     """(scope.block, scope.span) -> the scope's class key: the block's name, except for iterations of
     group repeats that share a label but are different statements (`g0` in two blocks): `g0`, `g0_1`."""
     definitions = graphs[0].program.definitions if graphs[0].program is not None else {}
     spans: dict[str, list] = {}
-    pairs = {(sc.block, sc.span) for g in graphs for sc in _postorder(g.root) if sc is not g.root}
+    pairs = {pair for g in graphs for pair in views.inner(g.root)}
     for block, span in sorted(pairs, key=lambda p: (p[0], str(p[1]))):
         if block not in definitions:  # a group repeat's label, not a block definition
             spans.setdefault(block, []).append(span)
@@ -148,10 +156,11 @@ def _group_keys(graphs: list[Graph]) -> dict[tuple[str, object], str]:
     return keys
 
 
-def _children_first(groups: dict[str, list[tuple[int, Scope]]], keys: dict) -> dict[str, list[tuple[int, Scope]]]:
+def _children_first(groups: dict[str, list[tuple[int, Scope]]], keys: dict,
+                    views: Views) -> dict[str, list[tuple[int, Scope]]]:  # fmt: skip
     """`groups` reordered so that every block comes after the blocks inside any of its scopes (a group
     repeat's last iteration may call a block its first does not: DINO's attention map)."""
-    inside = {key: [keys[sub.block, sub.span] for _, sc in members for sub in _postorder(sc) if sub is not sc]
+    inside = {key: list(dict.fromkeys(keys[pair] for _, sc in members for pair in views.inner(sc)))
               for key, members in groups.items()}  # fmt: skip
     ordered: dict[str, list[tuple[int, Scope]]] = {}
     visiting: set[str] = set()
@@ -177,17 +186,16 @@ def _postorder(scope: Scope):
         yield scope
 
 
-def _instances(fvs: list[FileView], members: list[tuple[int, Scope]]) -> list[Instance]:
+def _instances(fvs: list[FileView], members: list[tuple[int, Scope]], views: Views) -> list[Instance]:
     """The distinct (code, parameter values) pairs of a block's scopes."""
     seen: dict[tuple[str, str], Instance] = {}
     for i, scope in members:
         fv = fvs[i]
-        view = class_view(fv, scope)
-        source = class_source(view)
-        env = scalars(fv.graph.params if scope is fv.graph.root else scope.args)
-        key = (source, repr(sorted(env.items())))
+        source, checkpointing, doc = views.source(fv, scope)
+        env, env_key = views.env(fv.graph, scope)
+        key = (source, env_key)
         if key not in seen:
-            seen[key] = Instance(ast.parse(source).body[0], env, view.checkpointing, view.doc)
+            seen[key] = Instance(source, env, checkpointing, doc, *views.literals(source))
         seen[key].scopes.append((i, scope))
     return list(seen.values())
 
@@ -198,7 +206,7 @@ def _partition(instances: list[Instance]) -> list[_Part]:
         return [_Part(instances)]
     parts: dict[str, list[Instance]] = {}
     for inst in instances:
-        parts.setdefault(_shape(inst), []).append(inst)
+        parts.setdefault(inst.shape, []).append(inst)
     return [_Part(p) for p in parts.values()]
 
 
@@ -208,26 +216,30 @@ class _Part:
         self.scopes = [sc for m in members for sc in m.scopes]
 
 
-def _shape(inst: Instance) -> str:
-    consts = [node for _, node in inst.literals]
-    saved = [c.value for c in consts]
-    for c in consts:
-        c.value = ...
-    text = ast.dump(inst.tree)
-    for c, v in zip(consts, saved, strict=True):
-        c.value = v
-    return text
-
-
 def _literals(tree: ast.ClassDef) -> list[tuple[str, ast.Constant]]:
     """The numeric literals of each method, in a fixed order, with the method's name."""
     found = []
     for fn in tree.body:
         if isinstance(fn, ast.FunctionDef):
-            for node in (n for st in fn.body for n in ast.walk(st)):
+            for node in (n for st in fn.body for n in _walk(st)):
                 if isinstance(node, ast.Constant) and type(node.value) in _NUMERIC:
                     found.append((fn.name, node))
     return found
+
+
+def _walk(node: ast.AST) -> list[ast.AST]:
+    """`ast.walk(node)` as a list, in its order (breadth first, fields in order), without its generators."""
+    todo = [node]
+    i = 0
+    while i < len(todo):
+        for name in todo[i]._fields:
+            value = getattr(todo[i], name, None)
+            if isinstance(value, ast.AST):
+                todo.append(value)
+            elif isinstance(value, list):
+                todo.extend(item for item in value if isinstance(item, ast.AST))
+        i += 1
+    return todo
 
 
 def _order(members: list[tuple[int, Scope]]) -> list[str]:
@@ -237,7 +249,6 @@ def _order(members: list[tuple[int, Scope]]) -> list[str]:
 
 @dataclass
 class _Fitted:
-    tree: ast.ClassDef
     formulas: dict[int, str]  # literal index -> expression text
     params: list[str]
     attributes: set[str]
@@ -250,10 +261,9 @@ def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
     members = part.members
     envs = [m.env for m in members]
     fitter = Fitter(envs, order)
-    literals = [m.literals for m in members]
     formulas: dict[int, str] = {}
-    for k in range(len(literals[0])):
-        values = tuple(lit[k][1].value for lit in literals)
+    for k in range(len(members[0].values)):
+        values = tuple(m.values[k] for m in members)
         varying = len({(type(v), v) for v in values}) > 1
         expr = fitter.formula(values, varying)
         if expr is None and varying:
@@ -262,20 +272,21 @@ def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
             formulas[k] = expr
     used = {k: _names(e) & set(fitter.names) for k, e in formulas.items()}
     params = [n for n in fitter.names if any(n in u for u in used.values())]
-    attributes = {n for k, u in used.items() for n in u if literals[0][k][0] != "__init__"}
-    return [_Fitted(members[0].tree, formulas, params, attributes, members)]
+    attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
+    return [_Fitted(formulas, params, attributes, members)]
 
 
 def _split(members: list[Instance], k: int) -> list[_Part]:
     by_value: dict[tuple, list[Instance]] = {}
     for m in members:
-        v = m.literals[k][1].value
+        v = m.values[k]
         by_value.setdefault((type(v).__name__, v), []).append(m)
     return [_Part(p) for p in by_value.values()]
 
 
-def _names(expr: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+@cache
+def _names(expr: str) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name))
 
 
 def _defaults(graph: Graph, key: str) -> dict[str, Any]:
@@ -291,10 +302,26 @@ def _defaults(graph: Graph, key: str) -> dict[str, Any]:
     return out
 
 
-def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Written:
-    tree = f.tree  # each build parses its own trees: the representative's is rewritten in place
-    tree.name = name
-    literals = f.members[0].literals  # the constants of `tree`
+def _sign(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Signature:
+    """The class's signature (its parameters, the block's defaults), noted for every scope it writes."""
+    env0 = f.members[0].env
+    if is_model:
+        params, defaults = f.params, {p: env0[p] for p in f.params}
+    else:
+        params = sorted(f.params, key=lambda p: p in defaults)
+        defaults = {p: defaults[p] for p in params if p in defaults}
+    sig = Signature(name, params, defaults, f.members[0].checkpointing)
+    for m in f.members:
+        for i, scope in m.scopes:
+            fvs[i].signatures[id(scope)] = sig
+    return sig
+
+
+def _finish(f: _Fitted, sig: Signature, is_model: bool) -> ast.ClassDef:
+    """The class's tree: the first member's source, its literals replaced by the formulas."""
+    tree = ast.parse(f.members[0].source).body[0]
+    tree.name = sig.name
+    literals = _literals(tree)
     replace = {id(literals[k][1]): expression(e, f.attributes if literals[k][0] != "__init__" else set())
                for k, e in f.formulas.items()}  # fmt: skip
 
@@ -303,19 +330,8 @@ def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model
             return replace.get(id(node), node)
 
     tree = Sub().visit(tree)
-    env0 = f.members[0].env
-    if is_model:
-        params, defaults = f.params, {p: env0[p] for p in f.params}
-    else:
-        params = sorted(f.params, key=lambda p: p in defaults)
-        defaults = {p: defaults[p] for p in params if p in defaults}
-    _signature(tree, params, defaults, f.attributes, env0, is_model)
-    checkpointing = f.members[0].checkpointing
-    sig = Signature(name, params, defaults, checkpointing)
-    for m in f.members:
-        for i, scope in m.scopes:
-            fvs[i].signatures[id(scope)] = sig
-    return Written(tree, sig, f.members[0].doc)
+    _signature(tree, sig.params, sig.defaults, f.attributes, f.members[0].env, is_model)
+    return tree
 
 
 def _signature(tree: ast.ClassDef, params: list[str], defaults: dict, attributes: set[str], env: dict,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import math
 from fractions import Fraction
+from functools import cache
+from types import CodeType
 from typing import Any
 
 from archgraph.codegen.names import sanitize
@@ -142,8 +144,13 @@ class Fitter:
             yield f"{a} + {b}"
 
     def _check(self, expr: str, name: str, values: Vector) -> bool:
-        code = compile(expr, "<formula>", "eval")
+        code = _compiled(expr)
         return all(_equal(eval(code, {}, {name: x}), v) for x, v in zip(self.vectors[name], values, strict=True))
+
+
+@cache
+def _compiled(expr: str) -> CodeType:
+    return compile(expr, "<formula>", "eval")
 
 
 def _equal(a: Any, b: Any) -> bool:

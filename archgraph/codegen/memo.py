@@ -1,0 +1,164 @@
+"""What the builds of one model share: each scope's class source, written once per distinct instance.
+
+`_classes` builds a model's classes several times (the model, then with its other lowerings
+added). A block scope's literal-size class depends only on what the lowering saw when it ran
+the block (its definition and call site, its arguments, its input types), on the classes its
+children got (their signatures) and on whether a ReLU may overwrite one of its inputs. Scopes
+that agree on all of these (the iterations of a repeat, the same model in a later build) share
+one `class_view`; the first is rendered, the rest are looked up. A scope whose nodes read a
+value from outside its inputs is always rendered.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from typing import Any
+
+from archgraph.codegen.fit import scalars
+from archgraph.codegen.view import FileView, Signature, class_view
+from archgraph.ir import Graph, Scope, Value
+
+
+class Views:
+    """Rendered classes by scope key, and each distinct source's shape and literals, for one model."""
+
+    def __init__(self) -> None:
+        self.rendered: dict[tuple, tuple[str, bool, str, tuple[str, ...]]] = {}
+        self.parsed: dict[str, tuple[bytes, list[str], list[Any], list[str]]] = {}
+        self.graphs: dict[int, tuple[Graph, Counter]] = {}  # keeps each graph alive: ids stay unique
+        self.own: dict[tuple[int, int], tuple | None] = {}  # (graph, scope) -> the key's part the children leave out
+        self.orders: dict[int, tuple[list[Scope], list[tuple[str, Any]]]] = {}  # scope -> postorder, inner pairs
+        self.envs: dict[int, tuple[dict[str, Any], str]] = {}  # scope -> `env(scope)`
+        self.arguments: dict[int, str] = {}  # scope -> `_args(scope.args)`
+        self.signatures: dict[int, tuple[Signature, tuple]] = {}  # signature -> its key (the signature kept alive)
+
+    def file_view(self, graph: Graph) -> FileView:
+        """A fresh FileView of `graph`, its read counts computed once per model."""
+        if id(graph) not in self.graphs:
+            fv = FileView(graph, {})
+            self.graphs[id(graph)] = (graph, fv.uses)
+        fv = FileView(graph, {})
+        fv.__dict__["uses"] = self.graphs[id(graph)][1]  # the cached_property, filled in
+        return fv
+
+    def source(self, fv: FileView, scope: Scope) -> tuple[str, bool, str]:
+        """The scope's class source (literal sizes), whether it takes `grad_checkpointing`, its doc;
+        the helpers it calls are noted in `fv.helpers` as `class_view` would."""
+        from archgraph.codegen.classes import class_source
+
+        key = self._key(fv, scope)
+        hit = self.rendered.get(key) if key is not None else None
+        if hit is None:
+            saved, fv.helpers = fv.helpers, []
+            try:
+                view = class_view(fv, scope)
+            finally:
+                touched, fv.helpers = fv.helpers, saved
+            hit = (class_source(view), view.checkpointing, view.doc, tuple(touched))
+            if key is not None:
+                self.rendered[key] = hit
+        fv.helpers.extend(h for h in hit[3] if h not in fv.helpers)
+        return hit[0], hit[1], hit[2]
+
+    def literals(self, source: str) -> tuple[bytes, list[str], list[Any], list[str]]:
+        """A class source's shape (its syntax tree, literals blanked), each literal's method and
+        value, and the layers its `__init__` assigns."""
+        if source not in self.parsed:
+            from archgraph.codegen.classes import _layers, _literals
+
+            tree = ast.parse(source).body[0]
+            found = _literals(tree)
+            values = [c.value for _, c in found]
+            self.parsed[source] = (_blanked(source, found), [m for m, _ in found], values, _layers(tree))
+        return self.parsed[source]
+
+    def postorder(self, scope: Scope) -> list[Scope]:
+        """`scope`'s block scopes (repeats left out), children first, `scope` last unless a repeat."""
+        return self._orders(scope)[0]
+
+    def inner(self, scope: Scope) -> list[tuple[str, Any]]:
+        """The distinct (block, span) of the block scopes strictly inside `scope`, first seen first."""
+        return self._orders(scope)[1]
+
+    def _orders(self, scope: Scope) -> tuple[list[Scope], list[tuple[str, Any]]]:
+        if id(scope) not in self.orders:
+            from archgraph.codegen.classes import _postorder
+
+            order = list(_postorder(scope))
+            inner = list(dict.fromkeys((sc.block, sc.span) for sc in order if sc is not scope))
+            self.orders[id(scope)] = (order, inner)
+        return self.orders[id(scope)]
+
+    def env(self, graph: Graph, scope: Scope) -> tuple[dict[str, Any], str]:
+        """The numeric and boolean names a scope's class is fitted over (the model's parameters at the
+        root), and their sorted repr (instances compare by it)."""
+        if id(scope) not in self.envs:
+            env = scalars(graph.params if scope is graph.root else scope.args)
+            self.envs[id(scope)] = (env, repr(sorted(env.items())))
+        return self.envs[id(scope)]
+
+    def _args(self, scope: Scope) -> str:
+        if id(scope) not in self.arguments:
+            self.arguments[id(scope)] = _args(scope.args)
+        return self.arguments[id(scope)]
+
+    def _key(self, fv: FileView, scope: Scope) -> tuple | None:
+        graph = fv.graph
+        children = tuple(self._child_key(fv, item) for item in scope.items if isinstance(item, Scope))
+        if scope is graph.root:
+            return (id(graph), "model", children)
+        at = (id(graph), id(scope))
+        if at not in self.own:
+            self.own[at] = _own(fv, scope)
+        own = self.own[at]
+        return None if own is None else (own, children)
+
+    def _signature(self, sig: Signature) -> tuple:
+        if id(sig) not in self.signatures:
+            key = (sig.name, tuple(sig.params), repr(sorted(sig.defaults.items())), sig.checkpointing)
+            self.signatures[id(sig)] = (sig, key)
+        return self.signatures[id(sig)][1]
+
+    def _child_key(self, fv: FileView, child: Scope) -> tuple:
+        """What a parent's class takes from a child: its label, arguments and signature (each iteration's)."""
+        if child.kind != "repeat":
+            return (child.label, self._args(child), self._signature(fv.signatures[id(child)]))
+        iterations = tuple((self._args(it), self._signature(fv.signatures[id(it)]), len(it.inputs), len(it.outputs))
+                           for it in child.items if isinstance(it, Scope))  # fmt: skip
+        return (child.label, "repeat", child.shared, tuple(child.taps), len(child.inputs), iterations)
+
+
+def _own(fv: FileView, scope: Scope) -> tuple | None:
+    """What the lowering decided a block scope's nodes from; None when they read a value from
+    outside the scope's inputs (the scope is then not shared)."""
+    graph = fv.graph
+    inside = {n for sc in scope.walk() for n in sc.items if not isinstance(n, Scope)}
+    given = set(scope.inputs)
+    reads = [v for n in inside for v in graph.nodes[n].inputs] + list(scope.outputs)
+    if not all(v.node in inside or v in given for v in reads):
+        return None
+    inputs = tuple((graph.type_of(v), _fresh_once(fv, v)) for v in scope.inputs)
+    return (id(graph), scope.block, scope.span, scope.kind, scope.doc, _args(scope.args), inputs,
+            tuple(scope.input_names))  # fmt: skip
+
+
+def _args(args: dict[str, Any]) -> str:
+    return repr(sorted((k, type(v).__name__, v) for k, v in args.items()))
+
+
+def _blanked(source: str, found: list[tuple[str, ast.Constant]]) -> bytes:
+    """The source with each literal's text replaced by `...`: sources agree on it exactly when their
+    syntax trees agree but for the literals (the generated code has no value-dependent comments)."""
+    lines = source.encode().split(b"\n")  # the trees' columns count UTF-8 bytes; a number is on one line
+    for c in sorted((c for _, c in found), key=lambda c: (c.lineno, c.col_offset), reverse=True):
+        row = c.lineno - 1  # the last first, so the columns of the earlier ones stay put
+        lines[row] = lines[row][: c.col_offset] + b"..." + lines[row][c.end_col_offset :]
+    return b"\n".join(lines)
+
+
+def _fresh_once(fv: FileView, v: Value) -> bool:
+    """Whether a ReLU reading input `v` could run in place (its producer's op, its read count)."""
+    from archgraph.codegen.view import _FRESH
+
+    return fv.graph.nodes[v.node].op in _FRESH and fv.uses[v] == 1

@@ -1,0 +1,64 @@
+"""Time `archgraph compile` of every spec in specs/, in one process, split into lowering and class building.
+
+The code generator learns each size's formula by lowering the model again with each numeric
+parameter changed (`codegen._variations`) and building the classes of the lowerings together
+(`codegen.classes.build`). This prints, for one in-process `compile specs/*.arch --force` into a
+temporary directory: the process's CPU seconds for the whole command, the CPU seconds spent in
+those lowerings and in the builds, how many of each ran, and the number of files written.
+
+    .venv/bin/python benchmarks/compile_all.py
+    .venv/bin/python benchmarks/compile_all.py --root ../before   # another checkout's archgraph
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose archgraph to time")
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.root.resolve()))
+    import archgraph.codegen as codegen
+    from archgraph.cli import main as cli
+
+    spent = {"lower": [0.0, 0], "build": [0.0, 0]}
+    for name in spent:
+        setattr(codegen, name, _timed(getattr(codegen, name), spent[name]))
+    specs = sorted(str(p) for p in (args.root / "specs").glob("*.arch"))
+    with tempfile.TemporaryDirectory() as out:
+        start = time.process_time()
+        try:
+            cli(["compile", *specs, "-o", out, "--force"])
+        except SystemExit as exit:
+            if exit.code:
+                raise
+        total = time.process_time() - start
+        files = len(list(Path(out).glob("*.py")))
+    print(f"archgraph from {Path(codegen.__file__).parents[1]}")
+    print(f"archgraph compile of {len(specs)} spec files ({files} models): {total:.2f} s CPU (bar: < 1 s)")
+    for name, (seconds, calls) in spent.items():
+        print(f"  in {name}: {seconds:.2f} s CPU over {calls} calls")
+
+
+def _timed(function, tally: list):
+    def timed(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            tally[0] += time.process_time() - start
+            tally[1] += 1
+
+    return timed
+
+
+if __name__ == "__main__":
+    main()
