@@ -47,6 +47,26 @@ HELPERS = {
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(self.beta, self.alpha, x)
 ''',
+    "FourierPosition": '''class FourierPosition(nn.Module):
+    """Perceiver's Fourier features of an H x W grid (Jaegle et al. 2021), a [1, H*W, 2 + 4K] buffer.
+
+    Per pixel: (y, x) in [-1, 1], then sin and cos of pi * f * y and pi * f * x for K frequencies f
+    from 1 to max_resolution / 2 (Hugging Face's channel order); computed once, not in state_dict.
+    """
+
+    def __init__(self, height: int, width: int, num_bands: int, max_resolution: int, *, device=None,
+                 dtype=None) -> None:
+        super().__init__()
+        axes = [torch.linspace(-1.0, 1.0, n, device=device) for n in (height, width)]
+        pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 2)
+        freq = torch.linspace(1.0, max_resolution / 2, num_bands, device=device)
+        angle = (pos[:, :, None] * freq).reshape(-1, 2 * num_bands)
+        pe = torch.cat([pos, torch.sin(torch.pi * angle), torch.cos(torch.pi * angle)], dim=-1)[None]
+        self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        return self.pe
+''',
     "LayerScale": '''class LayerScale(nn.Module):
     """`x * gamma`, one learned scale per channel (timm LayerScale)."""
 
