@@ -14,7 +14,9 @@ from archgraph.ops.base import VIEW, Attr, Emit, OpDef, register, uncounted
 
 def _infer(ins, a):
     x, like = ins
-    if a["new_axis"] and BATCH not in x.dims and like.dims and like.dims[0] == BATCH:
+    if a["new_axis"] and BATCH in x.dims:
+        raise OpError(f"`new_axis` gives a learned tensor the batch axis, but {x} has it already", 0)
+    if a["new_axis"] and like.dims and like.dims[0] == BATCH:
         return TensorType((BATCH, *x.dims), x.dtype)  # [n, D] -> [B, n, D], as torch's expand prepends
     if not x.dims or x.dims[0] != 1:
         raise OpError(f"expands a tensor whose first axis is 1 (a learned [1, n, D]), found {x}", 0)
