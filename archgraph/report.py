@@ -89,10 +89,13 @@ def _level(graph: Graph, items: list, level: int, how: tuple, depth: int | None,
     """Append the rows of `items` at `level`; `how` is (batch, convention, its count per scope path)."""
     for item in items:
         if isinstance(item, Scope):
+            if item.continued:
+                continue  # a shared repeat's label again: its calls are in the row of the first
             kind = "repeat" if item.kind == "repeat" else item.block
             inner = item.items
             if item.shared and inner:  # one module called N times: its layers once, each summed over the calls
-                kind, inner = f"shared x{len(inner)}", inner[0].items
+                calls = sum(len(s.items) for s in items if isinstance(s, Scope) and s.path == item.path)
+                kind, inner = f"shared x{calls}", inner[0].items
             rows.append(_row(graph, item.path, kind, item, level, how))
             if expands(item, level, depth):
                 _level(graph, inner, level + 1, how, depth, rows)

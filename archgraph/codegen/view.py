@@ -200,6 +200,7 @@ class _Body:
     checkpointing: bool = False
     containers: dict[str, str] = field(default_factory=dict)  # numbered labels' head -> its nn.ModuleDict
     layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
+    shared: dict[str, str] = field(default_factory=dict)  # a shared repeat's label -> its module's attribute
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name.
@@ -223,7 +224,9 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     body = _Body()
     for item in scope.items:
         if isinstance(item, Scope):
-            _child(fv, item, body.attribute(item.label), body, scope.names)
+            attr = body.shared[item.label] if item.continued else body.attribute(item.label)
+            body.shared.setdefault(item.label, attr)
+            _child(fv, item, attr, body, scope.names)
         elif graph.nodes[item].op != "input":
             _node(fv, graph.nodes[item], body, scope.names)
     if is_model:
@@ -331,13 +334,17 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
 
 def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope], body: _Body, types, names,
                  given: dict[Value, str]) -> None:  # fmt: skip
-    """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`."""
-    body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
-    body.weights.append(f"self.{attr}.init_weights()")
+    """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`; a repeat
+    that continues an earlier one (its label again) calls that module without building one."""
+    if not child.continued:
+        body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
+        body.weights.append(f"self.{attr}.init_weights()")
     extra = list(iterations[0].inputs[1:])
     args = ", ".join([target(0)] + [hole(1 + j) for j in range(len(extra))])
     lines = [f"{target(0)} = {hole(0)}", f"for _ in range({len(iterations)}):",
              f"    {target(0)} = self.{attr}({args})"]  # fmt: skip
+    if len(iterations) == 1 and not child.taps:  # one call: no loop
+        lines = [f"{target(0)} = self.{attr}({', '.join(hole(j) for j in range(1 + len(extra)))})"]
     taps = f"{sanitize(attr)}_out"
     if child.taps:  # each call's output, as `_loop` keeps them
         lines[1:1] = [f"{taps} = []"]

@@ -1,8 +1,8 @@
 """Perceiver (specs/perceiver.arch, archgraph/std/perceiver.arch) against the reference recount and
 Hugging Face's PerceiverForImageClassificationFourier (random init, no download).
 
-Counts: /work/shared/reference/architectures.md section 11 ("Our recount"): the paper's model with no
-weight sharing 326,241,856 (Table 7: 326.2M); Perceiver IO config A, HF's Fourier classifier with 512
+Counts: /work/shared/reference/architectures.md section 11 ("Our recount"): the paper's model with its
+weight sharing 44,912,254 (Tables 6 and 7: 44.9M), with none 326,241,856 (Table 7: 326.2M); Perceiver IO config A, HF's Fourier classifier with 512
 latents of 1024, 8 blocks of 6, 48,440,627 (Perceiver IO Table 7: 48.4M); per cross-attend 2,776,395
 parameters and about 21.6 GMACs, per latent layer 6,301,696 and about 3.76 GMACs.
 
@@ -43,7 +43,7 @@ def _hf_keys(state: dict) -> dict:
     return {k.replace(".self_attends.", ".self_attends.layers."): v for k, v in state.items()}
 
 
-@pytest.mark.parametrize(("model", "expected"), [("perceiver_unshared", 326_241_856),
+@pytest.mark.parametrize(("model", "expected"), [("perceiver", 44_912_254), ("perceiver_unshared", 326_241_856),
                                                  ("perceiver_io_fourier", 48_440_627)])  # fmt: skip
 def test_parameters_equal_the_reference_recount(model, expected):
     assert archgraph.analyze(SPEC, model)["params"] == expected
@@ -87,12 +87,38 @@ def test_fourier_features_equal_hf_at_224():
     torch.testing.assert_close(built(), expected)
 
 
-@pytest.mark.parametrize("model", ["perceiver_unshared", "perceiver_io_fourier"])
+def _small(model: str) -> dict:
+    return {k: v for k, v in SMALL.items() if k != "num_blocks"} if model == "perceiver" else SMALL
+
+
+@pytest.mark.parametrize("model", ["perceiver", "perceiver_unshared", "perceiver_io_fourier"])
 def test_flops_equal_flop_counter_mode(model):
     """The written-out attention (`q @ k^T`, `attn @ v`) and every linear, at the reduced size."""
     torch.manual_seed(0)
-    _, flops = counted(archgraph.build(SPEC, model, **SMALL), torch.randn(3, 3, 16, 16))
-    assert flops == 3 * archgraph.analyze(SPEC, model, overrides=SMALL)["flops"]  # `depth=` alone is the rows'
+    _, flops = counted(archgraph.build(SPEC, model, **_small(model)), torch.randn(3, 3, 16, 16))
+    assert flops == 3 * archgraph.analyze(SPEC, model, overrides=_small(model))["flops"]  # `depth=` alone: rows
+
+
+def test_shared_perceiver_is_the_unshared_one_with_tied_weights():
+    """The paper's sharing: cross-attend 1 its own, cross-attends 2-8 one set, the 8 latent Transformers one
+    set. The unshared model given those weights (copied block by block) computes the same logits."""
+    torch.manual_seed(0)
+    shared = archgraph.build(SPEC, "perceiver", **_small("perceiver")).eval()
+    unshared = archgraph.build(SPEC, "perceiver_unshared", **{**SMALL, "num_blocks": 8}).eval()
+    state = {}
+    for key, value in shared.state_dict().items():
+        for i in range(8):
+            if key.startswith("latent_transformer."):
+                state[f"blocks.{i}.{key}"] = value
+            elif key.startswith("cross_attend_1." if i == 0 else "cross_attend."):
+                state[f"blocks.{i}.cross_attend.{key.partition('.')[2]}"] = value
+        if not key.startswith(("latent_transformer.", "cross_attend")):
+            state[key] = value
+    unshared.load_state_dict(state, strict=True)
+    assert sum(p.numel() for p in unshared.parameters()) > sum(p.numel() for p in shared.parameters())
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(shared(x), unshared(x))  # `depth=` alone is the rows'
 
 
 def test_paper_flops_decomposition():
