@@ -37,9 +37,9 @@ def test_weights_once_work_per_call(tmp_path):
 def test_one_attribute_called_where_the_spec_calls_it(tmp_path):
     code = generate(compile_text(tmp_path, AGAIN), "spec.arch")
     assert code.count("self.lat = ") == 1 and code.count("self.cross = ") == 1
-    calls = [line.strip() for line in code.splitlines() if "= self.lat(" in line or "= self.cross(" in line]
+    calls = [line.strip() for line in code.splitlines() if "self.lat(" in line or "self.cross(" in line]
     assert calls == ["y = self.lat(y)", "y = self.cross(y, x)", "y = self.lat(y)", "y = self.cross(y, x)",
-                     "y = self.lat(y)"]  # fmt: skip
+                     "return self.lat(y)"]  # fmt: skip
     assert "for _ in range(2):" in code  # the repeat of 2 loops
 
 

@@ -51,7 +51,8 @@ HELPERS = {
     """Perceiver's Fourier features of an H x W grid (Jaegle et al. 2021), a [1, H*W, 2 + 4K] buffer.
 
     Per pixel: (y, x) in [-1, 1], then sin and cos of pi * f * y and pi * f * x for K frequencies f
-    from 1 to max_resolution / 2 (Hugging Face's channel order); computed once, not in state_dict.
+    from 1 to max_resolution / 2 (0: the grid's size; Hugging Face's channel order); computed once,
+    not in state_dict.
     """
 
     def __init__(self, height: int, width: int, num_bands: int, max_resolution: int, *, device=None,
@@ -59,7 +60,7 @@ HELPERS = {
         super().__init__()
         axes = [torch.linspace(-1.0, 1.0, n, device=device) for n in (height, width)]
         pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 2)
-        freq = torch.linspace(1.0, max_resolution / 2, num_bands, device=device)
+        freq = torch.linspace(1.0, (max_resolution or max(height, width)) / 2, num_bands, device=device)
         angle = (pos[:, :, None] * freq).reshape(-1, 2 * num_bands)
         pe = torch.cat([pos, torch.sin(torch.pi * angle), torch.cos(torch.pi * angle)], dim=-1)[None]
         self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
@@ -340,11 +341,13 @@ def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope],
         body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
         body.weights.append(f"self.{attr}.init_weights()")
     extra = list(iterations[0].inputs[1:])
+    if len(iterations) == 1 and not child.taps:  # one call, no loop: an expression like any layer's
+        call = f"self.{attr}({', '.join(hole(j) for j in range(1 + len(extra)))})"
+        body.stmts.append(Stmt(list(child.outputs), call, [*child.inputs, *extra], types, names))
+        return
     args = ", ".join([target(0)] + [hole(1 + j) for j in range(len(extra))])
     lines = [f"{target(0)} = {hole(0)}", f"for _ in range({len(iterations)}):",
              f"    {target(0)} = self.{attr}({args})"]  # fmt: skip
-    if len(iterations) == 1 and not child.taps:  # one call: no loop
-        lines = [f"{target(0)} = self.{attr}({', '.join(hole(j) for j in range(1 + len(extra)))})"]
     taps = f"{sanitize(attr)}_out"
     if child.taps:  # each call's output, as `_loop` keeps them
         lines[1:1] = [f"{taps} = []"]

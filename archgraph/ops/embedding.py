@@ -157,8 +157,7 @@ def _fourier_infer(ins, a):
 
 
 def _fourier_module(a) -> str:
-    res = a["max_resolution"] or max(a["height"], a["width"])
-    return f"FourierPosition({a['height']}, {a['width']}, {a['num_bands']}, {res}, **dd)"
+    return f"FourierPosition({a['height']}, {a['width']}, {a['num_bands']}, {a['max_resolution']}, **dd)"
 
 
 register(OpDef(

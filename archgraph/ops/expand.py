@@ -26,7 +26,7 @@ def _infer(ins, a):
 
 
 def _call(a) -> str:
-    rest = ", ".join(["-1"] * (a.types[0].rank - (0 if a["new_axis"] else 1)))
+    rest = ", ".join(["-1"] * (a.types[0].rank - (0 if a.value("new_axis") else 1)))
     return f"{a.ins[0]}.expand({a.ins[1]}.shape[0]{', ' if rest else ''}{rest})"
 
 
