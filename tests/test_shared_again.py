@@ -58,3 +58,14 @@ def test_other_widths_are_an_error(tmp_path):
 def test_an_unshared_label_given_again_is_still_an_error(tmp_path):
     text = AGAIN.replace("y = lat: repeat 2 shared step(y)", "y = lat: repeat 2 step(y)")
     assert "label `lat` is used twice" in error_of(tmp_path, text)
+
+
+def test_memory_is_that_of_the_same_calls_with_weights_of_their_own(tmp_path):
+    """The calls of one module share a path; what each call holds lasts until that call ends, not the last one's."""
+    own = AGAIN
+    for label, n in (("lat:", 3), ("cross:", 2)):
+        for i in range(n):
+            own = own.replace(f" {label} repeat", f" {label[:-1]}_{i}: repeat", 1)
+    assert "lat_2:" in own and "cross_1:" in own
+    peaks = [report_data(compile_text(tmp_path, text))["memory"] for text in (AGAIN, own)]
+    assert peaks[0]["inference_activation_peak_bytes"] == peaks[1]["inference_activation_peak_bytes"]
