@@ -69,3 +69,13 @@ def test_memory_is_that_of_the_same_calls_with_weights_of_their_own(tmp_path):
     assert "lat_2:" in own and "cross_1:" in own
     peaks = [report_data(compile_text(tmp_path, text))["memory"] for text in (AGAIN, own)]
     assert peaks[0]["inference_activation_peak_bytes"] == peaks[1]["inference_activation_peak_bytes"]
+
+
+def test_a_block_graph_has_one_vertex_per_module(tmp_path):
+    """Its calls make a cycle between the two shared modules: lat -> cross -> lat."""
+    from archgraph.export import view
+
+    shown = view(compile_text(tmp_path, AGAIN), "block")
+    ids = [v.id for v in shown.vertices]
+    assert len(ids) == len(set(ids)) and {"lat", "cross"} <= set(ids)
+    assert ("lat", "cross", "") in shown.edges and ("cross", "lat", "") in shown.edges
