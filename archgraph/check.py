@@ -250,7 +250,7 @@ class _Checker:
         if computed:
             labels[f"{head}.(...)#{len(labels)}"] = node
             return
-        if label in labels:
+        if label in labels and not _continues(labels[label], node):
             first = labels[label]
             self.error(ArchNameError, f"label `{label}` is used twice in `{self.item.name}`", span,
                        [Note("first used here", getattr(first, "label_span", None) or first.span)])  # fmt: skip
@@ -375,3 +375,9 @@ def _nested_returns(body: tuple[s.Stmt, ...]) -> list[s.Return]:
         elif isinstance(st, s.RepeatBlock):
             found += _nested_returns(st.body)
     return found
+
+
+def _continues(first, node) -> bool:
+    """Whether `node` is a shared repeat that calls `first`'s module again: both `repeat N shared` of one block."""
+    repeats = isinstance(first, s.Repeat) and isinstance(node, s.Repeat)
+    return repeats and first.modifier == node.modifier == "shared" and first.call.callee == node.call.callee

@@ -77,7 +77,8 @@ def _group(graph: Graph, items: list, level: int, depth: int | None, group: dict
                 t = totals(graph, item.path)
                 kind = "repeat" if item.kind == "repeat" else item.block
                 outs = [str(graph.type_of(v)) for v in item.outputs]
-                vertices.append(Vertex(item.path, item.path, kind, outs, t.params, t.macs, t.other_flops))
+                if all(v.id != item.path for v in vertices):  # a shared module's calls: one vertex, its first
+                    vertices.append(Vertex(item.path, item.path, kind, outs, t.params, t.macs, t.other_flops))
                 _group(graph, item.items, level + 1, depth, group, vertices, item.path)
             else:
                 _group(graph, item.items, level + 1, depth, group, vertices, owner)

@@ -104,6 +104,7 @@ class Scope:
     input_names: list[str] = field(default_factory=list)  # spec names of `inputs`, for the generated forward
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
     shared: bool = False  # a `repeat N shared block(...)`: its iterations are one module, called N times
+    continued: bool = False  # a shared repeat whose label an earlier one has: it calls that module again
     args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
 
     def walk(self):

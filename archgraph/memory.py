@@ -80,22 +80,18 @@ def _last_uses(graph: Graph, order: list[Node]) -> dict[Value, int]:
     block it is an argument of (the calling Python frame holds a module's arguments until it
     returns), and the end of the forward for the model's inputs and outputs."""
     last: dict[Value, int] = {}
-    end: dict[str, int] = {}
     for i, node in enumerate(order):
         for v in node.inputs:
             last[_base(graph, v)] = i
-        scope = node.scope
-        while scope:
-            end[scope] = i
-            scope = scope.rpartition(".")[0]
     index = {node.id: i for i, node in enumerate(order)}
+    end = _ends(graph.root, index, {})  # by scope, not path: the calls of a shared module share a path
     # generated code loops over a repeat's blocks, `x = block(x)`: the variable is rebound after the first
-    bound = {v: end.get(r.items[0].path, len(order)) for r in graph.root.walk() if r.kind == "repeat" and r.items
+    bound = {v: end.get(id(r.items[0]), len(order)) for r in graph.root.walk() if r.kind == "repeat" and r.items
              and isinstance(r.items[0], Scope) for v in r.outputs}  # fmt: skip
     for scope in graph.root.walk():
         if scope.kind == "repeat":  # only each block holds its input
             continue
-        stop = end.get(scope.path, len(order)) if scope.path else len(order)
+        stop = end.get(id(scope), len(order)) if scope.path else len(order)
         held = [(v, stop) for v in scope.inputs] + _bindings(scope, index, stop, bound)
         for v, until in held:
             base = _base(graph, v)
@@ -103,6 +99,17 @@ def _last_uses(graph: Graph, order: list[Node]) -> dict[Value, int]:
     for v in graph.outputs:
         last[_base(graph, v)] = len(order)
     return last
+
+
+def _ends(scope: Scope, index: dict[str, int], ends: dict[int, int]) -> dict[int, int]:
+    """{id(scope): the index of its last op} for `scope` and every scope inside it (absent: no ops)."""
+    last = [index[item] for item in scope.items if isinstance(item, str) and item in index]
+    for item in scope.items:
+        if isinstance(item, Scope) and id(item) in _ends(item, index, ends):
+            last.append(ends[id(item)])
+    if last:
+        ends[id(scope)] = max(last)
+    return ends
 
 
 def _bindings(scope: Scope, index: dict[str, int], stop: int, bound: dict[Value, int]) -> list[tuple[Value, int]]:

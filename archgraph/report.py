@@ -13,6 +13,7 @@ from __future__ import annotations
 from archgraph import conventions
 from archgraph.cost import Totals, sums_by_scope, totals
 from archgraph.ir import Graph, Node, Scope
+from archgraph.ops import matmul
 
 
 def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFAULT, depth: int | None = None,
@@ -46,7 +47,7 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "depth": depth,
         "rows": _rows(graph, batch, conv, depth),
         "by_op": _by_op(graph, batch, conv),
-        "nodes": [_node(graph, n, batch, conv) for n in graph.nodes.values() if n.op != "input"],
+        "nodes": _nodes(graph, batch, conv),
         "tools": conventions.tool_figures(graph, batch),
         "memory": memory_data(graph, batch, dtype),
         "stages": stage_data(graph, batch),
@@ -74,7 +75,7 @@ def _rows(graph: Graph, batch: int, conv: conventions.Convention, depth: int | N
     down to `depth` levels (1: the top level only)."""
     rows: list[dict] = []
     counts = sums_by_scope(graph, lambda node: conv.count(graph, node))  # one pass, not one per row
-    _level(graph, graph.root.items, 0, (batch, conv, counts), depth, rows)
+    _level(graph, graph.root.items, 0, (batch, conv, counts, matmul.roles(graph)), depth, rows)
     return rows
 
 
@@ -88,21 +89,24 @@ def _level(graph: Graph, items: list, level: int, how: tuple, depth: int | None,
     """Append the rows of `items` at `level`; `how` is (batch, convention, its count per scope path)."""
     for item in items:
         if isinstance(item, Scope):
+            if item.continued:
+                continue  # a shared repeat's label again: its calls are in the row of the first
             kind = "repeat" if item.kind == "repeat" else item.block
             inner = item.items
             if item.shared and inner:  # one module called N times: its layers once, each summed over the calls
-                kind, inner = f"shared x{len(inner)}", inner[0].items
+                calls = sum(len(s.items) for s in items if isinstance(s, Scope) and s.path == item.path)
+                kind, inner = f"shared x{calls}", inner[0].items
             rows.append(_row(graph, item.path, kind, item, level, how))
             if expands(item, level, depth):
                 _level(graph, inner, level + 1, how, depth, rows)
             continue
         node = graph.nodes[item]
         if node.op != "input" and (node.params or node.cost.macs or node.cost.other):
-            rows.append(_row(graph, node.path, node.op, node, level, how))
+            rows.append(_row(graph, node.path, how[3].get(node.id, node.op), node, level, how))
 
 
 def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, how: tuple) -> dict:
-    batch, conv, counts = how
+    batch, conv, counts = how[:3]
     if isinstance(item, Node):
         t = Totals()
         t.add(item)
@@ -121,10 +125,11 @@ def _row(graph: Graph, path: str, kind: str, item: Scope | Node, depth: int, how
 def _by_op(graph: Graph, batch: int, conv) -> list[dict]:
     """One row per op kind, in order of first appearance: how many, and their totals."""
     kinds: dict[str, tuple[list[int], Totals]] = {}  # op -> ([nodes, convention count], totals)
+    roles = matmul.roles(graph)  # a written-out attention matmul is its own kind: q@k^T or attn@v
     for node in graph.nodes.values():
         if node.op == "input":
             continue
-        counts, t = kinds.setdefault(node.op, ([0, 0], Totals()))
+        counts, t = kinds.setdefault(roles.get(node.id, node.op), ([0, 0], Totals()))
         counts[0] += 1
         counts[1] += conv.count(graph, node)
         t.add(node)
@@ -135,6 +140,18 @@ def _by_op(graph: Graph, batch: int, conv) -> list[dict]:
                      "other_flops": t.other_flops, "attention_flops": t.attention_flops,
                      "convention_count": convention_count * batch})  # fmt: skip
     return rows
+
+
+def _nodes(graph: Graph, batch: int, conv) -> list[dict]:
+    """Every node but the inputs; a written-out attention matmul with its role and its Nq x Nk scores."""
+    roles, out = matmul.roles(graph), []
+    for node in graph.nodes.values():
+        if node.op != "input":
+            out.append(_node(graph, node, batch, conv))
+        if node.id in roles:
+            scores = node.out.dims if roles[node.id] == "q@k^T" else graph.type_of(node.inputs[0]).dims
+            out[-1].update(role=roles[node.id], scores={"queries": scores[-2], "keys": scores[-1]})
+    return out
 
 
 def _node(graph: Graph, node: Node, batch: int, conv) -> dict:
@@ -232,7 +249,7 @@ def _cells(data: dict, row: dict, view: str, indent_by: str = "  ") -> list[str]
     if view == "op":
         first = [row["op"], f"{row['count']:,}"]
     elif view == "node":
-        first = [row["path"], row["op"], row["output"]]
+        first = [row["path"], row.get("role", row["op"]), row["output"]]
     else:
         first = [indent_by * row.get("depth", 0) + row["layer"], row["kind"], row["output"]]
     cells = [*first, f"{row['params']:,}", human(row["macs"]), human(row["flops"]), human(row["other_flops"])]

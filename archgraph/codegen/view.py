@@ -47,6 +47,27 @@ HELPERS = {
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(self.beta, self.alpha, x)
 ''',
+    "FourierPosition": '''class FourierPosition(nn.Module):
+    """Perceiver's Fourier features of an H x W grid (Jaegle et al. 2021), a [1, H*W, 2 + 4K] buffer.
+
+    Per pixel: (y, x) in [-1, 1], then sin and cos of pi * f * y and pi * f * x for K frequencies f
+    from 1 to max_resolution / 2 (0: the grid's size; Hugging Face's channel order); computed once,
+    not in state_dict.
+    """
+
+    def __init__(self, height: int, width: int, num_bands: int, max_resolution: int, *, device=None,
+                 dtype=None) -> None:
+        super().__init__()
+        axes = [torch.linspace(-1.0, 1.0, n, device=device) for n in (height, width)]
+        pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 2)
+        freq = torch.linspace(1.0, (max_resolution or max(height, width)) / 2, num_bands, device=device)
+        angle = (pos[:, :, None] * freq).reshape(-1, 2 * num_bands)
+        pe = torch.cat([pos, torch.sin(torch.pi * angle), torch.cos(torch.pi * angle)], dim=-1)[None]
+        self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        return self.pe
+''',
     "LayerScale": '''class LayerScale(nn.Module):
     """`x * gamma`, one learned scale per channel (timm LayerScale)."""
 
@@ -180,6 +201,7 @@ class _Body:
     checkpointing: bool = False
     containers: dict[str, str] = field(default_factory=dict)  # numbered labels' head -> its nn.ModuleDict
     layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
+    shared: dict[str, str] = field(default_factory=dict)  # a shared repeat's label -> its module's attribute
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name.
@@ -203,7 +225,9 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     body = _Body()
     for item in scope.items:
         if isinstance(item, Scope):
-            _child(fv, item, body.attribute(item.label), body, scope.names)
+            attr = body.shared[item.label] if item.continued else body.attribute(item.label)
+            body.shared.setdefault(item.label, attr)
+            _child(fv, item, attr, body, scope.names)
         elif graph.nodes[item].op != "input":
             _node(fv, graph.nodes[item], body, scope.names)
     if is_model:
@@ -311,10 +335,16 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
 
 def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope], body: _Body, types, names,
                  given: dict[Value, str]) -> None:  # fmt: skip
-    """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`."""
-    body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
-    body.weights.append(f"self.{attr}.init_weights()")
+    """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`; a repeat
+    that continues an earlier one (its label again) calls that module without building one."""
+    if not child.continued:
+        body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
+        body.weights.append(f"self.{attr}.init_weights()")
     extra = list(iterations[0].inputs[1:])
+    if len(iterations) == 1 and not child.taps:  # one call, no loop: an expression like any layer's
+        call = f"self.{attr}({', '.join(hole(j) for j in range(1 + len(extra)))})"
+        body.stmts.append(Stmt(list(child.outputs), call, [*child.inputs, *extra], types, names))
+        return
     args = ", ".join([target(0)] + [hole(1 + j) for j in range(len(extra))])
     lines = [f"{target(0)} = {hole(0)}", f"for _ in range({len(iterations)}):",
              f"    {target(0)} = self.{attr}({args})"]  # fmt: skip

@@ -107,7 +107,8 @@ def _copy_scope(lw: Lowering, old: Scope, path: str, label: str | None, prefix: 
     scope = Scope(path + old.path[prefix:], old.label if label is None else label, old.kind, old.block, old.span,
                   inputs=[value(v) for v in old.inputs], outputs=[value(v) for v in old.outputs], taps=list(old.taps),
                   doc=old.doc, input_names=list(old.input_names), args=dict(old.args),
-                  names={value(v): n for v, n in old.names.items()}, shared=old.shared)  # fmt: skip
+                  names={value(v): n for v, n in old.names.items()}, shared=old.shared,
+                  continued=old.continued)  # fmt: skip
     lw.starts[id(scope)] = lw.starts[id(old)] + offset
     for item in old.items:
         if isinstance(item, Scope):

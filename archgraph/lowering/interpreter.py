@@ -94,6 +94,7 @@ class Lowering:
         self.depth = 0
         self.labels = LabelState()
         self.numbered: dict[tuple[int, int], tuple] = {}  # (id(call), N) -> (call, the call labelled `name.N`)
+        self.shared: dict[tuple[int, str], Scope] = {}  # (id(scope), label) -> its first shared repeat
         self.starts: dict[int, int] = {}  # id(scope) -> how many nodes existed when it opened
         self.position: dict[str, int] = {}  # node id -> its index in creation order
         self.order: list[Node] = []  # the nodes in creation order

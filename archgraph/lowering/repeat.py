@@ -42,8 +42,9 @@ def _budget(lw: Lowering, label: str, count_expr: s.Expr, count: int, before: in
                              f"a model is limited to {MAX_NODES:,}", count_expr.span)  # fmt: skip
 
 
-def _container(lw: Lowering, scope: Scope, label: str, where) -> Scope:
-    lw.labels.use(scope, label, where)
+def _container(lw: Lowering, scope: Scope, label: str, where, again: bool = False) -> Scope:
+    if not again:  # a shared repeat's label given again calls its module again: no new attribute
+        lw.labels.use(scope, label, where)
     path = f"{scope.path}.{label}" if scope.path else label
     return lw.scope(scope, path, label, "repeat", label, where.span)
 
@@ -56,9 +57,12 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     others = [lw.expr(a, env, scope) for a in e.call.args[1:]]
     kwargs = {kw.name: lw.expr(kw.value, env, scope) for kw in e.call.kwargs}
     block = lw.program.definitions[e.call.callee]
-    rep = _container(lw, scope, e.label, e)
+    first = lw.shared.get((id(scope), e.label)) if e.modifier == "shared" else None
+    rep = _container(lw, scope, e.label, e, again=first is not None)
     rep.inputs, rep.input_names = [x.value], [_name_of(e.call.args[0])]
-    rep.shared = e.modifier == "shared"
+    rep.shared, rep.continued = e.modifier == "shared", first is not None
+    if rep.shared and first is None:
+        lw.shared[(id(scope), e.label)] = rep
     taps = Taps(rep)
     env[e.label] = taps
     for i in range(count):
@@ -71,13 +75,29 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
             _not_threaded(e, i, x, y)
         if i == 0:
             _budget(lw, e.label, e.count, count, before)
-        elif rep.shared:
+        if first is not None and i == 0:
+            _same_module(lw, e, first, rep)
+        if rep.continued or (rep.shared and i > 0):
             for node in lw.order[before:]:
-                node.params = 0  # iteration 0 holds the weights; the others read them
+                node.params = 0  # the first call holds the weights; the others read them
         taps.outputs.append(y)
         x = y
     rep.outputs = [x.value]
     return x
+
+
+def _same_module(lw: Lowering, e: s.Repeat, first: Scope, rep: Scope) -> None:
+    """A shared repeat given a label again calls the first one's module: the same arguments and input types."""
+    was, now = (r.items[0] for r in (first, rep))
+    if not isinstance(was, Scope) or not isinstance(now, Scope):
+        return  # `repeat 0`: no call to compare
+    types = [[lw.nodes[v.node].outs[v.index] for v in it.inputs] for it in (was, now)]
+    if was.args != now.args or types[0] != types[1]:
+        got = ", ".join(f"{k} = {v}" for k, v in now.args.items() if was.args.get(k) != v) or "other input types"
+        raise ArchShapeError(f"a shared block is reused with other widths: `{e.label}` calls its one module again "
+                             f"with {got}", e.call.span,
+                             [Note("a shared repeat given a label again reuses that label's module (its weights); "
+                                   "its arguments must be the first call's", first.span)])  # fmt: skip
 
 
 def _not_threaded(e: s.Repeat, i: int, x: Tensor, y: Tensor) -> None:

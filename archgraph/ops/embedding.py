@@ -143,3 +143,44 @@ register(OpDef(
     notes="The weight is a tensor of the spec, usually a `parameter`: the Transformer's pre-softmax projection reads the shared embedding (`project(y, shared)`: tied, counted once), and torch.nn.MultiheadAttention's fused `in_proj_weight` [3D, D] is sliced for cross-attention (`project(x, w[0:dim], b[0:dim])`). A weight whose input width differs from x's is a shape error. Generated code: `F.linear(x, self.in_proj_weight, self.in_proj_bias)`.",
     example="logits = project(y, shared)",
 ))  # fmt: skip
+
+
+# ---- Perceiver's Fourier features: a 2-D position encoding computed at build time ----
+
+
+def _fourier_infer(ins, a):
+    check_positive(a, "height", "width", "num_bands")
+    if a["max_resolution"] < 0:
+        raise OpError(f"`max_resolution` must be positive (0: the grid's own size), found {a['max_resolution']}",
+                      "max_resolution")  # fmt: skip
+    return TensorType((1, a["height"] * a["width"], 2 + 4 * a["num_bands"]))
+
+
+def _fourier_module(a) -> str:
+    return f"FourierPosition({a['height']}, {a['width']}, {a['num_bands']}, {a['max_resolution']}, **dd)"
+
+
+register(OpDef(
+    name="fourier_position",
+    inputs=(),
+    attrs={"height": Attr("int", doc="rows of the pixel grid"),
+           "width": Attr("int", doc="columns of the pixel grid"),
+           "num_bands": Attr("int", doc="frequency bands K per axis (64 in the paper)"),
+           "max_resolution": Attr("int", 0, "the highest frequency is max_resolution / 2 (0: the grid's size)")},
+    infer=_fourier_infer,
+    emit=Emit(module=_fourier_module, call=lambda a: f"{a.target}()"),
+    summary="Perceiver's Fourier-feature position encoding of an H x W grid, a [1, H*W, 2 + 4K] buffer",
+    buffer=True,
+    formulas={"shape": "[1, height * width, 2 + 4 * num_bands]", "params": "0", "flops": "0"},
+    fvcore=uncounted,
+    memory=Memory("nothing", "a constant: its gradient is not taken"),
+    notes="Jaegle et al. 2021, section 3.2 and Appendix C: each pixel's (y, x) in [-1, 1], then sin(pi f y), "
+          "sin(pi f x) for K frequencies f spaced linearly from 1 to max_resolution / 2, then the cosines: "
+          "2 + 2 * 2 * K channels (258 for K = 64), in Hugging Face PerceiverFourierPositionEncoding's order "
+          "([y, x, sin y-bands, sin x-bands, cos y-bands, cos x-bands]). Computed once when the module is built, "
+          "registered with `persistent=False`: 0 parameters, not in `state_dict`, listed under the memory "
+          "report's buffers. Concatenate it to the pixels: `concat(to_tokens(x), pos, dim = -1)` (its "
+          "leading 1 is expanded over the batch). Generated code: a `FourierPosition` helper class (buffer "
+          "`pe`); `self.pos = FourierPosition(224, 224, 64, 224, **dd)`, read as `self.pos()`.",
+    example="x = concat(to_tokens(img), pos: fourier_position(224, 224, 64), dim = -1)",
+))  # fmt: skip

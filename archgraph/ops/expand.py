@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from archgraph.errors import OpError
 from archgraph.ir import BATCH, TensorType
-from archgraph.ops.base import VIEW, Emit, OpDef, register, uncounted
+from archgraph.ops.base import VIEW, Attr, Emit, OpDef, register, uncounted
 
 
 def _infer(ins, a):
     x, like = ins
+    if a["new_axis"] and BATCH in x.dims:
+        raise OpError(f"`new_axis` gives a learned tensor the batch axis, but {x} has it already", 0)
+    if a["new_axis"] and like.dims and like.dims[0] == BATCH:
+        return TensorType((BATCH, *x.dims), x.dtype)  # [n, D] -> [B, n, D], as torch's expand prepends
     if not x.dims or x.dims[0] != 1:
         raise OpError(f"expands a tensor whose first axis is 1 (a learned [1, n, D]), found {x}", 0)
     if not like.dims or like.dims[0] != BATCH:
@@ -22,14 +26,14 @@ def _infer(ins, a):
 
 
 def _call(a) -> str:
-    rest = ", ".join(["-1"] * (a.types[0].rank - 1))
+    rest = ", ".join(["-1"] * (a.types[0].rank - (0 if a.value("new_axis") else 1)))
     return f"{a.ins[0]}.expand({a.ins[1]}.shape[0]{', ' if rest else ''}{rest})"
 
 
 register(OpDef(
     name="expand_batch",
     inputs=("x", "like"),
-    attrs={},
+    attrs={"new_axis": Attr("bool", False, "prepend B as a new axis: [n, D] -> [B, n, D] (Hugging Face's latents)")},
     infer=_infer,
     emit=Emit(call=_call),
     summary="a learned [1, ...] tensor broadcast over the batch of `like`: [1, n, D] -> [B, n, D]",
@@ -38,6 +42,8 @@ register(OpDef(
     memory=VIEW,
     notes="For queries that are parameters (CaiT's class token, object queries, a latent array): the "
           "result is a `[B, n, D]` sequence a repeated block can carry. `like` only lends its batch size. "
-          "Generated code: `self.cls_token.expand(x.shape[0], -1, -1)` (a view, as timm writes it).",
+          "With `new_axis = true` a `[n, D]` tensor gains the batch axis in front (Hugging Face Perceiver's "
+          "`latents` [512, 1024]). Generated code: `self.cls_token.expand(x.shape[0], -1, -1)` (a view, as "
+          "timm writes it).",
     example="x_cls = expand_batch(cls_token: parameter([1, 1, embed_dim]), x)",
 ))  # fmt: skip

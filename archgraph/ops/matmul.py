@@ -7,10 +7,13 @@ Which matmul is an attention (N²) term is decided from the shapes: a product of
 activations, both carrying the batch axis `B`, is data times data, as `q @ k^T` (whose output
 pairs a query axis with a key axis) and `attn @ v` (whose contraction runs over the keys) are;
 its cost is `Nq * Nk * d` per head, so cross-attention reports `Nq * Nk`. A product with a
-learned tensor (no `B` axis) is a linear map and stays in the linear part.
+learned tensor (no `B` axis) is a linear map and stays in the linear part. `roles` names each
+N² matmul for the report: `q@k^T` (it forms scores) or `attn@v` (it reads them).
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 from archgraph.errors import OpError
 from archgraph.ir import BATCH, Cost, TensorType
@@ -37,6 +40,40 @@ def _infer(ins, a):
 def is_quadratic(ins) -> bool:
     """Both operands are activations (carry `B`): data times data, an attention term."""
     return all(BATCH in t.dims for t in ins)
+
+
+def roles(graph) -> dict[str, str]:
+    """{node id: "q@k^T" or "attn@v"} for each matmul of two activations (an N² term), in graph order.
+
+    A matmul is `attn@v` when its left operand is computed from a `q@k^T`'s scores: a walk back from
+    it through ops whose tensors still hold both of its last two axes (softmax, scaling, masks, the
+    head mixing of talking heads) reaches one. Otherwise it forms scores itself: `q@k^T`.
+    """
+    found: dict[str, str] = {}
+    for node in graph.nodes.values():
+        if node.op == "matmul" and node.cost.quadratic:
+            found[node.id] = "attn@v" if _from_scores(graph, node.inputs[0], found) else "q@k^T"
+    return found
+
+
+def _from_scores(graph, value, found: dict[str, str], limit: int = 64) -> bool:
+    """Whether `value` derives from a `q@k^T` in `found` along tensors holding its last two axes."""
+    want = Counter(graph.type_of(value).dims[-2:])
+    stack, seen = [value.node], set()
+    while stack and len(seen) < limit:
+        node = graph.nodes[stack.pop()]
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        if node.op == "matmul":  # the scores, or another product whose output is not a score tensor
+            if found.get(node.id) == "q@k^T":
+                return True
+            continue
+        for v in node.inputs:
+            have = Counter(graph.type_of(v).dims)
+            if all(have[d] >= n for d, n in want.items()):
+                stack.append(v.node)
+    return False
 
 
 def _cost(ins, a, outs):
