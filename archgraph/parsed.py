@@ -8,7 +8,8 @@ owned by the user, else no disk cache at all), named by a hash of the file's nam
 the front end's own sources (grammar, parser.py, syntax.py, source.py), so an edit to any of
 them misses. A write goes to a temporary file renamed into place (atomic: concurrent processes
 read a whole file or none); a file that cannot be read or unpickled is a miss. At most
-`KEEP` trees are kept (the least recently written are removed). ARCHGRAPH_NO_CACHE=1 turns
+`KEEP` trees are kept, give or take the writes between two prunings (the least recently
+written are removed). ARCHGRAPH_NO_CACHE=1 turns
 the disk cache off.
 """
 
@@ -124,7 +125,8 @@ def _write(path: Path, tree: s.File) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         return
-    _prune(path.parent)
+    if path.name.startswith("0"):  # one write in 16 (by the key's hash) scans the directory
+        _prune(path.parent)
 
 
 def _prune(base: Path) -> None:
