@@ -68,12 +68,16 @@ def _directory() -> Path | None:
 
 
 @cache
-def _front_end_digest() -> bytes:
-    """A hash of the sources that decide what a parse returns (a code change invalidates every tree)."""
+def _front_end_digest() -> bytes | None:
+    """A hash of the sources that decide what a parse returns (a code change invalidates every tree),
+    or None where they cannot be read (a zipped or stripped install: then no disk cache)."""
     here = Path(__file__).resolve().parent
     digest = _sha256()
-    for name in _FRONT_END:
-        digest.update((here / name).read_bytes())
+    try:
+        for name in _FRONT_END:
+            digest.update((here / name).read_bytes())
+    except OSError:
+        return None
     return digest.digest()
 
 
@@ -91,10 +95,10 @@ def _sha256(data: bytes = b""):
 
 def _entry(filename: str, text: str) -> Path | None:
     """The cache file for this name and text, or None without a cache directory."""
-    base = _directory()
-    if base is None:
+    base, front_end = _directory(), _front_end_digest()
+    if base is None or front_end is None:
         return None
-    key = _sha256(_front_end_digest() + filename.encode("utf-8", "surrogatepass") + b"\0")
+    key = _sha256(front_end + filename.encode("utf-8", "surrogatepass") + b"\0")
     key.update(text.encode("utf-8", "surrogatepass"))
     return base / f"{key.hexdigest()[:32]}{_SUFFIX}"
 

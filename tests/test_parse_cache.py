@@ -109,3 +109,14 @@ def test_a_second_report_does_not_import_lark(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                            check=True).stdout.split() for _ in range(2)]  # fmt: skip
     assert runs == [["0", "True"], ["0", "False"]]
+
+
+def test_unreadable_front_end_sources_mean_no_cache(cache_dir, monkeypatch):
+    """An install without parser.py beside the bytecode (zipped, stripped): parse without a disk cache."""
+    monkeypatch.setattr(parsed, "_FRONT_END", ("no-such-file.py",))
+    parsed._front_end_digest.cache_clear()
+    try:
+        assert parsed.parse(TEXT, "m.arch") == parser.parse(TEXT, "m.arch")
+        assert not cache_dir.exists() or not list(cache_dir.glob("*.tree"))
+    finally:
+        parsed._front_end_digest.cache_clear()
