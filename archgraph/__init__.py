@@ -9,9 +9,17 @@ from archgraph.api import Opened, analyze, build, closed_form, generate_source, 
 from archgraph.arguments import ArgumentError
 from archgraph.deps import MissingDependencyError
 from archgraph.errors import ArchError, InternalError, SpecError
-from archgraph.pretrained import LoadReport, load_pretrained
 
 __version__ = "0.1.0"
 __all__ = ["ArchError", "ArgumentError", "InternalError", "LoadReport", "MissingDependencyError", "Opened", "SpecError",
            "__version__", "analyze", "build", "closed_form", "generate_source", "input_shape", "load_graph",
            "load_pretrained", "open_model"]  # fmt: skip
+
+
+def __getattr__(name: str):
+    """`LoadReport` and `load_pretrained`, imported when first used (not at every command's start)."""
+    if name in ("LoadReport", "load_pretrained"):
+        from archgraph import pretrained
+
+        return getattr(pretrained, name)
+    raise AttributeError(f"module 'archgraph' has no attribute {name!r}")

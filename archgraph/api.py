@@ -169,16 +169,18 @@ def closed_form(path: str | Path, model: str | None = None, convention: str | No
 
 def _closed_form(program: Program, name: str, graph: Graph, convention: str, overrides: dict[str, Any]):
     from archgraph import conventions
+    from archgraph.knobs import size_knob
     from archgraph.poly import closed_form as fit
 
     conv = conventions.get(convention)
-    return fit(graph, lambda img: lower(program, name, {**overrides, "img_size": img}), conv.total, conv.name)
+    knob = size_knob(graph)
+    return fit(graph, lambda size: lower(program, name, {**overrides, knob: size}), conv.total, conv.name)
 
 
 def closed_form_or_reason(program: Program, name: str, graph: Graph, convention: str,
                           overrides: dict[str, Any]) -> tuple[ClosedForm | None, str | None]:  # fmt: skip
     """(the closed form of `graph`, model `name` lowered with `overrides`, None), or (None, why there is
-    none: no token sequence, no img_size, not a polynomial, or a sample size the spec rejects)."""
+    none: no token sequence, no size knob, not a polynomial, or a sample size the spec rejects)."""
     try:
         return _closed_form(program, name, graph, convention, overrides), None
     except (ValueError, SpecError) as error:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +58,8 @@ class Bench:
 
     @property
     def median_ms(self) -> float:
+        import statistics
+
         return statistics.median(self.runs_ms)
 
     def as_dict(self) -> dict[str, Any]:

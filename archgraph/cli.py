@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("error: the spec nests too deeply for archgraph to follow\n")
         return 1
     except Exception:  # a bug in archgraph, never the user's fault (a missing torch is caught by `require`)
+        import traceback
+
         traceback.print_exc()
         sys.stderr.write("internal error: this is a bug in archgraph; please report it with the spec above\n")
         return 3
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 def _show(error: SpecError) -> None:
     """A spec error as file:line:col with a caret (and its traceback with ARCHGRAPH_DEBUG=1)."""
     if os.environ.get("ARCHGRAPH_DEBUG"):
+        import traceback
+
         traceback.print_exc()
     sys.stderr.write(error.render())
 

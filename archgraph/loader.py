@@ -21,7 +21,7 @@ from pathlib import Path
 
 from archgraph import syntax as s
 from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError, file_kind, os_cause
-from archgraph.parser import parse
+from archgraph.parsed import parse
 from archgraph.source import SourceFile, Span, register
 
 MAX_FILE_BYTES = 256 * 1024  # 30 times the largest spec in specs/, and parsed in about 2 s

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from archgraph.ir import Graph
+from archgraph.knobs import input_size, size_knob
 
 SAMPLES = 5  # image sizes lowered: enough to fit up to a cubic and check it on one more point
 
@@ -95,6 +96,7 @@ class ClosedForm:
     tokens: Polynomial  # N as a polynomial in img_size
     samples: tuple[tuple[int, int, int], ...]  # (img_size, N, count) it was fitted and checked on
     step: int  # image sizes sampled are multiples of this
+    knob: str = "img_size"  # the parameter the image size was varied by (archgraph.knobs)
 
     @property
     def quadratic(self) -> Polynomial:
@@ -128,7 +130,7 @@ class ClosedForm:
             "tokens_from_img_size": self.tokens.json(), "tokens_polynomial": str(self.tokens),
             "crossover_tokens": round(n, 2) if n else None, "crossover_img_size": round(img, 2) if img else None,
             "crossover_valid_img_size": valid,
-            "samples": [{"img_size": i, "tokens": t, "count": c} for i, t, c in self.samples],
+            "samples": [{"img_size": i, "tokens": t, "count": c} for i, t, c in self.samples], "size_knob": self.knob,
         }  # fmt: skip
 
 
@@ -159,27 +161,27 @@ def token_count(graph: Graph) -> int:
 
 
 def image_step(graph: Graph) -> int:
-    """The image-size step that keeps every layer's size exact: the stride from image to the coarsest
-    token grid (a hierarchical model's last stage)."""
-    img = graph.params.get("img_size")
+    """The image-size step that keeps every layer's size exact: the stride from the input's size (its
+    size knob, archgraph.knobs) to the coarsest token grid (a hierarchical model's last stage); 32
+    without tokens or a knob."""
+    img = input_size(graph)
     strides = []
     for node in graph.nodes.values():
         if node.op == "to_tokens" and isinstance(img, int):
             grid = graph.type_of(node.inputs[0]).dims[2]
             if isinstance(grid, int) and img % grid == 0:
                 strides.append(img // grid)
-    if strides:
-        return max(strides)
-    patch = graph.params.get("patch_size")
-    return patch if isinstance(patch, int) and patch > 1 else 32
+    return max(strides) if strides else 32
 
 
 def closed_form(graph: Graph, lower_at: Callable[[int], Graph], count: Callable[[Graph], int], what: str,
                 samples: int = SAMPLES) -> ClosedForm:  # fmt: skip
-    """Fit `count(graph)` as a polynomial in N from `samples` image sizes (`lower_at(img_size)`)."""
-    img = graph.params.get("img_size")
-    if not isinstance(img, int):
-        raise ValueError(f"`{graph.name}` has no integer img_size to vary")
+    """Fit `count(graph)` as a polynomial in N from `samples` image sizes (`lower_at(size)` lowers
+    the model with its size knob, archgraph.knobs, set to `size`)."""
+    img = input_size(graph)
+    if img is None:
+        raise ValueError(f"`{graph.name}` has no size knob to vary (a parameter written as its input's spatial "
+                         "axes, e.g. `input x: [B, 3, img_size, img_size]`)")  # fmt: skip
     step = image_step(graph)
     points: list[tuple[int, int, int]] = []
     size = max(step, img - 2 * step)
@@ -189,4 +191,4 @@ def closed_form(graph: Graph, lower_at: Callable[[int], Graph], count: Callable[
         size += step
     poly = fit([(n, c) for _, n, c in points])
     tokens = fit([(i, n) for i, n, _ in points], "img_size")
-    return ClosedForm(graph.name, what, poly, tokens, tuple(points), step)
+    return ClosedForm(graph.name, what, poly, tokens, tuple(points), step, size_knob(graph) or "img_size")

@@ -291,7 +291,8 @@ def _notes(data: dict, tools: bool) -> list[str]:
                   f"  counts {conv['includes']}", *(f"  reproduces {r}" for r in conv["reproduces"])]  # fmt: skip
     if data.get("token_dependent") and data["token_dependent"]["params"]:
         dep = data["token_dependent"]
-        notes.append(f"parameters that depend on the token count (change with img_size): {dep['params']:,} in "
+        notes.append(f"parameters that depend on the token count (change with {dep.get('knob', 'the input size')}): "
+                     f"{dep['params']:,} in "
                      f"{', '.join(dep['layers'])}")  # fmt: skip
     pb = mem["param_bytes"]
     notes += [
@@ -315,7 +316,7 @@ def _notes(data: dict, tools: bool) -> list[str]:
         )
         if form["crossover_tokens"]:
             notes.append(f"  N² terms overtake the rest at N = {form['crossover_tokens']:,} "
-                         f"(img_size {form['crossover_img_size']})")  # fmt: skip
+                         f"({form.get('size_knob', 'img_size')} {form['crossover_img_size']})")  # fmt: skip
     return notes
 
 

@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from archgraph.ir import Graph
+from archgraph.knobs import size_knob
 from archgraph.poly import image_step
 
 SMALL = {"depth": 2, "num_heads": 2, "num_classes": 10}
@@ -16,14 +17,17 @@ TAPS = ("mla_index", "aux_index")  # block indices read out of the encoder (SETR
 def small_overrides(graph: Graph, **extra: Any) -> dict[str, Any]:
     """Overrides that shrink `graph`'s model, kept to the parameters it has: 2 blocks, width 64 (a
     multiple of mlp_ratio's denominator, so the MLP width stays whole: 88 for ViT-g's 48/11), 2
-    heads, 10 classes, the smallest image of two token rows, and taps out of the encoder moved
+    heads, 10 classes, the smallest input of two token rows (set through the size knob, archgraph.knobs), and taps out of the encoder moved
     inside its 2 blocks; per-stage `depths` at most 2 blocks a stage, other per-stage lists kept.
     `extra` replaces any of these (or adds other parameters)."""
     params = graph.params
     ratio = params.get("mlp_ratio")
     exact = isinstance(ratio, int | float | Fraction) and not isinstance(ratio, bool)
     denominator = Fraction(ratio).limit_denominator(1000).denominator if exact else 1
-    small = {**SMALL, "img_size": 2 * image_step(graph), "embed_dim": 64 if denominator == 1 else 8 * denominator}
+    small = {**SMALL, "embed_dim": 64 if denominator == 1 else 8 * denominator}
+    knob = size_knob(graph)  # the input-size parameter the spec declares (img_size in every spec here)
+    if knob:
+        small[knob] = 2 * image_step(graph)
     small = {k: v for k, v in small.items() if not isinstance(params.get(k), bool)}  # a size, not a flag
     small.update(extra)
     stage_depths = params.get("depths")

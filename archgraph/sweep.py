@@ -21,6 +21,7 @@ from archgraph.api import closed_form_or_reason
 from archgraph.cost import totals
 from archgraph.errors import ArchShapeError, SpecError
 from archgraph.ir import Graph
+from archgraph.knobs import size_knob
 from archgraph.loader import Program
 from archgraph.lower import lower
 from archgraph.poly import ClosedForm, token_count
@@ -55,8 +56,8 @@ def sweep_data(models: list[tuple[Path, Program, str]], points: list[dict[str, A
         out["models"].append({"model": name, "spec": str(spec), "doc": base.doc, "closed_form": form and form.json(),
                               "closed_form_error": why})  # fmt: skip
         for point in points:
-            # the closed form holds every other parameter at `fixed`: it splits rows that vary img_size only
-            fits = form if set(point) <= {"img_size"} else None
+            # the closed form holds every other parameter at `fixed`: it splits rows that vary the size knob only
+            fits = form if set(point) <= {size_knob(base)} else None
             same = all(fixed.get(k, base.params.get(k)) == v and type(base.params.get(k)) is type(v)
                        for k, v in point.items())  # fmt: skip
             out["rows"].append(_row(spec, name, program, {**fixed, **point}, point, conv, batch, fits,
@@ -145,7 +146,8 @@ def _table(data: dict, markdown: bool) -> str:
         notes.append(f"{model['model']}: {unit} = {form['polynomial']}; N = {form['tokens_polynomial']}")
         if form["crossover_tokens"]:
             notes.append(f"  the N² terms overtake everything else at N = {form['crossover_tokens']:,} "
-                         f"(img_size {form['crossover_img_size']}; first valid {form['crossover_valid_img_size']})")  # fmt: skip
+                         f"({form.get('size_knob', 'img_size')} {form['crossover_img_size']}; "
+                         f"first valid {form['crossover_valid_img_size']})")  # fmt: skip
         else:
             notes.append("  no N² term: the count is linear in N")
     return tabulate(header, rows, 2, markdown, notes=notes)

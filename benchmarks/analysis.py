@@ -66,9 +66,10 @@ print(count.total())
 """
 
 
-def run(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
-    """(wall seconds, child CPU seconds, stdout) of one process in `root`; raises if it fails."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+def run(argv: list[str], root: Path = ROOT, **env_extra: str) -> tuple[float, float, str]:
+    """(wall seconds, child CPU seconds, stdout) of one process in `root` (`env_extra` added to its
+    environment); raises if it fails."""
+    env = {**os.environ, "PYTHONPATH": str(root), **env_extra}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
@@ -80,9 +81,9 @@ def run(argv: list[str], root: Path = ROOT) -> tuple[float, float, str]:
     return wall, cpu, done.stdout
 
 
-def median(argv: list[str], rounds: int, root: Path = ROOT) -> tuple[float, float, str]:
+def median(argv: list[str], rounds: int, root: Path = ROOT, **env_extra: str) -> tuple[float, float, str]:
     """Median wall and CPU seconds over `rounds` runs, and the last run's output."""
-    runs = [run(argv, root) for _ in range(rounds)]
+    runs = [run(argv, root, **env_extra) for _ in range(rounds)]
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[-1][2]
 
 
@@ -95,6 +96,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="processes per measurement; the median is shown")
     parser.add_argument("--no-fvcore", action="store_true", help="skip fvcore (it builds real weights on CPU)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose archgraph runs (default: this one)")
+    parser.add_argument("--cases", nargs="+", metavar="TITLE", help="only these rows, e.g. ViT-H/14 (default: all)")
+    parser.add_argument("--no-compile", action="store_true", help="skip timing `archgraph compile` of every spec")
     args = parser.parse_args()
     root = args.root.resolve()
     py = sys.executable
@@ -102,6 +105,8 @@ def main() -> int:
     print(f"{'case':20} {'report s':>9} {'cpu':>6} {'timm meta s':>12} {'cpu':>6} {'fvcore s':>9} "
           f"{'timm/report':>12} {'(cpu)':>7}  counts")  # fmt: skip
     for title, spec, setting, timm_name, kwargs, fvcore in CASES:
+        if args.cases and title not in args.cases:
+            continue
         report = median([py, "-m", "archgraph", "report", spec, *(["--set", setting] if setting else [])], args.rounds,
                         root)  # fmt: skip
         timm = median([py, "-c", TIMM_META, timm_name, repr(kwargs)], args.rounds)
@@ -114,12 +119,20 @@ def main() -> int:
         fv_s = f"{fv[0]:9.2f}" if fv else f"{'-':>9}"
         print(f"{title:20} {report[0]:9.3f} {report[1]:6.3f} {timm[0]:12.2f} {timm[1]:6.2f} {fv_s} "
               f"{timm[0] / report[0]:11.1f}x {timm[1] / report[1]:6.1f}x  {counts}", flush=True)  # fmt: skip
-    deep, shallow = results["ViT-B/16 depth 768"][0], results["ViT-B/16 depth 192"][0]
-    print(f"\nreport depth 768 / depth 192: {deep[0] / shallow[0]:.2f} wall, {deep[1] / shallow[1]:.2f} CPU "
-          "(linear in depth: < 5)")  # fmt: skip
-    report_h, timm_h = results["ViT-H/14"]
-    print(f"ViT-H/14: timm meta build-and-count / archgraph report: {timm_h[0] / report_h[0]:.1f}x wall, "
-          f"{timm_h[1] / report_h[1]:.1f}x CPU (bar: >= 50)")  # fmt: skip
+    if {"ViT-B/16 depth 768", "ViT-B/16 depth 192"} <= results.keys():
+        deep, shallow = results["ViT-B/16 depth 768"][0], results["ViT-B/16 depth 192"][0]
+        print(f"\nreport depth 768 / depth 192: {deep[0] / shallow[0]:.2f} wall, {deep[1] / shallow[1]:.2f} CPU "
+              "(linear in depth: < 5)")  # fmt: skip
+    if "ViT-H/14" in results:
+        report_h, timm_h = results["ViT-H/14"]
+        print(f"ViT-H/14: timm meta build-and-count / archgraph report: {timm_h[0] / report_h[0]:.1f}x wall, "
+              f"{timm_h[1] / report_h[1]:.1f}x CPU (bar: >= 50)")  # fmt: skip
+        cold = median([sys.executable, "-m", "archgraph", "report", "specs/vit_h14.arch"], args.rounds, root,
+                      ARCHGRAPH_NO_CACHE="1")  # fmt: skip
+        print(f"ViT-H/14 without the parse cache (ARCHGRAPH_NO_CACHE=1, as after editing the spec): {cold[0]:.3f} s "
+              f"wall, {cold[1]:.3f} s CPU: {timm_h[0] / cold[0]:.1f}x wall, {timm_h[1] / cold[1]:.1f}x CPU")  # fmt: skip
+    if args.no_compile:
+        return 0
     specs = sorted(str(p.relative_to(root)) for p in (root / "specs").glob("*.arch"))
     with tempfile.TemporaryDirectory() as out:
         wall, cpu, _ = median([py, "-m", "archgraph", "compile", *specs, "-o", out, "--force"], args.rounds, root)

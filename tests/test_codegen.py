@@ -129,6 +129,7 @@ def test_a_value_read_twice_by_one_call_is_computed_once(tmp_path):
     assert "h = self.fc(x)" in code and "self.cls_token.expand(h.shape[0], -1, -1), h]" in code
 
 
+@pytest.mark.torch  # builds and runs the module: not in the torch-free subset
 def test_a_value_read_twice_by_one_call_counts_its_flops_once(tmp_path):
     torch = pytest.importorskip("torch")
     import archgraph

@@ -286,7 +286,7 @@ def test_a_tensor_where_a_number_is_needed(tmp_path):
 
 
 def test_token_dependence_lets_internal_errors_through(tmp_path, monkeypatch):
-    graph = compile_text(tmp_path, "model m(img_size = 8, patch_size = 4) { input x: [B, 4, 8] return x }")
+    graph = compile_text(tmp_path, "model m(img_size = 8, patch_size = 4) { input x: [B, 4, img_size] return x }")
     program = load(tmp_path / "spec.arch")
 
     def broken(*args, **kwargs):
