@@ -105,6 +105,7 @@ class Scope:
     names: dict[Value, str] = field(default_factory=dict)  # spec variable names given to values here
     shared: bool = False  # a `repeat N shared block(...)`: its iterations are one module, called N times
     args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
+    per_iteration: list[str] = field(default_factory=list)  # a repeat's keywords that read its index
 
     def walk(self):
         yield self

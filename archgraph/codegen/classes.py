@@ -15,6 +15,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen.fit import Fitter, expression, native, scalars
+from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.names import Namespace, camel
 from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature, class_view
 from archgraph.ir import Graph, Scope
@@ -77,7 +78,7 @@ def build(graphs: list[Graph], allowed: set[str]) -> Result:
                 written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
                 _drop_defaults(written[-1].tree, defaults)
                 defaults[name] = written[-1].signature.defaults
-    return Result(written, fvs[0].helpers)
+    return Result(written, used_helpers(fvs[0].helpers, [w.tree for w in written]))
 
 
 # Keyword arguments a layer's emitter always writes (so instances compare), dropped at their default.
@@ -302,7 +303,7 @@ def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model
         def visit_Constant(self, node: ast.Constant) -> ast.AST:
             return replace.get(id(node), node)
 
-    tree = Sub().visit(tree)
+    tree = strip(Sub().visit(tree))
     env0 = f.members[0].env
     if is_model:
         params, defaults = f.params, {p: env0[p] for p in f.params}

@@ -15,6 +15,7 @@ from typing import Any
 from archgraph.codegen.classifier import classifier, methods
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
+from archgraph.codegen.knobs import schedule_lines
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
@@ -29,6 +30,15 @@ HELPERS = {
     pads = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
     x = F.pad(x, pads, value=float("-inf"))
     return F.max_pool2d(x, kernel_size, stride)
+''',
+    "drop_path": '''def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: zero a sample's residual branch with probability drop_prob while
+    training, the kept ones scaled by 1 / keep_prob (timm drop_path, scale_by_keep=True)."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+    return x * mask.div_(keep_prob) if keep_prob > 0.0 else x * mask
 ''',
     "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
     """timm's lecun_normal_: N(0, 1 / fan_in) truncated at two standard deviations."""
@@ -288,9 +298,13 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     if child.shared:
         _shared_loop(fv, child, attr, iterations, body, types, names, given)
         return
-    built_each = [_construct(fv, it, body) for it in iterations]
+    schedules = schedule_lines(child, iterations, fv.signatures[id(iterations[0])].params)
+    built_each = [_construct(fv, it, body, {p: f"{p}_schedule[i]" for p in schedules}) for it in iterations]
     body.checkpointing = True
-    if len(set(built_each)) == 1:
+    if schedules:  # timm's stochastic depth decay rule: one rate per block, from torch.linspace
+        body.init.extend(schedules.values())
+        built = f"[{built_each[0]} for i in range({len(built_each)})]"
+    elif len(set(built_each)) == 1:
         built = f"[{built_each[0]} for _ in range({len(built_each)})]"
     else:
         built = "[" + ", ".join(built_each) + "]"
@@ -328,12 +342,12 @@ def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope],
                            template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
-def _construct(fv: FileView, child: Scope, body: _Body) -> str:
-    """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values,
-    passing `grad_checkpointing` on to a class that takes it."""
+def _construct(fv: FileView, child: Scope, body: _Body, given: dict[str, str] | None = None) -> str:
+    """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values
+    (or the expressions `given` for some), passing `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
-    values = {k: native(v) for k, v in child.args.items()}
-    args = [repr(values[p]) if p not in sig.defaults else f"{p}={values[p]!r}" for p in sig.params]
+    values = {k: repr(native(v)) for k, v in child.args.items()} | (given or {})
+    args = [values[p] if p not in sig.defaults else f"{p}={values[p]}" for p in sig.params]
     if sig.checkpointing:
         body.checkpointing = True
         args.append("grad_checkpointing=grad_checkpointing")

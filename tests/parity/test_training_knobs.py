@@ -1,0 +1,102 @@
+"""Training knobs: dropout, attention dropout and stochastic depth as timm's VisionTransformer has them.
+
+Reference: timm 1.0 `VisionTransformer(pos_drop_rate=, proj_drop_rate=, attn_drop_rate=,
+drop_path_rate=)`, its stochastic depth decay rule `[x.item() for x in torch.linspace(0,
+drop_path_rate, depth)]` and `DropPath` (timm/layers/drop.py). The knobs add no parameters (the
+state_dict loads strictly both ways) and act only while training, so eval outputs equal those
+with the knobs off, and timm's.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+from timm.models.vision_transformer import VisionTransformer  # noqa: E402
+
+import archgraph  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+VIT = ROOT / "specs" / "vit_b16.arch"
+# ViT-B/16's widths at 2 blocks and 64 px, so two training steps stay cheap on a CPU
+SMALL = {"img_size": 64, "depth": 2}
+KNOBS = {"pos_drop_rate": 0.1, "proj_drop_rate": 0.1, "attn_drop_rate": 0.1, "drop_path_rate": 0.1}
+
+
+def _timm(**knobs):
+    return VisionTransformer(img_size=64, patch_size=16, embed_dim=768, depth=2, num_heads=12, **knobs)
+
+
+def test_the_drop_path_schedule_is_timms():
+    ours = archgraph.build(VIT, "vit_b16", img_size=64, depth=4, drop_path_rate=0.3, device="meta")
+    theirs = VisionTransformer(img_size=64, depth=4, drop_path_rate=0.3, device="meta")
+    rates = [b.drop_path for b in ours.blocks]
+    # timm's first block has rate 0, so an nn.Identity where the others have DropPath(rate)
+    assert isinstance(theirs.blocks[0].drop_path1, torch.nn.Identity) and rates[0] == 0.0
+    assert (
+        rates[1:]
+        == [b.drop_path1.drop_prob for b in theirs.blocks[1:]]
+        == [b.drop_path2.drop_prob for b in theirs.blocks[1:]]
+    )
+    assert [b.attn.attn_drop for b in ours.blocks] == [0.0] * 4
+
+
+def test_two_training_steps_then_eval_equals_the_knobs_off_and_timm():
+    torch.manual_seed(0)
+    ours = archgraph.build(VIT, "vit_b16", **SMALL, **KNOBS)
+    x, y = torch.randn(4, 3, 64, 64), torch.tensor([1, 2, 3, 4])
+    start = {k: v.clone() for k, v in ours.state_dict().items()}
+    optimizer = torch.optim.SGD(ours.parameters(), lr=0.1)
+    ours.train()
+    first = ours(x)
+    assert not torch.equal(first, ours(x))  # dropout is on while training: two passes differ
+    for _ in range(2):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(ours(x), y).backward()
+        optimizer.step()
+    assert any(not torch.equal(start[k], v) for k, v in ours.state_dict().items())
+    off = archgraph.build(VIT, "vit_b16", **SMALL)
+    off.load_state_dict(ours.state_dict(), strict=True)
+    theirs = _timm(**KNOBS)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    ours.eval(), off.eval(), theirs.eval()
+    with torch.no_grad():
+        out = ours(x)
+        assert torch.equal(out, ours(x))  # eval: deterministic
+        torch.testing.assert_close(out, off(x), rtol=0, atol=0)
+        torch.testing.assert_close(out, theirs(x), rtol=0, atol=0)
+
+
+def test_a_training_forward_with_the_knobs_on_equals_timms_at_the_same_seed():
+    """With every knob on and the same seed, a training forward equals timm's: the random draws come
+    in timm's order (pos_drop; per block SDPA's dropout_p, proj_drop, drop_path1, drop1, drop2,
+    drop_path2), with DropPath's one Bernoulli per sample and the kept samples scaled."""
+    knobs = {**KNOBS, "drop_path_rate": 0.5}
+    ours = archgraph.build(VIT, "vit_b16", **SMALL, **knobs)
+    theirs = _timm(**knobs)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    ours.train(), theirs.train()
+    x = torch.randn(8, 3, 64, 64)
+    torch.manual_seed(1)
+    a = ours(x)
+    torch.manual_seed(1)
+    b = theirs(x)
+    torch.testing.assert_close(a, b)
+    ours.eval()
+    with torch.no_grad():
+        assert not torch.allclose(a, ours(x))  # some branch was dropped: the test can fail
+
+
+def test_the_report_counts_no_flops_and_no_parameters_for_the_knobs():
+    off = archgraph.analyze(VIT, "vit_b16")
+    on = archgraph.analyze(VIT, "vit_b16", overrides=KNOBS)
+    assert [on[k] for k in ("params", "flops", "other_flops")] == [off[k] for k in ("params", "flops", "other_flops")]
+    knobs = [n for n in on["nodes"] if n["op"] in ("dropout", "drop_path")]
+    # timm's names: pos_drop; per block attn.proj_drop, mlp.drop1, mlp.drop2, drop_path1, drop_path2
+    assert {n["path"] for n in knobs if n["path"].startswith(("pos", "blocks.0."))} == {
+        "pos_drop", "blocks.0.attn.proj_drop", "blocks.0.mlp.drop1", "blocks.0.mlp.drop2", "blocks.0.drop_path1",
+        "blocks.0.drop_path2"}  # fmt: skip
+    assert len(knobs) == 1 + 12 * 5
+    assert all(n["params"] == n["flops"] == n["other_flops"] == n["convention_count"] == 0 for n in knobs)
