@@ -345,6 +345,7 @@ def class_source(cls: ClassView) -> str:
     from archgraph.codegen import _docstring_safe
 
     kw = "grad_checkpointing: bool = False, " if cls.checkpointing else ""
+    kw += "".join(f"{flag}: bool = False, " for flag in cls.flags)
     out = [
         "class C(nn.Module):",
         f'    """{_docstring_safe(cls.doc)}"""',

@@ -40,6 +40,23 @@ HELPERS = {
     mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
     return x * mask.div_(keep_prob) if keep_prob > 0.0 else x * mask
 ''',
+    "resample_pos_embed": '''def resample_pos_embed(
+    pos_embed: torch.Tensor, image_size: torch.Size, patch_size: int, num_prefix: int, dynamic: bool
+) -> torch.Tensor:
+    """The position embedding for an image of image_size: with `dynamic` (timm's dynamic_img_size)
+    its grid part resampled to the image's patch grid, bicubic and antialiased in float32, the
+    prefix tokens kept (timm resample_abs_pos_embed); else, and at the built size, as it is."""
+    if not dynamic:
+        return pos_embed
+    old = round((pos_embed.shape[1] - num_prefix) ** 0.5)
+    new = [n // patch_size for n in image_size]
+    if new == [old, old]:
+        return pos_embed
+    grid = pos_embed[:, num_prefix:].float().reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=new, mode="bicubic", antialias=True)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, pos_embed.shape[-1]).to(pos_embed.dtype)
+    return torch.cat([pos_embed[:, :num_prefix], grid], dim=1)
+''',
     "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
     """timm's lecun_normal_: N(0, 1 / fan_in) truncated at two standard deviations."""
     # 0.8796...: the standard deviation of N(0, 1) truncated to [-2, 2]
@@ -139,6 +156,7 @@ class ClassView:
     checkpointing: bool = False  # takes `grad_checkpointing`: it runs repeats, or holds a class that does
     named: bool = False  # returns a dict of named outputs
     methods: list[str] = field(default_factory=list)  # a classifier's timm API, its `forward` included
+    flags: list[str] = field(default_factory=list)  # constructor flags its ops read (`dynamic_img_size`)
 
     @property
     def annotation(self) -> str:
@@ -190,6 +208,7 @@ class _Body:
     checkpointing: bool = False
     containers: dict[str, str] = field(default_factory=dict)  # numbered labels' head -> its nn.ModuleDict
     layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
+    flags: list[str] = field(default_factory=list)  # `Emit.flags` of its ops
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name.
@@ -231,6 +250,8 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
         doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(outputs_named)
     )
     view.checkpointing = body.checkpointing or is_model
+    view.flags = body.flags
+    body.init[:0] = [f"self.{flag} = {flag}" for flag in body.flags]
     api = classifier(graph, body.stmts, named, body.layers) if is_model else None
     if api is not None:
         body.init[:0] = [f"self.num_classes = {api.num_classes}", f"self.num_features = {api.num_features}"]
@@ -258,6 +279,7 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
         body.weights.extend(weights)
         for code in [module, *weights]:
             _use_helper(fv, code)
+    body.flags += [flag for flag in op.emit.flags if flag not in body.flags]
     call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
     _use_helper(fv, call)
     defs = [Value(node.id, i) for i in range(len(node.outs))]

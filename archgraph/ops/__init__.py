@@ -16,6 +16,7 @@ from archgraph.ops import (  # noqa: F401  (registers)
     norm,
     normalize,
     pool,
+    resample_pos,
     resize,
     tokens,
 )

@@ -17,6 +17,7 @@ timm = pytest.importorskip("timm")
 from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 
 import archgraph  # noqa: E402
+from archgraph.arguments import ArgumentError  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 VIT = ROOT / "specs" / "vit_b16.arch"
@@ -100,3 +101,34 @@ def test_the_report_counts_no_flops_and_no_parameters_for_the_knobs():
         "blocks.0.drop_path2"}  # fmt: skip
     assert len(knobs) == 1 + 12 * 5
     assert all(n["params"] == n["flops"] == n["other_flops"] == n["convention_count"] == 0 for n in knobs)
+
+
+def test_dynamic_img_size_equals_timms_at_224_and_384():
+    """ViT-B/16 (full width, 2 of its 12 blocks to stay cheap on a CPU) built with dynamic_img_size=True
+    at 224 px, timm's `vit_base_patch16_224(dynamic_img_size=True)` weights loaded strictly, gives
+    timm's outputs at 224 and at 384 px (the 14 x 14 position grid resampled to 24 x 24 in forward)."""
+    theirs = timm.create_model("vit_base_patch16_224", pretrained=False, dynamic_img_size=True, depth=2).eval()
+    ours = archgraph.build(VIT, "vit_b16", depth=2, dynamic_img_size=True).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    fixed = archgraph.build(VIT, "vit_b16", depth=2).eval()
+    fixed.load_state_dict(theirs.state_dict(), strict=True)
+    for size in (224, 384):
+        x = torch.randn(2, 3, size, size)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="577"):  # without the flag: 197 positions, 577 tokens
+        fixed(torch.randn(1, 3, 384, 384))
+
+
+def test_dynamic_img_size_takes_a_non_square_image_as_timm():
+    theirs = timm.create_model("vit_base_patch16_224", pretrained=False, dynamic_img_size=True, depth=1).eval()
+    ours = archgraph.build(VIT, "vit_b16", depth=1, dynamic_img_size=True).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(1, 3, 160, 256)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.forward_features(x), theirs.forward_features(x), rtol=0, atol=0)
+
+
+def test_dynamic_img_size_is_refused_by_a_model_without_a_position_embedding():
+    with pytest.raises(ArgumentError, match="dynamic_img_size"):
+        archgraph.build(ROOT / "specs" / "resnet50.arch", "resnet50", dynamic_img_size=True, device="meta")
