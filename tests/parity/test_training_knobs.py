@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
+from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock  # noqa: E402
 from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 
 import archgraph  # noqa: E402
@@ -132,3 +133,35 @@ def test_dynamic_img_size_takes_a_non_square_image_as_timm():
 def test_dynamic_img_size_is_refused_by_a_model_without_a_position_embedding():
     with pytest.raises(ArgumentError, match="dynamic_img_size"):
         archgraph.build(ROOT / "specs" / "resnet50.arch", "resnet50", dynamic_img_size=True, device="meta")
+
+
+def _mixer(resmlp: bool, **knobs):
+    """timm's mixer_b16_224 / resmlp_12_224 arguments (timm/models/mlp_mixer.py) at 2 blocks and 64 px."""
+    if resmlp:
+        layers = {"embed_dim": 384, "mlp_ratio": 4, "block_layer": ResBlock, "norm_layer": Affine}
+        return MlpMixer(patch_size=16, num_blocks=2, img_size=64, **layers, **knobs)
+    return MlpMixer(patch_size=16, num_blocks=2, embed_dim=768, img_size=64, **knobs)
+
+
+@pytest.mark.parametrize(("spec", "name"), [("mixer_b16.arch", "mixer_b16"), ("resmlp_12.arch", "resmlp_12")])
+def test_mixer_and_resmlp_knobs_equal_timms_in_training_and_eval(spec, name):
+    """timm's MlpMixer: proj_drop_rate in every MLP, drop_path_rate the same in every block (no decay
+    rule); at the same seed a training forward equals timm's, and eval equals the knobs off."""
+    knobs = {"proj_drop_rate": 0.2, "drop_path_rate": 0.5}
+    theirs = _mixer(name.startswith("resmlp"), **knobs)
+    torch.nn.init.normal_(theirs.head.weight, std=0.02)  # timm starts the head at zero: every output 0
+    ours = archgraph.build(ROOT / "specs" / spec, name, img_size=64, depth=2, **knobs)
+    off = archgraph.build(ROOT / "specs" / spec, name, img_size=64, depth=2)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    off.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(4, 3, 64, 64)
+    ours.train(), theirs.train()
+    torch.manual_seed(2)
+    a = ours(x)
+    torch.manual_seed(2)
+    torch.testing.assert_close(a, theirs(x))
+    ours.eval(), theirs.eval(), off.eval()
+    with torch.no_grad():
+        assert not torch.allclose(a, ours(x))
+        torch.testing.assert_close(ours(x), off(x), rtol=0, atol=0)
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
