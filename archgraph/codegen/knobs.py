@@ -38,6 +38,36 @@ def _evenly_spaced(values: list[Any]) -> bool:
     return all(math.isclose(v, e, rel_tol=1e-9, abs_tol=1e-12) for v, e in zip(values, expected, strict=True))
 
 
+# the functions the knobs' generated code calls, defined in each file that uses them (view.HELPERS)
+KNOB_HELPERS = {
+    "drop_path": '''def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: zero a sample's residual branch with probability drop_prob while
+    training, the kept ones scaled by 1 / keep_prob (timm drop_path, scale_by_keep=True)."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+    return x * mask.div_(keep_prob) if keep_prob > 0.0 else x * mask
+''',
+    "resample_pos_embed": '''def resample_pos_embed(
+    pos_embed: torch.Tensor, image_size: torch.Size, patch_size: int, num_prefix: int, dynamic: bool
+) -> torch.Tensor:
+    """The position embedding for an image of image_size: with `dynamic` (timm's dynamic_img_size)
+    its grid part resampled to the image's patch grid, bicubic and antialiased in float32, the
+    prefix tokens kept (timm resample_abs_pos_embed); else, and at the built size, as it is."""
+    if not dynamic:
+        return pos_embed
+    old = round((pos_embed.shape[1] - num_prefix) ** 0.5)
+    new = [n // patch_size for n in image_size]
+    if new == [old, old]:
+        return pos_embed
+    grid = pos_embed[:, num_prefix:].float().reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=new, mode="bicubic", antialias=True)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, pos_embed.shape[-1]).to(pos_embed.dtype)
+    return torch.cat([pos_embed[:, :num_prefix], grid], dim=1)
+''',
+}
+
 _IDENTITY_AT_ZERO = {"F.dropout", "drop_path"}  # (x, p, training): x when p is 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from archgraph.codegen.classifier import classifier, methods
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
-from archgraph.codegen.knobs import schedule_lines
+from archgraph.codegen.knobs import KNOB_HELPERS, schedule_lines
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
@@ -30,32 +30,6 @@ HELPERS = {
     pads = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
     x = F.pad(x, pads, value=float("-inf"))
     return F.max_pool2d(x, kernel_size, stride)
-''',
-    "drop_path": '''def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: zero a sample's residual branch with probability drop_prob while
-    training, the kept ones scaled by 1 / keep_prob (timm drop_path, scale_by_keep=True)."""
-    if drop_prob == 0.0 or not training:
-        return x
-    keep_prob = 1 - drop_prob
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
-    return x * mask.div_(keep_prob) if keep_prob > 0.0 else x * mask
-''',
-    "resample_pos_embed": '''def resample_pos_embed(
-    pos_embed: torch.Tensor, image_size: torch.Size, patch_size: int, num_prefix: int, dynamic: bool
-) -> torch.Tensor:
-    """The position embedding for an image of image_size: with `dynamic` (timm's dynamic_img_size)
-    its grid part resampled to the image's patch grid, bicubic and antialiased in float32, the
-    prefix tokens kept (timm resample_abs_pos_embed); else, and at the built size, as it is."""
-    if not dynamic:
-        return pos_embed
-    old = round((pos_embed.shape[1] - num_prefix) ** 0.5)
-    new = [n // patch_size for n in image_size]
-    if new == [old, old]:
-        return pos_embed
-    grid = pos_embed[:, num_prefix:].float().reshape(1, old, old, -1).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=new, mode="bicubic", antialias=True)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, pos_embed.shape[-1]).to(pos_embed.dtype)
-    return torch.cat([pos_embed[:, :num_prefix], grid], dim=1)
 ''',
     "lecun_normal_": '''def lecun_normal_(weight: torch.Tensor) -> None:
     """timm's lecun_normal_: N(0, 1 / fan_in) truncated at two standard deviations."""
@@ -139,6 +113,7 @@ HELPERS = {
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
 }
+HELPERS.update(KNOB_HELPERS)
 
 
 @dataclass
