@@ -50,10 +50,11 @@ def _container(lw: Lowering, scope: Scope, label: str, where) -> Scope:
 
 def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     """`label: repeat count block(x, ...)`: x threads through `count` calls of the block; the
-    other arguments are evaluated once, before the first (check rejects repeating an op)."""
+    other arguments are evaluated once, before the first (check rejects repeating an op); with
+    `as i` (`repeat depth as i block(x, p = rates[i])`) once per iteration, `i` bound to its number."""
     count = _count(lw, e.count, env)
     x = lw.tensor(lw.expr(e.call.args[0], env, scope), e.call.args[0].span, "the repeated argument")
-    others, kwargs = _arguments(lw, e, env, scope, 0)
+    others, kwargs = _arguments(lw, e, env, scope, 0) if count or e.index is None else ([], {})
     block = lw.program.definitions[e.call.callee]
     rep = _container(lw, scope, e.label, e)
     rep.inputs, rep.input_names = [x.value], [_name_of(e.call.args[0])]
