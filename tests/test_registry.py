@@ -51,6 +51,8 @@ def test_an_example_uses_its_op(name):
 def test_views_keep_nothing_and_fvcore_counts_norms():
     views = sorted(n for n, op in REGISTRY.items() if op.memory.view)
     assert views == [
+        "drop_path",
+        "dropout",
         "expand_batch",
         "index",
         "merge_heads",

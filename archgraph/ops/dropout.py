@@ -44,7 +44,9 @@ register(OpDef(
     summary="zero each element with probability p while training, scaling the rest by 1 / (1 - p) (nn.Dropout)",
     formulas={"shape": "unchanged", "params": "0", "flops": "0"},
     fvcore=uncounted,
-    memory=Memory("nothing", "a one-byte mask per element while training at p > 0", extra=_mask_bytes),
+    memory=Memory("nothing", "a one-byte mask per element (CUDA's native_dropout) while training at p > 0; in eval and at p = 0 torch "
+                  "returns the input itself, so it holds no storage of its own", extra=_mask_bytes, view=True),
+    dtypes={"x": ("f32",)},
     notes="timm's `proj_drop`, `pos_drop` and the MLP's `drop1`/`drop2`. 0 FLOPs: the identity in eval, and FlopCounterMode counts none in training. Generated code: "
           "`F.dropout(x, p, self.training)`; written out at p = 0 only where a model parameter sets p, "
           "else left out.",
@@ -61,7 +63,9 @@ register(OpDef(
             "scaling kept samples by 1 / (1 - p) (timm DropPath, scale_by_keep=True)",
     formulas={"shape": "unchanged", "params": "0", "flops": "0"},
     fvcore=uncounted,
-    memory=Memory("nothing", "one scale per sample while training at p > 0", extra=_sample_mask_bytes),
+    memory=Memory("nothing", "one scale per sample while training at p > 0; in eval and at p = 0 the "
+                  "input itself, no storage of its own", extra=_sample_mask_bytes, view=True),
+    dtypes={"x": ("f32",)},
     notes="Apply it to a residual branch before the add: `x = x + drop_path(h, drop_path_rate)`. A per-block "
           "rate rising linearly over a stack, as timm's, is written `blocks: repeat depth as i block(x, "
           "drop_path = linspace(0, drop_path_rate, depth)[i])`; generated code then computes the list "
