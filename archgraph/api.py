@@ -197,12 +197,14 @@ def generate_source(source: str | Path | Graph, model: str | None = None, *,
 
 
 def build(source: str | Path | Graph, model: str | None = None, *, device=None, dtype=None,
-          grad_checkpointing: bool = False, overrides: dict[str, Any] | None = None, **more: Any):  # fmt: skip
+          grad_checkpointing: bool = False, dynamic_img_size: bool = False, overrides: dict[str, Any] | None = None,
+          **more: Any):  # fmt: skip
     """Generate the module for `model` (or for an already lowered Graph) and instantiate it (random
     weights, initialised as timm). Needs torch: MissingDependencyError (naming the extra) without it.
 
     `grad_checkpointing=True` makes each repeated block recompute its activations in backward
-    while training (the generated class's constructor flag)."""
+    while training (the generated class's constructor flag). `dynamic_img_size=True` (a model with a
+    `resample_pos_embed`, as ViT) resamples the position embedding to each input's size, as timm's."""
     from archgraph.deps import require
 
     if not isinstance(grad_checkpointing, bool):
@@ -210,8 +212,22 @@ def build(source: str | Path | Graph, model: str | None = None, *, device=None, 
     graph = _graph(source, model, _overrides(overrides, more))
     require("torch", "archgraph.build")
     source_text = generate_source(graph)
+    flags = _flags(source_text, dynamic_img_size=dynamic_img_size)
     return instantiate(source_text, f"<generated from {graph.source}>", device=device, dtype=dtype,
-                       grad_checkpointing=grad_checkpointing)  # fmt: skip
+                       grad_checkpointing=grad_checkpointing, **flags)  # fmt: skip
+
+
+def _flags(source_text: str, **flags: Any) -> dict[str, bool]:
+    """The constructor flags set to True (`dynamic_img_size`), each checked to be a bool the model takes."""
+    out = {}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise arguments.ArgumentKindError(f"{name}: expected true or false, found {value!r}")
+        if value and f"{name}: bool = False" not in source_text:
+            raise arguments.ArgumentError(f"{name}: this model has no op that uses it (no resample_pos_embed)")
+        if value:
+            out[name] = True
+    return out
 
 
 def instantiate(source: str, filename: str = "<generated>", **kwargs: Any):

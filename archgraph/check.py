@@ -16,7 +16,7 @@ from archgraph.loader import Program
 from archgraph.ops import REGISTRY, REQUIRED, suggest
 
 TYPES = ("int", "float", "bool", "str", "list", "tensor")
-FUNCTIONS = ("len",)  # built-in functions of numbers and lists, evaluated while lowering
+FUNCTIONS = ("len", "linspace")  # built-in functions of numbers and lists, evaluated while lowering
 BUILTIN_NAMES = ("B",)
 
 
@@ -286,7 +286,7 @@ class _Checker:
             if e.modifier is not None and e.modifier != "shared":
                 self.error(ArchSyntaxError, f"expected `shared` or a block call after the count, found `{e.modifier}`",
                            e.modifier_span)  # fmt: skip
-            self._call(e.call, names, labels, in_repeat=True)
+            self._call(e.call, names | ({e.index} if e.index else set()), labels, in_repeat=True)
             if e.label is not None:
                 names.add(e.label)  # `label[i]` taps iteration i
 
@@ -324,12 +324,15 @@ class _Checker:
                        "calls it, or use `repeat N as i { ... }`", call.callee_span)  # fmt: skip
 
     def _function(self, call: s.Call) -> None:
-        """`len(list)`: one positional argument, no label, no keywords."""
+        """`len(list)`, `linspace(start, end, n)`: positional arguments only, no label."""
         if call.label is not None:
             self.error(ArchTypeError, f"`{call.callee}` computes a number; it cannot be labelled", call.label_span)
         if call.kwargs:
             self.error(ArchTypeError, f"`{call.callee}` takes no keyword arguments", call.kwargs[0].span)
-        elif len(call.args) != 1:
+        elif call.callee == "linspace" and len(call.args) != 3:
+            self.error(ArchTypeError, f"`linspace` takes start, end and a count, found {len(call.args)} arguments",
+                       call.span)  # fmt: skip
+        elif call.callee == "len" and len(call.args) != 1:
             self.error(ArchTypeError, f"`{call.callee}` takes one list, found {len(call.args)} arguments", call.span)
 
     def _arguments(self, call: s.Call, params: list[str], required: list[str], what: str, variadic: bool,

@@ -106,6 +106,7 @@ class Scope:
     shared: bool = False  # a `repeat N shared block(...)`: its iterations are one module, called N times
     continued: bool = False  # a shared repeat whose label an earlier one has: it calls that module again
     args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
+    per_iteration: list[str] = field(default_factory=list)  # a repeat's keywords that read its index
 
     def walk(self):
         yield self

@@ -458,6 +458,10 @@ class ToSyntax(Transformer):
             return s.Repeat(count, call, self.span(meta))
         return s.Repeat(count, call, self.span(meta), modifier=str(modifier), modifier_span=self.span(modifier))
 
+    def repeat_indexed(self, meta, children):
+        count, index, call = children
+        return s.Repeat(count, call, self.span(meta), index=str(index))
+
     def labelled(self, meta, children):
         label, inner = children
         return replace(inner, label=str(label), label_span=self.span(label), span=self.span(meta))

@@ -109,6 +109,7 @@ class Repeat:
     label_index: Expr | None = None  # as Call's
     modifier: str | None = None  # `shared` (checked by check): every iteration is one module, one set of weights
     modifier_span: Span | None = None
+    index: str | None = None  # `repeat depth as i block(...)`: the arguments are evaluated per iteration, `i` bound
 
 
 Expr = Number | String | Bool | Name | ListExpr | BinOp | UnaryOp | Subscript | Call | Repeat

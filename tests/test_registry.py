@@ -50,7 +50,18 @@ def test_an_example_uses_its_op(name):
 
 def test_views_keep_nothing_and_fvcore_counts_norms():
     views = sorted(n for n, op in REGISTRY.items() if op.memory.view)
-    assert views == ["expand_batch", "index", "merge_heads", "split_heads", "to_grid", "to_tokens", "transpose"]
+    assert views == [
+        "drop_path",
+        "dropout",
+        "expand_batch",
+        "index",
+        "merge_heads",
+        "resample_pos_embed",
+        "split_heads",
+        "to_grid",
+        "to_tokens",
+        "transpose",
+    ]
     assert all(REGISTRY[n].memory.keeps == "nothing" for n in views)
     x = TensorType((1, 8, 4, 4))
     # fvcore 0.1.5's norm handle: 5 per element with affine, 4 without (fvcore/nn/jit_handles.py norm_flop_counter)

@@ -74,7 +74,7 @@ def _classes(graph: Graph) -> Result:
     changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
     While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`).
     The trials only name the classes (`write=False`); the classes chosen are written last."""
-    numeric = [n for n, v in graph.params.items() if type(v) in (int, float) and v] if graph.program is not None else []
+    numeric = [n for n, v in graph.params.items() if _varied(v)] if graph.program is not None else []
     views = Views()  # each scope's class rendered once across the builds below
     shape = _names(build([graph], set(), views, write=False))
     graphs, allowed = [graph], set()
@@ -96,13 +96,22 @@ def _classes(graph: Graph) -> Result:
     return build(graphs, set(numeric), views)
 
 
+def _varied(value) -> bool:
+    """Whether `_classes` tries a parameter at other values: a nonzero number, or a float 0.0 (a rate
+    that is off by default, as dropout's)."""
+    return type(value) in (int, float) and (value != 0 or type(value) is float)
+
+
 def _names(result: Result) -> list[str]:
     return [w.signature.name for w in result.classes]
 
 
 def _variations(graph: Graph, name: str, value: int | float):
-    """The model lowered with `name` doubled, else halved, else tripled (the first the spec accepts)."""
+    """The model lowered with `name` doubled, else halved, else tripled (the first the spec accepts);
+    a float 0.0 (a rate switched off) as 0.25."""
     changes = [value * 2, *([value // 2] if type(value) is int and value % 2 == 0 else []), value * 3]
+    if type(value) is float and value == 0:  # a rate that is off (dropout, drop path): tried on
+        changes = [0.25]
     for changed in changes:
         try:
             yield lower(graph.program, graph.name, {**graph.params, name: changed})

@@ -17,6 +17,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen.fit import Fitter, expression, native
+from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
 from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature
@@ -85,7 +86,8 @@ def build(graphs: list[Graph], allowed: set[str], views: Views | None = None, wr
                     _drop_defaults(tree, defaults)
                 written.append(Written(tree, sig, fitted.members[0].doc))
                 defaults[name] = sig.defaults
-    return Result(written, fvs[0].helpers)
+    helpers = used_helpers(fvs[0].helpers, [w.tree for w in written]) if write else fvs[0].helpers
+    return Result(written, helpers)
 
 
 # Keyword arguments a layer's emitter always writes (so instances compare), dropped at their default.
@@ -329,7 +331,7 @@ def _finish(f: _Fitted, sig: Signature, is_model: bool) -> ast.ClassDef:
         def visit_Constant(self, node: ast.Constant) -> ast.AST:
             return replace.get(id(node), node)
 
-    tree = Sub().visit(tree)
+    tree = strip(Sub().visit(tree))
     _signature(tree, sig.params, sig.defaults, f.attributes, f.members[0].env, is_model)
     return tree
 
@@ -360,6 +362,7 @@ def class_source(cls: ClassView) -> str:
     from archgraph.codegen import _docstring_safe
 
     kw = "grad_checkpointing: bool = False, " if cls.checkpointing else ""
+    kw += "".join(f"{flag}: bool = False, " for flag in cls.flags)
     out = [
         "class C(nn.Module):",
         f'    """{_docstring_safe(cls.doc)}"""',

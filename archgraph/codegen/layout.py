@@ -54,7 +54,8 @@ def _wrap(line: str) -> list[str]:
             out += [f"{inner}*[", *(f"{inner}    {ast.unparse(e)}," for e in a.value.elts), f"{inner}],"]
         elif len(text) > WIDTH and isinstance(a, ast.Starred) and isinstance(a.value, ast.ListComp):
             loops = " ".join(ast.unparse(g).strip() for g in a.value.generators)
-            out += [f"{inner}*[", f"{inner}    {ast.unparse(a.value.elt)}", f"{inner}    {loops}", f"{inner}],"]
+            elt = f"{inner}    {ast.unparse(a.value.elt)}"
+            out += [f"{inner}*[", *(_wrap(elt) if len(elt) > WIDTH else [elt]), f"{inner}    {loops}", f"{inner}],"]
         else:
             out.append(text)
     out += [f"{inner}{kw.arg}={ast.unparse(kw.value)}," if kw.arg else f"{inner}**{ast.unparse(kw.value)},"

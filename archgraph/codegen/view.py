@@ -15,6 +15,7 @@ from typing import Any
 from archgraph.codegen.classifier import classifier, methods
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
+from archgraph.codegen.knobs import KNOB_HELPERS, schedule_lines
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
@@ -133,6 +134,7 @@ HELPERS = {
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
 }
+HELPERS.update(KNOB_HELPERS)
 
 
 @dataclass
@@ -150,6 +152,7 @@ class ClassView:
     checkpointing: bool = False  # takes `grad_checkpointing`: it runs repeats, or holds a class that does
     named: bool = False  # returns a dict of named outputs
     methods: list[str] = field(default_factory=list)  # a classifier's timm API, its `forward` included
+    flags: list[str] = field(default_factory=list)  # constructor flags its ops read (`dynamic_img_size`)
 
     @property
     def annotation(self) -> str:
@@ -202,6 +205,7 @@ class _Body:
     containers: dict[str, str] = field(default_factory=dict)  # numbered labels' head -> its nn.ModuleDict
     layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
     shared: dict[str, str] = field(default_factory=dict)  # a shared repeat's label -> its module's attribute
+    flags: list[str] = field(default_factory=list)  # `Emit.flags` of its ops
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name.
@@ -245,6 +249,8 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
         doc, body.init, body.weights, args, lines, returns, is_model, len(scope.outputs), named=bool(outputs_named)
     )
     view.checkpointing = body.checkpointing or is_model
+    view.flags = body.flags
+    body.init[:0] = [f"self.{flag} = {flag}" for flag in body.flags]
     api = classifier(graph, body.stmts, named, body.layers) if is_model else None
     if api is not None:
         body.init[:0] = [f"self.num_classes = {api.num_classes}", f"self.num_features = {api.num_features}"]
@@ -272,6 +278,7 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
         body.weights.extend(weights)
         for code in [module, *weights]:
             _use_helper(fv, code)
+    body.flags += [flag for flag in op.emit.flags if flag not in body.flags]
     call = f"F.relu({hole(0)}, inplace=True)" if _relu_in_place(fv, node) else op.emit.call(args)
     _use_helper(fv, call)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
@@ -312,9 +319,13 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     if child.shared:
         _shared_loop(fv, child, attr, iterations, body, types, names, given)
         return
-    built_each = [_construct(fv, it, body) for it in iterations]
+    schedules = schedule_lines(child, iterations, fv.signatures[id(iterations[0])].params)
+    built_each = [_construct(fv, it, body, {p: f"{p}_schedule[i]" for p in schedules}) for it in iterations]
     body.checkpointing = True
-    if len(set(built_each)) == 1:
+    if schedules:  # timm's stochastic depth decay rule: one rate per block, from torch.linspace
+        body.init.extend(schedules.values())
+        built = f"[{built_each[0]} for i in range({len(built_each)})]"
+    elif len(set(built_each)) == 1:
         built = f"[{built_each[0]} for _ in range({len(built_each)})]"
     else:
         built = "[" + ", ".join(built_each) + "]"
@@ -358,12 +369,12 @@ def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope],
                            template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
-def _construct(fv: FileView, child: Scope, body: _Body) -> str:
-    """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values,
-    passing `grad_checkpointing` on to a class that takes it."""
+def _construct(fv: FileView, child: Scope, body: _Body, given: dict[str, str] | None = None) -> str:
+    """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values
+    (or the expressions `given` for some), passing `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
-    values = {k: native(v) for k, v in child.args.items()}
-    args = [repr(values[p]) if p not in sig.defaults else f"{p}={values[p]!r}" for p in sig.params]
+    values = {k: repr(native(v)) for k, v in child.args.items()} | (given or {})
+    args = [values[p] if p not in sig.defaults else f"{p}={values[p]}" for p in sig.params]
     if sig.checkpointing:
         body.checkpointing = True
         args.append("grad_checkpointing=grad_checkpointing")

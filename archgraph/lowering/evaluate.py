@@ -49,6 +49,8 @@ def evaluate(lw: Lowering, e: s.Expr, env: dict, scope: Scope | None) -> Any:
         return _len(lw, e, env, scope)
     if isinstance(e, (s.Call, s.Repeat)) and e.label_index is not None:
         e = numbered(lw, e, env, scope)
+    if isinstance(e, s.Call) and e.callee == "linspace" and e.callee not in lw.program.definitions:
+        return _linspace(lw, e, env, scope)
     if isinstance(e, s.Call):
         return call(lw, e, env, _need_scope(scope, e))
     if isinstance(e, s.Repeat):
@@ -78,6 +80,22 @@ def _len(lw: Lowering, e: s.Call, env: dict, scope: Scope | None) -> int:
     if not isinstance(value, list):
         raise ArchTypeError(f"`len` takes a list, found {describe(value)}", e.args[0].span)
     return len(value)
+
+
+def _linspace(lw: Lowering, e: s.Call, env: dict, scope: Scope | None) -> list[float]:
+    """`linspace(start, end, n)`: n evenly spaced floats from start to end (torch.linspace; timm's
+    stochastic depth schedule `linspace(0, drop_path_rate, depth)`)."""
+    start, end = (_number(evaluate(lw, a, env, scope), a) for a in e.args[:2])
+    n = _int(lw, e.args[2], env)
+    if not 0 <= n <= 4096:
+        raise ArchShapeError(f"`linspace` makes 0..4096 values, found {n:,}", e.args[2].span)
+    return [float(start + (end - start) * Fraction(k, n - 1)) if n > 1 else float(start) for k in range(n)]
+
+
+def _number(value: Any, e: s.Expr) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
+        raise ArchTypeError(f"`linspace` takes numbers, found {describe(value)}", e.span)
+    return Fraction(value)
 
 
 def _need_scope(scope: Scope | None, e) -> Scope:

@@ -51,11 +51,11 @@ def _container(lw: Lowering, scope: Scope, label: str, where, again: bool = Fals
 
 def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     """`label: repeat count block(x, ...)`: x threads through `count` calls of the block; the
-    other arguments are evaluated once, before the first (check rejects repeating an op)."""
+    other arguments are evaluated once, before the first (check rejects repeating an op); with
+    `as i` (`repeat depth as i block(x, p = rates[i])`) once per iteration, `i` bound to its number."""
     count = _count(lw, e.count, env)
     x = lw.tensor(lw.expr(e.call.args[0], env, scope), e.call.args[0].span, "the repeated argument")
-    others = [lw.expr(a, env, scope) for a in e.call.args[1:]]
-    kwargs = {kw.name: lw.expr(kw.value, env, scope) for kw in e.call.kwargs}
+    others, kwargs = _arguments(lw, e, env, scope, 0) if count or e.index is None else ([], {})
     block = lw.program.definitions[e.call.callee]
     first = lw.shared.get((id(scope), e.label)) if e.modifier == "shared" else None
     rep = _container(lw, scope, e.label, e, again=first is not None)
@@ -65,8 +65,11 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
         lw.shared[(id(scope), e.label)] = rep
     taps = Taps(rep)
     env[e.label] = taps
+    rep.per_iteration = _per_iteration(e)
     for i in range(count):
         before = len(lw.nodes)
+        if e.index is not None and i:
+            others, kwargs = _arguments(lw, e, env, scope, i)
         # a shared repeat's iterations are one module at the repeat's own path: its weights once
         y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i),
                        path=rep.path if rep.shared else None)  # fmt: skip
@@ -98,6 +101,30 @@ def _same_module(lw: Lowering, e: s.Repeat, first: Scope, rep: Scope) -> None:
                              f"with {got}", e.call.span,
                              [Note("a shared repeat given a label again reuses that label's module (its weights); "
                                    "its arguments must be the first call's", first.span)])  # fmt: skip
+
+
+def _arguments(lw: Lowering, e: s.Repeat, env: dict, scope: Scope, i: int) -> tuple[list, dict]:
+    """The call's arguments after the first, and its keywords, for iteration `i` (the index bound to `i`)."""
+    inner = {**env, e.index: i} if e.index is not None else env
+    others = [lw.expr(a, inner, scope) for a in e.call.args[1:]]
+    return others, {kw.name: lw.expr(kw.value, inner, scope) for kw in e.call.kwargs}
+
+
+def _per_iteration(e: s.Repeat) -> list[str]:
+    """The keywords of `repeat n as i block(...)` whose value reads the index (a schedule, for codegen)."""
+    if e.index is None:
+        return []
+    return [kw.name for kw in e.call.kwargs if _reads(kw.value, e.index)]
+
+
+def _reads(e: object, name: str) -> bool:
+    """Whether the expression `e` mentions the name `name`."""
+    if isinstance(e, s.Name):
+        return e.id == name
+    if isinstance(e, (tuple, list)):
+        return any(_reads(item, name) for item in e)
+    fields = getattr(e, "__dataclass_fields__", None)
+    return fields is not None and any(_reads(getattr(e, f), name) for f in fields if f != "span")
 
 
 def _not_threaded(e: s.Repeat, i: int, x: Tensor, y: Tensor) -> None:

@@ -7,6 +7,7 @@ from archgraph.ops import (  # noqa: F401  (registers)
     act,
     attention,
     conv,
+    dropout,
     elementwise,
     embedding,
     expand,
@@ -15,6 +16,7 @@ from archgraph.ops import (  # noqa: F401  (registers)
     norm,
     normalize,
     pool,
+    resample_pos,
     resize,
     tokens,
 )

@@ -109,6 +109,8 @@ def _sdpa_call(a) -> str:
         extra = f", attn_mask={keep}"
     if a.value("scale") is not None:
         extra += f", scale={a['scale']}"
+    if a.value("dropout") is not None:  # only while training, as timm's Attention
+        extra += f", dropout_p={float(a.value('dropout'))!r} if self.training else 0.0"
     return f"F.scaled_dot_product_attention({', '.join(a.ins[:3])}{extra})"
 
 
@@ -123,7 +125,8 @@ register(OpDef(
     name="sdpa",
     inputs=("q", "k", "v", "key_padding_mask?"),
     attrs={"causal": Attr("bool", False, "mask future keys"),
-           "scale": Attr("float", None, "defaults to 1/sqrt(d)")},
+           "scale": Attr("float", None, "defaults to 1/sqrt(d)"),
+           "dropout": Attr("float", None, "attention dropout while training (SDPA's dropout_p; timm attn_drop)")},
     infer=_sdpa_infer,
     cost=_sdpa_cost,
     emit=Emit(call=_sdpa_call),
@@ -133,6 +136,6 @@ register(OpDef(
               "params": "0", "flops": "q@k^T 2*B*h*Nq*Nk*d + attn@v 2*B*h*Nq*Nk*dv (other: 4 per score)"},
     fvcore=uncounted,
     memory=_SDPA_MEMORY,
-    notes='`causal = true` needs `Nq <= Nk` (query i sees keys 0..i, as torch\'s `is_causal`); `Nq != Nk` is cross-attention, its cost Nq*Nk per head. `key_padding_mask` (optional, `bool[B, Nk]`, e.g. a model input `input src_mask: bool[B, S]`) marks padded keys with true, as torch.nn.MultiheadAttention\'s `key_padding_mask`: they get no attention. k and v need as many positions. `scale = none` means "not given": there is no `none` literal in the language. Both matmuls form the attention N² term; "other" is 4 per score (`h * Nq * Nk`) for scaling and softmax. The JSON report itemises `q@k^T`, `softmax` and `attn@v`. Generated code: `F.scaled_dot_product_attention(q, k, v)`, plus `is_causal=True` and/or `scale=...`; with a mask `attn_mask=~mask[:, None, None, :]` (and `& mask.new_ones(q.shape[-2], k.shape[-2]).tril()` when causal).',
+    notes='`causal = true` needs `Nq <= Nk` (query i sees keys 0..i, as torch\'s `is_causal`); `Nq != Nk` is cross-attention, its cost Nq*Nk per head. `key_padding_mask` (optional, `bool[B, Nk]`, e.g. a model input `input src_mask: bool[B, S]`) marks padded keys with true, as torch.nn.MultiheadAttention\'s `key_padding_mask`: they get no attention. k and v need as many positions. `scale = none` means "not given": there is no `none` literal in the language. `dropout = p` drops attention weights while training (`dropout_p=p if self.training else 0.0`, as timm\'s Attention; 0 FLOPs, nothing in eval). Both matmuls form the attention N² term; "other" is 4 per score (`h * Nq * Nk`) for scaling and softmax. The JSON report itemises `q@k^T`, `softmax` and `attn@v`. Generated code: `F.scaled_dot_product_attention(q, k, v)`, plus `is_causal=True` and/or `scale=...`; with a mask `attn_mask=~mask[:, None, None, :]` (and `& mask.new_ones(q.shape[-2], k.shape[-2]).tril()` when causal).',
     example='x = sdpa(q, k, v)',
 ))  # fmt: skip

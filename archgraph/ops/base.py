@@ -76,6 +76,7 @@ class Emit:
     module: Callable[[Any], str | None] = lambda a: None
     init: Callable[[Any], list[str]] = lambda a: []
     parameter: bool = False  # the module is an nn.Parameter, not an nn.Module
+    flags: tuple[str, ...] = ()  # constructor flags (default False) of the class holding the op, read as `self.<flag>`
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,86 @@
+"""The language side of the training knobs, without torch: `repeat N as i block(..., kw = f(i))`
+evaluates the call's arguments per iteration, `linspace(start, end, n)` builds the rates, the
+generated parent computes them with torch.linspace as timm's decay rule does, and a knob no model
+parameter sets is left out of the generated file.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import archgraph
+from archgraph.errors import SpecError
+from tests.conftest import ROOT
+
+STACK = """
+block layer(x: [B, N, D], rate: float = 0.0) {
+    h = fc: linear(x, D)
+    return x + drop_path(dropout(h, rate), rate)
+}
+
+model stack(depth = 4, width = 16, drop_path_rate = 0.0) {
+    input x: [B, 8, width]
+    return blocks: repeat depth as i layer(x, rate = linspace(0, drop_path_rate, depth)[i])
+}
+"""
+
+
+def _spec(tmp_path, text: str = STACK):
+    path = tmp_path / "stack.arch"
+    path.write_text(text)
+    return path
+
+
+def test_each_iteration_gets_its_own_argument(tmp_path):
+    graph = archgraph.load_graph(_spec(tmp_path), drop_path_rate=0.3)
+    rates = {n.path: n.attrs["p"] for n in graph.nodes.values() if n.op == "drop_path"}
+    # linspace(0, 0.3, 4): 0, 0.1, 0.2, 0.3 (torch.linspace's values, to float rounding)
+    assert rates == pytest.approx({f"blocks.{i}.drop_path": 0.1 * i for i in range(4)})
+    keys = sorted(n.path for n in graph.nodes.values() if n.op == "linear")
+    assert keys == ["blocks.0.fc", "blocks.1.fc", "blocks.2.fc", "blocks.3.fc"]  # the call is the iteration
+
+
+def test_the_knobs_cost_nothing_in_the_report(tmp_path):
+    on = archgraph.analyze(_spec(tmp_path), drop_path_rate=0.3)
+    off = archgraph.analyze(_spec(tmp_path))
+    # 4 linears of 16 x 16 (+ bias) on 8 tokens: 4 * 8 * 256 MACs, 4 * 272 parameters
+    assert (on["params"], on["macs"]) == (off["params"], off["macs"]) == (4 * 272, 4 * 8 * 256)
+    assert on["other_flops"] == off["other_flops"]
+
+
+def test_the_generated_parent_computes_the_schedule_as_timm(tmp_path):
+    source = archgraph.generate_source(_spec(tmp_path))
+    assert "rate_schedule = [x.item() for x in torch.linspace(0.0, drop_path_rate, depth)]" in source
+    assert "Layer(width, rate=rate_schedule[i], **dd) for i in range(depth)" in " ".join(source.split())
+    assert "drop_path(F.dropout(h, self.rate, self.training), self.rate, self.training)" in source
+
+
+def test_a_knob_no_parameter_sets_is_left_out(tmp_path):
+    fixed = STACK.replace(
+        "model stack(depth = 4, width = 16, drop_path_rate = 0.0)", "model stack(depth = 4, width = 16)"
+    )
+    fixed = fixed.replace("linspace(0, drop_path_rate, depth)[i]", "0.0")
+    source = archgraph.generate_source(_spec(tmp_path, fixed))
+    assert "dropout" not in source and "drop_path" not in source and "schedule" not in source
+
+
+def test_the_std_vit_exposes_the_knobs_and_cait_does_not_carry_them():
+    vit = (ROOT / "generated" / "vit_b16.py").read_text()
+    for knob in ("pos_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "dynamic_img_size"):
+        assert f"{knob}: " in vit
+    cait = (ROOT / "generated" / "cait_s24_224.py").read_text()
+    assert "F.dropout" not in cait and "def drop_path" not in cait and "dropout_p" not in cait
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [("linspace(0, 1)[i]", "`linspace` takes start, end and a count, found 2 arguments"),
+     ("linspace(0, x, 4)[i]", "`linspace` takes numbers, found a tensor"),
+     ("j", "`j` is not defined"),
+     ("2 * i", "`p` is a probability in [0, 1), found 2.0")],
+)  # fmt: skip
+def test_bad_per_iteration_arguments_are_spec_errors(tmp_path, call, message):
+    text = STACK.replace("linspace(0, drop_path_rate, depth)[i]", call)
+    with pytest.raises(SpecError) as error:
+        archgraph.load_graph(_spec(tmp_path, text))
+    assert message in str(error.value)
