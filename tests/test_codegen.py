@@ -178,3 +178,30 @@ def test_no_generated_class_is_numbered():
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.ClassDef) and node.name[-1].isdigit():
                 assert node.name in own_names, (path.name, node.name)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "self.blocks = nn.ModuleList([ClassAttentionBlock(16, 768, mlp_ratio=mlp_ratio_token_only, "
+        "init_values=init_values, norm_eps=norm_eps, **dd) for _ in range(depth_token_only)])",
+        "(q, k, v) = F.linear(x, self.in_proj_weight, self.in_proj_bias).unflatten(-1, (3, self.num_heads, -1))"
+        ".permute(2, 0, 3, 1, 4).unbind(0)",
+        "x = checkpoint(block, x, memory, tgt_mask, memory_mask, use_reentrant=False) if checkpointed "
+        "else block(x, memory, tgt_mask, memory_mask)",
+        "nn.init.normal_(self.sr.weight, std=(2 / (self.sr.kernel_size[0] * self.sr.kernel_size[1] * "
+        "self.sr.out_channels // self.sr.groups)) ** 0.5)",
+        "return (a + b) * (c - d) * (eeeeeeeeeeeeeeeeeeeeeeee + ffffffffffffffffffffffffffff) - "
+        "gggggggggggggggggggggggggggggg ** (h - i)",
+    ],
+)
+def test_long_statements_are_split_within_100_characters_to_the_same_code(statement):
+    """The generator's line splitting (layout._wrap): every line within 100 characters, the
+    statement unchanged (these are the kinds of line generated/ held over 100 characters)."""
+    from archgraph.codegen.layout import _wrap
+
+    line = "        " + statement
+    lines = _wrap(line)
+    assert len(lines) > 1 and all(len(x) <= 100 for x in lines), lines
+    text = "\n".join(x[8:] for x in lines)
+    assert ast.dump(ast.parse(text)) == ast.dump(ast.parse(statement))

@@ -52,16 +52,19 @@ class UnfittedError(Exception):
 class Result:
     classes: list[Written]
     helpers: list[str]
+    models: dict[str, Signature] = field(default_factory=dict)  # model name -> the class that builds it
 
 
-def build(graphs: list[Graph], allowed: set[str]) -> Result:
+def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], *, several: bool = False) -> Result:
     """The classes of `graphs[0]`, in dependency order, model last; the other graphs (the same
     model at other sizes) only add instances to fit formulas on. The model's formulas use only
-    its parameters in `allowed` (the others are fixed in the file)."""
+    its parameters in `allowed` (the others are fixed in the file). With `several`, the graphs
+    may be other models, with blocks of their own, each model class named after its first model,
+    and `allowed` is by model name (a class shared by models takes what all of them allow)."""
     fvs = [FileView(g, {}) for g in graphs]
-    groups = _groups(graphs)
+    groups = _groups(graphs, several)
     names = Namespace(set(HELPERS), classes=True)
-    model_name = names.create(camel(graphs[0].name))
+    model_names = {n: names.create(camel(n)) for n in dict.fromkeys(g.name for g in graphs)}
     written: list[Written] = []
     defaults = dict(_LAYER_DEFAULTS)
     for key, members in groups.items():
@@ -69,15 +72,20 @@ def build(graphs: list[Graph], allowed: set[str]) -> Result:
         instances = _instances(fvs, members)
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
-            order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
+            order = _model_order(graphs, part, allowed) if is_model else _order(members)
             for fitted in _fit(part, order):
                 layers = _layers(fitted.tree)
-                name = model_name if is_model else names.create(_variant(camel(key), layers, siblings, names.taken))
+                if is_model:  # named after its first model
+                    name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
+                else:
+                    name = names.create(_variant(camel(key), layers, siblings, names.taken))
                 siblings.append(layers)
                 written.append(_finish(fitted, name, fvs, _defaults(graphs[0], key), is_model))
                 _drop_defaults(written[-1].tree, defaults)
                 defaults[name] = written[-1].signature.defaults
-    return Result(written, fvs[0].helpers)
+    helpers = [h for fv in fvs for h in fv.helpers]
+    models = {g.name: fvs[i].signatures[id(g.root)] for i, g in enumerate(graphs)}
+    return Result(written, sorted(set(helpers), key=helpers.index), models)
 
 
 # Keyword arguments a layer's emitter always writes (so instances compare), dropped at their default.
@@ -119,14 +127,15 @@ def _layers(tree: ast.ClassDef) -> list[str]:
             for t in st.targets if isinstance(t, ast.Attribute)]  # fmt: skip
 
 
-def _groups(graphs: list[Graph]) -> dict[str, list[tuple[int, Scope]]]:
-    """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them."""
+def _groups(graphs: list[Graph], several: bool = False) -> dict[str, list[tuple[int, Scope]]]:
+    """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them
+    (unless `several`, the other graphs may hold no block `graphs[0]` does not)."""
     groups: dict[str, list[tuple[int, Scope]]] = {}
     keys = _group_keys(graphs)
     for i, g in enumerate(graphs):
         for scope in _postorder(g.root):
             key = "" if scope is g.root else keys[scope.block, scope.span]
-            if i and key not in groups:
+            if i and key not in groups and not several:
                 raise UnfittedError(key)
             groups.setdefault(key, []).append((i, scope))
     return _children_first(groups, keys)
@@ -209,7 +218,10 @@ class _Part:
 
 
 def _shape(inst: Instance) -> str:
+    """The class's code without its numeric literals and docstring (models of one file share a class)."""
     consts = [node for _, node in inst.literals]
+    if isinstance(doc := inst.tree.body[0], ast.Expr) and isinstance(doc.value, ast.Constant):
+        consts.append(doc.value)
     saved = [c.value for c in consts]
     for c in consts:
         c.value = ...
@@ -230,9 +242,17 @@ def _literals(tree: ast.ClassDef) -> list[tuple[str, ast.Constant]]:
     return found
 
 
+def _model_order(graphs: list[Graph], part: _Part, allowed: set[str] | dict[str, set[str]]) -> list[str]:
+    """The model parameters a model class may take, in its first model's order."""
+    first = graphs[min(i for i, _ in part.scopes)]
+    if isinstance(allowed, dict):
+        allowed = set.intersection(*(allowed[graphs[i].name] for i, _ in part.scopes))
+    return [n for n in first.params if n in allowed]
+
+
 def _order(members: list[tuple[int, Scope]]) -> list[str]:
     """A block's names (parameters, then the widths its input shapes bind), as the model binds them."""
-    return list(next(sc for i, sc in members if i == 0).args)
+    return list(min(members, key=lambda m: m[0])[1].args)  # the first graph holding the block
 
 
 @dataclass

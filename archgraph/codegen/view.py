@@ -58,7 +58,8 @@ HELPERS = {
         return x * self.gamma
 ''',
     "SinePosition": '''class SinePosition(nn.Module):
-    """The fixed sinusoidal position encoding (Vaswani et al. 2017, section 3.5), a [1, n, dim] buffer.
+    """The fixed sinusoidal position encoding (Vaswani et al. 2017, section 3.5), a [1, n, dim]
+    buffer.
 
     PE(pos, 2i) = sin(pos / base^(2i/dim)), PE(pos, 2i+1) = cos(pos / base^(2i/dim)); computed once,
     not saved in state_dict.
@@ -67,8 +68,10 @@ HELPERS = {
     def __init__(self, n: int, dim: int, base: float = 10000.0, *, device=None, dtype=None) -> None:
         super().__init__()
         position = torch.arange(n, device=device, dtype=torch.float32)[:, None]
-        angle = position / base ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim)
-        pe = torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim)  # sin, cos interleaved
+        even = torch.arange(0, dim, 2, device=device, dtype=torch.float32)
+        angle = position / base ** (even / dim)
+        # sin, cos interleaved
+        pe = torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim)
         self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
 
     def forward(self) -> torch.Tensor:
