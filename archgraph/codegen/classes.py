@@ -15,6 +15,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen.fit import Fitter, expression, native, scalars
+from archgraph.codegen.lift import Lifter
 from archgraph.codegen.names import Namespace, camel
 from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature, class_view
 from archgraph.ir import Graph, Scope
@@ -73,7 +74,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], *, sever
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = _model_order(graphs, part, allowed) if is_model else _order(members)
-            for fitted in _fit(part, order):
+            for fitted in _fit(part, order, lift=not is_model):
                 layers = _layers(fitted.tree)
                 if is_model:  # named after its first model
                     name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
@@ -262,28 +263,34 @@ class _Fitted:
     params: list[str]
     attributes: set[str]
     members: list[Instance]
+    lifter: Lifter | None = None
 
 
-def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
-    """Formulas for the literals that differ between the part's instances; instances no formula
-    reconciles are split off by the values they disagree on."""
+def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
+    """Formulas for the literals that differ between the part's instances; with `lift` (a block,
+    not a model) a literal no formula gives becomes an argument of its own (`lift.py`), else the
+    instances are split off by the values they disagree on."""
     members = part.members
     envs = [m.env for m in members]
     fitter = Fitter(envs, order)
+    lifter = Lifter(members) if lift else None
     literals = [m.literals for m in members]
     formulas: dict[int, str] = {}
     for k in range(len(literals[0])):
         values = tuple(lit[k][1].value for lit in literals)
         varying = len({(type(v), v) for v in values}) > 1
         expr = fitter.formula(values, varying)
+        if expr is None and varying and lifter is not None:
+            expr = lifter.lift(fitter, k, values)
         if expr is None and varying:
-            return [f for sub in _split(members, k) for f in _fit(sub, order)]
+            return [f for sub in _split(members, k) for f in _fit(sub, order, lift)]
         if expr is not None:
             formulas[k] = expr
-    used = {k: _names(e) & set(fitter.names) for k, e in formulas.items()}
-    params = [n for n in fitter.names if any(n in u for u in used.values())]
+    known = [*fitter.names, *(lifter.lifted if lifter else [])]
+    used = {k: _names(e) & set(known) for k, e in formulas.items()}
+    params = [n for n in known if any(n in u for u in used.values())]
     attributes = {n for k, u in used.items() for n in u if literals[0][k][0] != "__init__"}
-    return [_Fitted(members[0].tree, formulas, params, attributes, members)]
+    return [_Fitted(members[0].tree, formulas, params, attributes, members, lifter)]
 
 
 def _split(members: list[Instance], k: int) -> list[_Part]:
@@ -335,6 +342,8 @@ def _finish(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model
     for m in f.members:
         for i, scope in m.scopes:
             fvs[i].signatures[id(scope)] = sig
+            if f.lifter is not None and f.lifter.lifted:
+                sig.lifted[id(scope)] = f.lifter.values(m)
     return Written(tree, sig, f.members[0].doc)
 
 

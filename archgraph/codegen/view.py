@@ -148,6 +148,7 @@ class Signature:
     params: list[str]
     defaults: dict[str, Any]
     checkpointing: bool = False
+    lifted: dict[int, dict[str, Any]] = field(default_factory=dict)  # scope id -> its lifted arguments (lift.py)
 
 
 @dataclass
@@ -335,7 +336,7 @@ def _construct(fv: FileView, child: Scope, body: _Body) -> str:
     """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values,
     passing `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
-    values = {k: native(v) for k, v in child.args.items()}
+    values = {k: native(v) for k, v in child.args.items()} | sig.lifted.get(id(child), {})
     args = [repr(values[p]) if p not in sig.defaults else f"{p}={values[p]!r}" for p in sig.params]
     if sig.checkpointing:
         body.checkpointing = True
