@@ -36,7 +36,7 @@ def _add_check(sub) -> None:
 
 
 def _add_compile(sub) -> None:
-    comp = sub.add_parser("compile", help="generate a PyTorch module per model into DIR (default generated/)")
+    comp = sub.add_parser("compile", help="generate a PyTorch module per spec file into DIR (default generated/)")
     comp.add_argument("specs", nargs="+", type=Path)
     comp.add_argument("-o", "--output", type=Path, default=Path("generated"), metavar="DIR")
     comp.add_argument("--force", action="store_true",
@@ -181,8 +181,8 @@ GENERATED = Path("generated")  # compile's default output directory
 
 
 def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], list[str]]:
-    """The source of every model of every spec, and the specs that failed (their errors printed)."""
-    from archgraph.codegen import generate
+    """One file per spec holding its every model, and the specs that failed (their errors printed)."""
+    from archgraph.codegen import generate_file
     from archgraph.codegen.names import sanitize
     from archgraph.loader import display_name
     from archgraph.progress import Progress
@@ -193,11 +193,11 @@ def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], lis
     for path in specs:
         progress.step(str(path))
         try:
-            for name, graph in _models(path):
-                target = output / f"{sanitize(name)}.py"
-                if target in outputs:
-                    raise_duplicate(target, path)
-                outputs[target] = generate(graph, display_name(path), None if output == GENERATED else str(output))
+            graphs = [graph for _, graph in _models(path)]
+            target = output / f"{sanitize(path.stem)}.py"  # one file per spec file, as timm has per family
+            if target in outputs:
+                raise_duplicate(target, path)
+            outputs[target] = generate_file(graphs, display_name(path), None if output == GENERATED else str(output))
         except SpecError as error:
             _show(error)
             failed.append(str(path))
@@ -209,7 +209,7 @@ def raise_duplicate(target: Path, path: Path) -> None:
     from archgraph.errors import ArchNameError
     from archgraph.source import Span
 
-    raise ArchNameError(f"two models would both be written to `{target}`", Span(str(path), 1, 1, 1, 1))
+    raise ArchNameError(f"two spec files would both be written to `{target}`", Span(str(path), 1, 1, 1, 1))
 
 
 def _graph(args, parser) -> int:

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import archgraph  # noqa: E402
 from archgraph.bench import make_step, steady_malloc, sync, training_flops  # noqa: E402
+from archgraph.codegen.names import camel  # noqa: E402
 from archgraph.devices import device_problem  # noqa: E402
 
 
@@ -118,9 +119,10 @@ class OtherLoad:
 
 def generated_model(case: Case, device: str) -> torch.nn.Module:
     """The committed generated module when there is one, else built from the spec."""
-    if not case.overrides and (ROOT / "generated" / f"{case.model}.py").exists():
-        module = importlib.import_module(f"generated.{case.model}")
-        return getattr(module, module.__all__[0])(device=device)
+    if not case.overrides and (ROOT / "generated" / f"{Path(case.spec).stem}.py").exists():
+        module = importlib.import_module(f"generated.{Path(case.spec).stem}")  # one file per spec file
+        make = getattr(module, case.model, None) or getattr(module, camel(case.model))  # entry function or class
+        return make(device=device)
     return archgraph.build(ROOT / case.spec, case.model, device=device, **case.overrides)
 
 

@@ -38,6 +38,17 @@ def spec_models() -> list[tuple[Path, str]]:
     return out
 
 
+def generated_model(spec: Path, name: str):
+    """The constructor of the model `name` in the committed `generated/<spec's stem>.py`: its class,
+    or the entry function of a model that differs from another only in constructor arguments."""
+    import importlib
+
+    from archgraph.codegen.names import camel, sanitize
+
+    module = importlib.import_module(f"generated.{sanitize(Path(spec).stem)}")
+    return getattr(module, sanitize(name), None) or getattr(module, camel(name))
+
+
 def image_models() -> list[tuple[Path, str]]:
     """spec_models() that take one f32 tensor: what the generic torch tests feed a random input.
     Sequence models (token ids, masks, several inputs) have their own parity tests

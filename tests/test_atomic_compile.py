@@ -31,8 +31,14 @@ KILLS = 60 if SLOW else 8
 MODEL = "model m{i}(dim = {dim}) {{\n    input x: [B, 4, dim]\n    return fc: linear(x, dim)\n}}\n"
 
 
-def _spec(dim: int) -> str:
-    return "".join(MODEL.format(i=i, dim=dim) for i in range(MODELS))
+def _write(folder, dim: int) -> None:
+    """MODELS spec files, m0.arch ... (compile writes one file per spec file)."""
+    for i in range(MODELS):
+        (folder / f"m{i}.arch").write_text(MODEL.format(i=i, dim=dim))
+
+
+def _paths(folder) -> list[str]:
+    return [str(folder / f"m{i}.arch") for i in range(MODELS)]
 
 
 def _state(out) -> str:
@@ -57,14 +63,15 @@ sys.exit(main(sys.argv[1:]))
 
 def _compile(spec, out) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", CHILD, "compile", str(spec), "-o", str(out), "--force"],
+    return subprocess.Popen([sys.executable, "-c", CHILD, "compile", *_paths(spec), "-o", str(out), "--force"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
 @pytest.fixture
 def project(tmp_path):
-    spec, out = tmp_path / "many.arch", tmp_path / "out"
-    spec.write_text(_spec(8))
+    spec, out = tmp_path / "specs", tmp_path / "out"
+    spec.mkdir()
+    _write(spec, 8)
     assert _compile(spec, out).wait() == 0
     assert _state(out) == "old"
     return spec, out
@@ -79,7 +86,7 @@ def test_generated_modules_name_their_width(project):
 def test_a_compile_killed_anywhere_leaves_all_old_or_all_new(project):
     spec, out = project
     start = time.perf_counter()
-    spec.write_text(_spec(16))
+    _write(spec, 16)
     assert _compile(spec, out).wait() == 0
     whole = time.perf_counter() - start  # one uninterrupted run, start to end
     assert _state(out) == "new"
@@ -88,7 +95,7 @@ def test_a_compile_killed_anywhere_leaves_all_old_or_all_new(project):
     caught = {"nothing": 0, "finished": 0, "removed": 0}  # where the kills landed: before/after staging, mid-way
     current = "new"
     for _ in range(KILLS):
-        spec.write_text(_spec(8 if current == "new" else 16))  # switch to the other version
+        _write(spec, 8 if current == "new" else 16)  # switch to the other version
         child = _compile(spec, out)
         time.sleep(rng.uniform(0.4, 1.1) * whole)
         child.send_signal(rng.choice([signal.SIGKILL, signal.SIGTERM, signal.SIGINT]))
@@ -105,7 +112,7 @@ def test_a_compile_killed_anywhere_leaves_all_old_or_all_new(project):
 
 def test_ctrl_c_while_writing_is_exit_130_and_changes_nothing(project, capsys, monkeypatch):
     spec, out = project
-    spec.write_text(_spec(16))
+    _write(spec, 16)
     real, calls = output._stage, []
 
     def interrupted(*args):
@@ -116,9 +123,10 @@ def test_ctrl_c_while_writing_is_exit_130_and_changes_nothing(project, capsys, m
 
     monkeypatch.setattr(output, "_stage", interrupted)
     capsys.readouterr()
-    assert main(["compile", str(spec), "-o", str(out), "--force"]) == 130
+    assert main(["compile", *_paths(spec), "-o", str(out), "--force"]) == 130
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.startswith("interrupted") and err.count("\n") == 1
+    lines = [line for line in err.splitlines() if not line.startswith("[")]  # after the progress lines
+    assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("interrupted")
     assert _state(out) == "old"
 
 
@@ -129,7 +137,7 @@ def test_stale_temporary_files_are_cleaned(project, capsys):
     stage = out / f"{output.STAGE_PREFIX}dead"
     stage.mkdir()
     (stage / "m0.py").write_text("half")
-    assert main(["compile", str(spec), "-o", str(out), "--force"]) == 0
+    assert main(["compile", *_paths(spec), "-o", str(out), "--force"]) == 0
     assert _state(out) == "old"
 
 

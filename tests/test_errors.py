@@ -122,4 +122,4 @@ def test_tiny_spec_compiles(in_repo, capsys, tmp_path: Path) -> None:
     code, out, err = run(capsys, "compile", str(good), "-o", str(tmp_path / "out"))
     assert code == 0, err
     assert "wrote" in out
-    assert (tmp_path / "out" / "tiny.py").is_file()
+    assert (tmp_path / "out" / "ok.py").is_file()  # one file per spec file, named after it

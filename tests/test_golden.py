@@ -3,6 +3,7 @@ in any process (PYTHONHASHSEED), and the output passes ruff."""
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 import pytest
 
 from archgraph.cli import GENERATED, _generate_all, main
+from archgraph.codegen.names import camel, sanitize
 from tests.conftest import ROOT, SPECS, spec_models, update_golden
 
 ACCEPT = "python -m archgraph compile specs/*.arch   (or ARCHGRAPH_UPDATE_GOLDEN=1 pytest tests/test_golden.py)"
@@ -42,10 +44,22 @@ def test_generated_files_are_current(capsys):
             pytest.fail(f"generated/{name} is stale; run: {ACCEPT}\n{diff[:4000]}")
 
 
-def test_every_model_has_a_generated_file():
-    names = {name for _, name in spec_models()}
+def test_every_spec_file_has_a_generated_file_listing_its_models():
+    """One file per spec file (timm's layout: one per family), its `__all__` naming every model:
+    its class (`VitB16`) or an entry function calling a class with other defaults (`vit_b16_384`)."""
     files = {p.stem for p in (ROOT / "generated").glob("*.py")} - {"__init__"}
-    assert names == files
+    assert files == {sanitize(p.stem) for p in SPECS}
+    for spec, name in spec_models():
+        source = (ROOT / "generated" / f"{sanitize(spec.stem)}.py").read_text()
+        exports = next(n for n in ast.parse(source).body if isinstance(n, ast.Assign))
+        assert sanitize(name) in ast.literal_eval(exports.value) or camel(name) in ast.literal_eval(exports.value)
+
+
+def test_generated_lines_fit_in_100_characters():
+    """Code, docstrings and comments, as ruff's line-length 100 would have them."""
+    for path in sorted((ROOT / "generated").glob("*.py")):
+        long = [n for n, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 100]
+        assert not long, f"{path.name}: lines {long[:10]} are over 100 characters"
 
 
 _ONE_PROCESS = (
@@ -62,7 +76,7 @@ def test_output_is_identical_across_hash_seeds(seed):
     result = subprocess.run([sys.executable, "-c", _ONE_PROCESS, "specs/vit_b16.arch", "specs/deit_b16.arch"],
                             cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # fmt: skip
     fresh = json.loads(result.stdout)
-    assert len(fresh) == 6  # vit_b16, vit_b16_384 and the four DeiT-B models
+    assert sorted(fresh) == ["deit_b16.py", "vit_b16.py"]  # one file per spec file, holding all its models
     for name, text in fresh.items():
         assert text == (ROOT / "generated" / name).read_text()
 
@@ -74,7 +88,7 @@ def test_the_regenerate_line_quotes_the_paths_and_names_the_output(tmp_path, cap
     out = tmp_path / "out dir"
     assert main(["compile", str(spec), "-o", str(out)]) == 0
     capsys.readouterr()
-    header = (out / "vit_ti16.py").read_text().splitlines()[1]
+    header = (out / "a_b_rm.py").read_text().splitlines()[1]  # named after the spec file
     assert header == f"# Regenerate: archgraph compile '{spec}' -o '{out}'"
 
 

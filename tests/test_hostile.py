@@ -103,7 +103,8 @@ def test_keywords_builtins_and_dunders_as_names_compile_to_safe_code(capsys, tmp
 
 def test_non_ascii_names_compile_and_non_ascii_labels_are_errors(capsys, tmp_path):
     files = compiled(capsys, tmp_path, "model größe() { input ü: [B, 8] return fc: linear(ü * 2, 2) }")
-    assert list(files) == ["gr_xf6_xdfe.py"]
+    assert list(files) == ["spec.py"]  # named after the spec file
+    assert "class GrXf6Xdfe(nn.Module)" in files["spec.py"]
     check_error(capsys, tmp_path, TINY.format("ﬁ: linear(x, 2)"), "label `ﬁ`", "not an ASCII name")
 
 

@@ -45,7 +45,7 @@ SPEC_FILE_NAMES = {"evil_file_name": "x\nimport os\nos.system('touch PWNED')\n#.
 IMPORTS = {"torch", "torch.nn.functional"}
 FROM_IMPORTS = {"torch": {"nn"}, "torch.utils.checkpoint": {"checkpoint"}}
 GLOBALS = {"torch", "nn", "F", "checkpoint", "super", "range", "max", "min", "zip", "len", "tuple", "str", "int",
-           "float", "bool"}  # fmt: skip
+           "float", "bool", "dict"}  # fmt: skip
 
 
 def compile_hostile(directory: Path) -> list[Path]:
@@ -67,7 +67,7 @@ def generated(tmp_path_factory) -> list[Path]:
 
 
 def test_every_hostile_spec_compiled(generated):
-    assert len(generated) == len(HOSTILE_SPECS) + len(SPEC_FILE_NAMES) + 1  # `v`, a variant, has its own file
+    assert len(generated) == len(HOSTILE_SPECS) + len(SPEC_FILE_NAMES)  # one file per spec file
 
 
 def test_generated_files_hold_only_definitions(generated):
@@ -94,11 +94,12 @@ def test_code_reads_no_names_but_torch_and_a_few_builtins(generated):
 
 def test_docstrings_keep_the_hostile_text_verbatim(generated):
     by_name = {p.stem: ast.parse(p.read_text(encoding="utf-8")) for p in generated}
-    block = next(n for n in by_name["m"].body if isinstance(n, ast.ClassDef) and n.name == "B")
+    tree = by_name["docstring_breakout"]  # models m and v, v an entry function (it differs from m only in its doc)
+    block = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "B")
     assert ast.get_docstring(block) == f'x\\" + {PAYLOAD} + \\"y'  # no escapes in a triple-quoted string
-    assert ast.get_docstring(by_name["v"]).startswith('v: """')
-    (model,) = [n for n in by_name["v"].body if isinstance(n, ast.ClassDef) and n.name == "V"]
-    assert ast.get_docstring(model) == '"""'  # its doc's first line: this used to end the docstring early
+    assert 'v (v()): """\n' in ast.get_docstring(tree)
+    (entry,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "v"]
+    assert ast.get_docstring(entry) == '"""'  # its doc's first line: this used to end the docstring early
 
 
 def assert_definitions_only(tree: ast.Module) -> None:
@@ -113,9 +114,22 @@ def assert_definitions_only(tree: ast.Module) -> None:
         elif isinstance(node, ast.Assign):
             assert ast.unparse(node.targets[0]) == "__all__" and isinstance(node.value, ast.List)
             assert all(isinstance(e, ast.Constant) for e in node.value.elts)
+        elif isinstance(node, ast.FunctionDef):  # a model's entry function: a class with other defaults
+            _assert_entry(node)
         else:
             assert isinstance(node, ast.ClassDef), ast.dump(node)[:300]
             _assert_class(node)
+
+
+def _assert_entry(node: ast.FunctionDef) -> None:
+    """`def name(**kwargs) -> Cls:`, a docstring, `model_args = dict(<constants>)`, `return Cls(...)`."""
+    assert not node.decorator_list and node.args.kwarg is not None and not node.args.args, node.name
+    doc, *body, ret = node.body
+    assert isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+    for line in body:
+        assert ast.unparse(line.targets[0]) == "model_args" and ast.unparse(line.value.func) == "dict"
+        assert all(isinstance(k.value, ast.Constant) for k in line.value.keywords)
+    assert isinstance(ret, ast.Return) and ast.unparse(ret.value.func) == ast.unparse(node.returns)
 
 
 def _assert_class(node: ast.ClassDef) -> None:

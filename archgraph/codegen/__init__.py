@@ -14,10 +14,11 @@ import shlex
 import textwrap
 from functools import cache
 
+from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, sources
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
-from archgraph.codegen.layout import layout
 from archgraph.codegen.memo import Views
+from archgraph.codegen.names import sanitize
 from archgraph.codegen.view import HELPERS
 from archgraph.cost import Totals, totals
 from archgraph.errors import SpecError
@@ -40,28 +41,76 @@ def _environment():
 
 
 def generate(graph: Graph, spec: str, output: str | None = None) -> str:
-    """The source of `generated/<model>.py` for `graph`, compiled from the spec file `spec`
-    (into the directory `output`, if not the default: the header's command names it)."""
-    result = _classes(graph)
-    model = result.classes[-1]
-    title = _docstring_safe(f"{graph.name}: {model.doc}")
-    summary = _summary(graph, totals(graph))
-    classes = [layout(w.tree) for w in result.classes]
+    """The source of a file holding the one model `graph`, compiled from the spec file `spec`."""
+    return generate_file([graph], spec, output)
+
+
+def generate_file(graphs: list[Graph], spec: str, output: str | None = None) -> str:
+    """The source of `generated/<spec>.py` for the models `graphs` of the spec file `spec` (compiled
+    into the directory `output`, if not the default: the header's command names it)."""
+    merged = _file_classes(graphs)
+    docs = {m.name: _docstring_safe(m.doc) for m in merged.entries}
+    if len(graphs) == 1:
+        (graph,), (model,) = graphs, merged.entries
+        title = "\n".join(_wrapped(_docstring_safe(f"{graph.name}: {model.doc}")))
+        summary = [*_summary(graph, totals(graph)), *_arguments(model.params)]
+        header = f"model `{graph.name}`"
+    else:
+        title = _docstring_safe(f"The {len(graphs)} models of {spec}: a class each, or a function calling one.")
+        title = "\n".join(_wrapped(title))
+        summary = [*_LEGEND, *(line for g, m in zip(graphs, merged.entries, strict=True) for line in _brief(g, m))]
+        header = f"{len(graphs)} models"
+    classes = sources(merged, docs)
     return stamp(
         _environment()
         .get_template("module.py.j2")
         .render(
             spec=_comment_safe(spec.replace("\\", "/")),
             command=_comment_safe(_command(spec.replace("\\", "/"), output)),
-            model=_comment_safe(graph.name),
-            model_class=model.signature.name,
+            header=_comment_safe(header),
+            exports=_exports(merged.exports),
             title=title,
-            summary=[_docstring_safe(line) for line in [*summary, *_arguments(model.signature)]],
-            helpers=[HELPERS[h].rstrip("\n") for h in result.helpers],
+            summary=[part for line in summary for part in _wrapped(_docstring_safe(line)) or [""]],
+            helpers=[HELPERS[h].rstrip("\n") for h in merged.helpers],
             classes=classes,
             checkpoint_import=any("checkpoint(block" in c for c in classes),
         )
     )
+
+
+def _exports(names: list[str]) -> str:
+    """The `__all__` line, one name a line if it would pass 100 characters; classes first, as
+    isort (and ruff's RUF022) sort it."""
+    names = sorted(names, key=lambda n: (not n.isupper(), not n[:1].isupper(), _natural(n)))
+    line = f"__all__ = [{', '.join(f'{n!r}' for n in names)}]".replace("'", '"')
+    return line if len(line) <= 100 else "__all__ = [\n" + "".join(f'    "{n}",\n' for n in names) + "]"
+
+
+_LEGEND = ["", "FLOPs at batch 1: matmul + conv, 2 per multiply-add; attention: its N^2 terms (q@k^T, "
+           "attn@v); other: norms, activations, softmax, adds."]  # fmt: skip
+
+
+def _natural(name: str) -> list:
+    """`name` as a natural sort key: its digit runs compared as numbers (`Vit1` < `Vit18`)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _brief(graph: Graph, model: Model) -> list[str]:
+    """A model's lines in a several-model file's docstring: name, class or function, counts."""
+    t = totals(graph)
+    ins = ", ".join(f"{name} {graph.type_of(v)}" for name, v in graph.inputs)
+    outs = ", ".join(str(graph.type_of(v)) for v in graph.outputs)
+    share = f"{100 * t.attention_flops / t.flops:.1f}%" if t.flops else "0%"
+    call = model.cls if model.arguments is None else f"{sanitize(model.name)}()"
+    text = (f"{ins} -> {outs}; {t.params:,} parameters; {t.flops:,} FLOPs, attention "
+            f"{t.attention_flops:,} ({share}), other {t.other_flops:,}.")  # fmt: skip
+    indent = {"initial_indent": "    ", "subsequent_indent": "    "}
+    return ["", *_wrapped(f"{graph.name} ({call}): {model.doc}"), *_wrapped(text, **indent)]
+
+
+def _wrapped(text: str, **options) -> list[str]:
+    """`text` in lines of at most 96 characters, broken at spaces only."""
+    return textwrap.wrap(text, 96, break_long_words=False, break_on_hyphens=False, **options)
 
 
 def _command(spec: str, output: str | None) -> str:
@@ -69,13 +118,53 @@ def _command(spec: str, output: str | None) -> str:
     return f"archgraph compile {shlex.quote(spec)}" + (f" -o {shlex.quote(output)}" if output else "")
 
 
+def _file_classes(graphs: list[Graph]) -> Merged:
+    """The classes of the models `graphs` of one file: fitted over all of them and their lowerings
+    at other sizes, so that a block has one class; else (the models' classes cannot be fitted
+    together) each model's classes, merged."""
+    if len(graphs) > 1:
+        lowered, allowed, alone = list(graphs), {}, []
+        views = Views()  # the scopes rendered while fitting each model, looked up again when fitting all
+        for graph in graphs:
+            others, names, result = _fitting(graph, views)
+            lowered += others[1:]
+            allowed[graph.name] = names
+            alone.append(result)
+        merged = merge([g.name for g in graphs], alone)
+        try:
+            together = build(lowered, allowed, views, several=True)
+        except UnfittedError:
+            return merged
+        if _distinct(together) and _lines(fitted := merge_fitted(graphs, together)) <= _lines(merged):
+            return fitted
+        return merged
+    return merge([g.name for g in graphs], [_classes(g) for g in graphs])
+
+
+def _lines(merged: Merged) -> int:
+    """How many lines a file of these classes takes (the smaller of two ways to build it wins)."""
+    return sum(text.count("\n") + 3 for text in sources(merged, {m.name: m.doc for m in merged.entries}))
+
+
+def _distinct(result: Result) -> bool:
+    names = _names(result)
+    return len(set(names)) == len(names)
+
+
 def _classes(graph: Graph) -> Result:
+    """The classes of `graph` (see `_fitting`)."""
+    return _fitting(graph)[2]
+
+
+def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set[str], Result]:
     """The classes of `graph`, fitted on the model lowered again with each numeric parameter
     changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
     While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`).
-    The trials only name the classes (`write=False`); the classes chosen are written last."""
+    Also the lowerings fitted on (the model first) and the parameters kept as arguments.
+    The trials only name the classes (`write=False`); the classes chosen are written last.
+    `views`: what earlier builds rendered (shared by the models of one file)."""
     numeric = [n for n, v in graph.params.items() if _varied(v)] if graph.program is not None else []
-    views = Views()  # each scope's class rendered once across the builds below
+    views = views or Views()  # each scope's class rendered once across the builds below
     shape = _names(build([graph], set(), views, write=False))
     graphs, allowed = [graph], set()
     for name in numeric:
@@ -89,11 +178,11 @@ def _classes(graph: Graph) -> Result:
                 allowed.add(name)
                 break
     if not allowed:
-        return build(graphs, set(), views)
+        return graphs, allowed, build(graphs, set(), views)
     # the classes of `graphs` fitted with every numeric name, unless fewer give the same classes
     if allowed != set(numeric) and _names(result := build(graphs, allowed, views)) == shape:
-        return result
-    return build(graphs, set(numeric), views)
+        return graphs, allowed, result
+    return graphs, allowed, build(graphs, set(numeric), views)
 
 
 def _varied(value) -> bool:
@@ -119,12 +208,12 @@ def _variations(graph: Graph, name: str, value: int | float):
             continue
 
 
-def _arguments(sig) -> list[str]:
-    if not sig.params:
+def _arguments(params: list[str]) -> list[str]:
+    if not params:
         return []
-    text = (f"Keyword arguments (the spec's parameters): {', '.join(sig.params)}; the spec's other "
+    text = (f"Keyword arguments (the spec's parameters): {', '.join(params)}; the spec's other "
             "parameters are fixed in this file (changing them changes its structure).")  # fmt: skip
-    return ["", *textwrap.wrap(text, 96)]
+    return ["", *_wrapped(text)]
 
 
 def _summary(graph: Graph, t: Totals) -> list[str]:

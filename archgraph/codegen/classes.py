@@ -18,6 +18,7 @@ from typing import Any
 from archgraph import syntax as s
 from archgraph.codegen.fit import Fitter, expression, native
 from archgraph.codegen.knobs import strip, used_helpers
+from archgraph.codegen.lift import Lifter
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
 from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature
@@ -56,18 +57,22 @@ class UnfittedError(Exception):
 class Result:
     classes: list[Written]
     helpers: list[str]
+    models: dict[str, Signature] = field(default_factory=dict)  # model name -> the class that builds it
 
 
-def build(graphs: list[Graph], allowed: set[str], views: Views | None = None, write: bool = True) -> Result:
+def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: Views | None = None,
+          write: bool = True, *, several: bool = False) -> Result:  # fmt: skip
     """The classes of `graphs[0]`, in dependency order, model last; the other graphs (the same
     model at other sizes) only add instances to fit formulas on. The model's formulas use only
     its parameters in `allowed` (the others are fixed in the file). `views`: what earlier
-    builds of the same model rendered. Unless `write`, only the signatures are made (no trees)."""
+    builds rendered. Unless `write`, only the signatures are made (no trees). With `several`, the
+    graphs may be other models, with blocks of their own, each model class named after its first
+    model, and `allowed` is by model name (a class shared by models takes what all of them allow)."""
     views = views or Views()
     fvs = [views.file_view(g) for g in graphs]
-    groups = _groups(graphs, views)
+    groups = _groups(graphs, views, several)
     names = Namespace(set(HELPERS), classes=True)
-    model_name = names.create(camel(graphs[0].name))
+    model_names = {n: names.create(camel(n)) for n in dict.fromkeys(g.name for g in graphs)}
     written: list[Written] = []
     defaults = dict(_LAYER_DEFAULTS)
     for key, members in groups.items():
@@ -75,10 +80,13 @@ def build(graphs: list[Graph], allowed: set[str], views: Views | None = None, wr
         instances = _instances(fvs, members, views)
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
-            order = [n for n in graphs[0].params if n in allowed] if is_model else _order(members)
-            for fitted in _fit(part, order):
+            order = _model_order(graphs, part, allowed) if is_model else _order(members)
+            for fitted in _fit(part, order, lift=not is_model):
                 layers = fitted.members[0].layers
-                name = model_name if is_model else names.create(_variant(camel(key), layers, siblings, names.taken))
+                if is_model:  # named after its first model
+                    name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
+                else:
+                    name = names.create(_variant(camel(key), layers, siblings, names.taken))
                 siblings.append(layers)
                 sig = _sign(fitted, name, fvs, _defaults(graphs[0], key), is_model)
                 tree = _finish(fitted, sig, is_model) if write else None
@@ -86,8 +94,11 @@ def build(graphs: list[Graph], allowed: set[str], views: Views | None = None, wr
                     _drop_defaults(tree, defaults)
                 written.append(Written(tree, sig, fitted.members[0].doc))
                 defaults[name] = sig.defaults
-    helpers = used_helpers(fvs[0].helpers, [w.tree for w in written]) if write else fvs[0].helpers
-    return Result(written, helpers)
+    found = [h for fv in fvs for h in fv.helpers]
+    found = sorted(set(found), key=found.index)
+    helpers = used_helpers(found, [w.tree for w in written]) if write else found
+    models = {g.name: fvs[i].signatures[id(g.root)] for i, g in enumerate(graphs)}
+    return Result(written, helpers, models)
 
 
 # Keyword arguments a layer's emitter always writes (so instances compare), dropped at their default.
@@ -129,14 +140,15 @@ def _layers(tree: ast.ClassDef) -> list[str]:
             for t in st.targets if isinstance(t, ast.Attribute)]  # fmt: skip
 
 
-def _groups(graphs: list[Graph], views: Views) -> dict[str, list[tuple[int, Scope]]]:
-    """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them."""
+def _groups(graphs: list[Graph], views: Views, several: bool = False) -> dict[str, list[tuple[int, Scope]]]:
+    """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them
+    (unless `several`, the other graphs may hold no block `graphs[0]` does not)."""
     groups: dict[str, list[tuple[int, Scope]]] = {}
     keys = _group_keys(graphs, views)
     for i, g in enumerate(graphs):
         for scope in views.postorder(g.root):
             key = "" if scope is g.root else keys[scope.block, scope.span]
-            if i and key not in groups:
+            if i and key not in groups and not several:
                 raise UnfittedError(key)
             groups.setdefault(key, []).append((i, scope))
     return _children_first(groups, keys, views)
@@ -197,7 +209,7 @@ def _instances(fvs: list[FileView], members: list[tuple[int, Scope]], views: Vie
         env, env_key = views.env(fv.graph, scope)
         key = (source, env_key)
         if key not in seen:
-            seen[key] = Instance(source, env, checkpointing, doc, *views.literals(source))
+            seen[key] = Instance(source, dict(env), checkpointing, doc, *views.literals(source))  # `Lifter` adds to env
         seen[key].scopes.append((i, scope))
     return list(seen.values())
 
@@ -244,9 +256,17 @@ def _walk(node: ast.AST) -> list[ast.AST]:
     return todo
 
 
+def _model_order(graphs: list[Graph], part: _Part, allowed: set[str] | dict[str, set[str]]) -> list[str]:
+    """The model parameters a model class may take, in its first model's order."""
+    first = graphs[min(i for i, _ in part.scopes)]
+    if isinstance(allowed, dict):
+        allowed = set.intersection(*(allowed[graphs[i].name] for i, _ in part.scopes))
+    return [n for n in first.params if n in allowed]
+
+
 def _order(members: list[tuple[int, Scope]]) -> list[str]:
     """A block's names (parameters, then the widths its input shapes bind), as the model binds them."""
-    return list(next(sc for i, sc in members if i == 0).args)
+    return list(min(members, key=lambda m: m[0])[1].args)  # the first graph holding the block
 
 
 @dataclass
@@ -255,27 +275,33 @@ class _Fitted:
     params: list[str]
     attributes: set[str]
     members: list[Instance]
+    lifter: Lifter | None = None
 
 
-def _fit(part: _Part, order: list[str]) -> list[_Fitted]:
-    """Formulas for the literals that differ between the part's instances; instances no formula
-    reconciles are split off by the values they disagree on."""
+def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
+    """Formulas for the literals that differ between the part's instances; with `lift` (a block,
+    not a model) a literal no formula gives becomes an argument of its own (`lift.py`), else the
+    instances are split off by the values they disagree on."""
     members = part.members
     envs = [m.env for m in members]
     fitter = Fitter(envs, order)
+    lifter = Lifter(members) if lift else None
     formulas: dict[int, str] = {}
     for k in range(len(members[0].values)):
         values = tuple(m.values[k] for m in members)
         varying = len({(type(v), v) for v in values}) > 1
         expr = fitter.formula(values, varying)
+        if expr is None and varying and lifter is not None:
+            expr = lifter.lift(fitter, k, values)
         if expr is None and varying:
-            return [f for sub in _split(members, k) for f in _fit(sub, order)]
+            return [f for sub in _split(members, k) for f in _fit(sub, order, lift)]
         if expr is not None:
             formulas[k] = expr
-    used = {k: _names(e) & set(fitter.names) for k, e in formulas.items()}
-    params = [n for n in fitter.names if any(n in u for u in used.values())]
+    known = [*fitter.names, *(lifter.lifted if lifter else [])]
+    used = {k: _names(e) & set(known) for k, e in formulas.items()}
+    params = [n for n in known if any(n in u for u in used.values())]
     attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
-    return [_Fitted(formulas, params, attributes, members)]
+    return [_Fitted(formulas, params, attributes, members, lifter)]
 
 
 def _split(members: list[Instance], k: int) -> list[_Part]:
@@ -316,6 +342,8 @@ def _sign(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: 
     for m in f.members:
         for i, scope in m.scopes:
             fvs[i].signatures[id(scope)] = sig
+            if f.lifter is not None and f.lifter.lifted:
+                sig.lifted[id(scope)] = f.lifter.values(m)
     return sig
 
 

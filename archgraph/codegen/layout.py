@@ -7,12 +7,14 @@ WIDTH characters takes one argument a line. The result parses to the same tree (
 from __future__ import annotations
 
 import ast
+import textwrap
 
 WIDTH = 100
 
 
 def layout(tree: ast.ClassDef) -> str:
     """The class's source, lines within WIDTH where a call's arguments can be split."""
+    _wrap_docstrings(tree)
     text = _unwrapped(tree).encode("ascii", "backslashreplace").decode()  # non-ASCII only in strings
     if all(len(line) <= WIDTH for line in text.split("\n")):
         return text
@@ -25,8 +27,26 @@ def layout(tree: ast.ClassDef) -> str:
     return wrapped if ast.dump(ast.parse(wrapped)) == ast.dump(ast.parse(text)) else text
 
 
+def _wrap_docstrings(tree: ast.ClassDef) -> None:
+    """Docstrings of the class and its methods wrapped to WIDTH (in place)."""
+    for node, indent in [(tree, "    "), *((fn, "        ") for fn in tree.body if isinstance(fn, ast.FunctionDef))]:
+        doc = node.body[0] if node.body else None
+        if not (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+            continue
+        lines = doc.value.value.split("\n")
+        if all(len(indent) + len(line) + 6 <= WIDTH for line in lines):
+            continue
+        out = []
+        for k, line in enumerate(lines):
+            lead = line[: len(line) - len(line.lstrip())] or (indent if k else "")
+            first = textwrap.wrap(line.strip(), WIDTH - 6 - len(indent), break_long_words=False) or [""]
+            out += [(lead if k else "") + first[0], *(indent + rest for rest in first[1:])]
+        doc.value.value = "\n".join(out)
+
+
 def _wrap(line: str) -> list[str]:
-    """A statement `target = f(a, b)`, `return f(a, b)` or `f(a, b)` with one argument a line."""
+    """A statement `target = <expr>`, `return <expr>` or `<expr>` split at its brackets, as ruff
+    format would: a call's arguments one a line, a comprehension's parts, a method chain's links."""
     indent = line[: len(line) - len(line.lstrip())]
     try:
         (st,) = ast.parse(line.strip()).body
@@ -40,27 +60,58 @@ def _wrap(line: str) -> list[str]:
         head = ""
     else:
         return [line]
-    call = st.value
+    return _lines(st.value, indent, head, "")
+
+
+def _lines(node: ast.expr, indent: str, head: str, tail: str) -> list[str]:
+    """`head + node + tail` at `indent`, split at the outermost brackets while a line is too long."""
+    text = f"{indent}{head}{ast.unparse(node)}{tail}"
     inner = indent + "    "
-    if not isinstance(call, ast.Call) or not (call.args or call.keywords):
-        return [line]
-    if len(call.args) + len(call.keywords) == 1 and len(inner + ast.unparse((call.args or call.keywords)[0])) >= WIDTH:
-        if not (call.args and isinstance(call.args[0], ast.Starred)):
-            return [line]  # one argument that does not fit on a line of its own either
-    out = [f"{indent}{head}{ast.unparse(call.func)}("]
-    for a in call.args:
-        text = f"{inner}{ast.unparse(a)},"
-        if len(text) > WIDTH and isinstance(a, ast.Starred) and isinstance(a.value, ast.List):
-            out += [f"{inner}*[", *(f"{inner}    {ast.unparse(e)}," for e in a.value.elts), f"{inner}],"]
-        elif len(text) > WIDTH and isinstance(a, ast.Starred) and isinstance(a.value, ast.ListComp):
-            loops = " ".join(ast.unparse(g).strip() for g in a.value.generators)
-            elt = f"{inner}    {ast.unparse(a.value.elt)}"
-            out += [f"{inner}*[", *(_wrap(elt) if len(elt) > WIDTH else [elt]), f"{inner}    {loops}", f"{inner}],"]
-        else:
-            out.append(text)
-    out += [f"{inner}{kw.arg}={ast.unparse(kw.value)}," if kw.arg else f"{inner}**{ast.unparse(kw.value)},"
-            for kw in call.keywords]  # fmt: skip
-    return [*out, f"{indent})"]
+    if len(text) <= WIDTH:
+        return [text]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _chained(node):
+        return [f"{indent}{head}(", *_chain(node, inner), f"{indent}){tail}"]
+    if isinstance(node, ast.Call) and (node.args or node.keywords):
+        parts = [_lines(a, inner, "", ",") for a in node.args]
+        parts += [_lines(k.value, inner, f"{k.arg}=" if k.arg else "**", ",") for k in node.keywords]
+        return [f"{indent}{head}{ast.unparse(node.func)}(", *(x for p in parts for x in p), f"{indent}){tail}"]
+    if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+        opening, closing = ("[", "]") if isinstance(node, ast.List) else ("(", ")")
+        parts = [x for e in node.elts for x in _lines(e, inner, "", ",")]
+        return [f"{indent}{head}{opening}", *parts, f"{indent}{closing}{tail}"]
+    if isinstance(node, ast.ListComp):
+        loops = " ".join(ast.unparse(g).strip() for g in node.generators)
+        return [f"{indent}{head}[", *_lines(node.elt, inner, "", ""), f"{inner}{loops}", f"{indent}]{tail}"]
+    if isinstance(node, ast.IfExp):
+        return [f"{indent}{head}(", *_lines(node.body, inner, "", ""), *_lines(node.test, inner, "if ", ""),
+                *_lines(node.orelse, inner, "else ", ""), f"{indent}){tail}"]  # fmt: skip
+    if isinstance(node, ast.Starred):
+        return _lines(node.value, indent, head + "*", tail)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        left = _lines(node.left, inner, *(("(", ")") if isinstance(node.left, ast.BinOp) else ("", "")))
+        op = _OPS[type(node.op)]
+        right = _lines(node.right, inner, *((f"{op} (", ")") if isinstance(node.right, ast.BinOp) else (f"{op} ", "")))
+        return [f"{indent}{head}(", *left, *right, f"{indent}){tail}"]
+    return [text]
+
+
+_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
+        ast.MatMult: "@"}  # fmt: skip
+
+
+def _chained(node: ast.Call) -> bool:
+    """Whether a method call is made on another call's result (`a(x).b(y)`): a chain to split."""
+    return isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call)
+
+
+def _chain(node: ast.expr, indent: str) -> list[str]:
+    """The links of a method chain `a(x).b(y).c(z)`, one a line: `a(x)`, `.b(y)`, `.c(z)`."""
+    links = []
+    while isinstance(node, ast.Call) and _chained(node):
+        call = ast.Call(ast.Name("_"), node.args, node.keywords)
+        links.insert(0, f".{node.func.attr}{ast.unparse(call)[1:]}")
+        node = node.func.value
+    return [*_lines(node, indent, "", ""), *(f"{indent}{link}" for link in links)]
 
 
 def _unwrapped(tree: ast.ClassDef) -> str:

@@ -70,7 +70,10 @@ class Views:
             tree = ast.parse(source).body[0]
             found = _literals(tree)
             values = [c.value for _, c in found]
-            self.parsed[source] = (_blanked(source, found), [m for m, _ in found], values, _layers(tree))
+            blank = [c for _, c in found]
+            if isinstance(doc := tree.body[0], ast.Expr) and isinstance(doc.value, ast.Constant):
+                blank.append(doc.value)  # the models of one file share a class whatever their docs
+            self.parsed[source] = (_blanked(source, blank), [m for m, _ in found], values, _layers(tree))
         return self.parsed[source]
 
     def postorder(self, scope: Scope) -> list[Scope]:
@@ -123,9 +126,9 @@ class Views:
     def _child_key(self, fv: FileView, child: Scope) -> tuple:
         """What a parent's class takes from a child: its label, arguments and signature (each iteration's)."""
         if child.kind != "repeat":
-            return (child.label, self._args(child), self._signature(fv.signatures[id(child)]))
-        iterations = tuple((self._args(it), self._signature(fv.signatures[id(it)]), len(it.inputs), len(it.outputs))
-                           for it in child.items if isinstance(it, Scope))  # fmt: skip
+            return (child.label, self._args(child), self._signature(fv.signatures[id(child)]), _lifted(fv, child))
+        iterations = tuple((self._args(it), self._signature(fv.signatures[id(it)]), _lifted(fv, it), len(it.inputs),
+                            len(it.outputs)) for it in child.items if isinstance(it, Scope))  # fmt: skip
         return (child.label, "repeat", child.shared, tuple(child.taps), len(child.inputs), iterations)
 
 
@@ -143,18 +146,26 @@ def _own(fv: FileView, scope: Scope) -> tuple | None:
             tuple(scope.input_names))  # fmt: skip
 
 
+def _lifted(fv: FileView, child: Scope) -> str:
+    """The arguments `lift.py` gave a child scope (its parent passes them), as text."""
+    return repr(sorted(fv.signatures[id(child)].lifted.get(id(child), {}).items()))
+
+
 def _args(args: dict[str, Any]) -> str:
     return repr(sorted((k, type(v).__name__, v) for k, v in args.items()))
 
 
-def _blanked(source: str, found: list[tuple[str, ast.Constant]]) -> bytes:
-    """The source with each literal's text replaced by `...`: sources agree on it exactly when their
-    syntax trees agree but for the literals (the generated code has no value-dependent comments)."""
-    lines = source.encode().split(b"\n")  # the trees' columns count UTF-8 bytes; a number is on one line
-    for c in sorted((c for _, c in found), key=lambda c: (c.lineno, c.col_offset), reverse=True):
-        row = c.lineno - 1  # the last first, so the columns of the earlier ones stay put
-        lines[row] = lines[row][: c.col_offset] + b"..." + lines[row][c.end_col_offset :]
-    return b"\n".join(lines)
+def _blanked(source: str, found: list[ast.Constant]) -> bytes:
+    """The source with each constant's text (a literal, the docstring) replaced by `...`: sources agree
+    on it exactly when their syntax trees agree but for those (the code has no value-dependent comments)."""
+    text = source.encode()  # the trees' columns count UTF-8 bytes
+    starts = [0]
+    for line in text.split(b"\n"):
+        starts.append(starts[-1] + len(line) + 1)
+    for c in sorted(found, key=lambda c: (c.lineno, c.col_offset), reverse=True):
+        a, b = starts[c.lineno - 1] + c.col_offset, starts[c.end_lineno - 1] + c.end_col_offset
+        text = text[:a] + b"..." + text[b:]  # the last first, so the offsets of the earlier ones stay put
+    return text
 
 
 def _fresh_once(fv: FileView, v: Value) -> bool:

@@ -49,7 +49,8 @@ HELPERS = {
         return torch.addcmul(self.beta, self.alpha, x)
 ''',
     "FourierPosition": '''class FourierPosition(nn.Module):
-    """Perceiver's Fourier features of an H x W grid (Jaegle et al. 2021), a [1, H*W, 2 + 4K] buffer.
+    """Perceiver's Fourier features of an H x W grid (Jaegle et al. 2021), a [1, H*W, 2 + 4K]
+    buffer.
 
     Per pixel: (y, x) in [-1, 1], then sin and cos of pi * f * y and pi * f * x for K frequencies f
     from 1 to max_resolution / 2 (0: the grid's size; Hugging Face's channel order); computed once,
@@ -61,9 +62,11 @@ HELPERS = {
         super().__init__()
         axes = [torch.linspace(-1.0, 1.0, n, device=device) for n in (height, width)]
         pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 2)
-        freq = torch.linspace(1.0, (max_resolution or max(height, width)) / 2, num_bands, device=device)
+        top = (max_resolution or max(height, width)) / 2
+        freq = torch.linspace(1.0, top, num_bands, device=device)
         angle = (pos[:, :, None] * freq).reshape(-1, 2 * num_bands)
-        pe = torch.cat([pos, torch.sin(torch.pi * angle), torch.cos(torch.pi * angle)], dim=-1)[None]
+        waves = [torch.sin(torch.pi * angle), torch.cos(torch.pi * angle)]
+        pe = torch.cat([pos, *waves], dim=-1)[None]
         self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
 
     def forward(self) -> torch.Tensor:
@@ -80,7 +83,8 @@ HELPERS = {
         return x * self.gamma
 ''',
     "SinePosition": '''class SinePosition(nn.Module):
-    """The fixed sinusoidal position encoding (Vaswani et al. 2017, section 3.5), a [1, n, dim] buffer.
+    """The fixed sinusoidal position encoding (Vaswani et al. 2017, section 3.5), a [1, n, dim]
+    buffer.
 
     PE(pos, 2i) = sin(pos / base^(2i/dim)), PE(pos, 2i+1) = cos(pos / base^(2i/dim)); computed once,
     not saved in state_dict.
@@ -89,8 +93,10 @@ HELPERS = {
     def __init__(self, n: int, dim: int, base: float = 10000.0, *, device=None, dtype=None) -> None:
         super().__init__()
         position = torch.arange(n, device=device, dtype=torch.float32)[:, None]
-        angle = position / base ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim)
-        pe = torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim)  # sin, cos interleaved
+        even = torch.arange(0, dim, 2, device=device, dtype=torch.float32)
+        angle = position / base ** (even / dim)
+        # sin, cos interleaved
+        pe = torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim)
         self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
 
     def forward(self) -> torch.Tensor:
@@ -169,6 +175,7 @@ class Signature:
     params: list[str]
     defaults: dict[str, Any]
     checkpointing: bool = False
+    lifted: dict[int, dict[str, Any]] = field(default_factory=dict)  # scope id -> its lifted arguments (lift.py)
 
 
 @dataclass
@@ -373,7 +380,8 @@ def _construct(fv: FileView, child: Scope, body: _Body, given: dict[str, str] | 
     """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values
     (or the expressions `given` for some), passing `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
-    values = {k: repr(native(v)) for k, v in child.args.items()} | (given or {})
+    lifted = {k: repr(v) for k, v in sig.lifted.get(id(child), {}).items()}  # lift.py
+    values = {k: repr(native(v)) for k, v in child.args.items()} | lifted | (given or {})
     args = [values[p] if p not in sig.defaults else f"{p}={values[p]}" for p in sig.params]
     if sig.checkpointing:
         body.checkpointing = True

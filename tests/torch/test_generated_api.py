@@ -14,11 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import archgraph  # noqa: E402
-from tests.conftest import ROOT, spec_models  # noqa: E402
+from tests.conftest import ROOT, generated_model, spec_models  # noqa: E402
 
 
 def _generated(name: str):
-    return importlib.import_module(f"generated.{name}")
+    """The generated module holding the model `name` (its spec file's)."""
+    spec = next(path for path, model in spec_models() if model == name)
+    return importlib.import_module(f"generated.{spec.stem}")
 
 
 def _same_structure(a, b) -> None:
@@ -36,9 +38,8 @@ def _same_structure(a, b) -> None:
 )  # fmt: skip
 def test_keyword_arguments_build_what_the_spec_builds_with_them(name, kwargs):
     """`VitB16(num_classes=10)` equals `archgraph.build("specs/vit_b16.arch", num_classes=10)`."""
-    module = _generated(name)
-    cls = getattr(module, module.__all__[0])
     spec = next(path for path, model in spec_models() if model == name)
+    cls = generated_model(spec, name)
     _same_structure(cls(**kwargs, device="meta"), archgraph.build(spec, name, device="meta", **kwargs))
 
 

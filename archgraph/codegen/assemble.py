@@ -1,0 +1,178 @@
+"""One file for the models of one spec file, shaped like timm's model files.
+
+`merge` takes each model's classes (`classes.build`, block classes first, the model last) and
+keeps every block class once; a block class that differs from one of the same name already
+kept gets a variant name (`BlocksNoDownsample`, `AttentionB`), never a number. A model whose
+class equals one kept already except for its constructor's defaults (and its docstring)
+becomes a timm-style entry function calling that class with the other defaults:
+
+    def vit_b16_384(**kwargs) -> VitB16:
+        model_args = dict(img_size=384)
+        return VitB16(**dict(model_args, **kwargs))
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass, field
+
+from archgraph.codegen.classes import Result, Written, _layers, _variant
+from archgraph.codegen.layout import WIDTH, _wrap, layout
+from archgraph.codegen.names import sanitize
+from archgraph.ir import Graph
+
+
+@dataclass
+class Model:
+    """A model of the file: its name, the class that builds it, and for an entry function the
+    keyword arguments that differ from the class's defaults (None: the model is the class)."""
+
+    name: str
+    cls: str
+    doc: str
+    arguments: dict | None = None
+    params: list[str] = field(default_factory=list)  # the class's keyword arguments from the spec
+
+
+@dataclass
+class Merged:
+    blocks: list[ast.ClassDef] = field(default_factory=list)
+    models: dict[str, ast.ClassDef] = field(default_factory=dict)  # model class name -> its tree
+    entries: list[Model] = field(default_factory=list)  # every model, in the spec's order
+    helpers: list[str] = field(default_factory=list)
+
+    @property
+    def exports(self) -> list[str]:
+        """`__all__`: the model classes and the entry functions."""
+        return [m.cls if m.arguments is None else sanitize(m.name) for m in self.entries]
+
+
+def merge(names: list[str], results: list[Result]) -> Merged:
+    """The classes of the models `names` (one Result each), each block class once."""
+    out = Merged()
+    kept: dict[str, str] = {}  # class name -> its dump
+    variants: dict[str, list] = {}  # a block's class name -> (name, layers) of its kept variants
+    bases: dict[str, tuple[str, Written]] = {}  # model class name -> (its shape, its Written)
+    for name, result in zip(names, results, strict=True):
+        renames: dict[str, str] = {}
+        for w in result.classes[:-1]:
+            tree = _renamed(w.tree, renames)
+            new = _keep(tree, kept, variants, out)
+            if new != w.signature.name:
+                renames[w.signature.name] = new
+        for h in result.helpers:
+            if h not in out.helpers:
+                out.helpers.append(h)
+        model = result.classes[-1]
+        tree = _renamed(model.tree, renames)
+        shape = _model_shape(tree)
+        base = next((n for n, (s, _) in bases.items() if s == shape), None)
+        if base is not None:
+            defaults = bases[base][1].signature.defaults
+            mine = model.signature.defaults
+            arguments = {p: v for p, v in mine.items() if defaults.get(p) != v or type(defaults.get(p)) is not type(v)}
+            out.entries.append(Model(name, base, model.doc, arguments, model.signature.params))
+            continue
+        tree.name = _unique(tree.name, kept)
+        kept[tree.name] = _dump(tree)
+        bases[tree.name] = (shape, model)
+        out.models[tree.name] = tree
+        out.entries.append(Model(name, tree.name, model.doc, None, model.signature.params))
+    return out
+
+
+def merge_fitted(graphs: list[Graph], result: Result) -> Merged:
+    """The file of the models `graphs` from their classes fitted together (`build(several=True)`)."""
+    out = Merged(helpers=list(result.helpers))
+    models = {sig.name for sig in result.models.values()}
+    trees = {w.signature.name: w.tree for w in result.classes}
+    out.blocks = [w.tree for w in result.classes if w.signature.name not in models]
+    for graph in graphs:
+        sig = result.models[graph.name]
+        doc = graph.doc or graph.name
+        if sig.name not in out.models:
+            out.models[sig.name] = trees[sig.name]
+            out.entries.append(Model(graph.name, sig.name, doc, None, sig.params))
+            continue
+        mine = {p: graph.params[p] for p in sig.params}
+        arguments = {p: v for p, v in mine.items() if not _same(v, sig.defaults.get(p))}
+        out.entries.append(Model(graph.name, sig.name, doc, arguments, sig.params))
+    return out
+
+
+def _same(a, b) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _keep(tree: ast.ClassDef, kept: dict[str, str], variants: dict, out: Merged) -> str:
+    """The name `tree` is kept under: an equal class's of its block, else its own or a variant name."""
+    dump, base = _dump(tree), tree.name
+    for name, _ in variants.get(base, []):
+        if kept[name] == dump:
+            return name
+    if base in variants:
+        tree.name = _variant(base, _layers(tree), [v for _, v in variants[base]], set(kept))
+    tree.name = _unique(tree.name, kept)
+    variants.setdefault(base, []).append((tree.name, _layers(tree)))
+    kept[tree.name] = dump
+    out.blocks.append(tree)
+    return tree.name
+
+
+def _dump(tree: ast.ClassDef) -> str:
+    saved, tree.name = tree.name, ""
+    text = ast.dump(tree)
+    tree.name = saved
+    return text
+
+
+def _unique(name: str, kept: dict[str, str]) -> str:
+    candidate = name
+    for letter in "BCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if candidate not in kept:
+            return candidate
+        candidate = name + letter
+    return candidate
+
+
+def _renamed(tree: ast.ClassDef, renames: dict[str, str]) -> ast.ClassDef:
+    """`tree` with the class names it calls renamed (in place: each build parses its own trees)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in renames:
+            node.id = renames[node.id]
+    return tree
+
+
+def _model_shape(tree: ast.ClassDef) -> str:
+    """A model class without its name, docstring and constructor defaults."""
+    other = copy.deepcopy(tree)
+    other.name = ""
+    if other.body and isinstance(other.body[0], ast.Expr) and isinstance(other.body[0].value, ast.Constant):
+        other.body[0] = ast.Expr(ast.Constant(""))
+    for fn in other.body:
+        if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
+            fn.args.kw_defaults = [None] * len(fn.args.kw_defaults)
+    return ast.dump(other)
+
+
+def entry_source(model: Model, doc: str) -> str:
+    """`def name(**kwargs) -> Class:` calling the class with the model's other defaults."""
+    lines = [f"def {sanitize(model.name)}(**kwargs) -> {model.cls}:", f'    """{doc}"""']
+    if model.arguments:
+        call = ast.Call(ast.Name("dict"), [], [ast.keyword(k, ast.Constant(v)) for k, v in model.arguments.items()])
+        line = f"    model_args = {ast.unparse(call)}"
+        lines += _wrap(line) if len(line) > WIDTH else [line]
+        lines.append(f"    return {model.cls}(**dict(model_args, **kwargs))")
+    else:
+        lines.append(f"    return {model.cls}(**kwargs)")
+    return "\n".join(lines)
+
+
+def sources(merged: Merged, docs: dict[str, str]) -> list[str]:
+    """The block classes, then each model's class or entry function in the spec's order
+    (`docs`: an entry function's docstring by model name)."""
+    out = [layout(t) for t in merged.blocks]
+    for m in merged.entries:
+        out.append(layout(merged.models[m.cls]) if m.arguments is None else entry_source(m, docs[m.name]))
+    return out
