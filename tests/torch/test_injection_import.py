@@ -67,11 +67,13 @@ def test_only_module_definition_runs(executed):
                 assert name == "_handle_fromlist", (path.name, where, name)  # `from torch import nn`
 
 
-@pytest.mark.parametrize("model", ["eval_", "forward"])
-def test_models_with_hostile_names_run(executed, model):
+@pytest.mark.parametrize(
+    ("spec", "model"), [("builtin_and_module_names", "eval_"), ("generated_code_names", "forward")]
+)
+def test_models_with_hostile_names_run(executed, spec, model):
     """Names that are builtins, modules or the generated code's own names still give a working module."""
     files, _ = executed
-    (path,) = [p for p in files if p.stem == model]
+    (path,) = [p for p in files if p.stem == spec]  # one file per spec file, named after it
     namespace: dict = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     module = namespace[namespace["__all__"][0]]()
