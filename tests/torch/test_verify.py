@@ -43,7 +43,8 @@ def _broken(tmp_path, old: str, new: str):
 
 
 def test_verify_fails_on_a_module_whose_mlp_width_was_changed(tmp_path, capsys):
-    path = _broken(tmp_path, "Mlp(dim * mlp_ratio, dim, **dd)", "Mlp(dim * mlp_ratio - 6, dim, **dd)")
+    path = _broken(tmp_path, "Mlp(dim * mlp_ratio, dim, drop=proj_drop, **dd)",
+                   "Mlp(dim * mlp_ratio - 6, dim, drop=proj_drop, **dd)")  # fmt: skip
     code = main(["verify", "specs/vit_ti16.arch", *SMALL, "--module", str(path)])
     captured = capsys.readouterr()
     assert code == 1
