@@ -458,6 +458,12 @@ class ToSyntax(Transformer):
         label, inner = children
         return replace(inner, label=str(label), label_span=self.span(label), span=self.span(meta))
 
+    def labelled_model(self, meta, children):
+        """`model: call(...)`: the keyword as a label (Hugging Face wraps its models' cores in `model`)."""
+        span = self.span(meta)
+        word = Span(span.file, span.line, span.col, span.line, span.col + len("model"))
+        return replace(children[0], label="model", label_span=word, span=span)
+
 
 def _unquote(token: Token | str) -> str:
     text = str(token)

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from archgraph.codegen.classifier import classifier, methods
+from archgraph.codegen.detr_helpers import DETR_HELPERS
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
@@ -112,6 +113,7 @@ HELPERS = {
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
 }
+HELPERS.update(DETR_HELPERS)  # FrozenBatchNorm2d, SinePosition2d
 
 
 @dataclass

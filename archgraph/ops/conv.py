@@ -89,7 +89,8 @@ def check_conv(x: TensorType, a: dict) -> None:
 
 def conv_shape(x: TensorType, a: dict) -> TensorType:
     """The output [B, out_channels, H', W'] of a convolution of `x`, once `check_conv` passed."""
-    h, w = _spatial(x, a["kernel_size"], a["stride"], a["padding"], "kernel")
+    span = a.get("dilation", 1) * (a["kernel_size"] - 1) + 1  # a dilated kernel's extent
+    h, w = _spatial(x, span, a["stride"], a["padding"], "kernel")
     return TensorType((x.dims[0], a["out_channels"], h, w), x.dtype)
 
 
