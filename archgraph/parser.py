@@ -189,10 +189,13 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
         if "NAME" in expected and str(token).isidentifier():
             return ArchSyntaxError(f"`{token}` is a keyword and cannot be used as a name here", span)
     previous, opener = _context(source.text, _offset(source.text, line, col))
-    if previous is not None and "NAME" in expected and previous.type != "NAME" and str(previous).isidentifier():
+    # after `model` the parser wants the `:` of a label (`model: call(...)`), not a name
+    label = "NAME" not in expected and str(previous) == "model"
+    if previous is not None and ("NAME" in expected or label) and previous.type != "NAME" and str(
+            previous).isidentifier():  # fmt: skip
         if _meant_as_name(source.text, previous, _error_offset(error, source.text)):
             where = _span(source.name, previous)
-            return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name", where)
+            return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name{' here' * label}", where)
     closer = _CLOSERS.get(str(opener)) if opener is not None else None
     if closer is not None and _terminal_names()[closer] in expected:
         others = (["`,`"] if _terminal_names()[","] in expected else []) + (
