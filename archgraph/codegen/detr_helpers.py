@@ -34,18 +34,26 @@ DETR_HELPERS = {
     def __init__(self, h: int, w: int, dim: int, temperature: float = 10000.0, normalize: bool = True,
                  scale: float = 6.283185307179586, *, device=None, dtype=None) -> None:
         super().__init__()
+        self.size, self.temperature, self.normalize, self.scale = (h, w), temperature, normalize, scale
+        self.register_buffer("pe", torch.empty(1, h * w, dim, device=device, dtype=dtype), persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Compute the table in place (again after `to_empty()` of a model built on `meta`)."""
+        if self.pe.is_meta:
+            return
+        (h, w), dim, device = self.size, self.pe.shape[-1], self.pe.device
         y = torch.arange(1, h + 1, device=device, dtype=torch.float32)[:, None].expand(h, w)
         x = torch.arange(1, w + 1, device=device, dtype=torch.float32)[None, :].expand(h, w)
-        if normalize:
-            y, x = y / (y[-1:, :] + 1e-6) * scale, x / (x[:, -1:] + 1e-6) * scale
-        feats = dim // 2
-        dim_t = torch.arange(feats, device=device, dtype=torch.float32)
-        dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / feats)
+        if self.normalize:
+            y, x = y / (y[-1:, :] + 1e-6) * self.scale, x / (x[:, -1:] + 1e-6) * self.scale
+        dim_t = torch.arange(dim // 2, device=device, dtype=torch.float32)
+        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / (dim // 2))
         pos_y, pos_x = y[:, :, None] / dim_t, x[:, :, None] / dim_t
         pos_y = torch.stack((pos_y[:, :, 0::2].sin(), pos_y[:, :, 1::2].cos()), dim=3).flatten(2)
         pos_x = torch.stack((pos_x[:, :, 0::2].sin(), pos_x[:, :, 1::2].cos()), dim=3).flatten(2)
-        pe = torch.cat((pos_y, pos_x), dim=2).reshape(1, h * w, dim)
-        self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
+        self.pe.copy_(torch.cat((pos_y, pos_x), dim=2).reshape(1, h * w, dim))
 
     def forward(self) -> torch.Tensor:
         return self.pe

@@ -78,13 +78,13 @@ register(OpDef(
            "normalize": Attr("bool", True, "scale the positions 1..H and 1..W to (0, scale] (DETR's sine: true)"),
            "scale": Attr("float", 2 * math.pi, "the range of the normalised positions (DETR's 2 pi)")},
     infer=_sine_2d_infer,
-    emit=Emit(module=_sine_2d_module, call=lambda a: f"{a.target}()"),
+    emit=Emit(module=_sine_2d_module, call=lambda a: f"{a.target}()", init=lambda a: [f"{a.target}.reset_parameters()"]),
     summary="DETR's fixed 2-D sine position embedding of an H x W feature map, a [1, H*W, D] buffer in token order",
     buffer=True,
     formulas={"shape": "[B, C, H, W] -> [1, H*W, dim]", "params": "0", "flops": "0"},
     fvcore=uncounted,
     memory=Memory("nothing", "a constant: its gradient is not taken"),
-    notes="For each of y (rows) and x (columns): the position p = 1..H (1..W), with `normalize` p / (H + 1e-6) * scale; then with F = D / 2 features and t = temperature ** (2 * (i // 2) / F), feature 2i is sin(p / t) and 2i + 1 cos(p / t). The y features come first, then x; tokens are row-major, as `to_tokens` orders them (DETR's models/position_encoding.py PositionEmbeddingSine, HF's DetrSinePositionEmbedding, with an all-ones pixel mask). Only the feature map's size is read (`like`), at build time: 0 parameters, registered with `persistent=False` (HF's state_dict has no such key), listed under the memory report's buffers. Generated code: a `SinePosition2d` helper class (buffer `pe`); `self.position_embedding = SinePosition2d(25, 38, 256, 10000.0, True, 6.283185307179586, **dd)`, read as `self.position_embedding()`.",
+    notes="For each of y (rows) and x (columns): the position p = 1..H (1..W), with `normalize` p / (H + 1e-6) * scale; then with F = D / 2 features and t = temperature ** (2 * (i // 2) / F), feature 2i is sin(p / t) and 2i + 1 cos(p / t). The y features come first, then x; tokens are row-major, as `to_tokens` orders them (DETR's models/position_encoding.py PositionEmbeddingSine, HF's DetrSinePositionEmbedding, with an all-ones pixel mask). Only the feature map's size is read (`like`), at build time: 0 parameters, registered with `persistent=False` (HF's state_dict has no such key; `init_weights` recomputes it, so a model built on `meta` gets it after `to_empty()`), listed under the memory report's buffers. Generated code: a `SinePosition2d` helper class (buffer `pe`); `self.position_embedding = SinePosition2d(25, 38, 256, 10000.0, True, 6.283185307179586, **dd)`, read as `self.position_embedding()`.",
     example="pos = position_embedding: sine_position_2d(f, d_model)",
 ))  # fmt: skip
 

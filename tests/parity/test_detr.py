@@ -28,7 +28,7 @@ PARAMS = {
     "detr_dc5": (41_524_768, 41_302_368),
     "detr_r101": (60_464_672, 60_242_272),
 }
-SMALL = {"img_h": 64, "img_w": 96}  # a 2x3 map after a stride of 32 (4x6 for DC5)
+SMALL = {"img_size": 64, "img_w": 96}  # a 2x3 map after a stride of 32 (4x6 for DC5)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_reduced_input_loads_hf_strictly_and_equals_its_outputs(name, offline):
                 buffer.uniform_(0.5, 1.5)
     model = archgraph.build(SPEC, name, **SMALL).eval()
     model.load_state_dict(ref.state_dict(), strict=True)  # HF's keys as they are: model.backbone.model.conv1...
-    x = torch.randn(2, 3, SMALL["img_h"], SMALL["img_w"])
+    x = torch.randn(2, 3, SMALL["img_size"], SMALL["img_w"])
     with torch.no_grad():
         ours, theirs = model(x), ref(pixel_values=x)  # HF's pixel_mask defaults to all ones
     torch.testing.assert_close(ours["logits"], theirs.logits)
@@ -89,7 +89,7 @@ def test_reduced_input_loads_hf_strictly_and_equals_its_outputs(name, offline):
 @pytest.mark.parametrize("name", ["detr_r50", "detr_dc5"])
 def test_reduced_input_flops_equal_flop_counter(name):
     model = archgraph.build(SPEC, name, **SMALL).eval()
-    _, measured = counted(model, torch.randn(1, 3, SMALL["img_h"], SMALL["img_w"]), math_sdpa=True)
+    _, measured = counted(model, torch.randn(1, 3, SMALL["img_size"], SMALL["img_w"]), math_sdpa=True)
     assert measured == archgraph.analyze(SPEC, name, overrides=SMALL)["flops"]
 
 
@@ -107,7 +107,7 @@ def test_fvcore_convention_equals_fvcore_on_hf(offline):
     resize of the pixel mask to the h x w map (one per element). The spec takes no mask (all ones)."""
     ref = hf_model("detr_r50", attn_implementation="eager").eval()
     ours = archgraph.analyze(SPEC, "detr_r50", convention="fvcore", overrides=SMALL)["convention"]["count"]
-    assert _fvcore(ref, SMALL["img_h"], SMALL["img_w"]) == ours + 2 * 3
+    assert _fvcore(ref, SMALL["img_size"], SMALL["img_w"]) == ours + 2 * 3
 
 
 @pytest.mark.slow
