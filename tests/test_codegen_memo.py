@@ -5,8 +5,8 @@ by one); a scope's literal-size class is rendered only the first time a scope wi
 block, call site, arguments, input types and children's classes is met. Counted, not timed:
 ViT-B/16 at depth 24 renders one class more per added block than at depth 12, from the one
 lowering whose blocks all differ (the drop-path schedule tried on); before the memo, every
-iteration of every build was rendered, and its file is the
-same but for the default depth and the counts in its docstring.
+iteration of every build was rendered. The two files are the same but for the default depth
+and the counts in their docstrings.
 """
 
 from __future__ import annotations
