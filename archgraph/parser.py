@@ -189,10 +189,13 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
         if "NAME" in expected and str(token).isidentifier():
             return ArchSyntaxError(f"`{token}` is a keyword and cannot be used as a name here", span)
     previous, opener = _context(source.text, _offset(source.text, line, col))
-    if previous is not None and "NAME" in expected and previous.type != "NAME" and str(previous).isidentifier():
+    # after `model` the parser wants the `:` of a label (`model: call(...)`), not a name
+    label = "NAME" not in expected and str(previous) == "model"
+    if previous is not None and ("NAME" in expected or label) and previous.type != "NAME" and str(
+            previous).isidentifier():  # fmt: skip
         if _meant_as_name(source.text, previous, _error_offset(error, source.text)):
             where = _span(source.name, previous)
-            return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name", where)
+            return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name{' here' * label}", where)
     closer = _CLOSERS.get(str(opener)) if opener is not None else None
     if closer is not None and _terminal_names()[closer] in expected:
         others = (["`,`"] if _terminal_names()[","] in expected else []) + (
@@ -470,6 +473,12 @@ class ToSyntax(Transformer):
         label, index, inner = children  # label: the token `name.(`
         return replace(inner, label=str(label)[:-2], label_span=self.span(label), label_index=index,
                        span=self.span(meta))  # fmt: skip
+
+    def labelled_model(self, meta, children):
+        """`model: call(...)`: the keyword as a label (Hugging Face wraps its models' cores in `model`)."""
+        span = self.span(meta)
+        word = Span(span.file, span.line, span.col, span.line, span.col + len("model"))
+        return replace(children[0], label="model", label_span=word, span=span)
 
 
 def _unquote(token: Token | str) -> str:

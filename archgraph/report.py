@@ -33,6 +33,7 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "batch": batch,
         "conventions": "flops = 2 x macs of matmul and conv (FlopCounterMode); other_flops = elementwise work",
         "params": t.params,
+        "trainable_params": t.params - sum(n.params for n in graph.nodes.values() if n.attrs.get("frozen")),
         "macs": t.macs,
         "flops": t.flops,
         "other_flops": t.other_flops,
@@ -289,6 +290,8 @@ def _notes(data: dict, tools: bool) -> list[str]:
     if _extra(data):
         notes += [f"{conv['name']} convention: {conv['count']:,} {conv['unit']} ({human(conv['count'])})",
                   f"  counts {conv['includes']}", *(f"  reproduces {r}" for r in conv["reproduces"])]  # fmt: skip
+    if data.get("trainable_params", data["params"]) != data["params"]:
+        notes.append(f"trainable parameters {data['trainable_params']:,} (the rest frozen: requires_grad off)")
     if data.get("token_dependent") and data["token_dependent"]["params"]:
         dep = data["token_dependent"]
         notes.append(f"parameters that depend on the token count (change with {dep.get('knob', 'the input size')}): "

@@ -205,6 +205,8 @@ def test_no_generated_class_is_numbered():
         "self.sr.out_channels // self.sr.groups)) ** 0.5)",
         "return (a + b) * (c - d) * (eeeeeeeeeeeeeeeeeeeeeeee + ffffffffffffffffffffffffffff) - "
         "gggggggggggggggggggggggggggggg ** (h - i)",
+        "return {'logits': self.class_labels_classifier(h), 'pred_boxes': "
+        "torch.sigmoid(self.bbox_predictor(h)), 'aux': h}",
     ],
 )
 def test_long_statements_are_split_within_100_characters_to_the_same_code(statement):

@@ -79,6 +79,10 @@ def _lines(node: ast.expr, indent: str, head: str, tail: str) -> list[str]:
         opening, closing = ("[", "]") if isinstance(node, ast.List) else ("(", ")")
         parts = [x for e in node.elts for x in _lines(e, inner, "", ",")]
         return [f"{indent}{head}{opening}", *parts, f"{indent}{closing}{tail}"]
+    if isinstance(node, ast.Dict) and node.keys and None not in node.keys:  # named outputs
+        parts = [x for k, v in zip(node.keys, node.values, strict=True) for x in
+                 _lines(v, inner, f"{ast.unparse(k)}: ", ",")]  # fmt: skip
+        return [f"{indent}{head}{{", *parts, f"{indent}}}{tail}"]
     if isinstance(node, ast.ListComp):
         loops = " ".join(ast.unparse(g).strip() for g in node.generators)
         return [f"{indent}{head}[", *_lines(node.elt, inner, "", ""), f"{inner}{loops}", f"{indent}]{tail}"]

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from archgraph.codegen.classifier import classifier, methods
+from archgraph.codegen.detr_helpers import DETR_HELPERS
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, hole, render, target
 from archgraph.codegen.knobs import KNOB_HELPERS, schedule_lines
@@ -141,6 +142,7 @@ HELPERS = {
 ''',
 }
 HELPERS.update(KNOB_HELPERS)
+HELPERS.update(DETR_HELPERS)  # FrozenBatchNorm2d, SinePosition2d
 
 
 @dataclass

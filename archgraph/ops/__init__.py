@@ -7,6 +7,7 @@ from archgraph.ops import (  # noqa: F401  (registers)
     act,
     attention,
     conv,
+    detr,
     dropout,
     elementwise,
     embedding,

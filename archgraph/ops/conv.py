@@ -89,7 +89,9 @@ def check_conv(x: TensorType, a: dict) -> None:
 
 def conv_shape(x: TensorType, a: dict) -> TensorType:
     """The output [B, out_channels, H', W'] of a convolution of `x`, once `check_conv` passed."""
-    h, w = _spatial(x, a["kernel_size"], a["stride"], a["padding"], "kernel")
+    k, rate = a["kernel_size"], a.get("dilation", 1)
+    what = f"a {k}x{k} kernel with dilation {rate} spans" if rate > 1 else "kernel"
+    h, w = _spatial(x, rate * (k - 1) + 1, a["stride"], a["padding"], what)  # a dilated kernel's extent
     return TensorType((x.dims[0], a["out_channels"], h, w), x.dtype)
 
 

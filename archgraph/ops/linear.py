@@ -45,7 +45,10 @@ def _init_lines(a) -> list[str]:
         lines = [f"nn.init.normal_({m}.weight, std=(2 / ({fan_out})) ** 0.5)", f"nn.init.zeros_({m}.bias)"]
     else:
         lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
-    return [line for line in lines if ".bias" not in line or a.value("bias")]
+    lines = [line for line in lines if ".bias" not in line or a.value("bias")]
+    if a.attrs.get("frozen"):  # DETR's stem and layer1: no gradient, so no optimiser updates them
+        lines.append(f"{a.target}.requires_grad_(False)")
+    return lines
 
 
 def _linear_infer(ins, a):
@@ -85,6 +88,7 @@ register(OpDef(
 def _conv_infer(ins, a):
     (x,) = ins
     check_conv(x, a)
+    check_positive(a, "dilation")
     out = conv_shape(x, a)
     check_choice(a, "init", _LINEAR_INIT)
     return out
@@ -93,6 +97,7 @@ def _conv_infer(ins, a):
 def _conv_module(a) -> str:
     args = [str(a.types[0].dims[1]), a["out_channels"], f"kernel_size={a['kernel_size']}"]
     args += [f"{k}={a[k]}" for k in ("stride", "padding", "groups")]  # codegen drops PyTorch's defaults
+    args += [f"dilation={a['dilation']}"] if a.value("dilation") != 1 else []
     args.append(f"bias={a['bias']}")
     return f"nn.Conv2d({', '.join(args)}, **dd)"
 
@@ -102,7 +107,10 @@ register(OpDef(
     inputs=("x",),
     attrs={"out_channels": Attr("int", doc="output channels"), "kernel_size": Attr("int", doc="k: a square k x k kernel"),
            "stride": Attr("int", 1, "s, along both axes"), "padding": Attr("int", 0, "p zeros on every side"),
-           "groups": Attr("int", 1, "must divide C and out_channels"), "bias": Attr("bool", True, "learn an additive bias"),
+           "groups": Attr("int", 1, "must divide C and out_channels"),
+           "dilation": Attr("int", 1, "r: kernel taps r apart (DETR-DC5's last stage)"),
+           "frozen": Attr("bool", False, "requires_grad off: counted in the parameters, not in the trainable ones"),
+           "bias": Attr("bool", True, "learn an additive bias"),
            "init": Attr("str", "torch", "torch (PyTorch default, as timm's patch_embed) | trunc_normal | ...")},
     infer=_conv_infer,
     params=conv_params,
@@ -110,11 +118,11 @@ register(OpDef(
     emit=Emit(module=_conv_module, call=call_module, init=_init_lines),
     summary="a 2-D convolution (nn.Conv2d); output size floors as PyTorch does",
     learnable=True,
-    formulas={"shape": "[B, C, H, W] -> [B, out_channels, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1]",
+    formulas={"shape": "[B, C, H, W] -> [B, out_channels, (H + 2p - r(k - 1) - 1) // s + 1, (W + 2p - r(k - 1) - 1) // s + 1]",
               "params": "out_channels * C / groups * k * k + out_channels (bias)",
               "flops": "2 * B * out_channels * H' * W' * C / groups * k * k"},
     fvcore=uncounted,
     memory=Memory("input", "the input (for the weight gradient)"),
-    notes="A square kernel. `groups` must divide `C` and `out_channels`, and the kernel must fit. `init` as `linear`; the default `torch` keeps PyTorch's init, as timm's `patch_embed.proj`. Generated code: `self.proj = nn.Conv2d(3, 768, kernel_size=16, stride=16, **dd)`; `stride`, `padding` and `groups` are written only when they differ from the defaults, and `bias=False` only when off.",
+    notes="A square kernel. `groups` must divide `C` and `out_channels`, and the kernel must fit. `init` as `linear`; the default `torch` keeps PyTorch's init, as timm's `patch_embed.proj`. Generated code: `self.proj = nn.Conv2d(3, 768, kernel_size=16, stride=16, **dd)`; `stride`, `padding`, `groups` and `dilation` are written only when they differ from the defaults, and `bias=False` only when off. `dilation = r` spaces the taps r apart (`nn.Conv2d(dilation=r)`): the kernel spans r(k - 1) + 1 pixels at the cost of k * k taps, so with `padding = r` a 3x3 conv keeps the size, as DETR-DC5's dilated C5 stage. `frozen = true` turns its gradient off (`requires_grad_(False)` in `init_weights`), as DETR freezes its backbone's stem and first stage: the report's parameters still count it, its trainable figure does not.",
     example='x = proj: conv2d(x, embed_dim, patch_size, stride = patch_size)',
 ))  # fmt: skip

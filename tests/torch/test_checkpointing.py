@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 
 import archgraph  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
-from tests.torch.tiny import IDS, representatives, tiny  # noqa: E402
+from tests.torch.tiny import IDS, joined, representatives, tiny  # noqa: E402
 
 
 def loss_and_grads(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     model.zero_grad()
-    loss = model(x).square().mean()
+    loss = joined(model(x)).square().mean()
     loss.backward()
     return loss.detach(), {key: p.grad.clone() for key, p in model.named_parameters() if p.requires_grad}
 

@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests.torch.tiny import IDS, representatives, tiny  # noqa: E402
+from tests.torch.tiny import IDS, joined, representatives, tiny  # noqa: E402
 
 AUTOCAST = {torch.bfloat16: 2e-2, torch.float16: 5e-3}
 
@@ -28,9 +28,9 @@ def test_autocast_inference_is_close_to_fp32(spec, name, dtype):
     model, x = tiny(spec, name)
     model.eval()
     with torch.no_grad():
-        ref = model(x)
+        ref = joined(model(x))
         with torch.autocast("cpu", dtype=dtype):
-            out = model(x)
+            out = joined(model(x))
     assert out.dtype == dtype
     assert relative_error(out, ref) < AUTOCAST[dtype]
 
@@ -40,7 +40,7 @@ def test_autocast_bf16_training_step_gives_fp32_gradients(spec, name):
     model, x = tiny(spec, name)
     model.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = model(x).float().square().mean()
+        loss = joined(model(x)).float().square().mean()
     loss.backward()
     for key, p in ((k, p) for k, p in model.named_parameters() if p.requires_grad):  # DINO: a frozen gain
         assert p.grad is not None and p.grad.dtype == torch.float32 and p.grad.isfinite().all(), key
@@ -52,7 +52,7 @@ def test_bf16_weights_compute_in_bf16_close_to_fp32(spec, name):
     model.eval()
     half = copy.deepcopy(model).to(torch.bfloat16)
     with torch.no_grad():
-        ref, out = model(x), half(x.bfloat16())
+        ref, out = joined(model(x)), joined(half(x.bfloat16()))
     assert out.dtype == torch.bfloat16
     assert relative_error(out, ref) < 5e-2
 

@@ -55,6 +55,13 @@ def tiny(spec: Path, name: str, batch: int = 2, seed: int = 0, **kwargs) -> tupl
     return model, x
 
 
+def joined(out) -> torch.Tensor:
+    """A model's output as one tensor: named outputs (DETR's `logits`, `pred_boxes`) flattened per sample and joined."""
+    if isinstance(out, dict):
+        return torch.cat([t.flatten(1) for t in out.values()], dim=1)
+    return out
+
+
 def counted(model: torch.nn.Module, *inputs: torch.Tensor, math_sdpa: bool = False, precision=None):
     """(output, FlopCounterMode's total) of one forward `model(*inputs)` without grad: the oracle the FLOP
     tests share. `math_sdpa` runs attention on the math backend (on CPU the fused kernel counts 0,
