@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import archgraph  # noqa: E402
+from archgraph.api import open_model  # noqa: E402
 from archgraph.bench import make_step, steady_malloc, sync, training_flops  # noqa: E402
 from archgraph.codegen.names import camel  # noqa: E402
 from archgraph.devices import device_problem  # noqa: E402
@@ -147,7 +148,7 @@ def mm_fn(device: str, dtype: torch.dtype):
 def flops(case: Case, mode: str, x: torch.Tensor) -> int:
     """Inference: archgraph's analytic FLOPs. Training: forward + backward, FlopCounterMode on `meta`."""
     if mode == "train":
-        return training_flops(ROOT / case.spec, case.model, case.overrides, x.shape)
+        return training_flops(open_model(ROOT / case.spec, case.model, case.overrides).graph, x.shape[0])
     return archgraph.analyze(ROOT / case.spec, case.model, batch=x.shape[0], overrides=case.overrides)["flops"]
 
 
@@ -157,9 +158,9 @@ def measure(case: Case, mode: str, batch: int, args) -> Result:
     gen, ref = models(case, args.device)
     x = torch.randn(archgraph.input_shape(ROOT / case.spec, case.model, batch, **case.overrides), device=args.device)
     train = mode == "train"
-    fns = {"gen": make_step(gen, gen, x, train, args.dtype)}
+    fns = {"gen": make_step(gen, gen, [x], train, args.dtype)}
     if ref is not None:
-        fns["timm"] = make_step(ref, ref, x, train, args.dtype)
+        fns["timm"] = make_step(ref, ref, [x], train, args.dtype)
     for _ in range(args.warmup):
         for fn in fns.values():
             fn()

@@ -61,14 +61,24 @@ HELPERS = {
     def __init__(self, height: int, width: int, num_bands: int, max_resolution: int, *, device=None,
                  dtype=None) -> None:
         super().__init__()
+        self.size, self.num_bands, self.max_resolution = (height, width), num_bands, max_resolution
+        pe = torch.empty(1, height * width, 2 + 4 * num_bands, device=device, dtype=dtype)
+        self.register_buffer("pe", pe, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Compute the table in place (again after `to_empty()` of a model built on `meta`)."""
+        if self.pe.is_meta:
+            return
+        (height, width), device = self.size, self.pe.device
         axes = [torch.linspace(-1.0, 1.0, n, device=device) for n in (height, width)]
         pos = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 2)
-        top = (max_resolution or max(height, width)) / 2
-        freq = torch.linspace(1.0, top, num_bands, device=device)
-        angle = (pos[:, :, None] * freq).reshape(-1, 2 * num_bands)
+        top = (self.max_resolution or max(height, width)) / 2
+        freq = torch.linspace(1.0, top, self.num_bands, device=device)
+        angle = (pos[:, :, None] * freq).reshape(-1, 2 * self.num_bands)
         waves = [torch.sin(torch.pi * angle), torch.cos(torch.pi * angle)]
-        pe = torch.cat([pos, *waves], dim=-1)[None]
-        self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
+        self.pe.copy_(torch.cat([pos, *waves], dim=-1)[None])
 
     def forward(self) -> torch.Tensor:
         return self.pe
@@ -93,12 +103,22 @@ HELPERS = {
 
     def __init__(self, n: int, dim: int, base: float = 10000.0, *, device=None, dtype=None) -> None:
         super().__init__()
+        self.base = base
+        pe = torch.empty(1, n, dim, device=device, dtype=dtype)
+        self.register_buffer("pe", pe, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Compute the table in place (again after `to_empty()` of a model built on `meta`)."""
+        if self.pe.is_meta:
+            return
+        (_, n, dim), device = self.pe.shape, self.pe.device
         position = torch.arange(n, device=device, dtype=torch.float32)[:, None]
         even = torch.arange(0, dim, 2, device=device, dtype=torch.float32)
-        angle = position / base ** (even / dim)
+        angle = position / self.base ** (even / dim)
         # sin, cos interleaved
-        pe = torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim)
-        self.register_buffer("pe", pe.to(dtype or torch.get_default_dtype()), persistent=False)
+        self.pe.copy_(torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(1, n, dim))
 
     def forward(self) -> torch.Tensor:
         return self.pe

@@ -82,6 +82,10 @@ NO_TIMM = {
         f"segformer_{v}": "HF SegformerForSemanticSegmentation: test_segformer.py"
         for v in (*(f"b{i}" for i in range(6)), "b5_640")
     },
+    **{f"detr_{v}": "HF DetrForObjectDetection: test_detr.py" for v in ("r50", "dc5", "r101")},
+    "perceiver": "the paper's count (reference recount) and the unshared model's logits: test_perceiver.py",
+    "perceiver_unshared": "the paper's count (reference recount): test_perceiver.py",
+    "perceiver_io_fourier": "HF PerceiverForImageClassificationFourier: test_perceiver.py",
     "vit_b16_token_mlp": "an archgraph ablation (ViT-B/16 with a token MLP); checked against its parts below",
     # DINO networks: timm's backbone plus the projection head of dino's source, in test_cait_dino.py
     "dino_s8": "timm backbone + DINOHead (facebookresearch/dino): test_cait_dino.py",
