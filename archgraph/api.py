@@ -153,9 +153,6 @@ def analyze(path: str | Path, model: str | None = None, *, batch: int = 1, conve
     return data
 
 
-report_dict = analyze  # the former name, which tests still import; one function
-
-
 def closed_form(path: str | Path, model: str | None = None, convention: str | None = None, *,
                 overrides: dict[str, Any] | None = None, **more: Any):  # fmt: skip
     """The model's count under `convention` as an exact polynomial in its token count N

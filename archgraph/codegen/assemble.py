@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from archgraph.codegen.classes import Result, Written, _layers, _variant
 from archgraph.codegen.layout import WIDTH, _wrap, layout
-from archgraph.codegen.names import sanitize
+from archgraph.codegen.names import Namespace, sanitize
 from archgraph.ir import Graph
 
 
@@ -112,7 +112,7 @@ def _keep(tree: ast.ClassDef, kept: dict[str, str], variants: dict, out: Merged)
         if kept[name] == dump:
             return name
     if base in variants:
-        tree.name = _variant(base, _layers(tree), [v for _, v in variants[base]], set(kept))
+        tree.name = _variant(base, _layers(tree), [v for _, v in variants[base]])
     tree.name = _unique(tree.name, kept)
     variants.setdefault(base, []).append((tree.name, _layers(tree)))
     kept[tree.name] = dump
@@ -128,12 +128,8 @@ def _dump(tree: ast.ClassDef) -> str:
 
 
 def _unique(name: str, kept: dict[str, str]) -> str:
-    candidate = name
-    for letter in "BCDEFGHIJKLMNOPQRSTUVWXYZ":
-        if candidate not in kept:
-            return candidate
-        candidate = name + letter
-    return candidate
+    """`name`, or with a letter when a kept class has it (`MlpB`; never a number)."""
+    return Namespace(set(kept), classes=True).create(name)
 
 
 def _renamed(tree: ast.ClassDef, renames: dict[str, str]) -> ast.ClassDef:

@@ -86,7 +86,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
                 if is_model:  # named after its first model
                     name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
                 else:
-                    name = names.create(_variant(camel(key), layers, siblings, names.taken))
+                    name = names.create(_variant(camel(key), layers, siblings))
                 siblings.append(layers)
                 sig = _sign(fitted, name, fvs, _defaults(graphs[0], key), is_model)
                 tree = _finish(fitted, sig, is_model) if write else None
@@ -116,22 +116,16 @@ def _drop_defaults(tree: ast.ClassDef, defaults: dict[str, dict[str, Any]]) -> N
                 and type(kw.value.value) is type(known[kw.arg]) and kw.value.value == known[kw.arg])]  # fmt: skip
 
 
-def _variant(base: str, mine: list[str], siblings: list[list[str]], taken: set[str]) -> str:
+def _variant(base: str, mine: list[str], siblings: list[list[str]]) -> str:
     """The class name of a second, differently built instance of a block: named after a layer
     it has and the first has not (`BlocksDownsample`), or one it lacks (`BlocksNoDownsample`);
-    a name already taken gets a letter (`StagesDownsampleB`), never a number."""
+    a name already taken gets a letter from `Namespace.create` (`StagesDownsampleB`)."""
     if not siblings:
         return base
     first = siblings[0]
     extra = [a for a in mine if a not in first]
     missing = [a for a in first if a not in mine]
-    name = base + (camel(extra[0]) if extra else "No" + camel(missing[0]) if missing else "Variant")
-    candidate = name
-    for letter in "BCDEFGHIJKLMNOPQRSTUVWXYZ":
-        if candidate not in taken:
-            break
-        candidate = name + letter
-    return candidate
+    return base + (camel(extra[0]) if extra else "No" + camel(missing[0]) if missing else "Variant")
 
 
 def _layers(tree: ast.ClassDef) -> list[str]:

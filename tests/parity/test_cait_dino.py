@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
 import archgraph  # noqa: E402
-from archgraph.api import report_dict  # noqa: E402
+from archgraph.api import analyze  # noqa: E402
 from tests.conftest import ROOT, run  # noqa: E402
 
 CAIT = ROOT / "specs" / "cait.arch"
@@ -38,7 +38,7 @@ CAIT_README = {
 @pytest.mark.parametrize("name", sorted(CAIT_README))
 def test_cait_fvcore_convention_reproduces_the_readme_flops(name):
     params, gmacs, readme = CAIT_README[name]
-    data = report_dict(CAIT, name, convention="fvcore")
+    data = analyze(CAIT, name, convention="fvcore")
     count = data["convention"]["count"] / 1e9
     assert data["params"] == params
     assert round(count, 2) == gmacs
