@@ -170,3 +170,14 @@ def test_a_command_builds_only_its_own_parser_and_a_mistake_lists_every_command(
         main(["report", VIT_L16, "--by", "row"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.startswith("usage: archgraph report ")
+
+
+def test_report_leaves_other_commands_modules_unimported():
+    """Start-up time: a report imports neither bench, code generation (Jinja2) nor the did-you-mean
+    matcher (difflib, for mistakes only)."""
+    code = (
+        "import sys; from archgraph.cli import main; rc = main(['report', 'specs/vit_ti16.arch']); "
+        "loaded = {'archgraph.bench', 'archgraph.codegen', 'jinja2', 'difflib'} & set(sys.modules); "
+        "assert not loaded, loaded; sys.exit(rc)"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
