@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from archgraph.source import Span
 
 
-class Node:
+class SyntaxNode:
     """Base of every syntax class: equal (and hashed) by class and fields, shown as `Call(callee='linear', ...)`,
     as a dataclass's would be; one shared definition, where dataclasses would generate (`exec`) three per class
     at every start-up."""
@@ -38,37 +38,37 @@ node = dataclass(frozen=True, slots=True, eq=False, repr=False)  # the decorator
 
 
 @node
-class Number(Node):
+class Number(SyntaxNode):
     value: int | float
     span: Span
 
 
 @node
-class String(Node):
+class String(SyntaxNode):
     value: str
     span: Span
 
 
 @node
-class Bool(Node):
+class Bool(SyntaxNode):
     value: bool
     span: Span
 
 
 @node
-class Name(Node):
+class Name(SyntaxNode):
     id: str
     span: Span
 
 
 @node
-class ListExpr(Node):
+class ListExpr(SyntaxNode):
     items: tuple[Expr, ...]
     span: Span
 
 
 @node
-class BinOp(Node):
+class BinOp(SyntaxNode):
     """`left op right`; op is the operator's text: `+ - * / // % ** == != < <= > >= and or`."""
 
     op: str
@@ -78,21 +78,21 @@ class BinOp(Node):
 
 
 @node
-class UnaryOp(Node):
+class UnaryOp(SyntaxNode):
     op: str  # "-" or "not"
     operand: Expr
     span: Span
 
 
 @node
-class Slice(Node):
+class Slice(SyntaxNode):
     start: Expr | None
     stop: Expr | None
     span: Span
 
 
 @node
-class Subscript(Node):
+class Subscript(SyntaxNode):
     """`value[i, a:b, ...]`: token selection on a tensor, or a tap `blocks[5]` into a repeat."""
 
     value: Expr
@@ -101,14 +101,14 @@ class Subscript(Node):
 
 
 @node
-class Keyword(Node):
+class Keyword(SyntaxNode):
     name: str
     value: Expr
     span: Span
 
 
 @node
-class Call(Node):
+class Call(SyntaxNode):
     """`callee(args)`: an op from the registry or a block; `label` names the layer it makes."""
 
     callee: str
@@ -122,7 +122,7 @@ class Call(Node):
 
 
 @node
-class Repeat(Node):
+class Repeat(SyntaxNode):
     """`label: repeat count block(x, ...)`: the call applied `count` times, its first argument threaded."""
 
     count: Expr
@@ -142,7 +142,7 @@ Expr = Number | String | Bool | Name | ListExpr | BinOp | UnaryOp | Subscript | 
 
 
 @node
-class Input(Node):
+class Input(SyntaxNode):
     """`input ids: i64[B, S]`: a model input, its dtype (f32 when not written: f32, i64 or bool) and shape."""
 
     name: str
@@ -153,14 +153,14 @@ class Input(Node):
 
 
 @node
-class Assign(Node):
+class Assign(SyntaxNode):
     targets: tuple[str, ...]
     value: Expr
     span: Span
 
 
 @node
-class Return(Node):
+class Return(SyntaxNode):
     """`return x` or `return logits = a, boxes = b`: names are the outputs' names (a model's), or empty."""
 
     values: tuple[Expr, ...]
@@ -170,14 +170,14 @@ class Return(Node):
 
 
 @node
-class Require(Node):
+class Require(SyntaxNode):
     condition: Expr
     message: str | None
     span: Span
 
 
 @node
-class RequireShape(Node):
+class RequireShape(SyntaxNode):
     """`require x: [B, K, H, W], "message"`: a tensor's shape, checked where the statement runs."""
 
     name: str
@@ -188,7 +188,7 @@ class RequireShape(Node):
 
 
 @node
-class If(Node):
+class If(SyntaxNode):
     condition: Expr
     then: tuple[Stmt, ...]
     orelse: tuple[Stmt, ...]
@@ -196,7 +196,7 @@ class If(Node):
 
 
 @node
-class RepeatBlock(Node):
+class RepeatBlock(SyntaxNode):
     """`label: repeat count as i { ... }`: the statements as one unnamed block, `count` times. Without a
     label (`repeat count as i { ... }`) the statements run in the enclosing scope, with no scope of their own."""
 
@@ -213,7 +213,7 @@ Stmt = Input | Assign | Return | Require | RequireShape | If | RepeatBlock
 
 
 @node
-class Param(Node):
+class Param(SyntaxNode):
     """A parameter of a block or model: `name[: type][= default]`; type is a name or a shape."""
 
     name: str
@@ -223,7 +223,7 @@ class Param(Node):
 
 
 @node
-class Block(Node):
+class Block(SyntaxNode):
     name: str
     params: tuple[Param, ...]
     doc: str | None
@@ -233,7 +233,7 @@ class Block(Node):
 
 
 @node
-class Model(Node):
+class Model(SyntaxNode):
     name: str
     params: tuple[Param, ...]
     doc: str | None
@@ -243,7 +243,7 @@ class Model(Node):
 
 
 @node
-class Variant(Node):
+class Variant(SyntaxNode):
     """`model name = base(key = value, ...)`: a model that only changes defaults."""
 
     name: str
@@ -257,13 +257,13 @@ class Variant(Node):
 
 
 @node
-class Import(Node):
+class Import(SyntaxNode):
     path: str
     span: Span
 
 
 @node
-class File(Node):
+class File(SyntaxNode):
     """One parsed `.arch` file."""
 
     name: str
