@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from archgraph import __version__, bench, commands
+from archgraph import __version__, commands
 from archgraph.commands import (
     FORMATS,
     add_graph_options,
@@ -74,19 +75,22 @@ def _add_load_weights(sub) -> None:
     add_model_options(load)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The command line's parser: with only the subcommand that `argv` starts with, else with every subcommand
+    (for `--help`, `--version` and mistakes)."""
     parser = argparse.ArgumentParser(prog="archgraph", description="Compile .arch architecture specs.")
     parser.add_argument("--version", action="version", version=f"archgraph {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add, _, _ in COMMANDS.values():
-        add(sub)
+    sub = parser.add_subparsers(dest="command", required=True, prog="archgraph")  # prog: no help formatter built
+    for name in argv[:1] if argv[:1] and argv[0] in COMMANDS else COMMANDS:
+        COMMANDS[name][0](sub)
     for command in sub.choices.values():  # every command reads specs
         add_library_option(command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     _, run, needs_torch = COMMANDS[args.command]
     set_library_path(args.lib)
@@ -261,7 +265,15 @@ def _load_weights(args, parser) -> int:
     return 0
 
 
+def _add_bench(sub) -> None:
+    from archgraph import bench
+
+    bench.add_parser(sub)
+
+
 def _bench(args, parser) -> int:
+    from archgraph import bench
+
     return bench.main(args, parse_overrides(args.set, parser), parser)
 
 
@@ -275,5 +287,5 @@ COMMANDS = {
     "diff": (commands.add_diff, commands.diff, False),
     "verify": (commands.add_verify, commands.verify, True),
     "load-weights": (_add_load_weights, _load_weights, True),
-    "bench": (bench.add_parser, _bench, True),
+    "bench": (_add_bench, _bench, True),
 }

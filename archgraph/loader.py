@@ -11,7 +11,6 @@ not begin as a spec is refused without quoting it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
@@ -154,6 +153,8 @@ def _refuse_non_spec(text: str, name: str, at: s.Import | None) -> None:
         return  # empty or only comments: said later; or it begins as a spec
     line = text[: match.start(1)].count("\n") + 1
     col = match.start(1) - text.rfind("\n", 0, match.start(1))
+    import difflib  # only for a mistake: not at start-up
+
     guess = difflib.get_close_matches(word, _FIRST_WORDS, n=1, cutoff=0.6)
     if at is None and guess:
         register(SourceFile(name, text))  # the file named on the command line: its line may be shown

@@ -10,41 +10,65 @@ from dataclasses import dataclass
 
 from archgraph.source import Span
 
+
+class SyntaxNode:
+    """Base of every syntax class: equal (and hashed) by class and fields, shown as `Call(callee='linear', ...)`,
+    as a dataclass's would be; one shared definition, where dataclasses would generate (`exec`) three per class
+    at every start-up."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if type(other) is type(self) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({shown})"
+
+
+node = dataclass(frozen=True, slots=True, eq=False, repr=False)  # the decorator of every syntax class
+
 # ---- expressions ----
 
 
-@dataclass(frozen=True, slots=True)
-class Number:
+@node
+class Number(SyntaxNode):
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class String:
+@node
+class String(SyntaxNode):
     value: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Bool:
+@node
+class Bool(SyntaxNode):
     value: bool
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+@node
+class Name(SyntaxNode):
     id: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ListExpr:
+@node
+class ListExpr(SyntaxNode):
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class BinOp:
+@node
+class BinOp(SyntaxNode):
     """`left op right`; op is the operator's text: `+ - * / // % ** == != < <= > >= and or`."""
 
     op: str
@@ -53,22 +77,22 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class UnaryOp:
+@node
+class UnaryOp(SyntaxNode):
     op: str  # "-" or "not"
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Slice:
+@node
+class Slice(SyntaxNode):
     start: Expr | None
     stop: Expr | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Subscript:
+@node
+class Subscript(SyntaxNode):
     """`value[i, a:b, ...]`: token selection on a tensor, or a tap `blocks[5]` into a repeat."""
 
     value: Expr
@@ -76,15 +100,15 @@ class Subscript:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Keyword:
+@node
+class Keyword(SyntaxNode):
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+@node
+class Call(SyntaxNode):
     """`callee(args)`: an op from the registry or a block; `label` names the layer it makes."""
 
     callee: str
@@ -97,8 +121,8 @@ class Call:
     label_index: Expr | None = None  # `name.(expr)`: label is `name`, the number is computed when lowering
 
 
-@dataclass(frozen=True, slots=True)
-class Repeat:
+@node
+class Repeat(SyntaxNode):
     """`label: repeat count block(x, ...)`: the call applied `count` times, its first argument threaded."""
 
     count: Expr
@@ -117,8 +141,8 @@ Expr = Number | String | Bool | Name | ListExpr | BinOp | UnaryOp | Subscript | 
 # ---- statements ----
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
+@node
+class Input(SyntaxNode):
     """`input ids: i64[B, S]`: a model input, its dtype (f32 when not written: f32, i64 or bool) and shape."""
 
     name: str
@@ -128,15 +152,15 @@ class Input:
     dtype_span: Span | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Assign:
+@node
+class Assign(SyntaxNode):
     targets: tuple[str, ...]
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Return:
+@node
+class Return(SyntaxNode):
     """`return x` or `return logits = a, boxes = b`: names are the outputs' names (a model's), or empty."""
 
     values: tuple[Expr, ...]
@@ -145,15 +169,15 @@ class Return:
     name_spans: tuple[Span, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Require:
+@node
+class Require(SyntaxNode):
     condition: Expr
     message: str | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class RequireShape:
+@node
+class RequireShape(SyntaxNode):
     """`require x: [B, K, H, W], "message"`: a tensor's shape, checked where the statement runs."""
 
     name: str
@@ -163,16 +187,16 @@ class RequireShape:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class If:
+@node
+class If(SyntaxNode):
     condition: Expr
     then: tuple[Stmt, ...]
     orelse: tuple[Stmt, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class RepeatBlock:
+@node
+class RepeatBlock(SyntaxNode):
     """`label: repeat count as i { ... }`: the statements as one unnamed block, `count` times. Without a
     label (`repeat count as i { ... }`) the statements run in the enclosing scope, with no scope of their own."""
 
@@ -188,8 +212,8 @@ Stmt = Input | Assign | Return | Require | RequireShape | If | RepeatBlock
 # ---- definitions ----
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+@node
+class Param(SyntaxNode):
     """A parameter of a block or model: `name[: type][= default]`; type is a name or a shape."""
 
     name: str
@@ -198,8 +222,8 @@ class Param:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+@node
+class Block(SyntaxNode):
     name: str
     params: tuple[Param, ...]
     doc: str | None
@@ -208,8 +232,8 @@ class Block:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Model:
+@node
+class Model(SyntaxNode):
     name: str
     params: tuple[Param, ...]
     doc: str | None
@@ -218,8 +242,8 @@ class Model:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Variant:
+@node
+class Variant(SyntaxNode):
     """`model name = base(key = value, ...)`: a model that only changes defaults."""
 
     name: str
@@ -232,14 +256,14 @@ class Variant:
     args: tuple[Expr, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Import:
+@node
+class Import(SyntaxNode):
     path: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class File:
+@node
+class File(SyntaxNode):
     """One parsed `.arch` file."""
 
     name: str

@@ -153,3 +153,31 @@ def test_a_command_that_needs_torch_says_so_where_torch_is_missing(command):
     assert result.returncode == 1, result.stderr
     assert f"error: `archgraph {command[0]}` runs the module and needs torch" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_command_builds_only_its_own_parser_and_a_mistake_lists_every_command(capsys):
+    """`archgraph report ...` builds report's parser alone (start-up time); `--help` and an unknown command
+    still see the one table of every subcommand."""
+    from archgraph.cli import COMMANDS, _parser
+
+    subparsers = next(a for a in _parser(["report", VIT_L16])._actions if a.dest == "command")
+    assert list(subparsers.choices) == ["report"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reprot", VIT_L16])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and all(repr(name) in err for name in COMMANDS)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", VIT_L16, "--by", "row"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("usage: archgraph report ")
+
+
+def test_report_leaves_other_commands_modules_unimported():
+    """Start-up time: a report imports neither bench, code generation (Jinja2) nor the did-you-mean
+    matcher (difflib, for mistakes only)."""
+    code = (
+        "import sys; from archgraph.cli import main; rc = main(['report', 'specs/vit_ti16.arch']); "
+        "loaded = {'archgraph.bench', 'archgraph.codegen', 'jinja2', 'difflib'} & set(sys.modules); "
+        "assert not loaded, loaded; sys.exit(rc)"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)

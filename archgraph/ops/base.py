@@ -11,7 +11,6 @@ fails when an op lacks a rule.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,6 +146,8 @@ def missing_rules(op: OpDef) -> list[str]:
 
 def suggest(name: str, candidates) -> str | None:
     """The closest known name, for 'did you mean ...?'."""
+    import difflib  # only for a mistake: not at start-up
+
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
 
