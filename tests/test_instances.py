@@ -83,3 +83,36 @@ def test_aliased_arguments_and_taps_are_copied_exactly(tmp_path, monkeypatch):
     graph = lower(program, "m", {"depth": 4})
     first, second = graph.root.items[1].items[:2]  # `same.0` reads x twice, `same.1` reads same.0 and x
     assert first.inputs == [graph.inputs[0][1]] * 2 and second.inputs[1] == graph.inputs[0][1]
+
+
+def _sketch_matches(program, name: str, overrides: dict | None = None) -> int:
+    """Assert a sketch (copies not made, archgraph.lowering.instances.alias) gives every path of the full
+    graph its parameter count and the same output types; the number of aliased calls."""
+    full = lower(program, name, overrides)
+    aliases: dict[str, str] = {}
+    sketch = lower(program, name, overrides, aliases)
+    want = {n.path: n.params for n in full.nodes.values() if n.params}
+    have = {n.path: n.params for n in sketch.nodes.values() if n.params}
+    assert {p: have.get(instances.resolve(p, aliases, have)) for p in want} == want, name
+    assert [full.type_of(v) for v in full.outputs] == [sketch.type_of(v) for v in sketch.outputs], name
+    assert len(sketch.nodes) <= len(full.nodes)
+    return len(aliases)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_a_sketch_counts_every_path_as_the_full_graph_does(spec):
+    program = load(spec)
+    check(program)
+    for name in program.models:
+        _sketch_matches(program, name)
+
+
+def test_a_sketch_aliases_repeats_and_taps(tmp_path):
+    """The tapped repeat and its aliased arguments. The full graph copies 9 calls (same.2-3, stack.0-3,
+    late.1-3); in the sketch stack's iterations all stand for same.1's value, so late.0 reads one
+    value twice and late.1 (reading two) is evaluated: 7 aliases, the counts per path still exact."""
+    path = tmp_path / "alias.arch"
+    path.write_text(ALIASES)
+    program = load(path)
+    check(program)
+    assert _sketch_matches(program, "m", {"depth": 4}) == 7

@@ -102,6 +102,37 @@ def instantiate(lw: Lowering, t: Template, parent: Scope, path: str, label: str,
     return Tensor(value(t.result.value), t.result.type)
 
 
+def alias(lw: Lowering, t: Template, path: str, given: dict[str, Any]) -> Any:
+    """A sketch's call like template `t` (Lowering.aliases is a dict): no copy; `path` is recorded as
+    an alias of the template's path and the template's own result stands for the copy's (same types)."""
+    lw.skipped += t.end - t.start
+    if len(lw.nodes) + lw.skipped > MAX_NODES:
+        raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", t.scope.span)
+    lw.aliases[path] = t.scope.path
+
+    def value(v: Value) -> Value:
+        return given[t.arguments[v]].value if lw.position[v.node] < t.start else v
+
+    if isinstance(t.result, tuple):
+        return tuple(Tensor(value(r.value), r.type) for r in t.result)
+    return Tensor(value(t.result.value), t.result.type)
+
+
+def resolve(path: str, aliases: dict[str, str], known: dict[str, Any]) -> str:
+    """`path` in a sketch (see `alias`): its aliased prefixes replaced, longest first, until it is in
+    `known` or has none left."""
+    for _ in range(path.count(".") + len(aliases) + 1):
+        if path in known:
+            return path
+        parts = path.split(".")
+        heads = (".".join(parts[:k]) for k in range(len(parts), 0, -1))
+        head = next((h for h in heads if h in aliases), None)
+        if head is None:
+            return path
+        path = aliases[head] + path[len(head) :]
+    return path
+
+
 def _copy_scope(lw: Lowering, old: Scope, path: str, label: str | None, prefix: int, value, offset: int) -> Scope:
     """`old` and its children under the new path (the top keeps `label`), node ids shifted by `offset`."""
     scope = Scope(path + old.path[prefix:], old.label if label is None else label, old.kind, old.block, old.span,
