@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from archgraph import conventions
 from archgraph.check import check
+from archgraph.cost import totals
 from archgraph.ir import Graph, Scope
 from archgraph.loader import load
 from archgraph.lower import lower
 from archgraph.lowering import instances
+from archgraph.poly import token_count
+from archgraph.sketched import counted
 
 SPECS = sorted(Path("specs").glob("*.arch"))
 
@@ -86,17 +90,29 @@ def test_aliased_arguments_and_taps_are_copied_exactly(tmp_path, monkeypatch):
 
 
 def _sketch_matches(program, name: str, overrides: dict | None = None) -> int:
-    """Assert a sketch (copies not made, archgraph.lowering.instances.alias) gives every path of the full
-    graph its parameter count and the same output types; the number of aliased calls."""
+    """Assert a sketch (archgraph.sketched: copies not made) gives every path of the full graph its
+    parameter count, and the same totals, counts under each convention and token count; the number
+    of calls it skipped."""
     full = lower(program, name, overrides)
-    aliases: dict[str, str] = {}
-    sketch = lower(program, name, overrides, aliases)
+    sketch = counted(program, name, overrides or {})
     want = {n.path: n.params for n in full.nodes.values() if n.params}
-    have = {n.path: n.params for n in sketch.nodes.values() if n.params}
-    assert {p: have.get(instances.resolve(p, aliases, have)) for p in want} == want, name
-    assert [full.type_of(v) for v in full.outputs] == [sketch.type_of(v) for v in sketch.outputs], name
-    assert len(sketch.nodes) <= len(full.nodes)
-    return len(aliases)
+    have = {n.path: n.params for n in sketch.graph.nodes.values() if n.params}
+    assert {p: have.get(sketch.sketch.resolve(p, have)) for p in want} == want, name
+    assert sketch.totals() == totals(full), name
+    for conv in conventions.CONVENTIONS.values():
+        assert sketch.total(conv) == conv.total(full), (name, conv.name)
+        assert sketch.quadratic(conv) == sum(conv.count(full, n) for n in full.nodes.values() if n.cost.quadratic)
+    assert [full.type_of(v) for v in full.outputs] == [sketch.graph.type_of(v) for v in sketch.graph.outputs]
+    assert _tokens(full) == _tokens(sketch.graph), name
+    assert sketch.sketch.exact and len(sketch.graph.nodes) <= len(full.nodes)
+    return len(sketch.sketch.aliases)
+
+
+def _tokens(graph: Graph) -> int | None:
+    try:
+        return token_count(graph)
+    except ValueError:
+        return None
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])

@@ -77,6 +77,8 @@ def capture(lw: Lowering, scope: Scope, start: int, given: dict[str, Any], resul
 def instantiate(lw: Lowering, t: Template, parent: Scope, path: str, label: str, given: dict[str, Any]) -> Any:
     """Copy template `t` as a child of `parent` at `path`, reading the tensors in `given`; its result."""
     count = t.end - t.start
+    if lw.sketch is not None and path != t.scope.path:
+        lw.sketch.exact = False  # the template's skipped calls cannot be mapped to this copy's paths
     if len(lw.nodes) + count > MAX_NODES:
         raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", t.scope.span)
     offset = len(lw.nodes) - t.start
@@ -102,13 +104,13 @@ def instantiate(lw: Lowering, t: Template, parent: Scope, path: str, label: str,
     return Tensor(value(t.result.value), t.result.type)
 
 
-def alias(lw: Lowering, t: Template, path: str, given: dict[str, Any]) -> Any:
-    """A sketch's call like template `t` (Lowering.aliases is a dict): no copy; `path` is recorded as
-    an alias of the template's path and the template's own result stands for the copy's (same types)."""
+def alias(lw: Lowering, t: Template, scope: Scope, path: str, given: dict[str, Any]) -> Any:
+    """A sketch's call like template `t` (archgraph.lowering.sketch): no copy, the call recorded as
+    skipped; the template's own result stands for the copy's (the same types)."""
     lw.skipped += t.end - t.start
     if len(lw.nodes) + lw.skipped > MAX_NODES:
         raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", t.scope.span)
-    lw.aliases[path] = t.scope.path
+    lw.sketch.skip(path, t.scope.path, scope.path, lw.zeroed > 0)
 
     def value(v: Value) -> Value:
         return given[t.arguments[v]].value if lw.position[v.node] < t.start else v
@@ -116,21 +118,6 @@ def alias(lw: Lowering, t: Template, path: str, given: dict[str, Any]) -> Any:
     if isinstance(t.result, tuple):
         return tuple(Tensor(value(r.value), r.type) for r in t.result)
     return Tensor(value(t.result.value), t.result.type)
-
-
-def resolve(path: str, aliases: dict[str, str], known: dict[str, Any]) -> str:
-    """`path` in a sketch (see `alias`): its aliased prefixes replaced, longest first, until it is in
-    `known` or has none left."""
-    for _ in range(path.count(".") + len(aliases) + 1):
-        if path in known:
-            return path
-        parts = path.split(".")
-        heads = (".".join(parts[:k]) for k in range(len(parts), 0, -1))
-        head = next((h for h in heads if h in aliases), None)
-        if head is None:
-            return path
-        path = aliases[head] + path[len(head) :]
-    return path
 
 
 def _copy_scope(lw: Lowering, old: Scope, path: str, label: str | None, prefix: int, value, offset: int) -> Scope:

@@ -22,6 +22,7 @@ from archgraph.lowering.evaluate import evaluate
 from archgraph.lowering.instances import Template
 from archgraph.lowering.names import LabelState
 from archgraph.lowering.repeat import repeat_block, repeat_inline
+from archgraph.lowering.sketch import Sketch
 from archgraph.lowering.values import MAX_NODES, Taps, Tensor, plain, scalar_values, scalars_of
 from archgraph.ops import OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional, show
@@ -30,15 +31,14 @@ from archgraph.source import Span, text_of
 
 
 def lower(program: Program, model: str, overrides: dict[str, Any] | None = None,
-          aliases: dict[str, str] | None = None) -> Graph:  # fmt: skip
-    """Evaluate `model` of a checked program with `overrides` and return its graph. With `aliases` (an
-    empty dict, filled) a sketch: a block call like an earlier one is not copied, its path maps to the
-    earlier call's (`instances.alias`); right for parameter counts per path (`instances.resolve`), not a
-    model to build."""
+          sketch: Sketch | None = None) -> Graph:  # fmt: skip
+    """Evaluate `model` of a checked program with `overrides` and return its graph. With a new `sketch`
+    (filled in) the graph is a sketch: a block call like an earlier one is not copied but recorded
+    (archgraph.lowering.sketch), for counting, not for building."""
     # Blocks (at most MAX_BLOCK_DEPTH deep) times expressions (at most parser.MAX_NESTING deep)
     # can recurse further than Python's default limit allows; pure-Python frames are cheap.
     where = program.definitions[model].span
-    graph = guarded(lambda: Lowering(program, aliases).model(model, overrides or {}), where, f"model `{model}`")
+    graph = guarded(lambda: Lowering(program, sketch).model(model, overrides or {}), where, f"model `{model}`")
     check_scopes(graph.root)  # so that every later pass (codegen, build, forward) fits in the stack
     graph.program = program  # codegen lowers it again at other sizes to learn each size's formula
     return graph
@@ -92,10 +92,11 @@ def _resolved(program: Program, name: str) -> tuple[s.Model, dict, dict, str | N
 class Lowering:
     """One evaluation of one model; `nodes` grows as ops are applied."""
 
-    def __init__(self, program: Program, aliases: dict[str, str] | None = None) -> None:
+    def __init__(self, program: Program, sketch: Sketch | None = None) -> None:
         self.program = program
-        self.aliases = aliases  # a sketch's copies not made: their path -> the template's (instances.alias)
+        self.sketch = sketch  # where a sketch records the copies it does not make (instances.alias)
         self.skipped = 0  # nodes those copies would have made
+        self.zeroed = 0  # > 0 inside a shared repeat's later call, whose nodes hold no parameters
         self.nodes: dict[str, Node] = {}
         self.depth = 0
         self.labels = LabelState()

@@ -71,8 +71,11 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
         if e.index is not None and i:
             others, kwargs = _arguments(lw, e, env, scope, i)
         # a shared repeat's iterations are one module at the repeat's own path: its weights once
+        zeroed = rep.continued or (rep.shared and i > 0)
+        lw.zeroed += zeroed  # a sketch's calls skipped in here hold no weights (sketch.Sketch.skip)
         y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i),
                        path=rep.path if rep.shared else None)  # fmt: skip
+        lw.zeroed -= zeroed
         y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")
         if y.type != x.type:
             _not_threaded(e, i, x, y)
