@@ -13,10 +13,11 @@ import pytest
 from archgraph import conventions
 from archgraph.check import check
 from archgraph.cost import totals
+from archgraph.errors import SpecError
 from archgraph.ir import Graph, Scope
 from archgraph.loader import load
 from archgraph.lower import lower
-from archgraph.lowering import instances
+from archgraph.lowering import Sketch, instances
 from archgraph.poly import token_count
 from archgraph.sketched import counted
 
@@ -132,3 +133,34 @@ def test_a_sketch_aliases_repeats_and_taps(tmp_path):
     program = load(path)
     check(program)
     assert _sketch_matches(program, "m", {"depth": 4}) == 7
+
+
+BUDGET = """
+block b(x: [B, N]) {
+    return fc: linear(x, 8)
+}
+
+block stage(x: [B, N]) {
+    return inner: repeat 1000 b(x)
+}
+
+model m(n: int = 300) {
+    input x: [B, 8]
+    return outer: repeat n stage(x)
+}
+"""
+
+
+def test_a_sketch_refuses_an_oversized_model_as_the_full_lowering_does(tmp_path):
+    """The op budget counts a sketch's skipped calls: the same error, at the same place."""
+    path = tmp_path / "budget.arch"
+    path.write_text(BUDGET)
+    program = load(path)
+    check(program)
+    errors = []
+    for sketch in (None, Sketch()):
+        with pytest.raises(SpecError) as error:
+            lower(program, "m", {}, sketch)
+        errors.append((str(error.value), error.value.span))
+    assert errors[0] == errors[1] and "repeat `outer` would make 300,001 ops" in errors[0][0]
+    assert counted(program, "m", {"n": 100}).totals() == totals(lower(program, "m", {"n": 100}))

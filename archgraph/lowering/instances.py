@@ -79,7 +79,7 @@ def instantiate(lw: Lowering, t: Template, parent: Scope, path: str, label: str,
     count = t.end - t.start
     if lw.sketch is not None and path != t.scope.path:
         lw.sketch.exact = False  # the template's skipped calls cannot be mapped to this copy's paths
-    if len(lw.nodes) + count > MAX_NODES:
+    if len(lw.nodes) + lw.skipped + count > MAX_NODES:
         raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", t.scope.span)
     offset = len(lw.nodes) - t.start
     old = lw.order[t.start : t.end]

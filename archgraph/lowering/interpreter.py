@@ -307,7 +307,7 @@ class Lowering:
 
     def add_node(self, op: str, inputs: tuple[Tensor, ...], attrs: dict, outs, span: Span, scope: Scope,
                  label: str | None, arg_spans: dict | None = None) -> Node:  # fmt: skip
-        if len(self.nodes) >= MAX_NODES:
+        if len(self.nodes) + self.skipped >= MAX_NODES:
             raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", span)
         node_id = f"n{len(self.nodes)}"
         self.position[node_id] = len(self.nodes)

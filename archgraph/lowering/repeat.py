@@ -35,7 +35,7 @@ def _count(lw: Lowering, e: s.Expr, env: dict) -> int:
 def _budget(lw: Lowering, label: str, count_expr: s.Expr, count: int, before: int) -> None:
     """After a repeat's first iteration (which began with `before` nodes): would all `count` iterations
     pass MAX_NODES? Then say so now, at the count, instead of after building most of them."""
-    each = len(lw.nodes) - before
+    each = len(lw.nodes) + lw.skipped - before  # a sketch's skipped calls count (sketch.Sketch)
     total = before + each * count
     if total > MAX_NODES:
         raise ArchShapeError(f"repeat `{label}` would make {total:,} ops ({count:,} iterations of {each:,}); "
@@ -67,7 +67,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     env[e.label] = taps
     rep.per_iteration = _per_iteration(e)
     for i in range(count):
-        before = len(lw.nodes)
+        start, before = len(lw.nodes), len(lw.nodes) + lw.skipped
         if e.index is not None and i:
             others, kwargs = _arguments(lw, e, env, scope, i)
         # a shared repeat's iterations are one module at the repeat's own path: its weights once
@@ -84,7 +84,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
         if first is not None and i == 0:
             _same_module(lw, e, first, rep)
         if rep.continued or (rep.shared and i > 0):
-            for node in lw.order[before:]:
+            for node in lw.order[start:]:
                 node.params = 0  # the first call holds the weights; the others read them
         taps.outputs.append(y)
         x = y
@@ -152,7 +152,7 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
     rep.inputs, rep.input_names = [env[n].value for n in carried], list(carried)
     taps = Taps(rep)
     for i in range(count):
-        before = len(lw.nodes)
+        before = len(lw.nodes) + lw.skipped
         it = lw.scope(rep, f"{rep.path}.{i}", str(i), "block", st.label, st.span)
         lw.labels.reserve(it, st.body)
         inner = {**env, st.index: i}
@@ -184,7 +184,7 @@ def repeat_inline(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> N
     assigned = _assigned(st.body)
     carried = [n for n in assigned if n in env and not isinstance(env[n], Taps)]
     for i in range(count):
-        before = len(lw.nodes)
+        before = len(lw.nodes) + lw.skipped
         inner = {**env, st.index: i}
         try:
             if lw.run(st.body, inner, scope) is not None:
