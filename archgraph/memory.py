@@ -129,18 +129,19 @@ def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
     """(peak live activation bytes, the op at which it occurs)."""
     order = list(graph.nodes.values())
     last = _last_uses(graph, order)
-    live: dict[Value, int] = {}
-    peak, where = 0, ""
+    freed: dict[int, int] = {}  # op index -> bytes freed after it (each value after its last use)
+    total, peak, where = 0, 0, ""
     for i, node in enumerate(order):
         if not rule(node.op).view and not _is_parameter(graph, Value(node.id)):
             for k in range(len(node.outs)):
                 value = Value(node.id, k)
-                live[value] = _bytes(graph, value, batch, nbytes)
-        total = sum(live.values())
+                size = _bytes(graph, value, batch, nbytes)
+                total += size
+                free = max(i, last.get(value, i))
+                freed[free] = freed.get(free, 0) + size
         if total > peak:
             peak, where = total, node.path
-        for value in [v for v in live if last.get(v, i) <= i]:
-            del live[value]
+        total -= freed.pop(i, 0)
     return peak, where
 
 
