@@ -56,6 +56,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     count = _count(lw, e.count, env)
     x = lw.tensor(lw.expr(e.call.args[0], env, scope), e.call.args[0].span, "the repeated argument")
     others, kwargs = _arguments(lw, e, env, scope, 0) if count or e.index is None else ([], {})
+    initial = (others, kwargs)  # iteration 0's: later ones keep what does not read the index
     block = lw.program.definitions[e.call.callee]
     first = lw.shared.get((id(scope), e.label)) if e.modifier == "shared" else None
     rep = _container(lw, scope, e.label, e, again=first is not None)
@@ -69,7 +70,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     for i in range(count):
         start, before = len(lw.nodes), len(lw.nodes) + lw.skipped
         if e.index is not None and i:
-            others, kwargs = _arguments(lw, e, env, scope, i)
+            others, kwargs = _arguments(lw, e, env, scope, i, initial)
         # a shared repeat's iterations are one module at the repeat's own path: its weights once
         zeroed = rep.continued or (rep.shared and i > 0)
         lw.zeroed += zeroed  # a sketch's calls skipped in here hold no weights (sketch.Sketch.skip)
@@ -106,11 +107,36 @@ def _same_module(lw: Lowering, e: s.Repeat, first: Scope, rep: Scope) -> None:
                                    "its arguments must be the first call's", first.span)])  # fmt: skip
 
 
-def _arguments(lw: Lowering, e: s.Repeat, env: dict, scope: Scope, i: int) -> tuple[list, dict]:
-    """The call's arguments after the first, and its keywords, for iteration `i` (the index bound to `i`)."""
+def _arguments(lw: Lowering, e: s.Repeat, env: dict, scope: Scope, i: int,
+               first: tuple[list, dict] | None = None) -> tuple[list, dict]:  # fmt: skip
+    """The call's arguments after the first, and its keywords, for iteration `i` (the index bound to `i`).
+    Given iteration 0's (`first`), a scalar argument that does not read the index is kept, not evaluated
+    again: the same expression over the same names (`depth`, `mlp_ratio`) has the same value."""
     inner = {**env, e.index: i} if e.index is not None else env
-    others = [lw.expr(a, inner, scope) for a in e.call.args[1:]]
-    return others, {kw.name: lw.expr(kw.value, inner, scope) for kw in e.call.kwargs}
+    exprs = [*e.call.args[1:], *(kw.value for kw in e.call.kwargs)]
+    if first is None:
+        values = [lw.expr(x, inner, scope) for x in exprs]
+    else:
+        old = [*first[0], *first[1].values()]
+        reads = _reading(e)
+        values = [lw.expr(x, inner, scope) if r or isinstance(v, (Tensor, Taps)) else v
+                  for x, v, r in zip(exprs, old, reads, strict=True)]  # fmt: skip
+    split = len(e.call.args) - 1
+    return values[:split], {kw.name: v for kw, v in zip(e.call.kwargs, values[split:], strict=True)}
+
+
+_READING: dict[int, tuple[s.Repeat, list[bool]]] = {}  # id(repeat) -> (it, which arguments read its index)
+
+
+def _reading(e: s.Repeat) -> list[bool]:
+    """For each argument after the first and each keyword of `e`'s call: whether it reads the index."""
+    known = _READING.get(id(e))
+    if known is None or known[0] is not e:
+        if len(_READING) >= 4096:
+            _READING.clear()
+        exprs = [*e.call.args[1:], *(kw.value for kw in e.call.kwargs)]
+        known = _READING[id(e)] = (e, [_reads(x, e.index) for x in exprs])
+    return known[1]
 
 
 def _per_iteration(e: s.Repeat) -> list[str]:
