@@ -164,3 +164,35 @@ def test_a_sketch_refuses_an_oversized_model_as_the_full_lowering_does(tmp_path)
         errors.append((str(error.value), error.value.span))
     assert errors[0] == errors[1] and "repeat `outer` would make 300,001 ops" in errors[0][0]
     assert counted(program, "m", {"n": 100}).totals() == totals(lower(program, "m", {"n": 100}))
+
+
+INEXACT = """
+block inner(x: [B, N]) {
+    return fc: linear(x, 8)
+}
+
+block outer(x: [B, N], k: int) {
+    y = r: repeat 2 shared inner(x)
+    return out: linear(y, 8 * k)
+}
+
+model m() {
+    input x: [B, 8]
+    a = first: outer(x, 1)
+    return second: outer(a, 2)
+}
+"""
+
+
+def test_a_sketch_that_cannot_map_a_copy_falls_back_to_the_full_lowering(tmp_path):
+    """`second.r` copies `first.r`'s shared call at another path: the sketch says so, and `counted`
+    lowers the whole model instead."""
+    path = tmp_path / "inexact.arch"
+    path.write_text(INEXACT)
+    program = load(path)
+    check(program)
+    sketch = Sketch()
+    lower(program, "m", {}, sketch)
+    full = lower(program, "m")
+    model = counted(program, "m", {})
+    assert not sketch.exact and len(model.graph.nodes) == len(full.nodes) and model.totals() == totals(full)
