@@ -34,6 +34,8 @@ Assumptions (also returned in `memory_data(...)["assumptions"]`):
 
 from __future__ import annotations
 
+import weakref
+
 from archgraph.cost import totals
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY, Memory
@@ -57,9 +59,24 @@ def rule(op: str) -> Memory:
 
 def _base(graph: Graph, value: Value) -> Value:
     """The value whose storage `value` shares (itself unless it is a view)."""
-    while rule(graph.nodes[value.node].op).view and graph.nodes[value.node].inputs:
-        value = graph.nodes[value.node].inputs[0]
-    return value
+    return _views(graph).get(value.node, value)
+
+
+_VIEWS: list[tuple[weakref.ref, int, dict[str, Value]]] = []  # the last few graphs' views
+
+
+def _views(graph: Graph) -> dict[str, Value]:
+    """{id of a view node: the value whose storage it shares}, in one pass over the nodes in order
+    (kept for the last few graphs, as cost.by_scope)."""
+    for ref, size, views in _VIEWS:
+        if ref() is graph and size == len(graph.nodes):
+            return views
+    views: dict[str, Value] = {}
+    for node in graph.nodes.values():
+        if rule(node.op).view and node.inputs:
+            views[node.id] = views.get(node.inputs[0].node, node.inputs[0])
+    _VIEWS[:] = [(weakref.ref(graph), len(graph.nodes), views), *_VIEWS[:3]]
+    return views
 
 
 def _is_parameter(graph: Graph, value: Value) -> bool:
