@@ -168,10 +168,17 @@ def _closed_form(program: Program, name: str, graph: Graph, convention: str, ove
     from archgraph import conventions
     from archgraph.knobs import size_knob
     from archgraph.poly import closed_form as fit
+    from archgraph.poly import token_count
+    from archgraph.sketched import counted, of_graph
 
     conv = conventions.get(convention)
     knob = size_knob(graph)
-    return fit(graph, lambda size: lower(program, name, {**overrides, knob: size}), conv.total, conv.name)
+
+    def sample(size: int) -> tuple[int, int]:  # (N, count) at `size`, from a sketch (archgraph.sketched)
+        c = of_graph(graph) if size == graph.params.get(knob) else counted(program, name, {**overrides, knob: size})
+        return token_count(c.graph), c.total(conv)
+
+    return fit(graph, sample, conv.name)
 
 
 def closed_form_or_reason(program: Program, name: str, graph: Graph, convention: str,

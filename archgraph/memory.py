@@ -34,6 +34,8 @@ Assumptions (also returned in `memory_data(...)["assumptions"]`):
 
 from __future__ import annotations
 
+import weakref
+
 from archgraph.cost import totals
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY, Memory
@@ -57,9 +59,24 @@ def rule(op: str) -> Memory:
 
 def _base(graph: Graph, value: Value) -> Value:
     """The value whose storage `value` shares (itself unless it is a view)."""
-    while rule(graph.nodes[value.node].op).view and graph.nodes[value.node].inputs:
-        value = graph.nodes[value.node].inputs[0]
-    return value
+    return _views(graph).get(value.node, value)
+
+
+_VIEWS: list[tuple[weakref.ref, int, dict[str, Value]]] = []  # the last few graphs' views
+
+
+def _views(graph: Graph) -> dict[str, Value]:
+    """{id of a view node: the value whose storage it shares}, in one pass over the nodes in order
+    (kept for the last few graphs, as cost.by_scope)."""
+    for ref, size, views in _VIEWS:
+        if ref() is graph and size == len(graph.nodes):
+            return views
+    views: dict[str, Value] = {}
+    for node in graph.nodes.values():
+        if rule(node.op).view and node.inputs:
+            views[node.id] = views.get(node.inputs[0].node, node.inputs[0])
+    _VIEWS[:] = [(weakref.ref(graph), len(graph.nodes), views), *_VIEWS[:3]]
+    return views
 
 
 def _is_parameter(graph: Graph, value: Value) -> bool:
@@ -129,18 +146,19 @@ def inference_peak(graph: Graph, batch: int, nbytes: int) -> tuple[int, str]:
     """(peak live activation bytes, the op at which it occurs)."""
     order = list(graph.nodes.values())
     last = _last_uses(graph, order)
-    live: dict[Value, int] = {}
-    peak, where = 0, ""
+    freed: dict[int, int] = {}  # op index -> bytes freed after it (each value after its last use)
+    total, peak, where = 0, 0, ""
     for i, node in enumerate(order):
         if not rule(node.op).view and not _is_parameter(graph, Value(node.id)):
             for k in range(len(node.outs)):
                 value = Value(node.id, k)
-                live[value] = _bytes(graph, value, batch, nbytes)
-        total = sum(live.values())
+                size = _bytes(graph, value, batch, nbytes)
+                total += size
+                free = max(i, last.get(value, i))
+                freed[free] = freed.get(free, 0) + size
         if total > peak:
             peak, where = total, node.path
-        for value in [v for v in live if last.get(v, i) <= i]:
-            del live[value]
+        total -= freed.pop(i, 0)
     return peak, where
 
 

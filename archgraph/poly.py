@@ -2,7 +2,7 @@
 
 For token-mixing models every cost term is a polynomial in N: linear maps and norms scale
 with N, attention's q@k^T and attn@v (and ResMLP's N x N token map) with N², the head not at
-all. `closed_form` lowers the model at several image sizes, solves for the coefficients
+all. `closed_form` counts the model at several image sizes, solves for the coefficients
 exactly (Newton divided differences over Fractions), and checks the polynomial on points it
 was not fitted to. N is the length of the sequence that enters the model's first repeated
 stack (for ViT: patches + prefix tokens, N = (img_size / patch)² + prefix); the image size
@@ -174,10 +174,10 @@ def image_step(graph: Graph) -> int:
     return max(strides) if strides else 32
 
 
-def closed_form(graph: Graph, lower_at: Callable[[int], Graph], count: Callable[[Graph], int], what: str,
+def closed_form(graph: Graph, sample: Callable[[int], tuple[int, int]], what: str,
                 samples: int = SAMPLES) -> ClosedForm:  # fmt: skip
-    """Fit `count(graph)` as a polynomial in N from `samples` image sizes (`lower_at(size)` lowers
-    the model with its size knob, archgraph.knobs, set to `size`)."""
+    """Fit the count as a polynomial in N from `samples` image sizes (`sample(size)` is (N, count) of the
+    model with its size knob, archgraph.knobs, set to `size`; `graph` is the model at its own size)."""
     img = input_size(graph)
     if img is None:
         raise ValueError(f"`{graph.name}` has no size knob to vary (a parameter written as its input's spatial "
@@ -186,8 +186,7 @@ def closed_form(graph: Graph, lower_at: Callable[[int], Graph], count: Callable[
     points: list[tuple[int, int, int]] = []
     size = max(step, img - 2 * step)
     while len(points) < samples:
-        g = graph if size == img else lower_at(size)
-        points.append((size, token_count(g), count(g)))
+        points.append((size, *sample(size)))
         size += step
     poly = fit([(n, c) for _, n, c in points])
     tokens = fit([(i, n) for i, n, _ in points], "img_size")

@@ -1,9 +1,10 @@
 """Resolution sweeps: one row per model and setting, with the count split into its N² part and the rest.
 
-`sweep_data(specs, grid, ...)` lowers every model of the request at every point of `grid`
-(the product of the swept values, e.g. img_size=224,384,512), counts it under a
-convention, and fits each model's closed form (archgraph.poly) so each row can show the
-N² terms apart from the linear and constant ones. `render(data, fmt)` prints a table,
+`sweep_data(specs, grid, ...)` counts every model of the request at every point of `grid`
+(the product of the swept values, e.g. img_size=224,384,512) under a convention, each point
+from a sketch (archgraph.sketched: each distinct block call lowered once, a repeat's identical
+iterations counted, not copied), and fits each model's closed form (archgraph.poly) so each row
+can show the N² terms apart from the linear and constant ones. `render(data, fmt)` prints a table,
 markdown, CSV, JSON or YAML; archgraph.plot draws the same data.
 """
 
@@ -18,7 +19,6 @@ from typing import Any
 
 from archgraph import conventions
 from archgraph.api import closed_form_or_reason
-from archgraph.cost import totals
 from archgraph.errors import ArchShapeError, SpecError
 from archgraph.ir import Graph
 from archgraph.knobs import size_knob
@@ -26,6 +26,7 @@ from archgraph.loader import Program
 from archgraph.lower import lower
 from archgraph.poly import ClosedForm, token_count
 from archgraph.report import dump, human, tabulate
+from archgraph.sketched import counted, of_graph
 from archgraph.source import Span
 
 MAX_LOWERINGS = 512  # models x points one sweep may lower (README, "Resolution sweeps")
@@ -76,20 +77,17 @@ def _refuse_large(models: list[tuple[Path, Program, str]], points: list[dict[str
 
 def _row(spec: Path, name: str, program: Program, overrides: dict[str, Any], point: dict[str, Any],
          conv: conventions.Convention, batch: int, form: ClosedForm | None, graph: Graph | None) -> dict:  # fmt: skip
-    """One row: model `name` lowered with `overrides` (`point` is the swept part; `graph` if already
-    lowered at it), or why it fails."""
+    """One row: model `name` with `overrides` (`point` is the swept part; `graph` if already lowered at
+    it, else a sketch, archgraph.sketched), or why it fails."""
     row: dict[str, Any] = {"model": name, "spec": str(spec), "setting": point}
-    try:
-        graph = graph or lower(program, name, overrides)
+    try:  # a sketch: each distinct block call lowered once, the repeats' copies counted by weight
+        model = of_graph(graph) if graph else counted(program, name, overrides)
     except SpecError as error:
         return {**row, "error": str(error).splitlines()[0]}
-    count = conv.total(graph)
-    t = totals(graph).scaled(batch)
-    tokens = token_count(graph) if _has_tokens(graph) else None
-    if form and tokens:
-        quadratic = int(form.quadratic(tokens))
-    else:
-        quadratic = sum(conv.count(graph, n) for n in graph.nodes.values() if n.cost.quadratic)
+    count = model.total(conv)
+    t = model.totals().scaled(batch)
+    tokens = token_count(model.graph) if _has_tokens(model.graph) else None
+    quadratic = int(form.quadratic(tokens)) if form and tokens else model.quadratic(conv)
     return {**row, "tokens": tokens, "params": t.params, "macs": t.macs, "count": batch * count,
             "quadratic": batch * quadratic, "linear": batch * (count - quadratic),
             "attention_flops": t.attention_flops, "quadratic_share": round(quadratic / count, 6) if count else 0.0,

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from archgraph import conventions
 from archgraph.check import check
+from archgraph.cost import totals
+from archgraph.errors import SpecError
 from archgraph.ir import Graph, Scope
 from archgraph.loader import load
 from archgraph.lower import lower
-from archgraph.lowering import instances
+from archgraph.lowering import Sketch, instances
+from archgraph.poly import token_count
+from archgraph.sketched import counted
 
 SPECS = sorted(Path("specs").glob("*.arch"))
 
@@ -83,3 +88,111 @@ def test_aliased_arguments_and_taps_are_copied_exactly(tmp_path, monkeypatch):
     graph = lower(program, "m", {"depth": 4})
     first, second = graph.root.items[1].items[:2]  # `same.0` reads x twice, `same.1` reads same.0 and x
     assert first.inputs == [graph.inputs[0][1]] * 2 and second.inputs[1] == graph.inputs[0][1]
+
+
+def _sketch_matches(program, name: str, overrides: dict | None = None) -> int:
+    """Assert a sketch (archgraph.sketched: copies not made) gives every path of the full graph its
+    parameter count, and the same totals, counts under each convention and token count; the number
+    of calls it skipped."""
+    full = lower(program, name, overrides)
+    sketch = counted(program, name, overrides or {})
+    want = {n.path: n.params for n in full.nodes.values() if n.params}
+    have = {n.path: n.params for n in sketch.graph.nodes.values() if n.params}
+    assert {p: have.get(sketch.sketch.resolve(p, have)) for p in want} == want, name
+    assert sketch.totals() == totals(full), name
+    for conv in conventions.CONVENTIONS.values():
+        assert sketch.total(conv) == conv.total(full), (name, conv.name)
+        assert sketch.quadratic(conv) == sum(conv.count(full, n) for n in full.nodes.values() if n.cost.quadratic)
+    assert [full.type_of(v) for v in full.outputs] == [sketch.graph.type_of(v) for v in sketch.graph.outputs]
+    assert _tokens(full) == _tokens(sketch.graph), name
+    assert sketch.sketch.exact and len(sketch.graph.nodes) <= len(full.nodes)
+    return len(sketch.sketch.aliases)
+
+
+def _tokens(graph: Graph) -> int | None:
+    try:
+        return token_count(graph)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_a_sketch_counts_every_path_as_the_full_graph_does(spec):
+    program = load(spec)
+    check(program)
+    for name in program.models:
+        _sketch_matches(program, name)
+
+
+def test_a_sketch_aliases_repeats_and_taps(tmp_path):
+    """The tapped repeat and its aliased arguments. The full graph copies 9 calls (same.2-3, stack.0-3,
+    late.1-3); in the sketch stack's iterations all stand for same.1's value, so late.0 reads one
+    value twice and late.1 (reading two) is evaluated: 7 aliases, the counts per path still exact."""
+    path = tmp_path / "alias.arch"
+    path.write_text(ALIASES)
+    program = load(path)
+    check(program)
+    assert _sketch_matches(program, "m", {"depth": 4}) == 7
+
+
+BUDGET = """
+block b(x: [B, N]) {
+    return fc: linear(x, 8)
+}
+
+block stage(x: [B, N]) {
+    return inner: repeat 1000 b(x)
+}
+
+model m(n: int = 300) {
+    input x: [B, 8]
+    return outer: repeat n stage(x)
+}
+"""
+
+
+def test_a_sketch_refuses_an_oversized_model_as_the_full_lowering_does(tmp_path):
+    """The op budget counts a sketch's skipped calls: the same error, at the same place."""
+    path = tmp_path / "budget.arch"
+    path.write_text(BUDGET)
+    program = load(path)
+    check(program)
+    errors = []
+    for sketch in (None, Sketch()):
+        with pytest.raises(SpecError) as error:
+            lower(program, "m", {}, sketch)
+        errors.append((str(error.value), error.value.span))
+    assert errors[0] == errors[1] and "repeat `outer` would make 300,001 ops" in errors[0][0]
+    assert counted(program, "m", {"n": 100}).totals() == totals(lower(program, "m", {"n": 100}))
+
+
+INEXACT = """
+block inner(x: [B, N]) {
+    return fc: linear(x, 8)
+}
+
+block outer(x: [B, N], k: int) {
+    y = r: repeat 2 shared inner(x)
+    return out: linear(y, 8 * k)
+}
+
+model m() {
+    input x: [B, 8]
+    a = first: outer(x, 1)
+    return second: outer(a, 2)
+}
+"""
+
+
+def test_a_sketch_that_cannot_map_a_copy_falls_back_to_the_full_lowering(tmp_path):
+    """`second.r` copies `first.r`'s shared call at another path: the sketch says so, and `counted`
+    lowers the whole model instead."""
+    path = tmp_path / "inexact.arch"
+    path.write_text(INEXACT)
+    program = load(path)
+    check(program)
+    sketch = Sketch()
+    lower(program, "m", {}, sketch)
+    full = lower(program, "m")
+    model = counted(program, "m", {})
+    assert not sketch.exact and len(model.graph.nodes) == len(full.nodes) and model.totals() == totals(full)

@@ -10,12 +10,17 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import archgraph
-from archgraph import conventions
+from archgraph import conventions, sweep
+from archgraph.api import open_program
 from archgraph.cli import main
 from archgraph.export import dot_binary, to_svg
+from archgraph.lower import lower
 from archgraph.poly import Polynomial, fit, token_count
+from archgraph.sketched import of_graph
 from tests.conftest import run, with_spec_library
 
 VIT_B16 = "specs/vit_b16.arch"
@@ -239,3 +244,45 @@ def test_builtin_svg_handles_a_deep_graph():
     graph = archgraph.load_graph("specs/vit_bigg14.arch")
     svg = to_svg(graph, "op", renderer="builtin")
     assert ET.fromstring(svg).tag.endswith("svg") and "blocks.47.mlp.fc2" in svg
+
+
+# ---- a sweep's rows come from sketches: equal to lowering every point ----
+
+SKETCHED = {  # spec -> parameters a point may set, and their values (valid and invalid sizes both)
+    VIT_B16: {"img_size": [64, 100, 224, 384], "depth": [1, 2, 12], "drop_path_rate": [0.0, 0.1]},
+    "specs/vit_r50_b16.arch": {"img_size": [224, 256, 320], "depth": [2, 12]},
+    "specs/cait.arch": {"img_size": [160, 224], "depth": [3, 24], "depth_token_only": [1, 2]},
+    "specs/perceiver.arch": {"img_size": [32, 64], "depth": [1, 6]},
+    "specs/detr.arch": {"img_size": [320, 800], "img_w": [320, 1216], "enc_layers": [1, 6]},
+    "specs/pvt_v2.arch": {"img_size": [160, 224, 250]},
+}
+
+
+@settings(max_examples=8, deadline=None)
+@given(spec=st.sampled_from(sorted(SKETCHED)), data=st.data())
+def test_sweep_rows_from_sketches_equal_rows_from_full_lowerings(spec, data):
+    """Every row field (tokens, params, MACs, counts, the N² part, errors) is what lowering the whole
+    model at that point gives: the same sweep with `sweep.counted` replaced by a full lowering."""
+    choices = SKETCHED[spec]
+    keys = data.draw(st.lists(st.sampled_from(sorted(choices)), min_size=1, max_size=2, unique=True))
+    swept = {k: data.draw(st.lists(st.sampled_from(choices[k]), min_size=1, max_size=2, unique=True)) for k in keys}
+    program = open_program(spec)
+    models = [(spec, program, program.models[0])]
+    for convention in ("flop_counter", "fvcore"):
+        sketched = sweep.sweep_data(models, sweep.grid(swept), {}, convention)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sweep, "counted", lambda p, name, overrides: of_graph(lower(p, name, overrides)))
+            full = sweep.sweep_data(models, sweep.grid(swept), {}, convention)
+        assert sketched == full
+
+
+def test_a_sweep_point_is_a_sketch_with_one_block_per_repeat(monkeypatch):
+    """ViT-B at 384: the row's model holds one of the 12 encoder blocks; 11 calls are counted, not copied."""
+    seen = []
+    real = sweep.counted
+    monkeypatch.setattr(sweep, "counted", lambda *args: seen.append(real(*args)) or seen[-1])
+    program = open_program(VIT_B16)
+    data = sweep.sweep_data([(VIT_B16, program, "vit_b16")], [{"img_size": 384}], {})
+    full = lower(program, "vit_b16", {"img_size": 384})
+    assert len(seen) == 1 and len(seen[0].sketch.aliases) == 11 and len(seen[0].graph.nodes) < len(full.nodes) / 5
+    assert data["rows"][0]["count"] == conventions.get("flop_counter").total(full)

@@ -2,10 +2,21 @@
 
 Modules, each importing only those after it: `interpreter` (the `Lowering` state, statements,
 parameters, nodes), `evaluate` (expressions and calls), `repeat`, `blocks`, `names` (labels
-per scope) and `values` (`Tensor`, `Taps`, limits; a leaf).
+per scope), `sketch` (what a sketch skipped) and `values` (`Tensor`, `Taps`, limits; a leaf).
 """
 
 from archgraph.lowering.interpreter import Lowering, lower, resolve_model
+from archgraph.lowering.sketch import Sketch
 from archgraph.lowering.values import MAX_BLOCK_DEPTH, MAX_NODES, MAX_REPEAT, Taps, Tensor
 
-__all__ = ["MAX_BLOCK_DEPTH", "MAX_NODES", "MAX_REPEAT", "Lowering", "Taps", "Tensor", "lower", "resolve_model"]
+__all__ = [
+    "MAX_BLOCK_DEPTH",
+    "MAX_NODES",
+    "MAX_REPEAT",
+    "Lowering",
+    "Sketch",
+    "Taps",
+    "Tensor",
+    "lower",
+    "resolve_model",
+]

@@ -28,9 +28,12 @@ def call_block(lw: Lowering, block: s.Block, e: s.Call, args: list, kwargs: dict
     given.update(kwargs)
     label = label or e.label or lw.labels.unique(scope, block.name)
     lw.labels.use(scope, label, e)
+    shared = path is not None  # a shared repeat's iterations: one module at the repeat's path
     path = path or (f"{scope.path}.{label}" if scope.path else label)
     same = instances.key(block, e, lw.depth, given) if instances.ENABLED else None
     if same is not None and same in lw.templates:
+        if lw.sketch is not None and not shared:
+            return instances.alias(lw, lw.templates[same], scope, path, given)
         return instances.instantiate(lw, lw.templates[same], scope, path, label, given)
     start = len(lw.nodes)
     child = lw.scope(scope, path, label, "block", block.name, e.span, block.doc)

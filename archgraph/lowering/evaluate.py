@@ -6,6 +6,7 @@ a block's parameters (then its body runs in a scope of its own).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,14 @@ def _linspace(lw: Lowering, e: s.Call, env: dict, scope: Scope | None) -> list[f
     n = _int(lw, e.args[2], env)
     if not 0 <= n <= 4096:
         raise ArchShapeError(f"`linspace` makes 0..4096 values, found {n:,}", e.args[2].span)
-    return [float(start + (end - start) * Fraction(k, n - 1)) if n > 1 else float(start) for k in range(n)]
+    return list(_spaced(start, end, n))
+
+
+@functools.lru_cache(maxsize=64)
+def _spaced(start: Fraction, end: Fraction, n: int) -> tuple[float, ...]:
+    """The values of `linspace(start, end, n)`, computed once per (start, end, n): `linspace(0, rate,
+    depth)[i]` in a repeat's keywords is evaluated at every iteration."""
+    return tuple(float(start + (end - start) * Fraction(k, n - 1)) if n > 1 else float(start) for k in range(n))
 
 
 def _number(value: Any, e: s.Expr) -> Fraction:

@@ -77,7 +77,9 @@ def capture(lw: Lowering, scope: Scope, start: int, given: dict[str, Any], resul
 def instantiate(lw: Lowering, t: Template, parent: Scope, path: str, label: str, given: dict[str, Any]) -> Any:
     """Copy template `t` as a child of `parent` at `path`, reading the tensors in `given`; its result."""
     count = t.end - t.start
-    if len(lw.nodes) + count > MAX_NODES:
+    if lw.sketch is not None and path != t.scope.path:
+        lw.sketch.exact = False  # the template's skipped calls cannot be mapped to this copy's paths
+    if len(lw.nodes) + lw.skipped + count > MAX_NODES:
         raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", t.scope.span)
     offset = len(lw.nodes) - t.start
     old = lw.order[t.start : t.end]
@@ -97,6 +99,22 @@ def instantiate(lw: Lowering, t: Template, parent: Scope, path: str, label: str,
         lw.order.append(copy)
     scope = _copy_scope(lw, t.scope, path, label, prefix, value, offset)
     parent.items.append(scope)
+    if isinstance(t.result, tuple):
+        return tuple(Tensor(value(r.value), r.type) for r in t.result)
+    return Tensor(value(t.result.value), t.result.type)
+
+
+def alias(lw: Lowering, t: Template, scope: Scope, path: str, given: dict[str, Any]) -> Any:
+    """A sketch's call like template `t` (archgraph.lowering.sketch): no copy, the call recorded as
+    skipped; the template's own result stands for the copy's (the same types)."""
+    lw.skipped += t.end - t.start
+    if len(lw.nodes) + lw.skipped > MAX_NODES:
+        raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", t.scope.span)
+    lw.sketch.skip(path, t.scope.path, scope.path, lw.zeroed > 0)
+
+    def value(v: Value) -> Value:
+        return given[t.arguments[v]].value if lw.position[v.node] < t.start else v
+
     if isinstance(t.result, tuple):
         return tuple(Tensor(value(r.value), r.type) for r in t.result)
     return Tensor(value(t.result.value), t.result.type)

@@ -22,6 +22,7 @@ from archgraph.lowering.evaluate import evaluate
 from archgraph.lowering.instances import Template
 from archgraph.lowering.names import LabelState
 from archgraph.lowering.repeat import repeat_block, repeat_inline
+from archgraph.lowering.sketch import Sketch
 from archgraph.lowering.values import MAX_NODES, Taps, Tensor, plain, scalar_values, scalars_of
 from archgraph.ops import OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional, show
@@ -29,12 +30,15 @@ from archgraph.shapes import make_node
 from archgraph.source import Span, text_of
 
 
-def lower(program: Program, model: str, overrides: dict[str, Any] | None = None) -> Graph:
-    """Evaluate `model` of a checked program with `overrides` and return its graph."""
+def lower(program: Program, model: str, overrides: dict[str, Any] | None = None,
+          sketch: Sketch | None = None) -> Graph:  # fmt: skip
+    """Evaluate `model` of a checked program with `overrides` and return its graph. With a new `sketch`
+    (filled in) the graph is a sketch: a block call like an earlier one is not copied but recorded
+    (archgraph.lowering.sketch), for counting, not for building."""
     # Blocks (at most MAX_BLOCK_DEPTH deep) times expressions (at most parser.MAX_NESTING deep)
     # can recurse further than Python's default limit allows; pure-Python frames are cheap.
     where = program.definitions[model].span
-    graph = guarded(lambda: Lowering(program).model(model, overrides or {}), where, f"model `{model}`")
+    graph = guarded(lambda: Lowering(program, sketch).model(model, overrides or {}), where, f"model `{model}`")
     check_scopes(graph.root)  # so that every later pass (codegen, build, forward) fits in the stack
     graph.program = program  # codegen lowers it again at other sizes to learn each size's formula
     return graph
@@ -88,8 +92,11 @@ def _resolved(program: Program, name: str) -> tuple[s.Model, dict, dict, str | N
 class Lowering:
     """One evaluation of one model; `nodes` grows as ops are applied."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, sketch: Sketch | None = None) -> None:
         self.program = program
+        self.sketch = sketch  # where a sketch records the copies it does not make (instances.alias)
+        self.skipped = 0  # nodes those copies would have made
+        self.zeroed = 0  # > 0 inside a shared repeat's later call, whose nodes hold no parameters
         self.nodes: dict[str, Node] = {}
         self.depth = 0
         self.labels = LabelState()
@@ -300,7 +307,7 @@ class Lowering:
 
     def add_node(self, op: str, inputs: tuple[Tensor, ...], attrs: dict, outs, span: Span, scope: Scope,
                  label: str | None, arg_spans: dict | None = None) -> Node:  # fmt: skip
-        if len(self.nodes) >= MAX_NODES:
+        if len(self.nodes) + self.skipped >= MAX_NODES:
             raise ArchShapeError(f"the model has more than {MAX_NODES:,} ops; is a repeat count too large?", span)
         node_id = f"n{len(self.nodes)}"
         self.position[node_id] = len(self.nodes)

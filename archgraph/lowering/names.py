@@ -11,6 +11,9 @@ from archgraph.errors import ArchNameError
 from archgraph.ir import Scope
 from archgraph.lowering.values import syntax_walk
 
+MAX_BODIES = 4096  # bodies whose labels are kept between lowerings (the syntax tree is immutable)
+_BODY_LABELS: dict[int, tuple[tuple, frozenset[str]]] = {}  # id(body) -> (body, its labels)
+
 
 class LabelState:
     """Per scope (by identity): the names reserved and the names given so far."""
@@ -18,13 +21,14 @@ class LabelState:
     def __init__(self) -> None:
         self.reserved: dict[int, set[str]] = {}
         self.used: dict[int, set[str]] = {}
-        self._body_labels: dict[int, tuple[tuple, frozenset[str]]] = {}  # id(body) -> (body, its labels)
 
     def reserve(self, scope: Scope, body: tuple[s.Stmt, ...]) -> None:
-        """Reserve the labels `body` writes in `scope` (each body's labels are found once)."""
-        known = self._body_labels.get(id(body))
+        """Reserve the labels `body` writes in `scope` (each body's labels are found once per process)."""
+        known = _BODY_LABELS.get(id(body))
         if known is None or known[0] is not body:
-            known = self._body_labels[id(body)] = (body, body_labels(body))
+            if len(_BODY_LABELS) >= MAX_BODIES:
+                _BODY_LABELS.clear()
+            known = _BODY_LABELS[id(body)] = (body, body_labels(body))
         self.reserved.setdefault(id(scope), set()).update(known[1])
 
     def unique(self, scope: Scope, base: str) -> str:

@@ -35,7 +35,7 @@ def _count(lw: Lowering, e: s.Expr, env: dict) -> int:
 def _budget(lw: Lowering, label: str, count_expr: s.Expr, count: int, before: int) -> None:
     """After a repeat's first iteration (which began with `before` nodes): would all `count` iterations
     pass MAX_NODES? Then say so now, at the count, instead of after building most of them."""
-    each = len(lw.nodes) - before
+    each = len(lw.nodes) + lw.skipped - before  # a sketch's skipped calls count (sketch.Sketch)
     total = before + each * count
     if total > MAX_NODES:
         raise ArchShapeError(f"repeat `{label}` would make {total:,} ops ({count:,} iterations of {each:,}); "
@@ -56,6 +56,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     count = _count(lw, e.count, env)
     x = lw.tensor(lw.expr(e.call.args[0], env, scope), e.call.args[0].span, "the repeated argument")
     others, kwargs = _arguments(lw, e, env, scope, 0) if count or e.index is None else ([], {})
+    initial = (others, kwargs)  # iteration 0's: later ones keep what does not read the index
     block = lw.program.definitions[e.call.callee]
     first = lw.shared.get((id(scope), e.label)) if e.modifier == "shared" else None
     rep = _container(lw, scope, e.label, e, again=first is not None)
@@ -67,12 +68,15 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     env[e.label] = taps
     rep.per_iteration = _per_iteration(e)
     for i in range(count):
-        before = len(lw.nodes)
+        start, before = len(lw.nodes), len(lw.nodes) + lw.skipped
         if e.index is not None and i:
-            others, kwargs = _arguments(lw, e, env, scope, i)
+            others, kwargs = _arguments(lw, e, env, scope, i, initial)
         # a shared repeat's iterations are one module at the repeat's own path: its weights once
+        zeroed = rep.continued or (rep.shared and i > 0)
+        lw.zeroed += zeroed  # a sketch's calls skipped in here hold no weights (sketch.Sketch.skip)
         y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i),
                        path=rep.path if rep.shared else None)  # fmt: skip
+        lw.zeroed -= zeroed
         y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")
         if y.type != x.type:
             _not_threaded(e, i, x, y)
@@ -81,7 +85,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
         if first is not None and i == 0:
             _same_module(lw, e, first, rep)
         if rep.continued or (rep.shared and i > 0):
-            for node in lw.order[before:]:
+            for node in lw.order[start:]:
                 node.params = 0  # the first call holds the weights; the others read them
         taps.outputs.append(y)
         x = y
@@ -103,11 +107,36 @@ def _same_module(lw: Lowering, e: s.Repeat, first: Scope, rep: Scope) -> None:
                                    "its arguments must be the first call's", first.span)])  # fmt: skip
 
 
-def _arguments(lw: Lowering, e: s.Repeat, env: dict, scope: Scope, i: int) -> tuple[list, dict]:
-    """The call's arguments after the first, and its keywords, for iteration `i` (the index bound to `i`)."""
+def _arguments(lw: Lowering, e: s.Repeat, env: dict, scope: Scope, i: int,
+               first: tuple[list, dict] | None = None) -> tuple[list, dict]:  # fmt: skip
+    """The call's arguments after the first, and its keywords, for iteration `i` (the index bound to `i`).
+    Given iteration 0's (`first`), a scalar argument that does not read the index is kept, not evaluated
+    again: the same expression over the same names (`depth`, `mlp_ratio`) has the same value."""
     inner = {**env, e.index: i} if e.index is not None else env
-    others = [lw.expr(a, inner, scope) for a in e.call.args[1:]]
-    return others, {kw.name: lw.expr(kw.value, inner, scope) for kw in e.call.kwargs}
+    exprs = [*e.call.args[1:], *(kw.value for kw in e.call.kwargs)]
+    if first is None:
+        values = [lw.expr(x, inner, scope) for x in exprs]
+    else:
+        old = [*first[0], *first[1].values()]
+        reads = _reading(e)
+        values = [lw.expr(x, inner, scope) if r or isinstance(v, (Tensor, Taps)) else v
+                  for x, v, r in zip(exprs, old, reads, strict=True)]  # fmt: skip
+    split = len(e.call.args) - 1
+    return values[:split], {kw.name: v for kw, v in zip(e.call.kwargs, values[split:], strict=True)}
+
+
+_READING: dict[int, tuple[s.Repeat, list[bool]]] = {}  # id(repeat) -> (it, which arguments read its index)
+
+
+def _reading(e: s.Repeat) -> list[bool]:
+    """For each argument after the first and each keyword of `e`'s call: whether it reads the index."""
+    known = _READING.get(id(e))
+    if known is None or known[0] is not e:
+        if len(_READING) >= 4096:
+            _READING.clear()
+        exprs = [*e.call.args[1:], *(kw.value for kw in e.call.kwargs)]
+        known = _READING[id(e)] = (e, [_reads(x, e.index) for x in exprs])
+    return known[1]
 
 
 def _per_iteration(e: s.Repeat) -> list[str]:
@@ -149,7 +178,7 @@ def repeat_block(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> No
     rep.inputs, rep.input_names = [env[n].value for n in carried], list(carried)
     taps = Taps(rep)
     for i in range(count):
-        before = len(lw.nodes)
+        before = len(lw.nodes) + lw.skipped
         it = lw.scope(rep, f"{rep.path}.{i}", str(i), "block", st.label, st.span)
         lw.labels.reserve(it, st.body)
         inner = {**env, st.index: i}
@@ -181,7 +210,7 @@ def repeat_inline(lw: Lowering, st: s.RepeatBlock, env: dict, scope: Scope) -> N
     assigned = _assigned(st.body)
     carried = [n for n in assigned if n in env and not isinstance(env[n], Taps)]
     for i in range(count):
-        before = len(lw.nodes)
+        before = len(lw.nodes) + lw.skipped
         inner = {**env, st.index: i}
         try:
             if lw.run(st.body, inner, scope) is not None:
