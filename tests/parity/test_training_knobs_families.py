@@ -142,8 +142,9 @@ def _mixer(resmlp: bool, **knobs):
 
 HEADS = {
     "vit_b16": lambda **k: VisionTransformer(img_size=64, depth=2, num_classes=10, **k),
-    "deit_ti16_distilled": lambda **k: VisionTransformerDistilled(img_size=64, embed_dim=192, depth=2, num_heads=3,
-                                                                  num_classes=10, **k),
+    "deit_ti16_distilled": lambda **k: VisionTransformerDistilled(
+        img_size=64, embed_dim=192, depth=2, num_heads=3, num_classes=10, **k
+    ),
     "mixer_b16": lambda **k: _mixer(False, embed_dim=768, **k),
     "resmlp_12": lambda **k: _mixer(True, **k),
 }
