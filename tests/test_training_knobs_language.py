@@ -90,3 +90,10 @@ def test_bad_per_iteration_arguments_are_spec_errors(tmp_path, call, message):
     with pytest.raises(SpecError) as error:
         archgraph.load_graph(_spec(tmp_path, text))
     assert message in str(error.value)
+
+
+def test_an_attention_dropout_outside_0_to_1_is_a_spec_error():
+    with pytest.raises(SpecError) as error:
+        archgraph.load_graph(ROOT / "specs" / "vit_r50_b16.arch", "vit_r50_b16", attn_drop_rate=-0.1)
+    assert "`dropout` is a probability in [0, 1), found -0.1" in str(error.value)
+    assert "std/transformer.arch" in str(error.value)  # the line of the sdpa call, with a caret
