@@ -87,7 +87,7 @@ def test_cait_knobs_equal_timms():
     assert all(isinstance(b.drop_path, torch.nn.Identity) for b in theirs.blocks_token_only)
     # the talking heads are written out (q * scale @ k^T, the head mixing as transposed linears): float32
     # rounding differs from timm's by ~1e-6, and the dropouts' 1 / (1 - p) scales grow it to ~2e-5
-    x = torch.randn(4, 3, 64, 64)
+    x = torch.randn(2, 3, 64, 64)
     _train_then_eval(ours, archgraph.build(CAIT, "cait_xxs24_224", **small), theirs, x, tol=1e-4)
     _same_report(CAIT, "cait_xxs24_224", knobs)
 
@@ -112,7 +112,7 @@ def test_pvt_v2_knobs_equal_timms(name):
     pairs = [(b.drop_path, getattr(t.drop_path1, "drop_prob", 0.0))
              for s, u in zip(ours.stages, theirs.stages, strict=True) for b, t in zip(s.blocks, u.blocks, strict=True)]  # fmt: skip
     assert [a for a, _ in pairs] == pytest.approx([b for _, b in pairs], rel=1e-6) and pairs[-1][0] == 0.5
-    _train_then_eval(ours, archgraph.build(PVT, name, **small), theirs, torch.randn(4, 3, 64, 64))
+    _train_then_eval(ours, archgraph.build(PVT, name, **small), theirs, torch.randn(2, 3, 64, 64))
     _same_report(PVT, name, PVT_KNOBS)
 
 
@@ -128,7 +128,7 @@ def test_the_hybrid_vit_knobs_equal_timms():
     # timm's decay rule: linspace(0, 0.5, 3)
     assert [b.drop_path for b in ours.blocks] == [0.0, 0.25, 0.5] == [0.0] + [
         b.drop_path1.drop_prob for b in theirs.blocks[1:]]  # fmt: skip
-    _train_then_eval(ours, archgraph.build(HYBRID, "vit_r50_b16", **small), theirs, torch.randn(4, 3, 64, 64))
+    _train_then_eval(ours, archgraph.build(HYBRID, "vit_r50_b16", **small), theirs, torch.randn(2, 3, 64, 64))
     _same_report(HYBRID, "vit_r50_b16", VIT_KNOBS)
 
 
@@ -159,5 +159,5 @@ def test_head_dropout_equals_timms(name):
     torch.manual_seed(0)
     theirs = HEADS[name](drop_rate=0.5)
     ours = archgraph.build(spec, name, **small, drop_rate=0.5)
-    _train_then_eval(ours, archgraph.build(spec, name, **small), theirs, torch.randn(4, 3, 64, 64))
+    _train_then_eval(ours, archgraph.build(spec, name, **small), theirs, torch.randn(2, 3, 64, 64))
     _same_report(spec, name, {"drop_rate": 0.5})
