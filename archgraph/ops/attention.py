@@ -83,6 +83,9 @@ def _sdpa_infer(ins, a):
         raise OpError(f"q and k need the same head dim, found {q.dims[3]} and {k.dims[3]}", 1)
     if a["causal"] and q.dims[2] > k.dims[2]:
         raise OpError(f"a causal mask needs no more queries than keys, found {q.dims[2]} > {k.dims[2]}", "causal")
+    p = a["dropout"]
+    if p is not None and (isinstance(p, bool) or not 0 <= p < 1):
+        raise OpError(f"`dropout` is a probability in [0, 1), found {p!r}", "dropout")
     if len(ins) == 4 and ins[3].dims != (q.dims[0], k.dims[2]):
         raise OpError(f"the key padding mask must be [batch, keys] = [{q.dims[0]}, {k.dims[2]}] "
                       f"(one flag per key), found {ins[3]}", 3)  # fmt: skip

@@ -100,7 +100,7 @@ def test_the_report_counts_no_flops_and_no_parameters_for_the_knobs():
     assert {n["path"] for n in knobs if n["path"].startswith(("pos", "blocks.0."))} == {
         "pos_drop", "blocks.0.attn.proj_drop", "blocks.0.mlp.drop1", "blocks.0.mlp.drop2", "blocks.0.drop_path1",
         "blocks.0.drop_path2"}  # fmt: skip
-    assert len(knobs) == 1 + 12 * 5
+    assert len(knobs) == 1 + 12 * 5 + 1 and knobs[-1]["path"] == "head_drop"  # timm's drop_rate, before the head
     assert all(n["params"] == n["flops"] == n["other_flops"] == n["convention_count"] == 0 for n in knobs)
 
 
