@@ -42,7 +42,9 @@ class Stmt:
     holes: list[int] = field(init=False)  # the input read by each hole, in the code's order
 
     def __post_init__(self) -> None:
-        self.holes = _holes(self.code)
+        self.holes = (
+            self.code.holes if isinstance(self.code, ast.AST) and "holes" in self.code.__dict__ else _holes(self.code)
+        )
 
 
 _PLACEHOLDERS = {"hole": ("__in", "__"), "target": ("__out", "__")}  # tag -> name's head and tail
@@ -62,9 +64,11 @@ def target(k: int) -> str:
 
 @lru_cache(maxsize=4096)
 def expression(code: str) -> ast.expr:
-    """The tree of one expression (an op's call), its `hole(k)` names tagged; shared, never changed."""
+    """The tree of one expression (an op's call), its `hole(k)` names tagged and the holes listed
+    in `tree.holes`; shared, never changed."""
     tree = ast.parse(code, mode="eval").body
     _tagged(tree)
+    tree.holes = _holes(tree)
     return tree
 
 
@@ -78,8 +82,8 @@ def statements(code: str) -> list[ast.stmt]:
 
 
 def _tagged(node: ast.AST) -> bool:
-    """Tag the placeholder names under `node` and mark each node above one (`spine`): the nodes
-    a substitution copies, the others being shared. Whether `node` holds a tagged name."""
+    """Tag the placeholder names under `node` and mark them and each node above one (`spine`): the
+    nodes a substitution visits, the others being shared. Whether `node` holds a tagged name."""
     found = False
     for child in ast.iter_child_nodes(node):
         found = _tagged(child) or found
@@ -89,7 +93,7 @@ def _tagged(node: ast.AST) -> bool:
             if node.id == f"{head}{index}{tail}" and index.isdigit():
                 setattr(node, tag, int(index))
                 found = True
-    elif found:
+    if found:
         node.spine = True
     return found
 
@@ -169,7 +173,7 @@ class _Expanded:
         def sub(node: ast.Name) -> ast.expr:
             if "target" in node.__dict__:
                 self.targets.append(ast.Name(node.id, node.ctx))
-                self.targets[-1].target = node.target
+                self.targets[-1].target, self.targets[-1].spine = node.target, True
                 return self.targets[-1]
             v = uses[node.hole] if "hole" in node.__dict__ else node.ref
             if v in self.inline:
@@ -200,7 +204,7 @@ _REF = "<ref>"  # the name of a `ref` until it is named: no valid name
 
 def _ref(v: Value) -> ast.Name:
     node = ast.Name(_REF, ast.Load())
-    node.ref = v
+    node.ref, node.spine = v, True
     return node
 
 
@@ -208,15 +212,19 @@ def _copy(code: Code, sub: Callable[[ast.Name], ast.expr]) -> Code:
     """The tree(s) `code` with each tagged `Name` (`_TAGS`) replaced by `sub(name)`: the nodes
     above one (`spine`) are copied, the rest shared."""
     if isinstance(code, list):
-        return [_copy(x, sub) if isinstance(x, ast.AST) else x for x in code]
-    if "spine" not in code.__dict__:
-        return code if _TAGS.isdisjoint(code.__dict__) else sub(code)
+        return [_copy(x, sub) if isinstance(x, ast.AST) and "spine" in x.__dict__ else x for x in code]
+    fields = code.__dict__
+    if "spine" not in fields:
+        return code
+    if isinstance(code, ast.Name) and not _TAGS.isdisjoint(fields):  # (`For` has a field `target`)
+        return sub(code)
     new = type(code).__new__(type(code))
-    fields = new.__dict__
-    fields.update(code.__dict__)
+    copied = new.__dict__
+    copied.update(fields)
     for key in code._fields:
-        if isinstance(value := fields.get(key), (list, ast.AST)):
-            fields[key] = _copy(value, sub)
+        value = fields.get(key)
+        if isinstance(value, list) or (isinstance(value, ast.AST) and "spine" in value.__dict__):
+            copied[key] = _copy(value, sub)
     return new
 
 
@@ -224,7 +232,14 @@ def _self_assignment(line: ast.stmt) -> bool:
     """`x = x` (or `x, y = x, y`): a loop's start when the variable already holds its input."""
     if not (isinstance(line, ast.Assign) and len(line.targets) == 1):
         return False
-    return ast.unparse(line.targets[0]) == ast.unparse(line.value)
+    left, right = _variables(line.targets[0]), _variables(line.value)
+    return left is not None and left == right
+
+
+def _variables(node: ast.expr) -> list[str] | None:
+    """The names of `x` or `x, y`; None for any other expression."""
+    items = node.elts if isinstance(node, ast.Tuple) else [node]
+    return [n.id for n in items] if all(isinstance(n, ast.Name) for n in items) else None
 
 
 def _assign_names(stmts: list[Stmt], inputs: list[tuple[Value, str]], last_use: dict[Value, int]) -> dict:
