@@ -42,9 +42,8 @@ class Stmt:
     holes: list[int] = field(init=False)  # the input read by each hole, in the code's order
 
     def __post_init__(self) -> None:
-        self.holes = (
-            self.code.holes if isinstance(self.code, ast.AST) and "holes" in self.code.__dict__ else _holes(self.code)
-        )
+        listed = getattr(self.code, "holes", None)  # by `expression`
+        self.holes = _holes(self.code) if listed is None else listed
 
 
 _PLACEHOLDERS = {"hole": ("__in", "__"), "target": ("__out", "__")}  # tag -> name's head and tail
