@@ -168,7 +168,7 @@ def test_forward_arguments_are_distinct(tmp_path):
 
 
 def test_forward_arguments_avoid_the_loop_locals():
-    loop = Stmt([], "", [], [], [], locals=("blocks_out",))
+    loop = Stmt([], [], [], [], [], locals=("blocks_out",))
     assert _arguments(["blocks_out", "x", "x"], [loop]) == ["blocks_out_1", "x", "x_1"]
 
 

@@ -15,12 +15,11 @@ from typing import Any
 from archgraph.codegen.classifier import classifier, methods
 from archgraph.codegen.detr_helpers import DETR_HELPERS
 from archgraph.codegen.fit import native
-from archgraph.codegen.forward import Stmt, hole, render, target
+from archgraph.codegen.forward import Stmt, expression, hole, render, statements, target
 from archgraph.codegen.knobs import KNOB_HELPERS, schedule_lines
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
-from archgraph.ops.elementwise import SYMBOLS
 from archgraph.ops.emit import EmitArgs
 
 HELPERS = {
@@ -312,9 +311,7 @@ def _node(fv: FileView, node: Node, body: _Body, given: dict[Value, str]) -> Non
     _use_helper(fv, call)
     defs = [Value(node.id, i) for i in range(len(node.outs))]
     names = [given.get(v, "") for v in defs]
-    atomic = node.op not in SYMBOLS and node.op != "matmul"  # `a + b`, `a @ b` need parentheses when inlined
-    body.stmts.append(Stmt(defs, call, list(node.inputs), list(node.outs), names, pure=op.emit.parameter,
-                           atomic=atomic))  # fmt: skip
+    body.stmts.append(Stmt(defs, expression(call), list(node.inputs), list(node.outs), names, pure=op.emit.parameter))
 
 
 def _use_helper(fv: FileView, code: str) -> None:
@@ -340,7 +337,7 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     if child.kind != "repeat":
         body.init.append(f"self.{attr} = {_construct(fv, child, body)}")
         body.weights.append(f"self.{attr}.init_weights()")
-        body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
+        body.stmts.append(Stmt(list(child.outputs), expression(call), list(child.inputs), types, names))
         return
     iterations = [it for it in child.items if isinstance(it, Scope)]
     if not iterations:
@@ -365,7 +362,7 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     if single and not child.taps:
         body.init.append(f"self.{attr} = nn.Sequential(*{built})")
         if not checkpointed:
-            body.stmts.append(Stmt(list(child.outputs), call, list(child.inputs), types, names))
+            body.stmts.append(Stmt(list(child.outputs), expression(call), list(child.inputs), types, names))
             return
     else:
         body.init.append(f"self.{attr} = nn.ModuleList({built})")
@@ -383,7 +380,7 @@ def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope],
     extra = list(iterations[0].inputs[1:])
     if len(iterations) == 1 and not child.taps:  # one call, no loop: an expression like any layer's
         call = f"self.{attr}({', '.join(hole(j) for j in range(1 + len(extra)))})"
-        body.stmts.append(Stmt(list(child.outputs), call, [*child.inputs, *extra], types, names))
+        body.stmts.append(Stmt(list(child.outputs), expression(call), [*child.inputs, *extra], types, names))
         return
     args = ", ".join([target(0)] + [hole(1 + j) for j in range(len(extra))])
     lines = [f"{target(0)} = {hole(0)}", f"for _ in range({len(iterations)}):",
@@ -392,9 +389,9 @@ def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope],
     if child.taps:  # each call's output, as `_loop` keeps them
         lines[1:1] = [f"{taps} = []"]
         lines.append(f"    {taps}.append({target(0)})")
-    aliases = {it.outputs[0]: f"{taps}[{i}]" for i, it in enumerate(iterations) if i in child.taps}
+    aliases = {it.outputs[0]: expression(f"{taps}[{i}]") for i, it in enumerate(iterations) if i in child.taps}
     loop_names = [name or given.get(child.inputs[0], "") or "x" for name in names]
-    body.stmts.append(Stmt(list(child.outputs), "\n".join(lines), [*child.inputs, *extra], types, loop_names,
+    body.stmts.append(Stmt(list(child.outputs), statements("\n".join(lines)), [*child.inputs, *extra], types, loop_names,
                            template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
@@ -431,8 +428,8 @@ def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkp
     lines += [f"for block in self.{attr}:", f"    {outs} = {call if checkpointed else f'block({args})'}"]
     if child.taps:
         lines.append(f"    {taps}.append({target(0)})")
-    aliases = {it.outputs[0]: f"{taps}[{i}]" for i, it in enumerate(iterations) if i in child.taps}
-    return Stmt(list(child.outputs), "\n".join(lines), [*child.inputs, *extra], types, names, template=True,
+    aliases = {it.outputs[0]: expression(f"{taps}[{i}]") for i, it in enumerate(iterations) if i in child.taps}
+    return Stmt(list(child.outputs), statements("\n".join(lines)), [*child.inputs, *extra], types, names, template=True,
                 aliases=aliases, locals=(taps,) if child.taps else ())  # fmt: skip
 
 

@@ -21,7 +21,7 @@ def py(value: Any) -> str:
 @dataclass
 class EmitArgs:
     attrs: dict[str, Any]
-    ins: list[str]  # Python expressions for the tensor inputs
+    ins: list[str]  # the tensor inputs as names (`codegen.forward.hole`): the call is parsed into a tree
     types: list[TensorType]
     outs: tuple[TensorType, ...]
     target: str  # `self.<path>` of the op's own module, if it has one
