@@ -25,28 +25,32 @@ _NUMERIC = (bool, int, float)
 
 def merge(instances: list, order: list[str], views) -> list:
     """`instances` (`classes.Instance`) with those of a shape that equals another's minus an
-    optional sub-chain rewritten to that other's shape; the rest unchanged."""
+    optional sub-chain rewritten to that other's shape, in place; the rest unchanged."""
     shapes: dict[bytes, list] = {}
     for inst in instances:
         shapes.setdefault(inst.shape, []).append(inst)
     if len(shapes) < 2:
         return instances
-    full = max(shapes.values(), key=lambda group: len(group[0].layers))
-    out, lesser = [], []
-    plan: _Plan | None = None
-    tree = ast.parse(full[0].source).body[0]
-    for group in shapes.values():
-        if group is full:
+    groups = sorted(shapes.values(), key=lambda group: -len(group[0].layers))
+    used: set[int] = set()
+    rewritten: dict[int, Any] = {}
+    for full in groups:
+        if id(full) in used:
             continue
-        found = _match(tree, group[0].source)
-        if found is None or (plan is not None and found.extra != plan.extra):
-            out.extend(group)
-        else:
-            plan = plan or found
-            lesser.append((group, found))
-    if plan is None:
-        return instances
-    return _rewrite(tree, full, lesser, order, views) + out
+        tree = ast.parse(full[0].source).body[0]
+        lesser: list[tuple[list, _Plan]] = []
+        for group in groups:
+            if group is full or id(group) in used:
+                continue
+            found = _match(tree, group[0].source)
+            if found is not None and (not lesser or found.extra == lesser[0][1].extra):
+                lesser.append((group, found))
+        if lesser:
+            used |= {id(full), *(id(group) for group, _ in lesser)}
+            olds = [*full, *(m for group, _ in lesser for m in group)]
+            news = _rewrite(tree, full, lesser, order, views)
+            rewritten.update({id(o): n for o, n in zip(olds, news, strict=True)})
+    return [rewritten.get(id(inst), inst) for inst in instances]
 
 
 class _Plan:
@@ -87,11 +91,15 @@ def _pairs(fn: ast.FunctionDef, extra: list[str], other: ast.FunctionDef) -> lis
     method is not the full one with its optional statements left out (a forward's optional
     assignment `v = f(u)` read as `u` afterwards)."""
     kept: list[tuple[ast.stmt, ast.stmt]] = []  # (original, as the lesser source would have it)
-    renames: dict[str, str] = {}
+    renames: dict[str, str] = {}  # a name the optional code assigned -> the name the lesser code reads
     for st in fn.body:
         if not _touches(st, extra):
+            if not isinstance(st, (ast.Assign, ast.Return, ast.Expr)) and _reads(st, renames):
+                return None  # a loop reading a renamed name may also assign it
             kept.append((st, _renamed(st, renames)))
             stored = {n.id for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            for v in stored:
+                renames.pop(v, None)
             for v in [v for v, u in renames.items() if u in stored]:  # `u` changes: `v` may not be read as it
                 renames[v] = "@stale"
             continue
@@ -100,7 +108,10 @@ def _pairs(fn: ast.FunctionDef, extra: list[str], other: ast.FunctionDef) -> lis
         single = _single_input(st, fn, extra)
         if single is None:
             return None
-        renames[st.targets[0].id] = renames.get(single, single)
+        v, u = st.targets[0].id, renames.get(single, single)
+        renames.pop(v, None)
+        if u != v:
+            renames[v] = u
     if (
         any("@stale" in _dump(b) for _, b in kept)
         or len(kept) != len(other.body)
@@ -119,6 +130,10 @@ def _single_input(st: ast.stmt, fn: ast.FunctionDef, extra: list[str]) -> str | 
         for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
     read = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name) and n.id in local and n.id != "self"}
     return read.pop() if len(read) == 1 else None
+
+
+def _reads(st: ast.stmt, names: dict[str, str]) -> bool:
+    return any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in names for n in ast.walk(st))
 
 
 def _renamed(st: ast.stmt, renames: dict[str, str]) -> ast.stmt:
