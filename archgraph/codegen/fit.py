@@ -80,8 +80,23 @@ class Fitter:
             return None
         if kind is bool:
             return next((f"not {n}" for n, vec in self.vectors.items()
-                         if all(type(x) is bool and x != y for x, y in zip(vec, values, strict=True))), None)  # fmt: skip
+                         if all(type(x) is bool and x != y for x, y in zip(vec, values, strict=True))),
+                        None) or self._threshold(values)  # fmt: skip
         return self._scaled(values) or self._pairs(values) or self._grid(values)
+
+    def _threshold(self, values: Vector) -> str | None:
+        """`a > 0`, `a > 1` or `a == 0` for a flag an integer parameter sets (PVT's `sr_ratio > 1`);
+        no other bound, which two parameters' lists would meet by chance (`num_heads < 8`)."""
+        for n, vec in self._numeric():
+            if not all(type(x) is int for x in vec):
+                continue
+            yes = [x for x, v in zip(vec, values, strict=True) if v]
+            no = [x for x, v in zip(vec, values, strict=True) if not v]
+            if max(no) in (0, 1) and max(no) < min(yes):
+                return f"{n} > {max(no)}"
+            if set(yes) == {0} and min(no) > 0:
+                return f"{n} == 0"
+        return None
 
     def _numeric(self) -> list[tuple[str, Vector]]:
         return [(n, v) for n, v in self.vectors.items() if all(type(x) in (int, float) for x in v)]
