@@ -274,3 +274,18 @@ def test_stages_differing_only_in_listed_widths_share_one_class(tmp_path):
     assert classes == ["Stages", "M"], classes
     assert "Stages(4, 8, **dd)" in code and "Stages(8, 16, **dd)" in code and "Stages(16, 32, **dd)" in code
     assert "nn.Linear(fc_in_features, fc_out_features, **dd)" in code
+
+
+def test_a_flag_an_integer_parameter_sets_fits_as_the_specs_condition():
+    """`sr_ratio > 1` from PVT's stages (sr_ratios 8, 4, 2, 1); never a bound two lists meet by
+    chance (num_heads 1, 2, 5, 8 would give `num_heads < 8`)."""
+    from archgraph.codegen.fit import Fitter
+
+    envs = [
+        {"num_heads": h, "sr_ratio": r, "i": i} for i, (h, r) in enumerate(zip([1, 2, 5, 8], [8, 4, 2, 1], strict=True))
+    ]
+    fitter = Fitter(envs, ["num_heads", "sr_ratio", "i"])
+    assert fitter.formula((True, True, True, False), True) == "sr_ratio > 1"
+    assert fitter.formula((True, False, False, False), True) == "i == 0"
+    assert fitter.formula((False, True, True, True), True) == "i > 0"
+    assert fitter.formula((True, False, True, False), True) is None

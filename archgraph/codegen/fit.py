@@ -85,17 +85,14 @@ class Fitter:
         return self._scaled(values) or self._pairs(values) or self._grid(values)
 
     def _threshold(self, values: Vector) -> str | None:
-        """`a > 0`, `a > 1` or `a == 0` for a flag an integer parameter sets (PVT's `sr_ratio > 1`);
-        no other bound, which two parameters' lists would meet by chance (`num_heads < 8`)."""
-        for n, vec in self._numeric():
-            if not all(type(x) is int for x in vec):
-                continue
-            yes = [x for x, v in zip(vec, values, strict=True) if v]
-            no = [x for x, v in zip(vec, values, strict=True) if not v]
-            if max(no) in (0, 1) and max(no) < min(yes):
-                return f"{n} > {max(no)}"
-            if set(yes) == {0} and min(no) > 0:
-                return f"{n} == 0"
+        """`a > 0`, `a == 0` or `a > 1` (tried in that order over all names) for a flag an integer
+        parameter sets (a stage's `i > 0`, PVT's `sr_ratio > 1`); no other bound, which two
+        parameters' lists would meet by chance (`num_heads < 8`)."""
+        ints = [(n, vec) for n, vec in self._numeric() if all(type(x) is int for x in vec)]
+        for op, k in ((">", 0), ("==", 0), (">", 1)):
+            for n, vec in ints:
+                if all((x > k if op == ">" else x == k) == v for x, v in zip(vec, values, strict=True)):
+                    return f"{n} {op} {k}"
         return None
 
     def _numeric(self) -> list[tuple[str, Vector]]:
