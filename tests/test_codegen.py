@@ -61,13 +61,52 @@ def test_instances_differ_by_arguments_not_by_class(tmp_path):
 
 
 def test_a_block_whose_instances_differ_in_structure_gets_a_named_variant(tmp_path):
+    """Each instance has a layer the other lacks (`ln`, `proj`): no optional sub-chain, two classes."""
+    text = (
+        "block b(x: [B, C], norm: bool) { if norm { x = ln: layer_norm(x) } else { x = proj: linear(x, C) }\n"
+        "    return fc: linear(x, 8) }\n"
+        "model m() { input x: [B, 8] return b2: b(b1: b(x, true), false) }"
+    )
+    code = source(tmp_path, text)
+    names = [n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)]
+    assert names == ["B", "BProj", "M"]
+
+
+def test_instances_differing_by_an_optional_layer_share_one_class(tmp_path):
+    """`if norm { x = ln(x) }`: one class taking `norm`, the layer built under it, forward choosing."""
     text = (
         "block b(x: [B, C], norm: bool) { if norm { x = ln: layer_norm(x) } return fc: linear(x, 8) }\n"
         "model m() { input x: [B, 8] return b2: b(b1: b(x, true), false) }"
     )
     code = source(tmp_path, text)
     names = [n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)]
-    assert names == ["B", "BNoLn", "M"]
+    assert names == ["B", "M"]
+    assert "self.ln = None\n        if norm:\n            self.ln = nn.LayerNorm(" in code
+    assert "x = x if self.ln is None else self.ln(x)" in code
+    assert "self.b1 = B(True, 8, **dd)" in code and "self.b2 = B(False, 8, **dd)" in code
+
+
+def test_an_optional_shortcut_is_one_class_as_timms_bottleneck(tmp_path):
+    """A shortcut projected in one instance and the identity in the others (ResNet's downsample)."""
+    text = (
+        "block b(x: [B, C], down: bool = false) { shortcut = x\n"
+        "    if down { shortcut = proj: linear(x, 8) }\n"
+        "    return fc: linear(x, 8) + shortcut }\n"
+        "model m() { input x: [B, 4] x = b1: b(x, true) return b3: b(b2: b(x)) }"
+    )
+    code = source(tmp_path, text)
+    assert [n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)] == ["B", "M"]
+    assert "shortcut = x if self.proj is None else self.proj(x)" in code
+    assert "if self.proj is not None:" in code  # init_weights skips the absent layer
+    assert "self.b1 = B(4, down=True, **dd)" in code and "self.b2 = B(8, **dd)" in code
+
+
+def test_resnet50_has_one_bottleneck_class():
+    """Issue 13's bar: at most 4 classes in generated/resnet50.py (timm's resnet.py: one Bottleneck)."""
+    from tests.conftest import ROOT
+
+    tree = ast.parse((ROOT / "generated" / "resnet50.py").read_text())
+    assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == ["Bottleneck", "Resnet50"]
 
 
 def test_taps_use_a_module_list(tmp_path):
@@ -235,3 +274,18 @@ def test_stages_differing_only_in_listed_widths_share_one_class(tmp_path):
     assert classes == ["Stages", "M"], classes
     assert "Stages(4, 8, **dd)" in code and "Stages(8, 16, **dd)" in code and "Stages(16, 32, **dd)" in code
     assert "nn.Linear(fc_in_features, fc_out_features, **dd)" in code
+
+
+def test_a_flag_an_integer_parameter_sets_fits_as_the_specs_condition():
+    """`sr_ratio > 1` from PVT's stages (sr_ratios 8, 4, 2, 1); never a bound two lists meet by
+    chance (num_heads 1, 2, 5, 8 would give `num_heads < 8`)."""
+    from archgraph.codegen.fit import Fitter
+
+    envs = [
+        {"num_heads": h, "sr_ratio": r, "i": i} for i, (h, r) in enumerate(zip([1, 2, 5, 8], [8, 4, 2, 1], strict=True))
+    ]
+    fitter = Fitter(envs, ["num_heads", "sr_ratio", "i"])
+    assert fitter.formula((True, True, True, False), True) == "sr_ratio > 1"
+    assert fitter.formula((True, False, False, False), True) == "i == 0"
+    assert fitter.formula((False, True, True, True), True) == "i > 0"
+    assert fitter.formula((True, False, True, False), True) is None

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from archgraph import syntax as s
+from archgraph.codegen import optional
 from archgraph.codegen.fit import Fitter, expression, native
 from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.lift import Lifter
@@ -78,6 +79,8 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
     for key, members in groups.items():
         is_model = key == ""
         instances = _instances(fvs, members, views)
+        if not is_model:
+            instances = optional.merge(instances, _order(members), views)
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = _model_order(graphs, part, allowed) if is_model else _order(members)

@@ -80,8 +80,20 @@ class Fitter:
             return None
         if kind is bool:
             return next((f"not {n}" for n, vec in self.vectors.items()
-                         if all(type(x) is bool and x != y for x, y in zip(vec, values, strict=True))), None)  # fmt: skip
+                         if all(type(x) is bool and x != y for x, y in zip(vec, values, strict=True))),
+                        None) or self._threshold(values)  # fmt: skip
         return self._scaled(values) or self._pairs(values) or self._grid(values)
+
+    def _threshold(self, values: Vector) -> str | None:
+        """`a > 0`, `a == 0` or `a > 1` (tried in that order over all names) for a flag an integer
+        parameter sets (a stage's `i > 0`, PVT's `sr_ratio > 1`); no other bound, which two
+        parameters' lists would meet by chance (`num_heads < 8`)."""
+        ints = [(n, vec) for n, vec in self._numeric() if all(type(x) is int for x in vec)]
+        for op, k in ((">", 0), ("==", 0), (">", 1)):
+            for n, vec in ints:
+                if all((x > k if op == ">" else x == k) == v for x, v in zip(vec, values, strict=True)):
+                    return f"{n} {op} {k}"
+        return None
 
     def _numeric(self) -> list[tuple[str, Vector]]:
         return [(n, v) for n, v in self.vectors.items() if all(type(x) in (int, float) for x in v)]

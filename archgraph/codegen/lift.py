@@ -67,7 +67,9 @@ def _places(source: str) -> dict[int, str]:
     for fn in tree.body:
         if not (isinstance(fn, ast.FunctionDef) and fn.name == "__init__"):
             continue
-        for st in fn.body:
+        for st in ast.walk(fn):  # optional layers sit under an `if` (`optional.py`)
+            if isinstance(st, ast.If) and isinstance(st.test, ast.Constant) and st.body:
+                out[id(st.test)] = f"with_{_attribute(st.body[0].targets[0]).split('_')[0]}"
             if not (isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)):
                 continue
             attr = _attribute(st.targets[0])

@@ -74,11 +74,18 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
         # a shared repeat's iterations are one module at the repeat's own path: its weights once
         zeroed = rep.continued or (rep.shared and i > 0)
         lw.zeroed += zeroed  # a sketch's calls skipped in here hold no weights (sketch.Sketch.skip)
-        y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i),
-                       path=rep.path if rep.shared else None)  # fmt: skip
-        lw.zeroed -= zeroed
+        try:
+            y = call_block(lw, block, e.call, [x, *others], kwargs, rep, env, label=str(i),
+                           path=rep.path if rep.shared else None)  # fmt: skip
+        except SpecError as error:
+            if i and x.value != rep.inputs[0]:  # a per-iteration repeat changed the shape before
+                error.diagnostics[0].notes.append(Note(f"in iteration {i} of `{e.label}`, given iteration "
+                                                       f"{i - 1}'s {x.type}", e.span))  # fmt: skip
+            raise
+        finally:
+            lw.zeroed -= zeroed
         y = lw.tensor(y, e.call.span, f"iteration {i} of `{e.label}`")
-        if y.type != x.type:
+        if y.type != x.type and not (rep.per_iteration and not rep.shared):  # else the next call checks it
             _not_threaded(e, i, x, y)
         if i == 0:
             _budget(lw, e.label, e.count, count, before)

@@ -1,0 +1,242 @@
+"""Optional layers: one class for a block's instances that differ by a sub-chain one of them lacks.
+
+A block with `if downsample { shortcut = downsample: ...(x) }` lowers to instances with the
+shortcut's layers and instances without them, whose code reads `x` where the others read
+`shortcut`. `merge` rewrites both as one class source: the optional layers built under a flag
+(`self.downsample = None`, then `if <flag>:` their construction), initialised when present, and
+the forward choosing (`shortcut = x if self.downsample is None else ...(x)`). The flag is a
+literal, `True` in the instances that have the layers and `False` in the others, so `classes._fit`
+finds it as the block's own boolean parameter (`downsample`) or lifts it (`with_downsample`).
+The optional layers' sizes in the instances without them are don't-cares: each is filled with
+the formula that gives it in the instances that have them, so the fit agrees on it.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import replace
+from typing import Any
+
+from archgraph.codegen.fit import Fitter, native
+
+_NUMERIC = (bool, int, float)
+
+
+def merge(instances: list, order: list[str], views) -> list:
+    """`instances` (`classes.Instance`) with those of a shape that equals another's minus an
+    optional sub-chain rewritten to that other's shape, in place; the rest unchanged."""
+    shapes: dict[bytes, list] = {}
+    for inst in instances:
+        shapes.setdefault(inst.shape, []).append(inst)
+    if len(shapes) < 2:
+        return instances
+    groups = sorted(shapes.values(), key=lambda group: -len(group[0].layers))
+    used: set[int] = set()
+    rewritten: dict[int, Any] = {}
+    for full in groups:
+        if id(full) in used:
+            continue
+        tree = ast.parse(full[0].source).body[0]
+        lesser: list[tuple[list, _Plan]] = []
+        for group in groups:
+            if group is full or id(group) in used:
+                continue
+            found = _match(tree, group[0].source)
+            if found is not None and (not lesser or found.extra == lesser[0][1].extra):
+                lesser.append((group, found))
+        if lesser:
+            used |= {id(full), *(id(group) for group, _ in lesser)}
+            olds = [*full, *(m for group, _ in lesser for m in group)]
+            news = _rewrite(tree, full, lesser, order, views)
+            rewritten.update({id(o): n for o, n in zip(olds, news, strict=True)})
+    return [rewritten.get(id(inst), inst) for inst in instances]
+
+
+class _Plan:
+    """How the lesser source's literals sit in the full one's: `index[id(const)]` is the position,
+    in the lesser source's literal order, of each constant of the full tree's kept statements."""
+
+    def __init__(self, tree: ast.ClassDef, extra: list[str], index: dict[int, int]) -> None:
+        self.tree, self.extra, self.index = tree, extra, index
+
+
+def _match(full: ast.ClassDef, source: str) -> _Plan | None:
+    """The plan when `source` is the class `full` without the layers only it has, else None."""
+    from archgraph.codegen.classes import _layers, _literals
+
+    other = ast.parse(source).body[0]
+    mine, theirs = _layers(full), _layers(other)
+    extra = [a for a in mine if a not in theirs]
+    if not extra or any(a not in mine for a in theirs):
+        return None
+    positions = {id(c): k for k, (_, c) in enumerate(_literals(other))}
+    index: dict[int, int] = {}
+    fmethods = [fn for fn in full.body if isinstance(fn, ast.FunctionDef)]
+    omethods = [fn for fn in other.body if isinstance(fn, ast.FunctionDef)]
+    if [fn.name for fn in fmethods] != [fn.name for fn in omethods]:
+        return None
+    for fn, ofn in zip(fmethods, omethods, strict=True):
+        pairs = _pairs(fn, extra, ofn)
+        if pairs is None:
+            return None
+        for kept, theirs_st in pairs:
+            for c, oc in zip(_constants(kept), _constants(theirs_st), strict=True):
+                index[id(c)] = positions[id(oc)]
+    return _Plan(full, extra, index)
+
+
+def _pairs(fn: ast.FunctionDef, extra: list[str], other: ast.FunctionDef) -> list | None:
+    """(the full method's kept statement, the lesser's statement) pairs, or None when the lesser
+    method is not the full one with its optional statements left out (a forward's optional
+    assignment `v = f(u)` read as `u` afterwards)."""
+    kept: list[tuple[ast.stmt, ast.stmt]] = []  # (original, as the lesser source would have it)
+    renames: dict[str, str] = {}  # a name the optional code assigned -> the name the lesser code reads
+    for st in fn.body:
+        if not _touches(st, extra):
+            if not isinstance(st, (ast.Assign, ast.Return, ast.Expr)) and _reads(st, renames):
+                return None  # a loop reading a renamed name may also assign it
+            kept.append((st, _renamed(st, renames)))
+            stored = {n.id for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            for v in stored:
+                renames.pop(v, None)
+            for v in [v for v, u in renames.items() if u in stored]:  # `u` changes: `v` may not be read as it
+                renames[v] = "@stale"
+            continue
+        if fn.name in ("__init__", "init_weights"):
+            continue
+        single = _single_input(st, fn, extra)
+        if single is None:
+            return None
+        v, u = st.targets[0].id, renames.get(single, single)
+        renames.pop(v, None)
+        if u != v:
+            renames[v] = u
+    if (
+        any("@stale" in _dump(b) for _, b in kept)
+        or len(kept) != len(other.body)
+        or any(_dump(a) != _dump(b) for (_, a), b in zip(kept, other.body, strict=True))
+    ):
+        return None
+    return [(st, theirs) for (st, _), theirs in zip(kept, other.body, strict=True)]
+
+
+def _single_input(st: ast.stmt, fn: ast.FunctionDef, extra: list[str]) -> str | None:
+    """The one local name an optional forward assignment `v = f(u)` reads (None if not that form)."""
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+        return None
+    local = {a.arg for a in fn.args.args} | {
+        t.id for s in fn.body for node in ast.walk(s) if isinstance(node, ast.Assign)
+        for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
+    read = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name) and n.id in local and n.id != "self"}
+    return read.pop() if len(read) == 1 else None
+
+
+def _reads(st: ast.stmt, names: dict[str, str]) -> bool:
+    return any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in names for n in ast.walk(st))
+
+
+def _renamed(st: ast.stmt, renames: dict[str, str]) -> ast.stmt:
+    if not renames:
+        return st
+
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if isinstance(node.ctx, ast.Load) and node.id in renames:
+                return ast.Name(renames[node.id], ast.Load())
+            return node
+
+    return Rename().visit(copy.deepcopy(st))
+
+
+def _touches(node: ast.AST, extra: list[str]) -> bool:
+    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+               and n.attr in extra for n in ast.walk(node))  # fmt: skip
+
+
+def _constants(node: ast.AST) -> list[ast.Constant]:
+    from archgraph.codegen.classes import _walk
+
+    return [n for n in _walk(node) if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC]
+
+
+def _dump(node: ast.AST) -> str:
+    """The statement's structure with its numeric literals blanked."""
+    blank = copy.deepcopy(node)
+    for n in ast.walk(blank):
+        if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC:
+            n.value = ...
+    return ast.dump(blank, annotate_fields=False)
+
+
+def _rewrite(tree: ast.ClassDef, full: list, lesser: list, order: list[str], views) -> list:
+    """The instances of `full` and of the `lesser` groups as instances of one source: `tree`, its
+    optional statements guarded."""
+    from archgraph.codegen.classes import _literals
+
+    extra = lesser[0][1].extra
+    old = {id(c): k for k, (_, c) in enumerate(_literals(tree))}
+    flags: list[ast.Constant] = []
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef):
+            fn.body = _guarded(fn, extra, flags)
+    source = ast.unparse(tree)
+    shape, methods, _, layers = views.literals(source)
+    found = [c for _, c in _literals(tree)]
+    fill = _filler(full, old, order, [m for g, _ in lesser for m in g])
+    merged = []
+    for inst in full:
+        values = [True if c in flags else inst.values[old[id(c)]] for c in found]
+        merged.append(replace(inst, source=source, shape=shape, methods=methods, values=values, layers=layers))
+    for group, plan in lesser:
+        for inst in group:
+            values = [False if c in flags else inst.values[plan.index[id(c)]] if id(c) in plan.index
+                      else fill(id(c), inst.env) for c in found]  # fmt: skip
+            merged.append(replace(inst, source=source, shape=shape, methods=methods, values=values, layers=layers))
+    return merged
+
+
+def _guarded(fn: ast.FunctionDef, extra: list[str], flags: list[ast.Constant]) -> list[ast.stmt]:
+    """`fn`'s statements with each run of optional ones guarded: built under a flag literal in
+    `__init__`, initialised when present, chosen in the other methods."""
+    out: list[ast.stmt] = []
+    run: list[ast.stmt] = []
+    for st in [*fn.body, None]:
+        if st is not None and _touches(st, extra) and fn.name in ("__init__", "init_weights"):
+            run.append(st)
+            continue
+        if run:
+            roots = [a for a in extra if any(_touches(s, [a]) for s in run)]
+            if fn.name == "__init__":
+                flags.append(ast.Constant(True))
+                out += [ast.parse(f"self.{a} = None").body[0] for a in roots]
+                out.append(ast.If(flags[-1], run, []))
+            else:
+                out.append(ast.If(ast.parse(f"self.{roots[0]} is not None", mode="eval").body, run, []))
+            run = []
+        if st is None:
+            break
+        if _touches(st, extra):  # a forward's `v = f(u)`
+            root = next(a for a in extra if _touches(st, [a]))
+            u = _single_input(st, fn, extra)
+            test = ast.parse(f"self.{root} is None", mode="eval").body
+            st = ast.Assign(st.targets, ast.IfExp(test, ast.Name(u, ast.Load()), st.value), lineno=0)
+        out.append(st)
+    return out
+
+
+def _filler(full: list, old: dict[int, int], order: list[str], lesser: list):
+    """`fill(const_id, env)`: an optional literal's value in an instance without the layers: the
+    formula that gives it in the instances with them (their value when it never varies)."""
+    common = [n for n in order if all(n in m.env for m in [*full, *lesser])]
+    fitter = Fitter([m.env for m in full], common)
+
+    def fill(key: int, env: dict[str, Any]) -> Any:
+        values = tuple(m.values[old[key]] for m in full)
+        varying = len({(type(v), v) for v in values}) > 1
+        expr = fitter.formula(values, varying) if varying else None
+        if expr is None:
+            return values[0]
+        return eval(expr, {}, {n: native(env[n]) for n in common})  # a formula `fit` wrote: names and arithmetic
+
+    return fill
