@@ -18,7 +18,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import archgraph
-from tests.conftest import image_models, reduced
+from tests.conftest import image_models, lowered, reduced
 
 
 @cache
@@ -26,7 +26,7 @@ def representatives() -> list[tuple[Path, str]]:
     """(spec, model): the first model of each distinct structure, in spec order."""
     seen: dict[frozenset, tuple[Path, str]] = {}
     for spec, name in image_models():
-        graph = archgraph.load_graph(spec, name)
+        graph = lowered(spec, name)  # lowered once for image_models too
         seen.setdefault(frozenset((node.op, node.label) for node in graph.nodes.values()), (spec, name))
     return list(seen.values())
 
