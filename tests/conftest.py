@@ -97,10 +97,9 @@ def spec_root(tmp_path_factory) -> Path:
 
 def reduced(spec: Path, name: str, **extra) -> dict:
     """archgraph.small.small_overrides (what `verify --small` uses) for a spec's model."""
-    import archgraph
     from archgraph.small import small_overrides
 
-    return small_overrides(archgraph.load_graph(spec, name), **extra)
+    return small_overrides(lowered(spec, name), **extra)  # reads the graph only
 
 
 FOLDER_MARKERS = {"torch": {"torch"}, "parity": {"torch", "timm"}}  # markers every test in the folder gets

@@ -34,7 +34,7 @@ def representatives() -> list[tuple[Path, str]]:
 def config(spec: Path, name: str) -> dict:
     """`tests.conftest.reduced`, with CNN stages cut to 2, 1, 1, ... blocks on a 64-pixel image."""
     small = reduced(spec, name)
-    layers = archgraph.load_graph(spec, name).params.get("layers")
+    layers = lowered(spec, name).params.get("layers")
     if isinstance(layers, list):  # two blocks in the first stage: both kinds of block
         small["layers"] = [2] + [1] * (len(layers) - 1)
         if "img_size" in small:  # a 2x2 grid or more after a stride of 32
