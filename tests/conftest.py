@@ -14,6 +14,7 @@ except ImportError:
 
 import os
 import shutil
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,25 @@ def update_golden() -> bool:
 
 
 def spec_models() -> list[tuple[Path, str]]:
-    """(spec file, model name) for every model every spec file defines."""
+    """(spec file, model name) for every model every spec file defines (loaded once a process)."""
+    return list(_spec_models())
+
+
+@cache
+def _spec_models() -> tuple[tuple[Path, str], ...]:
     from archgraph.loader import load
 
-    out = []
-    for path in SPECS:
-        program = load(path)
-        out += [(path, n) for n in program.models]
-    return out
+    return tuple((path, n) for path in SPECS for n in load(path).models)
+
+
+@cache
+def lowered(spec: Path, name: str):
+    """archgraph.load_graph(spec, name), lowered once a process: for choosing tests at collection
+    (several test modules read the same models' inputs and nodes); a test that changes a graph
+    must lower its own."""
+    import archgraph
+
+    return archgraph.load_graph(spec, name)
 
 
 def generated_model(spec: Path, name: str):
@@ -53,10 +65,9 @@ def image_models() -> list[tuple[Path, str]]:
     """spec_models() that take one f32 tensor: what the generic torch tests feed a random input.
     Sequence models (token ids, masks, several inputs) have their own parity tests
     (tests/parity/test_transformer_parity.py)."""
-    import archgraph
 
     def one_f32_input(path: Path, name: str) -> bool:
-        graph = archgraph.load_graph(path, name)
+        graph = lowered(path, name)
         return [graph.type_of(v).dtype for _, v in graph.inputs] == ["f32"]
 
     return [(path, name) for path, name in spec_models() if one_f32_input(path, name)]
@@ -86,10 +97,9 @@ def spec_root(tmp_path_factory) -> Path:
 
 def reduced(spec: Path, name: str, **extra) -> dict:
     """archgraph.small.small_overrides (what `verify --small` uses) for a spec's model."""
-    import archgraph
     from archgraph.small import small_overrides
 
-    return small_overrides(archgraph.load_graph(spec, name), **extra)
+    return small_overrides(lowered(spec, name), **extra)  # reads the graph only
 
 
 FOLDER_MARKERS = {"torch": {"torch"}, "parity": {"torch", "timm"}}  # markers every test in the folder gets

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,36 +20,42 @@ from tests.conftest import ROOT, SPECS, spec_models, update_golden
 ACCEPT = "python -m archgraph compile specs/*.arch   (or ARCHGRAPH_UPDATE_GOLDEN=1 pytest tests/test_golden.py)"
 
 
-def _compile_all() -> dict[str, str]:
-    """What `archgraph compile specs/*.arch` (into generated/, the default) writes: file name -> text."""
-    outputs, failed = _generate_all([p.relative_to(ROOT) for p in SPECS], GENERATED)
+def _compile(spec: Path) -> tuple[str, str]:
+    """What `archgraph compile specs/*.arch` (into generated/, the default) writes for `spec`: (file name, text)."""
+    outputs, failed = _generate_all([spec.relative_to(ROOT)], GENERATED)
     assert not failed
-    return {target.name: text for target, text in outputs.items()}
+    ((target, text),) = outputs.items()
+    return target.name, text
 
 
-def test_generated_files_are_current(capsys):
-    fresh = _compile_all()
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_generated_file_is_current(spec, capsys):
+    """One spec file at a time (each file depends on its own spec only), so xdist spreads them over the workers;
+    test_every_spec_file_has_a_generated_file_listing_its_models finds stale or missing files."""
+    name, fresh = _compile(spec)
     capsys.readouterr()
-    if update_golden():  # accept: write fresh files, remove files no spec generates any more
-        for name, text in fresh.items():
-            (ROOT / "generated" / name).write_text(text)
-        for stale in (ROOT / "generated").glob("*.py"):
-            if stale.name != "__init__.py" and stale.name not in fresh:
-                stale.unlink()
-    committed = {p.name: p.read_text() for p in (ROOT / "generated").glob("*.py") if p.name != "__init__.py"}
-    assert sorted(fresh) == sorted(committed), f"stale or missing files in generated/; run: {ACCEPT}"
-    for name, text in fresh.items():
-        if text != committed[name]:
-            diff = "".join(difflib.unified_diff(committed[name].splitlines(True), text.splitlines(True),
-                                                f"generated/{name}", f"fresh/{name}"))  # fmt: skip
-            pytest.fail(f"generated/{name} is stale; run: {ACCEPT}\n{diff[:4000]}")
+    committed = ROOT / "generated" / name
+    if update_golden():  # accept: write the fresh file
+        committed.write_text(fresh)
+    assert committed.exists(), f"generated/{name} is missing; run: {ACCEPT}"
+    if fresh != committed.read_text():
+        diff = "".join(difflib.unified_diff(committed.read_text().splitlines(True), fresh.splitlines(True),
+                                            f"generated/{name}", f"fresh/{name}"))  # fmt: skip
+        pytest.fail(f"generated/{name} is stale; run: {ACCEPT}\n{diff[:4000]}")
 
 
 def test_every_spec_file_has_a_generated_file_listing_its_models():
     """One file per spec file (timm's layout: one per family), its `__all__` naming every model:
-    its class (`VitB16`) or an entry function calling a class with other defaults (`vit_b16_384`)."""
+    its class (`VitB16`) or an entry function calling a class with other defaults (`vit_b16_384`).
+    Under ARCHGRAPH_UPDATE_GOLDEN=1, files no spec generates any more are removed."""
+    expected = {sanitize(p.stem) for p in SPECS}
+    assert len(expected) == len(SPECS), "two spec files would be written to the same generated file"
+    if update_golden():
+        for stale in (ROOT / "generated").glob("*.py"):
+            if stale.stem not in expected | {"__init__"}:
+                stale.unlink()
     files = {p.stem for p in (ROOT / "generated").glob("*.py")} - {"__init__"}
-    assert files == {sanitize(p.stem) for p in SPECS}
+    assert files == expected, f"stale or missing files in generated/; run: {ACCEPT}"
     for spec, name in spec_models():
         source = (ROOT / "generated" / f"{sanitize(spec.stem)}.py").read_text()
         exports = next(n for n in ast.parse(source).body if isinstance(n, ast.Assign))

@@ -18,7 +18,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import archgraph
-from tests.conftest import image_models, reduced
+from tests.conftest import image_models, lowered, reduced
 
 
 @cache
@@ -26,7 +26,7 @@ def representatives() -> list[tuple[Path, str]]:
     """(spec, model): the first model of each distinct structure, in spec order."""
     seen: dict[frozenset, tuple[Path, str]] = {}
     for spec, name in image_models():
-        graph = archgraph.load_graph(spec, name)
+        graph = lowered(spec, name)  # lowered once for image_models too
         seen.setdefault(frozenset((node.op, node.label) for node in graph.nodes.values()), (spec, name))
     return list(seen.values())
 
@@ -34,7 +34,7 @@ def representatives() -> list[tuple[Path, str]]:
 def config(spec: Path, name: str) -> dict:
     """`tests.conftest.reduced`, with CNN stages cut to 2, 1, 1, ... blocks on a 64-pixel image."""
     small = reduced(spec, name)
-    layers = archgraph.load_graph(spec, name).params.get("layers")
+    layers = lowered(spec, name).params.get("layers")
     if isinstance(layers, list):  # two blocks in the first stage: both kinds of block
         small["layers"] = [2] + [1] * (len(layers) - 1)
         if "img_size" in small:  # a 2x2 grid or more after a stride of 32
