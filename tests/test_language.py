@@ -292,6 +292,6 @@ def test_token_dependence_lets_internal_errors_through(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(resolution, "lower", broken)
+    monkeypatch.setattr(resolution, "counted", broken)
     with pytest.raises(RuntimeError):
         resolution.token_dependence(program, "m", {}, graph)
