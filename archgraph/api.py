@@ -14,7 +14,6 @@ torch, and says how to install it when it is missing (archgraph.deps).
 from __future__ import annotations
 
 import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from archgraph.ir import Graph
 from archgraph.loader import Program, display_name, load
 from archgraph.lower import lower
 from archgraph.ops import suggest
+from archgraph.record import record
 
 if TYPE_CHECKING:
     from archgraph.poly import ClosedForm
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 REPORT_DTYPES = ("f32", "bf16", "f16")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Opened:
     """One model of a spec, loaded, checked and lowered: what every command starts from."""
 

@@ -30,16 +30,16 @@ where a number they already have comes from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from archgraph.cost import totals, under
 from archgraph.ir import Graph, Node
 from archgraph.ops import REGISTRY, uncounted
+from archgraph.record import record
 
 DEFAULT = "flop_counter"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Convention:
     name: str
     unit: str  # what one count is called in the tool or paper

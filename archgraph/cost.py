@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 
 from archgraph.ir import Graph, Node
+from archgraph.record import record, replace
 
 
-@dataclass
+@record
 class Totals:
     params: int = 0
     macs: int = 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import errno
 import stat
-from dataclasses import dataclass, field
 
+from archgraph.record import field, record
 from archgraph.source import Span, lookup
 
 
@@ -18,13 +18,13 @@ class ArchError(Exception):
     """Anything archgraph raises on purpose."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Note:
     message: str
     span: Span | None = None
 
 
-@dataclass
+@record
 class Diagnostic:
     """One user-facing problem: a kind (`syntax error`, `name error`, ...), a message, a span."""
 

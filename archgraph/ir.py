@@ -9,16 +9,16 @@ is the generated module's attribute path and the prefix of its state_dict keys.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
+from archgraph.record import field, record
 from archgraph.source import Span
 
 BATCH = "B"  # the one symbolic dimension
 DTYPES = {"f32": "torch.float32", "i64": "torch.int64", "bool": "torch.bool"}  # what an `input` may declare
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TensorType:
     """A tensor's shape and dtype; dims are ints, or `B` for the batch."""
 
@@ -40,7 +40,7 @@ class TensorType:
         return math.prod(self.shape(batch))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Value:
     """Output `index` of node `node`."""
 
@@ -51,7 +51,7 @@ class Value:
         return self.node if self.index == 0 else f"{self.node}:{self.index}"
 
 
-@dataclass
+@record
 class Cost:
     """Multiply-adds (FLOPs = 2 x MACs) and elementwise work, itemised where it helps."""
 
@@ -66,7 +66,7 @@ class Cost:
         return 2 * self.macs
 
 
-@dataclass
+@record
 class Node:
     """One op application, with everything the report and the code generator need."""
 
@@ -87,7 +87,7 @@ class Node:
         return self.outs[0]
 
 
-@dataclass
+@record
 class Scope:
     """A block instance (kind `block`/`model`) or a repeat of instances (kind `repeat`)."""
 
@@ -115,7 +115,7 @@ class Scope:
                 yield from item.walk()
 
 
-@dataclass
+@record
 class Graph:
     """A lowered model: nodes in creation (= topological) order and the scope tree."""
 

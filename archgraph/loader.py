@@ -15,12 +15,12 @@ import os
 import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from archgraph import syntax as s
 from archgraph.errors import ArchImportError, ArchNameError, ArchSyntaxError, Note, SpecError, file_kind, os_cause
 from archgraph.parsed import parse
+from archgraph.record import field, record
 from archgraph.source import SourceFile, Span, register
 
 MAX_FILE_BYTES = 256 * 1024  # 30 times the largest spec in specs/, and parsed in about 2 s
@@ -43,7 +43,7 @@ def library_roots() -> list[tuple[str, Path]]:
     return [(origin, p.resolve()) for origin, p in roots if p.is_dir()]
 
 
-@dataclass
+@record
 class Program:
     """The definitions visible from one spec file; `own` are those the file itself defines."""
 

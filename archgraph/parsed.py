@@ -5,7 +5,7 @@ imports Lark nor parses (about a third of `archgraph report`'s CPU time for ViT-
 a successful parse (errors are never stored) as a pickle in the per-user cache directory that
 Lark's tables already use (`$XDG_CACHE_HOME/archgraph` or `~/.cache/archgraph`, mode 0700 and
 owned by the user, else no disk cache at all), named by a hash of the file's name, its text and
-the front end's own sources (`_FRONT_END`: grammar, parser, syntax, source, scalars), so an
+the front end's own sources (`_FRONT_END`: grammar, parser, syntax, source, scalars, record), so an
 edit to any of them misses. A write goes to a temporary file renamed into place (atomic:
 concurrent processes read a whole file or none); a file that cannot be read or unpickled is a
 miss. About `KEEP` trees are kept (one write in 16 removes the least recently written beyond
@@ -24,7 +24,7 @@ from archgraph.source import SourceFile, register
 
 KEEP = 512  # trees kept on disk
 _SUFFIX = ".tree"
-_FRONT_END = ("grammar/arch.lark", "parser.py", "syntax.py", "source.py", "scalars.py", "parsed.py")
+_FRONT_END = ("grammar/arch.lark", "parser.py", "syntax.py", "source.py", "scalars.py", "parsed.py", "record.py")
 
 
 def parse(text: str, filename: str = "<string>") -> s.File:

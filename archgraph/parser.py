@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -24,6 +23,7 @@ from lark.tree import Meta
 
 from archgraph import syntax as s
 from archgraph.errors import ArchSyntaxError
+from archgraph.record import record, replace
 from archgraph.scalars import LIMIT, MAX_STRING
 from archgraph.source import SourceFile, Span, register
 
@@ -290,7 +290,7 @@ def _span(file: str, meta: Meta | Token) -> Span:
     return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Named:
     """`name = expr` in a `return`, until return_stmt unpacks it."""
 

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 from archgraph.ir import Graph
 from archgraph.knobs import input_size, size_knob
+from archgraph.record import record
 
 SAMPLES = 5  # image sizes lowered: enough to fit up to a cubic and check it on one more point
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Polynomial:
     """sum(coeffs[k] * x**k), exact."""
 
@@ -86,7 +86,7 @@ def fit(points: list[tuple[int, int]], variable: str = "N") -> Polynomial:
     return poly
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ClosedForm:
     """A count as a polynomial in N, N as a polynomial in the image size, and the N² crossover."""
 

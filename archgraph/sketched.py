@@ -8,7 +8,6 @@ spec); the token-dependence line, the closed form's samples and the sweep's rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from archgraph.conventions import Convention
@@ -17,9 +16,10 @@ from archgraph.ir import Graph
 from archgraph.loader import Program
 from archgraph.lower import lower
 from archgraph.lowering.sketch import Sketch
+from archgraph.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Counted:
     """A sketch (or, where a sketch cannot be exact, the full graph) and each node's weight."""
 

@@ -5,10 +5,10 @@ Positions are 1-based; `end_col` is exclusive, as Lark's `Token` and `Meta` give
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from archgraph.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Span:
     """A region of one source file: `file:line:col` up to `end_line:end_col` (exclusive)."""
 
@@ -22,7 +22,7 @@ class Span:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SourceFile:
     """A spec file's display name (as the user typed it) and its text."""
 

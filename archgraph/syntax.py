@@ -6,8 +6,7 @@ No meaning is attached here: names are resolved by `check`, values by `lower`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from archgraph.record import record
 from archgraph.source import Span
 
 
@@ -32,7 +31,7 @@ class SyntaxNode:
         return f"{type(self).__name__}({shown})"
 
 
-node = dataclass(frozen=True, slots=True, eq=False, repr=False)  # the decorator of every syntax class
+node = record(frozen=True, slots=True, eq=False, repr=False)  # the decorator of every syntax class
 
 # ---- expressions ----
 

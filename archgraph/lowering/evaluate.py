@@ -7,7 +7,6 @@ a block's parameters (then its body runs in a scope of its own).
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from archgraph.lowering.blocks import call_block
 from archgraph.lowering.repeat import repeat_call
 from archgraph.lowering.values import Taps, Tensor, computed
 from archgraph.ops import REGISTRY, REQUIRED, OpDef, suggest
+from archgraph.record import replace
 from archgraph.scalars import ScalarError, as_int, binary, coerce, describe, is_fractional
 
 if TYPE_CHECKING:

@@ -11,13 +11,13 @@ cannot be compared this way (a repeat's taps, a tuple) is always evaluated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from archgraph.errors import ArchShapeError
 from archgraph.ir import Node, Scope, Value
 from archgraph.lowering.values import MAX_NODES, Tensor
+from archgraph.record import record
 
 if TYPE_CHECKING:
     from archgraph.lowering.interpreter import Lowering
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 ENABLED = True  # tests switch it off to compare against evaluating every call
 
 
-@dataclass
+@record
 class Template:
     """The first call's scope, its nodes [start, end), which argument each outer value it reads came
     from, and its result."""

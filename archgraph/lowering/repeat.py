@@ -159,7 +159,7 @@ def _reads(e: object, name: str) -> bool:
         return e.id == name
     if isinstance(e, (tuple, list)):
         return any(_reads(item, name) for item in e)
-    fields = getattr(e, "__dataclass_fields__", None)
+    fields = getattr(e, "__record_fields__", None)
     return fields is not None and any(_reads(getattr(e, f), name) for f in fields if f != "span")
 
 

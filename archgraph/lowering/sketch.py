@@ -14,11 +14,12 @@ evaluated twice) cannot map the copy's skipped calls: `exact` is then False and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from archgraph.record import field, record
 
-@dataclass
+
+@record
 class Sketch:
     """What a sketch skipped: each skipped call's path -> its template's path, and per template path
     the scopes the skipped calls were made in, each with whether it holds parameters (not when the

@@ -7,13 +7,13 @@ argument was computed from the names in scope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from archgraph import syntax as s
 from archgraph.errors import Note
 from archgraph.ir import Scope, TensorType, Value
+from archgraph.record import field, record
 from archgraph.scalars import show
 from archgraph.source import Span, text_of
 
@@ -22,7 +22,7 @@ MAX_NODES = 200_000  # ops in one model: checked before a repeat grows past it, 
 MAX_BLOCK_DEPTH = 64
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Tensor:
     """A tensor value while lowering: which node output it is, and its type."""
 
@@ -33,7 +33,7 @@ class Tensor:
         return f"a tensor {self.type}"
 
 
-@dataclass
+@record
 class Taps:
     """The outputs of each iteration of a labelled repeat, read as `label[i]`."""
 

@@ -12,16 +12,16 @@ fails when an op lacks a rule.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
+from archgraph.record import field, record
 
 REQUIRED = object()  # marks an attribute without a default
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attr:
     """An op attribute: its kind (int, float, bool, str, ints, any) and default."""
 
@@ -38,7 +38,7 @@ Bytes = Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...], int,
 KEEPS = ("nothing", "input", "inputs", "output", "inputs+outputs")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Memory:
     """What autograd keeps for an op's backward (memory.py reads it), or that the op is a view.
 
@@ -62,7 +62,7 @@ def uncounted(ins, a, outs) -> int:
     return 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Emit:
     """How generated code writes an op.
 
@@ -78,7 +78,7 @@ class Emit:
     flags: tuple[str, ...] = ()  # constructor flags (default False) of the class holding the op, read as `self.<flag>`
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OpDef:
     name: str
     inputs: tuple[str, ...]  # tensor arguments; a leading `*` means "one or more", a trailing `?` "optional"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from archgraph.ir import TensorType
+from archgraph.record import record
 
 
 def py(value: Any) -> str:
@@ -18,7 +18,7 @@ def py(value: Any) -> str:
     return repr(value)
 
 
-@dataclass
+@record
 class EmitArgs:
     attrs: dict[str, Any]
     ins: list[str]  # the tensor inputs as names (`codegen.forward.hole`): the call is parsed into a tree
