@@ -11,6 +11,7 @@ sweep and diff never import torch; bench, verify and load-weights do, when they 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -75,12 +76,29 @@ def _add_load_weights(sub) -> None:
     add_model_options(load)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, set up (terminal width: `shutil` imported) only when it formats: argparse
+    builds one per `add_argument` just to check the metavar, which needs none of that."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__["_deferred"] = args, kwargs
+
+    def __getattr__(self, name: str) -> Any:  # an attribute not set yet: the first use that formats
+        if "_deferred" not in self.__dict__:
+            raise AttributeError(name)
+        args, kwargs = self.__dict__.pop("_deferred")
+        super().__init__(*args, **kwargs)
+        return getattr(self, name)
+
+
 def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The command line's parser: with only the subcommand that `argv` starts with, else with every subcommand
     (for `--help`, `--version` and mistakes)."""
-    parser = argparse.ArgumentParser(prog="archgraph", description="Compile .arch architecture specs.")
+    parser = argparse.ArgumentParser(prog="archgraph", description="Compile .arch architecture specs.",
+                                     formatter_class=_Formatter)  # fmt: skip
     parser.add_argument("--version", action="version", version=f"archgraph {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, prog="archgraph")  # prog: no help formatter built
+    sub = parser.add_subparsers(dest="command", required=True, prog="archgraph",  # prog: no help formatter built
+                                parser_class=functools.partial(argparse.ArgumentParser, formatter_class=_Formatter))  # fmt: skip
     for name in argv[:1] if argv[:1] and argv[0] in COMMANDS else COMMANDS:
         COMMANDS[name][0](sub)
     for command in sub.choices.values():  # every command reads specs
