@@ -5,10 +5,18 @@ costs (lower, shapes, cost), and rendered as a standalone PyTorch module (codege
 report (report). See README.md and docs/language.md.
 """
 
-from archgraph.api import Opened, analyze, build, closed_form, generate_source, input_shape, load_graph, open_model
-from archgraph.arguments import ArgumentError
-from archgraph.deps import MissingDependencyError
-from archgraph.errors import ArchError, InternalError, SpecError
+import gc
+
+_collecting = gc.isenabled()
+gc.disable()  # importing makes thousands of long-lived objects and no garbage: no collection passes over them
+try:
+    from archgraph.api import Opened, analyze, build, closed_form, generate_source, input_shape, load_graph, open_model
+    from archgraph.arguments import ArgumentError
+    from archgraph.deps import MissingDependencyError
+    from archgraph.errors import ArchError, InternalError, SpecError
+finally:
+    if _collecting:
+        gc.enable()
 
 __version__ = "0.1.0"
 __all__ = ["ArchError", "ArgumentError", "InternalError", "LoadReport", "MissingDependencyError", "Opened", "SpecError",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -107,6 +108,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process's own command: what the imports made lives until exit, so the
+        gc.freeze()  # collector need not pass over it again (~5 ms of a report); not for in-process calls
     argv = sys.argv[1:] if argv is None else argv
     parser = _parser(argv)
     args = parser.parse_args(argv)
