@@ -3,14 +3,19 @@
 `@record` (and `@record(frozen=True, slots=True, eq=False, repr=False)`) makes a class from its
 annotated fields as `@dataclass` would: `__init__` with the defaults and `field(default_factory=...)`,
 `__repr__`, `__eq__` (and `__hash__`: by fields when frozen, none otherwise), frozen assignment
-refused, `__slots__`, `__match_args__`. Every command imports ~50 such classes: `dataclasses`
-imports `inspect` (~10 ms) and `exec`s five or six functions per class (~0.4 ms each); a record
-is one `exec` per class and no `inspect`. A record is still a dataclass to `dataclasses.fields`,
-`replace`, `astuple` and `is_dataclass`: its `__dataclass_fields__` is built on first use.
-Not supported (not used): inheritance between records, `__post_init__`, ordering, keyword-only fields.
+refused, `__slots__`, `__match_args__`. A command imports ~50 such classes: `dataclasses` imports
+`inspect` (~10 ms) and compiles five or six functions per class (~0.2 ms each on a 2-core machine).
+A record's methods are shared functions reading the class's field list (`==` and `hash` through
+`operator.attrgetter`); only `__init__` is compiled for a class's fields, at its `COMPILE_AFTER`-th
+instance, so the classes a command makes few of never pay for it. A record is still a dataclass to
+`dataclasses.fields`, `replace`, `astuple` and `is_dataclass`: its `__dataclass_fields__` is built
+on first use. Not supported (not used): inheritance between records, `__post_init__`, ordering,
+keyword-only fields.
 """
 
 from __future__ import annotations
+
+from operator import attrgetter as _attrgetter
 
 _MISSING = object()
 
@@ -79,6 +84,7 @@ def _fields(cls: type) -> dict[str, Field]:
 
 
 def _make(cls: type, frozen: bool, slots: bool, eq: bool, show: bool) -> type:
+    """`cls` (or, with `slots`, a copy of it with `__slots__`) given the shared methods and its fields."""
     fields = _fields(cls)
     if slots:
         body = {k: v for k, v in cls.__dict__.items() if k not in fields and k not in ("__dict__", "__weakref__")}
@@ -92,39 +98,72 @@ def _make(cls: type, frozen: bool, slots: bool, eq: bool, show: bool) -> type:
                 setattr(cls, name, spec.default)
             elif name in cls.__dict__:
                 delattr(cls, name)
-    namespace = {"_MISSING": _MISSING, "_set": object.__setattr__, "_Frozen": FrozenInstanceError}
-    lines = _init(fields, frozen, namespace)
-    if show and "__repr__" not in cls.__dict__:
-        shown = ", ".join(f"{n}={{self.{n}!r}}" for n, f in fields.items() if f.repr)
-        lines += ["def __repr__(self):", f"    return f'{{self.__class__.__qualname__}}({shown})'"]
-    compared = "".join(f"self.{n}," for n, f in fields.items() if f.compare)
-    if eq and "__eq__" not in cls.__dict__:
-        lines += ["def __eq__(self, other):", "    if other.__class__ is not self.__class__:",
-                  "        return NotImplemented", f"    return ({compared}) == ({compared.replace('self.', 'other.')})"]  # fmt: skip
-    if eq and frozen:
-        lines += ["def __hash__(self):", f"    return hash(({compared}))"]
-    if frozen:
-        lines += ["def __setattr__(self, name, value):", "    raise _Frozen(f'cannot assign to field {name!r}')",
-                  "def __delattr__(self, name):", "    raise _Frozen(f'cannot delete field {name!r}')"]  # fmt: skip
-    if slots:
-        lines += ["def __reduce__(self):", f"    return (self.__class__, ({''.join(f'self.{n},' for n in fields)}))"]
-    exec("\n".join(lines), namespace)
-    for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__reduce__"):
-        if name in namespace:
-            namespace[name].__qualname__ = f"{cls.__qualname__}.{name}"
-            type.__setattr__(cls, name, namespace[name])
-    if eq and not frozen and "__hash__" not in cls.__dict__:
-        cls.__hash__ = None
-    cls.__record_fields__ = fields
-    cls.__match_args__ = tuple(fields)
-    cls.__dataclass_fields__ = _DataclassFields()
+    own = set(cls.__dict__)
+    methods = {
+        "__init__": _init,
+        "__repr__": _repr if show and "__repr__" not in own else _KEEP,
+        "__eq__": _eq if eq and "__eq__" not in own else _KEEP,
+        "__hash__": _hash if eq and frozen else None if eq and "__hash__" not in own else _KEEP,  # as dataclasses
+        "__setattr__": _refuse_set if frozen else _KEEP,
+        "__delattr__": _refuse_delete if frozen else _KEEP,
+        "__reduce__": _reduce if slots else _KEEP,
+        "__record_fields__": fields,
+        "__record_shown__": tuple(n for n, f in fields.items() if f.repr),
+        "__record_key__": staticmethod(_key(tuple(n for n, f in fields.items() if f.compare))),
+        "__record_frozen__": frozen,
+        "__record_made__": 0,
+        "__match_args__": tuple(fields),
+        "__dataclass_fields__": _DataclassFields(),
+    }
+    for name, method in methods.items():
+        if method is not _KEEP:
+            type.__setattr__(cls, name, method)
     return cls
 
 
-def _init(fields: dict[str, Field], frozen: bool, namespace: dict) -> list[str]:
-    """The source of `__init__` (its defaults put in `namespace`)."""
-    params, body = ["self"], []
+_KEEP = object()  # a method the class keeps (its own, or its base's)
+
+
+def _key(names: tuple[str, ...]):
+    """What `==` and `hash` compare: the tuple of the fields `names` of a record."""
+    return _attrgetter(*names) if len(names) > 1 else lambda obj: tuple(getattr(obj, n) for n in names)
+
+
+def _init(self, *args: object, **kwargs: object) -> None:
+    """Any record's `__init__` until its class has made `COMPILE_AFTER` instances: then the class gets
+    one compiled for its fields (as fast as a dataclass's; compiling costs ~0.2 ms, so rare classes skip it)."""
+    cls = self.__class__
+    fields = cls.__record_fields__
+    if len(args) > len(fields):
+        raise TypeError(f"{cls.__name__}() takes {len(fields)} arguments but {len(args)} were given")
+    values = dict(zip(fields, args, strict=False))
+    for name, value in kwargs.items():
+        if name not in fields or name in values:
+            raise TypeError(f"{cls.__name__}() got an {'unexpected' if name not in fields else 'extra'} "
+                            f"value for argument {name!r}")  # fmt: skip
+        values[name] = value
     for name, spec in fields.items():
+        if name in values:
+            object.__setattr__(self, name, values[name])
+        elif spec.default_factory is not _MISSING:
+            object.__setattr__(self, name, spec.default_factory())
+        elif spec.default is not _MISSING:
+            object.__setattr__(self, name, spec.default)
+        else:
+            raise TypeError(f"{cls.__name__}() missing required argument: {name!r}")
+    cls.__record_made__ += 1
+    if cls.__record_made__ == COMPILE_AFTER:
+        cls.__init__ = _compiled_init(cls)
+
+
+COMPILE_AFTER = 32
+
+
+def _compiled_init(cls: type) -> object:
+    """`__init__` written out for the fields of `cls` and compiled (as dataclasses does)."""
+    namespace = {"_MISSING": _MISSING, "_set": object.__setattr__}
+    params, body = ["self"], []
+    for name, spec in cls.__record_fields__.items():
         value = name
         if spec.default_factory is not _MISSING:
             namespace[f"_factory_{name}"] = spec.default_factory
@@ -135,5 +174,34 @@ def _init(fields: dict[str, Field], frozen: bool, namespace: dict) -> list[str]:
             params.append(f"{name}=_default_{name}")
         else:
             params.append(name)
-        body.append(f"    _set(self, '{name}', {value})" if frozen else f"    self.{name} = {value}")
-    return [f"def __init__({', '.join(params)}):", *(body or ["    pass"])]
+        body.append(f"    _set(self, '{name}', {value})" if cls.__record_frozen__ else f"    self.{name} = {value}")
+    exec("\n".join([f"def __init__({', '.join(params)}):", *(body or ["    pass"])]), namespace)
+    namespace["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    return namespace["__init__"]
+
+
+def _repr(self) -> str:
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__record_shown__)
+    return f"{self.__class__.__qualname__}({shown})"
+
+
+def _eq(self, other: object) -> bool:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return self.__record_key__(self) == self.__record_key__(other)
+
+
+def _hash(self) -> int:
+    return hash(self.__record_key__(self))
+
+
+def _refuse_set(self, name: str, value: object) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _refuse_delete(self, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _reduce(self) -> tuple:
+    return self.__class__, tuple(getattr(self, name) for name in self.__record_fields__)
