@@ -104,11 +104,13 @@ def _entry(filename: str, text: str) -> Path | None:
 
 def _read(path: Path) -> s.File | None:
     """The tree stored at `path`, or None (missing, truncated, or written by other code)."""
-    import pickle
-
+    try:
+        from _pickle import load  # CPython's unpickler itself: `pickle` also defines the pure-Python one (~1 ms)
+    except ImportError:
+        from pickle import load
     try:
         with path.open("rb") as handle:
-            tree = pickle.load(handle)
+            tree = load(handle)
     except Exception:  # a damaged cache entry (any unpickling failure) is a miss, never an error
         return None
     return tree if isinstance(tree, s.File) else None
