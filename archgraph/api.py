@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from archgraph import arguments
 from archgraph import syntax as s
@@ -27,7 +26,10 @@ from archgraph.lower import lower
 from archgraph.ops import suggest
 from archgraph.record import record
 
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from archgraph.poly import ClosedForm
 
 REPORT_DTYPES = ("f32", "bf16", "f16")

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_LIST = 4096  # items in one --set list, nested or not: far above any model's
 MAX_NESTING = 8

@@ -17,7 +17,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from archgraph import __version__, commands
 from archgraph.commands import (
@@ -31,6 +30,10 @@ from archgraph.commands import (
 from archgraph.deps import MissingDependencyError, require
 from archgraph.errors import ResourceError, SpecError, os_cause
 from archgraph.loader import set_library_path
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _add_check(sub) -> None:

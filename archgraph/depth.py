@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TypeVar
 
 from archgraph.errors import ArchTypeError, Note
 from archgraph.ir import Scope
 from archgraph.source import Span
 
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 MAX_SCOPE_DEPTH = 128  # levels; the deepest model in specs/ has 6, and 128 build and run in 1,000 frames
 STACK_LIMIT = 40_000  # frames; the deepest spec the parser and MAX_BLOCK_DEPTH allow needs ~13,000
-
-T = TypeVar("T")
 
 
 def scope_depth(root: Scope) -> tuple[int, list[Scope]]:

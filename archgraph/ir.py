@@ -9,10 +9,13 @@ is the generated module's attribute path and the prefix of its state_dict keys.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from archgraph.record import field, record
 from archgraph.source import Span
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 BATCH = "B"  # the one symbolic dimension
 DTYPES = {"f32": "torch.float32", "i64": "torch.int64", "bool": "torch.bool"}  # what an `input` may declare

@@ -7,7 +7,6 @@ and ViT's position embedding change size with the image; attention and channel M
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from archgraph.errors import SpecError
 from archgraph.ir import Graph
@@ -15,6 +14,10 @@ from archgraph.knobs import size_knob
 from archgraph.loader import Program
 from archgraph.poly import image_step
 from archgraph.sketched import counted
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 _INDEX = re.compile(r"(?<=\.)\d+(?=\.|$)")
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 import operator
 from fractions import Fraction
-from typing import Any
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 LIMIT = 2**62  # larger values are mistakes, and would overflow the generated code's int64 shapes
 FRACTION_BITS = 256  # numerator and denominator of an exact fraction; 4 times what 1/LIMIT needs

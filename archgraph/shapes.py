@@ -4,13 +4,15 @@ with the input shapes as notes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from archgraph.errors import ArchShapeError, ArchTypeError, InternalError, Note, OpError
 from archgraph.ir import Node, TensorType
 from archgraph.ops import REGISTRY
 from archgraph.ops.elementwise import SYMBOLS
 from archgraph.source import Span
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def make_node(node_id: str, op: str, inputs: tuple, attrs: dict[str, Any], outs, span: Span, scope: str,

@@ -8,8 +8,6 @@ spec); the token-dependence line, the closed form's samples and the sweep's rows
 
 from __future__ import annotations
 
-from typing import Any
-
 from archgraph.conventions import Convention
 from archgraph.cost import Totals
 from archgraph.ir import Graph
@@ -17,6 +15,10 @@ from archgraph.loader import Program
 from archgraph.lower import lower
 from archgraph.lowering.sketch import Sketch
 from archgraph.record import record
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record(frozen=True)

@@ -6,15 +6,16 @@ is the generated attribute and the state_dict prefix of everything inside.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from archgraph import syntax as s
 from archgraph.errors import ArchTypeError, Note, SpecError
 from archgraph.ir import Scope
 from archgraph.lowering import instances
 from archgraph.lowering.values import MAX_BLOCK_DEPTH, Tensor, computed, scalars_of
 
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from archgraph.lowering.interpreter import Lowering
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
 
 from archgraph import syntax as s
 from archgraph.errors import ArchNameError, ArchShapeError, ArchTypeError, Note, SpecError
@@ -20,7 +19,10 @@ from archgraph.ops import REGISTRY, REQUIRED, OpDef, suggest
 from archgraph.record import replace
 from archgraph.scalars import ScalarError, as_int, binary, coerce, describe, is_fractional
 
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from archgraph.lowering.interpreter import Lowering
 
 _OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}

@@ -12,14 +12,16 @@ cannot be compared this way (a repeat's taps, a tuple) is always evaluated.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
 
 from archgraph.errors import ArchShapeError
 from archgraph.ir import Node, Scope, Value
 from archgraph.lowering.values import MAX_NODES, Tensor
 from archgraph.record import record
 
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from archgraph.lowering.interpreter import Lowering
 
 ENABLED = True  # tests switch it off to compare against evaluating every call

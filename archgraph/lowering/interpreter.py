@@ -11,7 +11,6 @@ scopes mirror the generated module's attributes. Blocks are expanded per call (b
 from __future__ import annotations
 
 import weakref
-from typing import Any
 
 from archgraph import syntax as s
 from archgraph.depth import check_scopes, guarded
@@ -28,6 +27,10 @@ from archgraph.ops import OpDef, suggest
 from archgraph.scalars import ScalarError, as_int, coerce, describe, is_fractional, show
 from archgraph.shapes import make_node
 from archgraph.source import Span, text_of
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def lower(program: Program, model: str, overrides: dict[str, Any] | None = None,

@@ -9,8 +9,6 @@ before it grows (a spec error at its count).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from archgraph import syntax as s
 from archgraph.errors import ArchShapeError, ArchTypeError, Note, SpecError
 from archgraph.ir import Scope, Value
@@ -18,7 +16,10 @@ from archgraph.lowering.blocks import call_block
 from archgraph.lowering.values import MAX_NODES, MAX_REPEAT, Taps, Tensor, scalars_of
 from archgraph.scalars import ScalarError, as_int, describe
 
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from archgraph.lowering.interpreter import Lowering
 
 

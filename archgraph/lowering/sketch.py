@@ -14,9 +14,11 @@ evaluated twice) cannot map the copy's skipped calls: `exact` is then False and 
 
 from __future__ import annotations
 
-from typing import Any
-
 from archgraph.record import field, record
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

@@ -8,7 +8,6 @@ argument was computed from the names in scope.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
 from archgraph import syntax as s
 from archgraph.errors import Note
@@ -16,6 +15,10 @@ from archgraph.ir import Scope, TensorType, Value
 from archgraph.record import field, record
 from archgraph.scalars import show
 from archgraph.source import Span, text_of
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_REPEAT = 4096
 MAX_NODES = 200_000  # ops in one model: checked before a repeat grows past it, and on every op

@@ -12,11 +12,14 @@ fails when an op lacks a rule.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from archgraph.errors import OpError
 from archgraph.ir import Cost, TensorType
 from archgraph.record import field, record
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 REQUIRED = object()  # marks an attribute without a default
 
@@ -30,11 +33,12 @@ class Attr:
     doc: str = ""
 
 
-Infer = Callable[[list[TensorType], dict[str, Any]], TensorType | tuple[TensorType, ...]]
-# (input types, attributes, output types) -> a count at batch 1
-Count = Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...]], int]
-# (input types, attributes, output types, batch, bytes per activation element) -> bytes
-Bytes = Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...], int, int], int]
+if TYPE_CHECKING:  # the rules' signatures, for annotations
+    Infer = Callable[[list[TensorType], dict[str, Any]], TensorType | tuple[TensorType, ...]]
+    # (input types, attributes, output types) -> a count at batch 1
+    Count = Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...]], int]
+    # (input types, attributes, output types, batch, bytes per activation element) -> bytes
+    Bytes = Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...], int, int], int]
 KEEPS = ("nothing", "input", "inputs", "output", "inputs+outputs")
 
 

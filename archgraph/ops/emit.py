@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from archgraph.ir import TensorType
 from archgraph.record import record
+
+TYPE_CHECKING = False  # typing's, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def py(value: Any) -> str:
