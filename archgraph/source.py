@@ -8,7 +8,7 @@ from __future__ import annotations
 from archgraph.record import record
 
 
-@record(frozen=True, slots=True)
+@record(frozen=True)
 class Span:
     """A region of one source file: `file:line:col` up to `end_line:end_col` (exclusive)."""
 
@@ -22,7 +22,7 @@ class Span:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-@record(frozen=True, slots=True)
+@record(frozen=True)
 class SourceFile:
     """A spec file's display name (as the user typed it) and its text."""
 

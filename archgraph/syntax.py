@@ -1,4 +1,4 @@
-"""The syntax tree of a `.arch` file: frozen dataclasses, one per grammar construct.
+"""The syntax tree of a `.arch` file: frozen records (archgraph.record), one per grammar construct.
 
 The parser builds these and nothing else; every node carries the span it came from.
 No meaning is attached here: names are resolved by `check`, values by `lower`.
@@ -11,27 +11,14 @@ from archgraph.source import Span
 
 
 class SyntaxNode:
-    """Base of every syntax class: equal (and hashed) by class and fields, shown as `Call(callee='linear', ...)`,
-    as a dataclass's would be; one shared definition, where dataclasses would generate (`exec`) three per class
-    at every start-up."""
+    """Base of every syntax class (a frozen record: equal and hashed by class and fields, shown as
+    `Call(callee='linear', ...)`). No `__slots__` in the classes: a `__dict__` lets the parse cache's
+    unpickler fill each node in C, where slots would run Python code per node."""
 
     __slots__ = ()
 
-    def _fields(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
 
-    def __eq__(self, other: object) -> bool:
-        return self._fields() == other._fields() if type(other) is type(self) else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({shown})"
-
-
-node = record(frozen=True, slots=True, eq=False, repr=False)  # the decorator of every syntax class
+node = record(frozen=True)  # the decorator of every syntax class
 
 # ---- expressions ----
 

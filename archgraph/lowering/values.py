@@ -14,7 +14,7 @@ from archgraph.errors import Note
 from archgraph.ir import Scope, TensorType, Value
 from archgraph.record import field, record
 from archgraph.scalars import show
-from archgraph.source import Span, text_of
+from archgraph.source import text_of
 
 TYPE_CHECKING = False  # typing's, without importing typing at start-up
 if TYPE_CHECKING:
@@ -52,10 +52,10 @@ def syntax_walk(node):
     yield node
     if isinstance(node, s.RepeatBlock) and node.label is not None:
         return  # its body belongs to the iterations' scopes (an unlabelled one's, to the enclosing scope)
-    for field_name in getattr(node, "__slots__", ()):
+    for field_name in getattr(node, "__record_fields__", ()):
         value = getattr(node, field_name)
         for v in value if isinstance(value, tuple) else (value,):
-            if hasattr(v, "__slots__") and not isinstance(v, Span):
+            if isinstance(v, s.SyntaxNode):
                 yield from syntax_walk(v)
 
 
