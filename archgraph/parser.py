@@ -1,6 +1,6 @@
 """Parse `.arch` text into a `syntax.File`.
 
-Lark (LALR, positions on) builds a parse tree; `ToSyntax` turns it into dataclasses and
+Lark (LALR, positions on) builds a parse tree; `ToSyntax` turns it into syntax records and
 does nothing else (checks raised inside a Lark Transformer come out as `VisitError`).
 Parse errors become `ArchSyntaxError`s that say what was expected, in the user's words.
 The lexer is Lark's basic one, not the contextual default: a keyword is a keyword
@@ -301,7 +301,7 @@ class _Named:
 
 @v_args(meta=True)
 class ToSyntax(Transformer):
-    """Parse tree -> syntax dataclasses. Builds only; never checks."""
+    """Parse tree -> syntax records. Builds only; never checks."""
 
     def __init__(self, file: str) -> None:
         super().__init__()
