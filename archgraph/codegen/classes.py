@@ -200,13 +200,21 @@ def _postorder(scope: Scope):
 def _instances(fvs: list[FileView], members: list[tuple[int, Scope]], views: Views) -> list[Instance]:
     """The distinct (code, parameter values) pairs of a block's scopes."""
     seen: dict[tuple[str, str], Instance] = {}
+    done: dict[tuple[int, int], tuple[str, str]] = {}  # (graph index, `views.same`) -> the key found
     for i, scope in members:
         fv = fvs[i]
-        source, checkpointing, doc = views.source(fv, scope)
-        env, env_key = views.env(fv.graph, scope)
-        key = (source, env_key)
-        if key not in seen:
-            seen[key] = Instance(source, dict(env), checkpointing, doc, *views.literals(source))  # `Lifter` adds to env
+        same = views.same(fv, scope)
+        key = done.get((i, same)) if same is not None else None
+        if key is None:
+            source, checkpointing, doc = views.source(fv, scope)
+            env, env_key = views.env(fv.graph, scope)
+            key = (source, env_key)
+            if key not in seen:
+                seen[key] = Instance(
+                    source, dict(env), checkpointing, doc, *views.literals(source)
+                )  # `Lifter` adds to env
+            if same is not None:
+                done[i, same] = key
         seen[key].scopes.append((i, scope))
     return list(seen.values())
 

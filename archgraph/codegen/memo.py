@@ -32,6 +32,10 @@ class Views:
         self.envs: dict[int, tuple[dict[str, Any], str]] = {}  # scope -> `env(scope)`
         self.arguments: dict[int, str] = {}  # scope -> `_args(scope.args)`
         self.signatures: dict[int, tuple[Signature, tuple]] = {}  # signature -> its key (the signature kept alive)
+        self.classes: dict[int, int | None] = {}  # scope -> its class (`same`)
+        self.interned: dict[tuple, int] = {}  # a class's key -> its number
+        self.parts: dict[str, tuple] = {}  # a statement or methods' text -> `_statements` or `_methods`
+        self.forwards: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s printed forwards
 
     def file_view(self, graph: Graph) -> FileView:
         """A fresh FileView of `graph`, its read counts computed once per model."""
@@ -52,14 +56,43 @@ class Views:
         if hit is None:
             saved, fv.helpers = fv.helpers, []
             try:
-                view = class_view(fv, scope)
+                same = ("model", id(fv.graph)) if scope is fv.graph.root else self.same(fv, scope)
+                view = class_view(fv, scope, None if same is None else self.forwards.setdefault(same, {}))
             finally:
                 touched, fv.helpers = fv.helpers, saved
             hit = (class_source(view), view.checkpointing, view.doc, tuple(touched))
+            if hit[0] not in self.parsed:
+                self.parsed[hit[0]] = self._pieces(hit[0], view)
             if key is not None:
                 self.rendered[key] = hit
         fv.helpers.extend(h for h in hit[3] if h not in fv.helpers)
         return hit[0], hit[1], hit[2]
+
+    def same(self, fv: FileView, scope: Scope) -> int | None:
+        """A number shared by the scopes of one graph that get the same `source` key in every build:
+        their own parts and their children's labels and arguments agree, and their children are
+        the same in turn (so they get the same class). None for a scope whose key is None."""
+        if id(scope) not in self.classes:
+            children = tuple(self._child_same(fv, item) for item in scope.items if isinstance(item, Scope))
+            own = self._own(fv, scope) if scope is not fv.graph.root else None
+            found = (
+                None
+                if own is None or None in children
+                else self.interned.setdefault((own, children), len(self.interned))
+            )
+            self.classes[id(scope)] = found
+        return self.classes[id(scope)]
+
+    def _child_same(self, fv: FileView, child: Scope) -> tuple | None:
+        """`_child_key` with each child's class in place of its signature (None if a child has none)."""
+        if child.kind != "repeat":
+            same = self.same(fv, child)
+            return None if same is None else (child.label, self._args(child), same)
+        iterations = tuple((self._args(it), self.same(fv, it), len(it.inputs), len(it.outputs))
+                           for it in child.items if isinstance(it, Scope))  # fmt: skip
+        if any(it[1] is None for it in iterations):
+            return None
+        return (child.label, "repeat", child.shared, tuple(child.taps), len(child.inputs), iterations)
 
     def literals(self, source: str) -> tuple[bytes, list[str], list[Any], list[str]]:
         """A class source's shape (its syntax tree, literals blanked), each literal's method and
@@ -75,6 +108,54 @@ class Views:
                 blank.append(doc.value)  # the models of one file share a class whatever their docs
             self.parsed[source] = (_blanked(source, blank), [m for m, _ in found], values, _layers(tree))
         return self.parsed[source]
+
+    def _pieces(self, source: str, view) -> tuple[bytes, list[str], list[Any], list[str]]:
+        """`literals(source)` of `source = class_source(view)`, from its parts, each parsed once (a
+        class's sources differ in a few lines): each statement of `__init__`, then its other methods."""
+        lines = source.split("\n")
+        shape, methods, values, layers = [line.encode() for line in lines[:5]], [], [], []
+        shape[1] = b"    ..."  # the docstring, blanked
+        at = 5
+        for text in view.init_lines:
+            n = text.count("\n") + 1
+            if lines[at : at + n] != ["        " + part for part in text.split("\n")]:
+                return self.literals(source)
+            blanked, found, assigned = self._statements(text)
+            shape += [b"        " + line for line in blanked.split(b"\n")]
+            methods += ["__init__"] * len(found)
+            values += found
+            layers += assigned
+            at += n
+        shape += [line.encode() for line in lines[at : at + view.is_model]]  # `self.init_weights()`
+        rest = "\n".join(lines[at + view.is_model :])
+        if not (lines[1].startswith('    """') and lines[2].startswith("    def __init__(")
+                and rest.startswith("    def init_weights(")):  # fmt: skip
+            return self.literals(source)
+        blanked, found = self._methods(rest)
+        return b"\n".join([*shape, blanked]), methods + [m for m, _ in found], values + [v for _, v in found], layers
+
+    def _statements(self, text: str) -> tuple[bytes, list[Any], list[str]]:
+        """Statements of `__init__` (unindented): blanked, their literals' values, the layers they assign."""
+        if text not in self.parts:
+            from archgraph.codegen.classes import _NUMERIC, _walk
+
+            body = ast.parse(text).body
+            found = [n for st in body for n in _walk(st) if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC]
+            layers = [t.attr for st in body if isinstance(st, ast.Assign) for t in st.targets
+                      if isinstance(t, ast.Attribute)]  # fmt: skip
+            self.parts[text] = (_blanked(text, found), [c.value for c in found], layers)
+        return self.parts[text]
+
+    def _methods(self, text: str) -> tuple[bytes, list[tuple[str, Any]]]:
+        """Methods (class-body indentation): blanked, and each literal's method and value."""
+        if text not in self.parts:
+            from archgraph.codegen.classes import _literals
+
+            wrapped = "class C:\n" + text
+            found = _literals(ast.parse(wrapped).body[0])
+            self.parts[text] = (_blanked(wrapped, [c for _, c in found]).split(b"\n", 1)[1],
+                                [(m, c.value) for m, c in found])  # fmt: skip
+        return self.parts[text]
 
     def postorder(self, scope: Scope) -> list[Scope]:
         """`scope`'s block scopes (repeats left out), children first, `scope` last unless a repeat."""
@@ -111,11 +192,14 @@ class Views:
         children = tuple(self._child_key(fv, item) for item in scope.items if isinstance(item, Scope))
         if scope is graph.root:
             return (id(graph), "model", children)
-        at = (id(graph), id(scope))
+        own = self._own(fv, scope)
+        return None if own is None else (own, children)
+
+    def _own(self, fv: FileView, scope: Scope) -> tuple | None:
+        at = (id(fv.graph), id(scope))
         if at not in self.own:
             self.own[at] = _own(fv, scope)
-        own = self.own[at]
-        return None if own is None else (own, children)
+        return self.own[at]
 
     def _signature(self, sig: Signature) -> tuple:
         if id(sig) not in self.signatures:

@@ -216,9 +216,11 @@ class FileView:
         return counts
 
 
-def class_view(fv: FileView, scope: Scope) -> ClassView:
-    """The class of one scope, its children already written (in `fv.signatures`)."""
-    return _class_view(fv, scope, scope is fv.graph.root)
+def class_view(fv: FileView, scope: Scope, forwards: dict | None = None) -> ClassView:
+    """The class of one scope, its children already written (in `fv.signatures`). `forwards`: the
+    printed forward (and classifier methods) of scopes with the same code but for their children's
+    signatures (`memo.Views.same`), by the children's `checkpointing` (the one thing they read of them)."""
+    return _class_view(fv, scope, scope is fv.graph.root, forwards)
 
 
 @dataclass
@@ -252,7 +254,7 @@ class _Body:
         return self.attrs.create(attribute(label))
 
 
-def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
+def _class_view(fv: FileView, scope: Scope, is_model: bool, forwards: dict | None = None) -> ClassView:
     graph = fv.graph
     body = _Body()
     for item in scope.items:
@@ -269,7 +271,13 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     args = _arguments([name for _, name in inputs], body.stmts)
     named = [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)]
     outputs_named = graph.output_names if is_model else ()
-    lines, returns = render(body.stmts, named, scope.outputs, outputs_named)
+    key = _checkpointing(fv, scope)
+    if forwards is None or key not in forwards:
+        api = classifier(graph, body.stmts, named, body.layers) if is_model else None
+        printed = (*render(body.stmts, named, scope.outputs, outputs_named), api, methods(api) if api else [])
+        if forwards is not None:
+            forwards[key] = printed
+    lines, returns, api, printed_methods = forwards[key] if forwards is not None else printed
     doc = _doc(scope, graph, is_model)
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
@@ -279,11 +287,20 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     view.checkpointing = body.checkpointing or is_model
     view.flags = body.flags
     body.init[:0] = [f"self.{flag} = {flag}" for flag in body.flags]
-    api = classifier(graph, body.stmts, named, body.layers) if is_model else None
     if api is not None:
         body.init[:0] = [f"self.num_classes = {api.num_classes}", f"self.num_features = {api.num_features}"]
-        view.methods = methods(api)
+        view.methods = printed_methods
     return view
+
+
+def _checkpointing(fv: FileView, scope: Scope) -> tuple[bool, ...]:
+    """Whether each child scope's class (each iteration's, in a repeat) takes `grad_checkpointing`."""
+    out = []
+    for child in scope.items:
+        if isinstance(child, Scope):
+            its = [it for it in child.items if isinstance(it, Scope)] if child.kind == "repeat" else [child]
+            out += [fv.signatures[id(it)].checkpointing for it in its]
+    return tuple(out)
 
 
 def _arguments(names: list[str], stmts: list[Stmt]) -> list[str]:
