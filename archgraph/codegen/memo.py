@@ -34,6 +34,7 @@ class Views:
         self.signatures: dict[int, tuple[Signature, tuple]] = {}  # signature -> its key (the signature kept alive)
         self.classes: dict[int, int | None] = {}  # scope -> its class (`same`)
         self.interned: dict[tuple, int] = {}  # a class's key -> its number
+        self.merges: dict[tuple[str, ...], list] = {}  # sources of a block's shapes -> `optional._merges`
         self.parts: dict[str, tuple] = {}  # a statement or methods' text -> `_statements` or `_methods`
         self.forwards: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s printed forwards
 
