@@ -43,6 +43,9 @@ class Stmt:
 
     def __post_init__(self) -> None:
         listed = getattr(self.code, "holes", None)  # by `expression`
+        if listed is None and isinstance(self.code, list) and id(self.code) in _listed:  # by `statements`
+            trees, listed = _listed[id(self.code)]
+            listed = listed if trees is self.code else None
         self.holes = _holes(self.code) if listed is None else listed
 
 
@@ -77,7 +80,11 @@ def statements(code: str) -> list[ast.stmt]:
     trees = ast.parse(code).body
     for tree in trees:
         _tagged(tree)
+    _listed[id(trees)] = (trees, _holes(trees))
     return trees
+
+
+_listed: dict[int, tuple[list[ast.stmt], list[int]]] = {}  # id of a `statements` list -> (it, kept alive; its holes)
 
 
 def _tagged(node: ast.AST) -> bool:

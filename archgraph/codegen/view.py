@@ -416,9 +416,11 @@ def _construct(fv: FileView, child: Scope, body: _Body, given: dict[str, str] | 
     """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values
     (or the expressions `given` for some), passing `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
-    lifted = {k: repr(v) for k, v in sig.lifted.get(id(child), {}).items()}  # lift.py
-    values = {k: repr(native(v)) for k, v in child.args.items()} | lifted | (given or {})
-    args = [values[p] if p not in sig.defaults else f"{p}={values[p]}" for p in sig.params]
+    lifted = sig.lifted.get(id(child), {})  # lift.py
+    given = given or {}
+    values = [given[p] if p in given else repr(lifted[p]) if p in lifted else repr(native(child.args[p]))
+              for p in sig.params]  # fmt: skip
+    args = [v if p not in sig.defaults else f"{p}={v}" for p, v in zip(sig.params, values, strict=True)]
     if sig.checkpointing:
         body.checkpointing = True
         args.append("grad_checkpointing=grad_checkpointing")
