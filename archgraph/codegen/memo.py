@@ -35,7 +35,10 @@ class Views:
         self.classes: dict[int, int | None] = {}  # scope -> its class (`same`)
         self.interned: dict[tuple, int] = {}  # a class's key -> its number
         self.merges: dict[tuple[str, ...], list] = {}  # sources of a block's shapes -> `optional._merges`
-        self.parts: dict[str, tuple] = {}  # a statement or methods' text -> `_statements` or `_methods`
+        self.parts: dict[str, tuple] = {}
+        self.groupings: dict[
+            tuple, dict
+        ] = {}  # (graph, the block keys) -> `grouped`  # a statement or methods' text -> `_statements` or `_methods`
         self.forwards: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s printed forwards
 
     def file_view(self, graph: Graph) -> FileView:
@@ -157,6 +160,22 @@ class Views:
             self.parts[text] = (_blanked(wrapped, [c for _, c in found]).split(b"\n", 1)[1],
                                 [(m, c.value) for m, c in found])  # fmt: skip
         return self.parts[text]
+
+    def grouped(self, fv: FileView, keys: dict) -> dict[str, tuple[list[list[Scope]], list[tuple[str, Any]]]]:
+        """The graph's block scopes by their class key (`keys[block, span]`, the model as ""), first
+        seen first: each key's scopes by `same` (a scope without one alone), and the distinct
+        (block, span) inside them."""
+        token = (id(fv.graph), frozenset(keys.items()))
+        if token not in self.groupings:
+            found: dict[str, tuple[dict, dict]] = {}
+            for scope in self.postorder(fv.graph.root):
+                key = "" if scope is fv.graph.root else keys[scope.block, scope.span]
+                classes, inner = found.setdefault(key, ({}, {}))
+                same = self.same(fv, scope)
+                classes.setdefault(("scope", id(scope)) if same is None else same, []).append(scope)
+                inner.update(dict.fromkeys(self.inner(scope)))
+            self.groupings[token] = {key: (list(c.values()), list(inner)) for key, (c, inner) in found.items()}
+        return self.groupings[token]
 
     def postorder(self, scope: Scope) -> list[Scope]:
         """`scope`'s block scopes (repeats left out), children first, `scope` last unless a repeat."""
