@@ -39,7 +39,7 @@ class Views:
         self.groupings: dict[
             tuple, dict
         ] = {}  # (graph, the block keys) -> `grouped`  # a statement or methods' text -> `_statements` or `_methods`
-        self.forwards: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s printed forwards
+        self.skeletons: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s skeletons
 
     def file_view(self, graph: Graph) -> FileView:
         """A fresh FileView of `graph`, its read counts computed once per model."""
@@ -61,7 +61,7 @@ class Views:
             saved, fv.helpers = fv.helpers, []
             try:
                 same = ("model", id(fv.graph)) if scope is fv.graph.root else self.same(fv, scope)
-                view = class_view(fv, scope, None if same is None else self.forwards.setdefault(same, {}))
+                view = class_view(fv, scope, None if same is None else self.skeletons.setdefault(same, {}))
             finally:
                 touched, fv.helpers = fv.helpers, saved
             hit = (class_source(view), view.checkpointing, view.doc, tuple(touched))
