@@ -31,14 +31,13 @@ class Views:
         self.orders: dict[int, tuple[list[Scope], list[tuple[str, Any]]]] = {}  # scope -> postorder, inner pairs
         self.envs: dict[int, tuple[dict[str, Any], str]] = {}  # scope -> `env(scope)`
         self.arguments: dict[int, str] = {}  # scope -> `_args(scope.args)`
-        self.signatures: dict[int, tuple[Signature, tuple]] = {}  # signature -> its key (the signature kept alive)
+        self.signatures: dict[int, tuple[Signature, int]] = {}  # signature -> its number (the signature kept alive)
         self.classes: dict[int, int | None] = {}  # scope -> its class (`same`)
-        self.interned: dict[tuple, int] = {}  # a class's key -> its number
+        self.interned: dict[tuple, int] = {}  # a class's or signature's key -> its number
         self.merges: dict[tuple[str, ...], list] = {}  # sources of a block's shapes -> `optional._merges`
-        self.parts: dict[str, tuple] = {}
-        self.groupings: dict[
-            tuple, dict
-        ] = {}  # (graph, the block keys) -> `grouped`  # a statement or methods' text -> `_statements` or `_methods`
+        self.parts: dict[str, tuple] = {}  # a statement or methods' text -> `_statements` or `_methods`
+        self.groupings: dict[tuple, dict] = {}  # (graph, the block keys) -> `grouped`
+        self.closed: dict[int, dict[int, bool]] = {}  # graph -> `_closed`
         self.skeletons: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s skeletons
 
     def file_view(self, graph: Graph) -> FileView:
@@ -208,43 +207,72 @@ class Views:
         return self.arguments[id(scope)]
 
     def _key(self, fv: FileView, scope: Scope) -> tuple | None:
-        graph = fv.graph
+        """The scope's class (`same`; the model's graph) and its children's signatures (each iteration's)."""
         children = tuple(self._child_key(fv, item) for item in scope.items if isinstance(item, Scope))
-        if scope is graph.root:
-            return (id(graph), "model", children)
-        own = self._own(fv, scope)
-        return None if own is None else (own, children)
+        if scope is fv.graph.root:
+            return (id(fv.graph), "model", children)
+        same = self.same(fv, scope)
+        return None if same is None else (same, children)
 
     def _own(self, fv: FileView, scope: Scope) -> tuple | None:
         at = (id(fv.graph), id(scope))
         if at not in self.own:
-            self.own[at] = _own(fv, scope)
+            if id(fv.graph) not in self.closed:
+                self.closed[id(fv.graph)] = _closed(fv.graph)
+            self.own[at] = _own(fv, scope) if self.closed[id(fv.graph)][id(scope)] else None
         return self.own[at]
 
-    def _signature(self, sig: Signature) -> tuple:
+    def _signature(self, sig: Signature) -> int:
+        """A number per distinct (name, parameters, defaults, checkpointing)."""
         if id(sig) not in self.signatures:
             key = (sig.name, tuple(sig.params), repr(sorted(sig.defaults.items())), sig.checkpointing)
-            self.signatures[id(sig)] = (sig, key)
+            self.signatures[id(sig)] = (sig, self.interned.setdefault(("signature", key), len(self.interned)))
         return self.signatures[id(sig)][1]
 
     def _child_key(self, fv: FileView, child: Scope) -> tuple:
-        """What a parent's class takes from a child: its label, arguments and signature (each iteration's)."""
+        """What a parent's class takes from a child besides its class: its signature and lifted
+        arguments (each iteration's)."""
         if child.kind != "repeat":
-            return (child.label, self._args(child), self._signature(fv.signatures[id(child)]), _lifted(fv, child))
-        iterations = tuple((self._args(it), self._signature(fv.signatures[id(it)]), _lifted(fv, it), len(it.inputs),
-                            len(it.outputs)) for it in child.items if isinstance(it, Scope))  # fmt: skip
-        return (child.label, "repeat", child.shared, tuple(child.taps), len(child.inputs), iterations)
+            return (self._signature(fv.signatures[id(child)]), _lifted(fv, child))
+        return tuple((self._signature(fv.signatures[id(it)]), _lifted(fv, it)) for it in child.items
+                     if isinstance(it, Scope))  # fmt: skip
 
 
-def _own(fv: FileView, scope: Scope) -> tuple | None:
-    """What the lowering decided a block scope's nodes from; None when they read a value from
-    outside the scope's inputs (the scope is then not shared)."""
+def _closed(graph: Graph) -> dict[int, bool]:
+    """Scope id -> whether every value its nodes (nested scopes' included) read, and each of its
+    outputs, is made inside it or is one of its inputs."""
+    spans: dict[int, tuple[int, int]] = {}  # scope id -> the range of preorder numbers of the scopes in it
+    where: dict[str, int] = {}  # node id -> the preorder number of its scope
+    order: list[Scope] = []
+
+    def number(scope: Scope) -> None:
+        start = len(order)
+        order.append(scope)
+        for item in scope.items:
+            if isinstance(item, Scope):
+                number(item)
+            else:
+                where[item] = start
+        spans[id(scope)] = (start, len(order) - 1)
+
+    number(graph.root)
+    closed: dict[int, bool] = {}
+    outside: dict[int, set[Value]] = {}  # scope id -> the values read inside that are made outside it
+    for scope in reversed(order):  # children before parents
+        first, last = spans[id(scope)]
+        read = [v for n in scope.items if not isinstance(n, Scope) for v in graph.nodes[n].inputs]
+        read += [v for sc in scope.items if isinstance(sc, Scope) for v in outside[id(sc)]]
+        outside[id(scope)] = {v for v in read if not first <= where.get(v.node, -1) <= last}
+        given = set(scope.inputs)
+        outputs = [v for v in scope.outputs if not first <= where.get(v.node, -1) <= last]
+        closed[id(scope)] = all(v in given for v in [*outside[id(scope)], *outputs])
+    return closed
+
+
+def _own(fv: FileView, scope: Scope) -> tuple:
+    """What the lowering decided a block scope's nodes from (for a scope `_closed` holds: its
+    nodes read no value from outside its inputs; the others are never shared)."""
     graph = fv.graph
-    inside = {n for sc in scope.walk() for n in sc.items if not isinstance(n, Scope)}
-    given = set(scope.inputs)
-    reads = [v for n in inside for v in graph.nodes[n].inputs] + list(scope.outputs)
-    if not all(v.node in inside or v in given for v in reads):
-        return None
     inputs = tuple((graph.type_of(v), _fresh_once(fv, v)) for v in scope.inputs)
     return (id(graph), scope.block, scope.span, scope.kind, scope.doc, _args(scope.args), inputs,
             tuple(scope.input_names))  # fmt: skip
@@ -252,7 +280,8 @@ def _own(fv: FileView, scope: Scope) -> tuple | None:
 
 def _lifted(fv: FileView, child: Scope) -> str:
     """The arguments `lift.py` gave a child scope (its parent passes them), as text."""
-    return repr(sorted(fv.signatures[id(child)].lifted.get(id(child), {}).items()))
+    lifted = fv.signatures[id(child)].lifted.get(id(child))
+    return repr(sorted(lifted.items())) if lifted else "[]"
 
 
 def _args(args: dict[str, Any]) -> str:
