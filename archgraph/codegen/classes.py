@@ -84,7 +84,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = _model_order(graphs, part, allowed) if is_model else _order(members)
-            for fitted in _fit(part, order, lift=not is_model):
+            for fitted in _fitted(views, part, order, lift=not is_model):
                 layers = fitted.members[0].layers
                 if is_model:  # named after its first model
                     name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
@@ -301,6 +301,27 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
     params = [n for n in known if any(n in u for u in used.values())]
     attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
     return [_Fitted(formulas, params, attributes, members, lifter)]
+
+
+def _fitted(views: Views, part: _Part, order: list[str], lift: bool) -> list[_Fitted]:
+    """`_fit(part, order, lift)`, found once for instances of the same sources, parameter values and
+    literals (a block the size a build varies leaves alone), each member taking its lifted arguments."""
+    members = part.members
+    key = (tuple((m.source, tuple(m.env.items()), tuple(m.values)) for m in members), tuple(order), lift)
+    if key not in views.fits:
+        found = _fit(part, order, lift)
+        where = {id(m): i for i, m in enumerate(members)}
+        views.fits[key] = [(f, [where[id(m)] for m in f.members],
+                            [{n: m.env[n] for n in f.lifter.lifted} if f.lifter else {} for m in f.members])
+                           for f in found]  # fmt: skip
+        return found
+    out = []
+    for f, at, lifted in views.fits[key]:
+        mine = [members[i] for i in at]
+        for m, values in zip(mine, lifted, strict=True):
+            m.env.update(values)
+        out.append(_Fitted(f.formulas, f.params, f.attributes, mine, f.lifter))
+    return out
 
 
 def _split(members: list[Instance], k: int) -> list[_Part]:

@@ -38,6 +38,7 @@ class Views:
         self.parts: dict[str, tuple] = {}  # a statement or methods' text -> `_statements` or `_methods`
         self.groupings: dict[tuple, dict] = {}  # (graph, the block keys) -> `grouped`
         self.closed: dict[int, dict[int, bool]] = {}  # graph -> `_closed`
+        self.fits: dict[tuple, list] = {}  # a block's instances -> `classes._fitted`
         self.skeletons: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s skeletons
 
     def file_view(self, graph: Graph) -> FileView:
