@@ -1,12 +1,16 @@
-"""What the builds of one model share: each scope's class source, written once per distinct instance.
+"""What the builds of one model share: each scope's class, built once and written once per signatures.
 
 `_classes` builds a model's classes several times (the model, then with its other lowerings
 added). A block scope's literal-size class depends only on what the lowering saw when it ran
-the block (its definition and call site, its arguments, its input types), on the classes its
-children got (their signatures) and on whether a ReLU may overwrite one of its inputs. Scopes
-that agree on all of these (the iterations of a repeat, the same model in a later build) share
-one `class_view`; the first is rendered, the rest are looked up. A scope whose nodes read a
-value from outside its inputs is always rendered.
+the block (its definition and call site, its arguments, its input types), on whether a ReLU
+may overwrite one of its inputs, and on its children: their classes and their signatures.
+The scopes of one lowering that agree on all but the signatures are one class (`same`: the
+iterations of a repeat): each build looks it up once for all of them, its code is built from
+the graph once (`class_view`'s skeleton), and its source is written once per set of children's
+signatures (only their constructors change). A source's literals are found statement by
+statement, each statement parsed once. Also kept: the optional layers' merges of a block's
+sources and the fit of a block whose instances a build left as they were. A scope whose nodes
+read a value from outside its inputs is always rendered.
 """
 
 from __future__ import annotations
