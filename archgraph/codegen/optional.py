@@ -173,12 +173,16 @@ def _constants(node: ast.AST) -> list[ast.Constant]:
 
 
 def _dump(node: ast.AST) -> str:
-    """The statement's structure with its numeric literals blanked."""
-    blank = copy.deepcopy(node)
-    for n in ast.walk(blank):
-        if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC:
+    """The statement's structure with its numeric literals blanked (in place while dumped, not copied)."""
+    found = [n for n in ast.walk(node) if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC]
+    values = [n.value for n in found]
+    try:
+        for n in found:
             n.value = ...
-    return ast.dump(blank, annotate_fields=False)
+        return ast.dump(node, annotate_fields=False)
+    finally:
+        for n, value in zip(found, values, strict=True):
+            n.value = value
 
 
 class _Merged:
