@@ -32,7 +32,7 @@ class Views:
         self.parsed: dict[str, tuple[bytes, list[str], list[Any], list[str]]] = {}
         self.graphs: dict[int, tuple[Graph, Counter]] = {}  # keeps each graph alive: ids stay unique
         self.own: dict[tuple[int, int], tuple | None] = {}  # (graph, scope) -> the key's part the children leave out
-        self.orders: dict[int, tuple[list[Scope], list[tuple[str, Any]]]] = {}  # scope -> postorder, inner pairs
+        self.orders: dict[int, list[Scope]] = {}  # scope -> `postorder`
         self.envs: dict[int, tuple[dict[str, Any], str]] = {}  # scope -> `env(scope)`
         self.arguments: dict[int, str] = {}  # scope -> `_args(scope.args)`
         self.signatures: dict[int, tuple[Signature, int]] = {}  # signature -> its number (the signature kept alive)
@@ -42,6 +42,7 @@ class Views:
         self.parts: dict[str, tuple] = {}  # a statement or methods' text -> `_statements` or `_methods`
         self.groupings: dict[tuple, dict] = {}  # (graph, the block keys) -> `grouped`
         self.closed: dict[int, dict[int, bool]] = {}  # graph -> `_closed`
+        self.inners: dict[int, list[tuple[str, Any]]] = {}  # scope -> `inner`
         self.fits: dict[tuple, list] = {}  # a block's instances -> `classes._fitted`
         self.skeletons: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s skeletons
 
@@ -183,20 +184,24 @@ class Views:
 
     def postorder(self, scope: Scope) -> list[Scope]:
         """`scope`'s block scopes (repeats left out), children first, `scope` last unless a repeat."""
-        return self._orders(scope)[0]
-
-    def inner(self, scope: Scope) -> list[tuple[str, Any]]:
-        """The distinct (block, span) of the block scopes strictly inside `scope`, first seen first."""
-        return self._orders(scope)[1]
-
-    def _orders(self, scope: Scope) -> tuple[list[Scope], list[tuple[str, Any]]]:
         if id(scope) not in self.orders:
             from archgraph.codegen.classes import _postorder
 
-            order = list(_postorder(scope))
-            inner = list(dict.fromkeys((sc.block, sc.span) for sc in order if sc is not scope))
-            self.orders[id(scope)] = (order, inner)
+            self.orders[id(scope)] = list(_postorder(scope))
         return self.orders[id(scope)]
+
+    def inner(self, scope: Scope) -> list[tuple[str, Any]]:
+        """The distinct (block, span) of the block scopes strictly inside `scope`, first seen first
+        (in postorder): each child's, then the child's own (a repeat has none)."""
+        if id(scope) not in self.inners:
+            pairs: dict[tuple[str, Any], None] = {}
+            for item in scope.items:
+                if isinstance(item, Scope):
+                    pairs.update(dict.fromkeys(self.inner(item)))
+                    if item.kind != "repeat":
+                        pairs[item.block, item.span] = None
+            self.inners[id(scope)] = list(pairs)
+        return self.inners[id(scope)]
 
     def env(self, graph: Graph, scope: Scope) -> tuple[dict[str, Any], str]:
         """The numeric and boolean names a scope's class is fitted over (the model's parameters at the
@@ -224,7 +229,7 @@ class Views:
         if at not in self.own:
             if id(fv.graph) not in self.closed:
                 self.closed[id(fv.graph)] = _closed(fv.graph)
-            self.own[at] = _own(fv, scope) if self.closed[id(fv.graph)][id(scope)] else None
+            self.own[at] = _own(fv, scope, self._args(scope)) if self.closed[id(fv.graph)][id(scope)] else None
         return self.own[at]
 
     def _signature(self, sig: Signature) -> int:
@@ -274,13 +279,12 @@ def _closed(graph: Graph) -> dict[int, bool]:
     return closed
 
 
-def _own(fv: FileView, scope: Scope) -> tuple:
+def _own(fv: FileView, scope: Scope, args: str) -> tuple:
     """What the lowering decided a block scope's nodes from (for a scope `_closed` holds: its
-    nodes read no value from outside its inputs; the others are never shared)."""
+    nodes read no value from outside its inputs; the others are never shared); `args`: `_args(scope.args)`."""
     graph = fv.graph
     inputs = tuple((graph.type_of(v), _fresh_once(fv, v)) for v in scope.inputs)
-    return (id(graph), scope.block, scope.span, scope.kind, scope.doc, _args(scope.args), inputs,
-            tuple(scope.input_names))  # fmt: skip
+    return (id(graph), scope.block, scope.span, scope.kind, scope.doc, args, inputs, tuple(scope.input_names))
 
 
 def _lifted(fv: FileView, child: Scope) -> str:
