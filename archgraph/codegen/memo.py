@@ -2,11 +2,12 @@
 
 `_classes` builds a model's classes several times (the model, then with its other lowerings
 added). A block scope's literal-size class depends only on what the lowering saw when it ran
-the block (its definition and call site, its arguments, its input types), on whether a ReLU
-may overwrite one of its inputs, and on its children: their classes and their signatures.
-The scopes of one lowering that agree on all but the signatures are one class (`same`: the
-iterations of a repeat): each build looks it up once for all of them, its code is built from
-the graph once (`class_view`'s skeleton), and its source is written once per set of children's
+the block (its definition and call site, its arguments, its input types: the lowering runs a
+block on those alone), on whether a ReLU may overwrite one of its inputs, and on its children:
+their classes and their signatures. The scopes that agree on all but the signatures are one
+class (`same`: the iterations of a repeat, a block a lowering at another size leaves alone):
+each build looks it up once per lowering for all its scopes there, its code is built from the
+graph once (`class_view`'s skeleton), and its source is written once per set of children's
 signatures (only their constructors change). A source's literals are found statement by
 statement, each statement parsed once. Also kept: the optional layers' merges of a block's
 sources and the fit of a block whose instances a build left as they were. A scope whose nodes
@@ -78,7 +79,7 @@ class Views:
         return hit[0], hit[1], hit[2]
 
     def same(self, fv: FileView, scope: Scope) -> int | None:
-        """A number shared by the scopes of one graph that get the same `source` key in every build:
+        """A number shared by the scopes (of any lowering) that get the same `source` key in every build:
         their own parts and their children's labels and arguments agree, and their children are
         the same in turn (so they get the same class). None for a scope whose key is None."""
         if id(scope) not in self.classes:
@@ -284,7 +285,7 @@ def _own(fv: FileView, scope: Scope, args: str) -> tuple:
     nodes read no value from outside its inputs; the others are never shared); `args`: `_args(scope.args)`."""
     graph = fv.graph
     inputs = tuple((graph.type_of(v), _fresh_once(fv, v)) for v in scope.inputs)
-    return (id(graph), scope.block, scope.span, scope.kind, scope.doc, args, inputs, tuple(scope.input_names))
+    return (scope.block, scope.span, scope.kind, scope.doc, args, inputs, tuple(scope.input_names))
 
 
 def _lifted(fv: FileView, child: Scope) -> str:
