@@ -16,28 +16,35 @@ from pathlib import Path
 import pytest
 
 import archgraph.codegen.memo as memo
+import archgraph.codegen.view as view
 from archgraph.api import open_model
 from archgraph.codegen import generate
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "vit_b16.arch"
 
 
-def _rendered(monkeypatch: pytest.MonkeyPatch, depth: int) -> tuple[int, str]:
-    """How many times `class_view` ran while generating ViT-B/16 at `depth`, and the file."""
-    calls = []
-    real = memo.class_view
-    monkeypatch.setattr(memo, "class_view", lambda fv, scope: calls.append(scope) or real(fv, scope))
+def _rendered(monkeypatch: pytest.MonkeyPatch, depth: int) -> tuple[int, int, str]:
+    """How many times `class_view` ran while generating ViT-B/16 at `depth`, how many of those
+    built the class from the graph (the others only wrote its children's constructors into a
+    skeleton built before), and the file."""
+    calls, built = [], []
+    real, build = memo.class_view, view._class_view
+    monkeypatch.setattr(memo, "class_view", lambda fv, scope, *rest: calls.append(scope) or real(fv, scope, *rest))
+    monkeypatch.setattr(view, "_class_view", lambda fv, scope, *rest: built.append(scope) or build(fv, scope, *rest))
     code = generate(open_model(SPEC, overrides={"depth": depth}).graph, "specs/vit_b16.arch")
-    return len(calls), code
+    return len(calls), len(built), code
 
 
 def test_repeat_iterations_are_rendered_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    count12, code12 = _rendered(monkeypatch, 12)
-    count24, code24 = _rendered(monkeypatch, 24)
+    count12, built12, code12 = _rendered(monkeypatch, 12)
+    count24, built24, code24 = _rendered(monkeypatch, 24)
     # One render per added block, from the one trial lowering whose blocks all differ (drop_path_rate
     # tried at 0.25 gives each block its own rate); every other build reuses the renders. Without the
     # memo each of the ~10 builds rendered every block again.
     assert count24 - count12 == 24 - 12
+    # Each of those is built from the graph once; a render for other children's signatures is not.
+    assert built24 - built12 == 24 - 12
+    assert built12 < count12
     assert _classes(code12) == _classes(code24)
 
 

@@ -71,7 +71,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
     model, and `allowed` is by model name (a class shared by models takes what all of them allow)."""
     views = views or Views()
     fvs = [views.file_view(g) for g in graphs]
-    groups = _groups(graphs, views, several)
+    groups = _groups(graphs, fvs, views, several)
     names = Namespace(set(HELPERS), classes=True)
     model_names = {n: names.create(camel(n)) for n in dict.fromkeys(g.name for g in graphs)}
     written: list[Written] = []
@@ -84,7 +84,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = _model_order(graphs, part, allowed) if is_model else _order(members)
-            for fitted in _fit(part, order, lift=not is_model):
+            for fitted in _fitted(views, part, order, lift=not is_model):
                 layers = fitted.members[0].layers
                 if is_model:  # named after its first model
                     name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
@@ -137,18 +137,18 @@ def _layers(tree: ast.ClassDef) -> list[str]:
             for t in st.targets if isinstance(t, ast.Attribute)]  # fmt: skip
 
 
-def _groups(graphs: list[Graph], views: Views, several: bool = False) -> dict[str, list[tuple[int, Scope]]]:
+def _groups(graphs: list[Graph], fvs: list[FileView], views: Views, several: bool = False) -> dict[str, list]:
     """Block scopes by block name (the model as ""), children before parents, as `graphs[0]` orders them
-    (unless `several`, the other graphs may hold no block `graphs[0]` does not)."""
-    groups: dict[str, list[tuple[int, Scope]]] = {}
+    (unless `several`, the other graphs may hold no block `graphs[0]` does not): each a list of
+    (graph index, `Views.grouped` of the graph's scopes of the block)."""
+    groups: dict[str, list] = {}
     keys = _group_keys(graphs, views)
-    for i, g in enumerate(graphs):
-        for scope in views.postorder(g.root):
-            key = "" if scope is g.root else keys[scope.block, scope.span]
+    for i, fv in enumerate(fvs):
+        for key, grouped in views.grouped(fv, keys).items():
             if i and key not in groups and not several:
                 raise UnfittedError(key)
-            groups.setdefault(key, []).append((i, scope))
-    return _children_first(groups, keys, views)
+            groups.setdefault(key, []).append((i, grouped))
+    return _children_first(groups, keys)
 
 
 def _group_keys(graphs: list[Graph], views: Views) -> dict[tuple[str, object], str]:
@@ -167,13 +167,12 @@ def _group_keys(graphs: list[Graph], views: Views) -> dict[tuple[str, object], s
     return keys
 
 
-def _children_first(groups: dict[str, list[tuple[int, Scope]]], keys: dict,
-                    views: Views) -> dict[str, list[tuple[int, Scope]]]:  # fmt: skip
+def _children_first(groups: dict[str, list], keys: dict) -> dict[str, list]:
     """`groups` reordered so that every block comes after the blocks inside any of its scopes (a group
     repeat's last iteration may call a block its first does not: DINO's attention map)."""
-    inside = {key: list(dict.fromkeys(keys[pair] for _, sc in members for pair in views.inner(sc)))
+    inside = {key: list(dict.fromkeys(keys[pair] for _, grouped in members for pair in grouped[1]))
               for key, members in groups.items()}  # fmt: skip
-    ordered: dict[str, list[tuple[int, Scope]]] = {}
+    ordered: dict[str, list] = {}
     visiting: set[str] = set()
 
     def visit(key: str) -> None:
@@ -197,17 +196,20 @@ def _postorder(scope: Scope):
         yield scope
 
 
-def _instances(fvs: list[FileView], members: list[tuple[int, Scope]], views: Views) -> list[Instance]:
-    """The distinct (code, parameter values) pairs of a block's scopes."""
+def _instances(fvs: list[FileView], members: list, views: Views) -> list[Instance]:
+    """The distinct (code, parameter values) pairs of a block's scopes (`_groups`), found once for
+    the scopes of one class (`Views.same`)."""
     seen: dict[tuple[str, str], Instance] = {}
-    for i, scope in members:
+    for i, (classes, _) in members:
         fv = fvs[i]
-        source, checkpointing, doc = views.source(fv, scope)
-        env, env_key = views.env(fv.graph, scope)
-        key = (source, env_key)
-        if key not in seen:
-            seen[key] = Instance(source, dict(env), checkpointing, doc, *views.literals(source))  # `Lifter` adds to env
-        seen[key].scopes.append((i, scope))
+        for scopes in classes:
+            source, checkpointing, doc = views.source(fv, scopes[0])
+            env, env_key = views.env(fv.graph, scopes[0])
+            key = (source, env_key)
+            if key not in seen:
+                literals = views.literals(source)
+                seen[key] = Instance(source, dict(env), checkpointing, doc, *literals)  # `Lifter` adds to env
+            seen[key].scopes += [(i, scope) for scope in scopes]
     return list(seen.values())
 
 
@@ -261,9 +263,9 @@ def _model_order(graphs: list[Graph], part: _Part, allowed: set[str] | dict[str,
     return [n for n in first.params if n in allowed]
 
 
-def _order(members: list[tuple[int, Scope]]) -> list[str]:
+def _order(members: list) -> list[str]:
     """A block's names (parameters, then the widths its input shapes bind), as the model binds them."""
-    return list(min(members, key=lambda m: m[0])[1].args)  # the first graph holding the block
+    return list(min(members, key=lambda m: m[0])[1][0][0][0].args)  # the first graph holding the block
 
 
 @dataclass
@@ -299,6 +301,27 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
     params = [n for n in known if any(n in u for u in used.values())]
     attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
     return [_Fitted(formulas, params, attributes, members, lifter)]
+
+
+def _fitted(views: Views, part: _Part, order: list[str], lift: bool) -> list[_Fitted]:
+    """`_fit(part, order, lift)`, found once for instances of the same sources, parameter values and
+    literals (a block the size a build varies leaves alone), each member taking its lifted arguments."""
+    members = part.members
+    key = (tuple((m.source, tuple(m.env.items()), tuple(m.values)) for m in members), tuple(order), lift)
+    if key not in views.fits:
+        found = _fit(part, order, lift)
+        where = {id(m): i for i, m in enumerate(members)}
+        views.fits[key] = [(f, [where[id(m)] for m in f.members],
+                            [{n: m.env[n] for n in f.lifter.lifted} if f.lifter else {} for m in f.members])
+                           for f in found]  # fmt: skip
+        return found
+    out = []
+    for f, at, lifted in views.fits[key]:
+        mine = [members[i] for i in at]
+        for m, values in zip(mine, lifted, strict=True):
+            m.env.update(values)
+        out.append(_Fitted(f.formulas, f.params, f.attributes, mine, f.lifter))
+    return out
 
 
 def _split(members: list[Instance], k: int) -> list[_Part]:

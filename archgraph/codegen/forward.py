@@ -42,7 +42,7 @@ class Stmt:
     holes: list[int] = field(init=False)  # the input read by each hole, in the code's order
 
     def __post_init__(self) -> None:
-        listed = getattr(self.code, "holes", None)  # by `expression`
+        listed = getattr(self.code, "holes", None)  # by `expression` and `statements`
         self.holes = _holes(self.code) if listed is None else listed
 
 
@@ -74,10 +74,17 @@ def expression(code: str) -> ast.expr:
 @lru_cache(maxsize=1024)
 def statements(code: str) -> list[ast.stmt]:
     """The trees of a template's statements, its `hole(k)` and `target(k)` names tagged; shared, never changed."""
-    trees = ast.parse(code).body
+    trees = _Statements(ast.parse(code).body)
     for tree in trees:
         _tagged(tree)
+    trees.holes = _holes(trees)
     return trees
+
+
+class _Statements(list):
+    """A template's statements, and the input each of their holes reads (`holes`, as `expression`'s)."""
+
+    holes: list[int]
 
 
 def _tagged(node: ast.AST) -> bool:

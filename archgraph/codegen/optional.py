@@ -32,25 +32,37 @@ def merge(instances: list, order: list[str], views) -> list:
     if len(shapes) < 2:
         return instances
     groups = sorted(shapes.values(), key=lambda group: -len(group[0].layers))
-    used: set[int] = set()
+    key = tuple(group[0].source for group in groups)  # the merges depend on the sources only
+    if key not in views.merges:
+        views.merges[key] = _merges(groups, views)
     rewritten: dict[int, Any] = {}
-    for full in groups:
-        if id(full) in used:
+    for full, lesser, merged in views.merges[key]:
+        olds = [*groups[full], *(m for j in lesser for m in groups[j])]
+        news = merged.apply(groups[full], [groups[j] for j in lesser], order)
+        rewritten.update({id(o): n for o, n in zip(olds, news, strict=True)})
+    return [rewritten.get(id(inst), inst) for inst in instances]
+
+
+def _merges(groups: list[list], views) -> list[tuple[int, list[int], _Merged]]:
+    """(full group, lesser groups, how to merge them) for each merge of the groups (by shape, most
+    layers first); computed from each group's first source."""
+    used: set[int] = set()
+    out = []
+    for f, full in enumerate(groups):
+        if f in used:
             continue
         tree = ast.parse(full[0].source).body[0]
-        lesser: list[tuple[list, _Plan]] = []
-        for group in groups:
-            if group is full or id(group) in used:
+        lesser: list[tuple[int, _Plan]] = []
+        for j, group in enumerate(groups):
+            if j == f or j in used:
                 continue
             found = _match(tree, group[0].source)
             if found is not None and (not lesser or found.extra == lesser[0][1].extra):
-                lesser.append((group, found))
+                lesser.append((j, found))
         if lesser:
-            used |= {id(full), *(id(group) for group, _ in lesser)}
-            olds = [*full, *(m for group, _ in lesser for m in group)]
-            news = _rewrite(tree, full, lesser, order, views)
-            rewritten.update({id(o): n for o, n in zip(olds, news, strict=True)})
-    return [rewritten.get(id(inst), inst) for inst in instances]
+            used |= {f, *(j for j, _ in lesser)}
+            out.append((f, [j for j, _ in lesser], _rewrite(tree, [plan for _, plan in lesser], views)))
+    return out
 
 
 class _Plan:
@@ -161,39 +173,65 @@ def _constants(node: ast.AST) -> list[ast.Constant]:
 
 
 def _dump(node: ast.AST) -> str:
-    """The statement's structure with its numeric literals blanked."""
-    blank = copy.deepcopy(node)
-    for n in ast.walk(blank):
-        if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC:
+    """The statement's structure with its numeric literals blanked (in place while dumped, not copied)."""
+    found = [n for n in ast.walk(node) if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC]
+    values = [n.value for n in found]
+    try:
+        for n in found:
             n.value = ...
-    return ast.dump(blank, annotate_fields=False)
+        return ast.dump(node, annotate_fields=False)
+    finally:
+        for n, value in zip(found, values, strict=True):
+            n.value = value
 
 
-def _rewrite(tree: ast.ClassDef, full: list, lesser: list, order: list[str], views) -> list:
-    """The instances of `full` and of the `lesser` groups as instances of one source: `tree`, its
-    optional statements guarded."""
+class _Merged:
+    """One source for a full group's instances and its lesser groups': `slots[g][k]` says where
+    literal k of the merged source comes from in an instance of group g (0: the full one):
+    `_FLAG` (the optional layers' flag), ("at", i) its literal i, ("fill", i) the formula giving
+    the full instances' literal i (`_filler`)."""
+
+    def __init__(self, source: str, parsed: tuple, slots: list[list]) -> None:
+        self.source, self.parsed, self.slots = source, parsed, slots
+
+    def apply(self, full: list, lesser: list[list], order: list[str]) -> list:
+        """The instances of `full` and of the `lesser` groups as instances of the merged source."""
+        shape, methods, _, layers = self.parsed
+        fill = _filler(full, order, [m for group in lesser for m in group]) if any(
+            s[0] == "fill" for slots in self.slots[1:] for s in slots if s is not _FLAG) else None  # fmt: skip
+        merged = []
+        for g, group in enumerate([full, *lesser]):
+            flag = g == 0
+            for inst in group:
+                values = [flag if s is _FLAG else inst.values[s[1]] if s[0] == "at" else fill(s[1], inst.env)
+                          for s in self.slots[g]]  # fmt: skip
+                merged.append(replace(inst, source=self.source, shape=shape, methods=methods, values=values,
+                                      layers=layers))  # fmt: skip
+        return merged
+
+
+_FLAG = ("flag",)
+
+
+def _rewrite(tree: ast.ClassDef, plans: list[_Plan], views) -> _Merged:
+    """How instances of the full source `tree` and of the lesser plans' become instances of one
+    source: `tree`, its optional statements guarded."""
     from archgraph.codegen.classes import _literals
 
-    extra = lesser[0][1].extra
+    extra = plans[0].extra
     old = {id(c): k for k, (_, c) in enumerate(_literals(tree))}
     flags: list[ast.Constant] = []
     for fn in tree.body:
         if isinstance(fn, ast.FunctionDef):
             fn.body = _guarded(fn, extra, flags)
     source = ast.unparse(tree)
-    shape, methods, _, layers = views.literals(source)
     found = [c for _, c in _literals(tree)]
-    fill = _filler(full, old, order, [m for g, _ in lesser for m in g])
-    merged = []
-    for inst in full:
-        values = [True if c in flags else inst.values[old[id(c)]] for c in found]
-        merged.append(replace(inst, source=source, shape=shape, methods=methods, values=values, layers=layers))
-    for group, plan in lesser:
-        for inst in group:
-            values = [False if c in flags else inst.values[plan.index[id(c)]] if id(c) in plan.index
-                      else fill(id(c), inst.env) for c in found]  # fmt: skip
-            merged.append(replace(inst, source=source, shape=shape, methods=methods, values=values, layers=layers))
-    return merged
+    flagged = {id(c) for c in flags}
+    slots = [[_FLAG if id(c) in flagged else ("at", old[id(c)]) for c in found]]
+    for plan in plans:
+        slots.append([_FLAG if id(c) in flagged else ("at", plan.index[id(c)]) if id(c) in plan.index
+                      else ("fill", old[id(c)]) for c in found])  # fmt: skip
+    return _Merged(source, views.literals(source), slots)
 
 
 def _guarded(fn: ast.FunctionDef, extra: list[str], flags: list[ast.Constant]) -> list[ast.stmt]:
@@ -225,14 +263,14 @@ def _guarded(fn: ast.FunctionDef, extra: list[str], flags: list[ast.Constant]) -
     return out
 
 
-def _filler(full: list, old: dict[int, int], order: list[str], lesser: list):
-    """`fill(const_id, env)`: an optional literal's value in an instance without the layers: the
-    formula that gives it in the instances with them (their value when it never varies)."""
+def _filler(full: list, order: list[str], lesser: list):
+    """`fill(k, env)`: an optional literal's value in an instance without the layers: the formula
+    that gives the full instances' literal k in them (their value when it never varies)."""
     common = [n for n in order if all(n in m.env for m in [*full, *lesser])]
     fitter = Fitter([m.env for m in full], common)
 
-    def fill(key: int, env: dict[str, Any]) -> Any:
-        values = tuple(m.values[old[key]] for m in full)
+    def fill(k: int, env: dict[str, Any]) -> Any:
+        values = tuple(m.values[k] for m in full)
         varying = len({(type(v), v) for v in values}) > 1
         expr = fitter.formula(values, varying) if varying else None
         if expr is None:

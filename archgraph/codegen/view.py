@@ -8,7 +8,7 @@ and turns the instances of one block into one class.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -216,9 +216,26 @@ class FileView:
         return counts
 
 
-def class_view(fv: FileView, scope: Scope) -> ClassView:
-    """The class of one scope, its children already written (in `fv.signatures`)."""
-    return _class_view(fv, scope, scope is fv.graph.root)
+def class_view(fv: FileView, scope: Scope, skeletons: dict | None = None) -> ClassView:
+    """The class of one scope, its children already written (in `fv.signatures`). `skeletons`: the
+    classes of the scopes with the same code but for their children's signatures (`memo.Views.same`),
+    the children's constructors left to write, by the children's `checkpointing` (the one other
+    thing the code reads of them)."""
+    key = _checkpointing(fv, scope)
+    skeleton = skeletons.get(key) if skeletons is not None else None
+    if skeleton is None:
+        saved, fv.helpers = fv.helpers, []
+        try:
+            skeleton = (_class_view(fv, scope, scope is fv.graph.root), fv.helpers)
+        finally:
+            fv.helpers = saved
+        if skeletons is not None:
+            skeletons[key] = skeleton
+    view, helpers = skeleton
+    fv.helpers.extend(h for h in helpers if h not in fv.helpers)
+    children = [item for item in scope.items if isinstance(item, Scope)]
+    init = [out for line in view.init_lines for out in ([line] if isinstance(line, str) else line.lines(fv, children))]
+    return replace(view, init_lines=init)
 
 
 @dataclass
@@ -253,13 +270,16 @@ class _Body:
 
 
 def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
+    """The class, its children's constructors as `_Built` lines."""
     graph = fv.graph
     body = _Body()
+    k = 0
     for item in scope.items:
         if isinstance(item, Scope):
             attr = body.shared[item.label] if item.continued else body.attribute(item.label)
             body.shared.setdefault(item.label, attr)
-            _child(fv, item, attr, body, scope.names)
+            _child(fv, item, (k, attr), body, scope.names)
+            k += 1
         elif graph.nodes[item].op != "input":
             _node(fv, graph.nodes[item], body, scope.names)
     if is_model:
@@ -270,6 +290,7 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     named = [(v, arg) for (v, _), arg in zip(inputs, args, strict=True)]
     outputs_named = graph.output_names if is_model else ()
     lines, returns = render(body.stmts, named, scope.outputs, outputs_named)
+    api = classifier(graph, body.stmts, named, body.layers) if is_model else None
     doc = _doc(scope, graph, is_model)
     if any(_CHECKPOINTED in line for line in lines):  # the flag is kept where it acts, and passed on elsewhere
         body.init.insert(0, "self.grad_checkpointing = grad_checkpointing  # training: recompute in backward")
@@ -279,11 +300,20 @@ def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     view.checkpointing = body.checkpointing or is_model
     view.flags = body.flags
     body.init[:0] = [f"self.{flag} = {flag}" for flag in body.flags]
-    api = classifier(graph, body.stmts, named, body.layers) if is_model else None
     if api is not None:
         body.init[:0] = [f"self.num_classes = {api.num_classes}", f"self.num_features = {api.num_features}"]
         view.methods = methods(api)
     return view
+
+
+def _checkpointing(fv: FileView, scope: Scope) -> tuple[bool, ...]:
+    """Whether each child scope's class (each iteration's, in a repeat) takes `grad_checkpointing`."""
+    out = []
+    for child in scope.items:
+        if isinstance(child, Scope):
+            its = [it for it in child.items if isinstance(it, Scope)] if child.kind == "repeat" else [child]
+            out += [fv.signatures[id(it)].checkpointing for it in its]
+    return tuple(out)
 
 
 def _arguments(names: list[str], stmts: list[Stmt]) -> list[str]:
@@ -330,12 +360,16 @@ def _relu_in_place(fv: FileView, node: Node) -> bool:
     return node.op == "relu" and fv.graph.nodes[node.inputs[0].node].op in _FRESH and fv.uses[node.inputs[0]] == 1
 
 
-def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value, str]) -> None:
+def _child(fv: FileView, child: Scope, at: tuple[int, str], body: _Body, given: dict[Value, str]) -> None:
+    """Add child scope `at = (k, attr)` (the k-th, the module `self.<attr>`): its constructor (`_Built`),
+    weights, call."""
+    k, attr = at
     types = [fv.graph.type_of(v) for v in child.outputs]
     names = [given.get(v, "") for v in child.outputs]
     call = f"self.{attr}({', '.join(hole(i) for i in range(len(child.inputs)))})"
     if child.kind != "repeat":
-        body.init.append(f"self.{attr} = {_construct(fv, child, body)}")
+        body.init.append(_Built(k, attr, "one"))
+        body.checkpointing |= fv.signatures[id(child)].checkpointing
         body.weights.append(f"self.{attr}.init_weights()")
         body.stmts.append(Stmt(list(child.outputs), expression(call), list(child.inputs), types, names))
         return
@@ -343,39 +377,32 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
     if not iterations:
         return  # `repeat 0`: the output is the input, and there are no weights
     if child.shared:
-        _shared_loop(fv, child, attr, iterations, body, types, names, given)
+        _shared_loop(fv, child, at, iterations, body, types, names, given)
         return
-    schedules = schedule_lines(child, iterations, fv.signatures[id(iterations[0])].params)
-    built_each = [_construct(fv, it, body, {p: f"{p}_schedule[i]" for p in schedules}) for it in iterations]
     body.checkpointing = True
-    if schedules:  # timm's stochastic depth decay rule: one rate per block, from torch.linspace
-        body.init.extend(schedules.values())
-        built = f"[{built_each[0]} for i in range({len(built_each)})]"
-    elif len(set(built_each)) == 1:
-        built = f"[{built_each[0]} for _ in range({len(built_each)})]"
-    else:
-        built = "[" + ", ".join(built_each) + "]"
     body.weights.append(f"for block in self.{attr}:\n    block.init_weights()")
     # Checkpoint the innermost repeats only: a block that runs repeats checkpoints its own.
     checkpointed = not any(fv.signatures[id(it)].checkpointing for it in iterations)
     single = len(child.inputs) == 1 and all(len(it.inputs) == 1 for it in iterations)
     if single and not child.taps:
-        body.init.append(f"self.{attr} = nn.Sequential(*{built})")
+        body.init.append(_Built(k, attr, "sequential"))
         if not checkpointed:
             body.stmts.append(Stmt(list(child.outputs), expression(call), list(child.inputs), types, names))
             return
     else:
-        body.init.append(f"self.{attr} = nn.ModuleList({built})")
+        body.init.append(_Built(k, attr, "list"))
     loop_names = [name or given.get(child.inputs[0], "") or "x" for name in names]  # never `h`: it carries x
     body.stmts.append(_loop(child, attr, iterations, types, loop_names, checkpointed))
 
 
-def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope], body: _Body, types, names,
-                 given: dict[Value, str]) -> None:  # fmt: skip
+def _shared_loop(fv: FileView, child: Scope, at: tuple[int, str], iterations: list[Scope], body: _Body, types,
+                 names, given: dict[Value, str]) -> None:  # fmt: skip
     """`repeat N shared block(...)`: one module, `for _ in range(N): x = self.<attr>(x, ...)`; a repeat
     that continues an earlier one (its label again) calls that module without building one."""
+    attr = at[1]
     if not child.continued:
-        body.init.append(f"self.{attr} = {_construct(fv, iterations[0], body)}")
+        body.init.append(_Built(at[0], attr, "shared"))
+        body.checkpointing |= fv.signatures[id(iterations[0])].checkpointing
         body.weights.append(f"self.{attr}.init_weights()")
     extra = list(iterations[0].inputs[1:])
     if len(iterations) == 1 and not child.taps:  # one call, no loop: an expression like any layer's
@@ -395,17 +422,47 @@ def _shared_loop(fv: FileView, child: Scope, attr: str, iterations: list[Scope],
                            template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
-def _construct(fv: FileView, child: Scope, body: _Body, given: dict[str, str] | None = None) -> str:
+def _construct(fv: FileView, child: Scope, given: dict[str, str] | None = None) -> str:
     """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values
     (or the expressions `given` for some), passing `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
-    lifted = {k: repr(v) for k, v in sig.lifted.get(id(child), {}).items()}  # lift.py
-    values = {k: repr(native(v)) for k, v in child.args.items()} | lifted | (given or {})
-    args = [values[p] if p not in sig.defaults else f"{p}={values[p]}" for p in sig.params]
+    lifted = sig.lifted.get(id(child), {})  # lift.py
+    given = given or {}
+    values = [given[p] if p in given else repr(lifted[p]) if p in lifted else repr(native(child.args[p]))
+              for p in sig.params]  # fmt: skip
+    args = [v if p not in sig.defaults else f"{p}={v}" for p, v in zip(sig.params, values, strict=True)]
     if sig.checkpointing:
-        body.checkpointing = True
         args.append("grad_checkpointing=grad_checkpointing")
     return f"{sig.name}({', '.join([*args, '**dd'])})"
+
+
+@dataclass
+class _Built:
+    """The `__init__` lines that build the k-th child scope as `self.<attr>`: `kind` "one" (a block),
+    "shared" (a shared repeat's one module), "sequential" or "list" (a repeat's blocks, in an
+    nn.Sequential or nn.ModuleList); written from the children's signatures (`lines`)."""
+
+    k: int
+    attr: str
+    kind: str
+
+    def lines(self, fv: FileView, children: list[Scope]) -> list[str]:
+        child = children[self.k]
+        if self.kind == "one":
+            return [f"self.{self.attr} = {_construct(fv, child)}"]
+        iterations = [it for it in child.items if isinstance(it, Scope)]
+        if self.kind == "shared":
+            return [f"self.{self.attr} = {_construct(fv, iterations[0])}"]
+        schedules = schedule_lines(child, iterations, fv.signatures[id(iterations[0])].params)
+        built_each = [_construct(fv, it, {p: f"{p}_schedule[i]" for p in schedules}) for it in iterations]
+        if schedules:  # timm's stochastic depth decay rule: one rate per block, from torch.linspace
+            built = f"[{built_each[0]} for i in range({len(built_each)})]"
+        elif len(set(built_each)) == 1:
+            built = f"[{built_each[0]} for _ in range({len(built_each)})]"
+        else:
+            built = "[" + ", ".join(built_each) + "]"
+        container = f"nn.Sequential(*{built})" if self.kind == "sequential" else f"nn.ModuleList({built})"
+        return [*schedules.values(), f"self.{self.attr} = {container}"]
 
 
 def _loop(child: Scope, attr: str, iterations: list[Scope], types, names, checkpointed: bool) -> Stmt:
