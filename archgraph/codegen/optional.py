@@ -18,7 +18,7 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from archgraph.codegen.fit import Fitter, native
+from archgraph.codegen.fit import Fitter, is_list, native
 
 _NUMERIC = (bool, int, float)
 
@@ -229,7 +229,8 @@ def _filler(full: list, old: dict[int, int], order: list[str], lesser: list):
     """`fill(const_id, env)`: an optional literal's value in an instance without the layers: the
     formula that gives it in the instances with them (their value when it never varies)."""
     common = [n for n in order if all(n in m.env for m in [*full, *lesser])]
-    fitter = Fitter([m.env for m in full], common)
+    lists = tuple(n for n in common if is_list(full[0].env[n]))  # a stage's width: `embed_dims[stage]`
+    fitter = Fitter([m.env for m in full], common, lists, tuple(n for n in common if type(full[0].env[n]) is int))
 
     def fill(key: int, env: dict[str, Any]) -> Any:
         values = tuple(m.values[old[key]] for m in full)

@@ -17,6 +17,7 @@ from archgraph.codegen.detr_helpers import DETR_HELPERS
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, expression, hole, render, statements, target
 from archgraph.codegen.knobs import KNOB_HELPERS, schedule_lines
+from archgraph.codegen.loops import comprehension
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
@@ -353,8 +354,11 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
         built = f"[{built_each[0]} for i in range({len(built_each)})]"
     elif len(set(built_each)) == 1:
         built = f"[{built_each[0]} for _ in range({len(built_each)})]"
-    else:
-        built = "[" + ", ".join(built_each) + "]"
+    else:  # a model's stages: one call indexing the spec's lists (`loops.py`), else each call
+        loop = None
+        if any(item is child for item in fv.graph.root.items):
+            loop = comprehension(fv.graph, iterations, fv.signatures, lambda g: _construct(fv, iterations[0], body, g))
+        built = loop or "[" + ", ".join(built_each) + "]"
     body.weights.append(f"for block in self.{attr}:\n    block.init_weights()")
     # Checkpoint the innermost repeats only: a block that runs repeats checkpoints its own.
     checkpointed = not any(fv.signatures[id(it)].checkpointing for it in iterations)
