@@ -287,9 +287,9 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
     instances are split off by the values they disagree on."""
     members = part.members
     envs = [m.env for m in members]
-    # a model's lists, where its stage loop indexes them (`loops.py`): `embed_dims[-1]` names a width
+    # the lists its stage loop indexes or it passes on (`loops.py`): `embed_dims[-1]` names a width
     read = _names_read(members[0].source)
-    lists = () if lift else tuple(n for n in order if is_list(members[0].env.get(n)) and n in read)
+    lists = tuple(n for n in order if is_list(members[0].env.get(n)) and n in read)
     fitter = Fitter(envs, order, lists)
     lifter = Lifter(members) if lift else None
     formulas: dict[int, str] = {}

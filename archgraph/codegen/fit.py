@@ -223,7 +223,7 @@ _TERM = re.compile(r"\b_term\d+\b")
 
 def list_terms(envs: list[dict[str, Any]], lists: list[str], indices: tuple[str, ...]):
     """(text, vector) of each term of the lists `lists` over the environments `envs`: `L[0]`,
-    `L[-1]`, `sum(L)`, `len(L)`, and for an int name `a` of `indices` within every list's range
+    `L[-1]`, `L[k]`, `sum(L)`, `len(L)`, and for an int name `a` of `indices` within every list's range
     `L[a]`, `L[a - 1]` and `sum(L[:a])` (Python's meaning: `L[-1]` at `a = 0`)."""
     tables = [(name, [env[name] for env in envs]) for name in lists]
     tables = [(name, ls) for name, ls in tables if all(is_list(x) for x in ls)]
@@ -237,6 +237,8 @@ def list_terms(envs: list[dict[str, Any]], lists: list[str], indices: tuple[str,
     for name, ls in tables:
         yield f"{name}[0]", tuple(x[0] for x in ls)
         yield f"{name}[-1]", tuple(x[-1] for x in ls)
+        for k in range(1, min(len(x) for x in ls) - 1):  # a middle stage's width (a decoder's inputs)
+            yield f"{name}[{k}]", tuple(x[k] for x in ls)
         yield f"sum({name})", tuple(sum(x) for x in ls)
         yield f"len({name})", tuple(len(x) for x in ls)
 

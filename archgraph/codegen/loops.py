@@ -21,15 +21,33 @@ from archgraph.codegen.names import Namespace, camel
 from archgraph.ir import Graph, Scope
 
 
-def comprehension(graph: Graph, iterations: list[Scope], signatures: dict[int, Any],
+def lists_of(args: dict[str, Any]) -> dict[str, tuple]:
+    """The lists of numbers among a class's parameters (a model's, or a block's scope `args`)."""
+    return {n: v for n, v in scalars(args).items() if is_list(v)}
+
+
+def passed(lists: dict[str, tuple], args: dict[str, Any]) -> dict[str, str]:
+    """A child's list arguments that are one of the class's own lists, by that list's name
+    (`Mit(depths, hidden_sizes, ...)`; the same name first)."""
+    out = {}
+    for n, v in lists_of(args).items():
+        same = [n] if lists.get(n) == v else [m for m, w in lists.items() if w == v]
+        if same:
+            out[n] = same[0]
+    return out
+
+
+def comprehension(lists: dict[str, tuple], iterations: list[Scope], signatures: dict[int, Any],
                   construct: Callable[[dict[str, str]], str]) -> str | None:  # fmt: skip
-    """`[<call> for i in range(<count>)]` for the iterations of a repeat of the model `graph`
-    (`signatures`: each scope's class; `construct(given)`: the call with the expressions `given`
-    for some parameters, the first iteration's values for the others), or None when some
-    argument is no formula of `i` and the lists, or the iterations are of different classes."""
-    lists = {n: v for n, v in scalars(graph.params).items() if is_list(v)}
+    """`[<call> for i in range(<count>)]` for the iterations of a repeat in a class with the list
+    parameters `lists` (`signatures`: each scope's class; `construct(given)`: the call with the
+    expressions `given` for some parameters, the first iteration's values for the others), or
+    None when some argument is no formula of `i` and the lists, or the iterations are of
+    different classes."""
     sigs = [signatures[id(it)] for it in iterations]
-    if not lists or len(iterations) < 2 or any(s is not sigs[0] for s in sigs):
+    if (
+        not lists or len(iterations) < 3 or any(s is not sigs[0] for s in sigs)
+    ):  # two: any pair fits `a if i == 0 else b`
         return None
     envs = [{"i": k, **lists} for k in range(len(iterations))]
     fitter = Fitter(envs, ["i", *lists], tuple(lists), ("i",))
@@ -38,7 +56,9 @@ def comprehension(graph: Graph, iterations: list[Scope], signatures: dict[int, A
         values = tuple(_value(it, sigs[0], p) for it in iterations)
         expr = fitter.indexed(values)  # else the same value in every iteration: the first's
         if expr is None and len({(type(v), v) for v in values}) > 1:
-            return None
+            expr = _first_differs(envs, lists, values)
+            if expr is None:
+                return None
         if expr is not None:
             given[p] = expr
     if not any("i" in _read(e) for e in given.values()):
@@ -46,6 +66,19 @@ def comprehension(graph: Graph, iterations: list[Scope], signatures: dict[int, A
     count = next((f"len({n})" for n, v in lists.items() if len(v) == len(iterations)
                   and any(n in _read(e) for e in given.values())), str(len(iterations)))  # fmt: skip
     return f"[{construct(given)} for i in range({count})]"
+
+
+def _first_differs(envs: list[dict[str, Any]], lists: dict[str, tuple], values: tuple) -> str | None:
+    """`7 if i == 0 else 3` (timm's stage loops: the stem's patch size, its input width): the
+    first iteration's literal, and a constant or a list term for the others."""
+    rest = values[1:]
+    if len({(type(v), v) for v in rest}) == 1:
+        other = repr(rest[0])
+    else:
+        other = Fitter(envs[1:], ["i", *lists], tuple(lists), ("i",)).indexed(rest)
+    if other is None or type(values[0]) not in (int, float) or isinstance(values[0], bool):
+        return None
+    return f"{values[0]!r} if i == 0 else {other}"
 
 
 def _value(it: Scope, sig: Any, name: str) -> Any:

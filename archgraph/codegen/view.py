@@ -17,7 +17,7 @@ from archgraph.codegen.detr_helpers import DETR_HELPERS
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, expression, hole, render, statements, target
 from archgraph.codegen.knobs import KNOB_HELPERS, schedule_lines
-from archgraph.codegen.loops import comprehension
+from archgraph.codegen.loops import comprehension, lists_of, passed
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
@@ -235,6 +235,7 @@ class _Body:
     layers: dict[str, str] = field(default_factory=dict)  # node id -> `self.<attribute>` of its layer
     shared: dict[str, str] = field(default_factory=dict)  # a shared repeat's label -> its module's attribute
     flags: list[str] = field(default_factory=list)  # `Emit.flags` of its ops
+    lists: dict[str, tuple] = field(default_factory=dict)  # the class's list parameters (`loops.py`)
 
     def attribute(self, label: str) -> str:
         """The label itself (it is the state_dict key) when legal, else a safe unique name.
@@ -255,7 +256,7 @@ class _Body:
 
 def _class_view(fv: FileView, scope: Scope, is_model: bool) -> ClassView:
     graph = fv.graph
-    body = _Body()
+    body = _Body(lists=lists_of(graph.params if is_model else scope.args))
     for item in scope.items:
         if isinstance(item, Scope):
             attr = body.shared[item.label] if item.continued else body.attribute(item.label)
@@ -354,10 +355,9 @@ def _child(fv: FileView, child: Scope, attr: str, body: _Body, given: dict[Value
         built = f"[{built_each[0]} for i in range({len(built_each)})]"
     elif len(set(built_each)) == 1:
         built = f"[{built_each[0]} for _ in range({len(built_each)})]"
-    else:  # a model's stages: one call indexing the spec's lists (`loops.py`), else each call
-        loop = None
-        if any(item is child for item in fv.graph.root.items):
-            loop = comprehension(fv.graph, iterations, fv.signatures, lambda g: _construct(fv, iterations[0], body, g))
+    else:  # stages: one call indexing the class's lists (`loops.py`), else each call
+        construct = lambda g: _construct(fv, iterations[0], body, g)  # noqa: E731
+        loop = comprehension(body.lists, iterations, fv.signatures, construct)
         built = loop or "[" + ", ".join(built_each) + "]"
     body.weights.append(f"for block in self.{attr}:\n    block.init_weights()")
     # Checkpoint the innermost repeats only: a block that runs repeats checkpoints its own.
@@ -404,7 +404,9 @@ def _construct(fv: FileView, child: Scope, body: _Body, given: dict[str, str] | 
     (or the expressions `given` for some), passing `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
     lifted = {k: repr(v) for k, v in sig.lifted.get(id(child), {}).items()}  # lift.py
-    values = {k: repr(native(v)) for k, v in child.args.items()} | lifted | (given or {})
+    values = (
+        {k: repr(native(v)) for k, v in child.args.items()} | lifted | passed(body.lists, child.args) | (given or {})
+    )
     args = [values[p] if p not in sig.defaults else f"{p}={values[p]}" for p in sig.params]
     if sig.checkpointing:
         body.checkpointing = True
