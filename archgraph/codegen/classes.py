@@ -17,7 +17,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen import optional
-from archgraph.codegen.fit import Fitter, expression, is_list, native, scalars
+from archgraph.codegen.fit import Fitter, expression, is_list, native
 from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.lift import Lifter
 from archgraph.codegen.loops import model_name
@@ -263,8 +263,7 @@ def _model_order(graphs: list[Graph], part: _Part, allowed: set[str] | dict[str,
     first = graphs[min(i for i, _ in part.scopes)]
     if isinstance(allowed, dict):
         allowed = set.intersection(*(allowed[graphs[i].name] for i, _ in part.scopes))
-    lists = {n for n, v in first.params.items() if is_list(scalars({n: v}).get(n))}  # indexed, never varied
-    return [n for n in first.params if n in allowed or n in lists]
+    return [n for n in first.params if n in allowed]
 
 
 def _order(members: list[tuple[int, Scope]]) -> list[str]:

@@ -13,6 +13,7 @@ models share that way is named after the definition they vary (`PvtV2`, `model_n
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from archgraph import syntax as s
@@ -20,10 +21,16 @@ from archgraph.codegen.fit import Fitter, is_list, native, scalars
 from archgraph.codegen.names import Namespace, camel
 from archgraph.ir import Graph, Scope
 
+# The lists a build must not turn into arguments: changing one changes the model's structure
+# (`codegen._fitting` tried it), so the classes fix its values.
+FROZEN: ContextVar[frozenset[str]] = ContextVar("frozen_lists", default=frozenset())
+
 
 def lists_of(args: dict[str, Any]) -> dict[str, tuple]:
-    """The lists of numbers among a class's parameters (a model's, or a block's scope `args`)."""
-    return {n: v for n, v in scalars(args).items() if is_list(v)}
+    """The lists of numbers among a class's parameters (a model's, or a block's scope `args`),
+    but the `FROZEN` ones."""
+    frozen = FROZEN.get()
+    return {n: v for n, v in scalars(args).items() if is_list(v) and n not in frozen}
 
 
 def passed(lists: dict[str, tuple], args: dict[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ timm = pytest.importorskip("timm")
 
 import archgraph  # noqa: E402
 from archgraph.codegen.fit import Fitter  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import ROOT, generated_model  # noqa: E402
 
 SPEC = ROOT / "specs/pvt_v2.arch"
 # lists none of the B0-B5 models has: a stage per list entry, widths divisible by the heads
@@ -77,3 +77,22 @@ def test_loop_arguments_are_list_terms_of_the_index():
     assert fitter.indexed((False, True, True, True)) == "i > 0"
     assert fitter.indexed((4, 8, 16, 32)) is None  # widths[i] // 2 by chance, and a stem's 4 inputs
     assert fitter.indexed((3, 3, 3, 3)) is None
+
+
+def test_segformer_class_with_other_lists_equals_hugging_face():
+    """`generated/segformer.py`'s one class for B0-B5, at lists none of them has: Hugging Face's
+    SegformerForSemanticSegmentation with the same config loads strictly, equal logits (64 x 64)."""
+    transformers = pytest.importorskip("transformers")
+    lists = {"depths": (1, 2, 1, 1), "hidden_sizes": (16, 32, 48, 64), "num_heads": (1, 2, 3, 4)}
+    hf = {"depths": [1, 2, 1, 1], "hidden_sizes": [16, 32, 48, 64], "num_attention_heads": [1, 2, 3, 4]}
+    config = transformers.SegformerConfig(num_labels=5, decoder_hidden_size=32, **hf)
+    theirs = transformers.SegformerForSemanticSegmentation(config).eval()
+    cls = generated_model(ROOT / "specs/segformer.arch", "segformer_b0")  # the class B0-B5 share
+    for name in ("segformer_b1", "segformer_b3", "segformer_b5"):
+        entry = generated_model(ROOT / "specs/segformer.arch", name)
+        assert entry.__annotations__["return"] in (cls.__name__, cls), name
+    ours = cls(img_size=64, num_classes=5, decoder_dim=32, **lists).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits, rtol=1e-5, atol=1e-5)
