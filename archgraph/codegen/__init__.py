@@ -184,6 +184,8 @@ def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set
                 graphs.append(other)
                 allowed.add(name)
                 break
+            if name in lists:  # the first change the spec accepts decides a list (each trial costs a build)
+                break
     frozen = frozenset(lists) - allowed  # lists no change of which keeps the classes: their values fixed
     if frozen:
         views = Views()  # the classes rendered again, those lists as literals (`loops.FROZEN`)
