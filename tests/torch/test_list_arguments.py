@@ -96,3 +96,21 @@ def test_segformer_class_with_other_lists_equals_hugging_face():
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits, rtol=1e-5, atol=1e-5)
+
+
+def test_a_list_whose_change_changes_the_structure_stays_fixed():
+    """ViT_C's stem strides multiply to the patch size, which sizes the position embedding: the
+    generator tried them changed, found other classes, and fixed them (codegen/loops.FROZEN);
+    the stem widths, which change no class, are an argument equal to the spec built with them."""
+    import inspect
+
+    spec = ROOT / "specs/vit_early_conv.arch"
+    cls = importlib.import_module("generated.vit_early_conv").VitC  # vit_c_1gf and vit_c_4gf build it
+    params = inspect.signature(cls).parameters
+    assert "stem_chs" in params and "stem_strides" not in params
+    stem = (16, 32, 64, 128)
+    ours = cls(stem_chs=stem, embed_dim=96, num_heads=2, depth=1, device="meta")
+    built = archgraph.build(spec, "vit_c_1gf", stem_chs=list(stem), embed_dim=96, num_heads=2, depth=1, device="meta")
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in built.state_dict().items()
+    }
