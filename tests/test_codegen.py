@@ -263,7 +263,8 @@ def test_long_statements_are_split_within_100_characters_to_the_same_code(statem
 def test_stages_differing_only_in_listed_widths_share_one_class(tmp_path):
     """A group repeat whose iterations take their widths from a list (no formula of the block's
     parameters gives `widths[i]`) is one class with those widths as arguments (codegen/lift.py),
-    not a class per iteration; the model passes each iteration's values."""
+    not a class per iteration; the model builds them in a loop indexing its list (codegen/loops.py),
+    the first stage's input width its own, as timm writes a stage loop."""
     text = (
         "model m(widths = [8, 16, 32]) { input x: [B, 4]\n"
         "    stages: repeat 3 as i { x = gelu(fc: linear(x, widths[i])) }\n"
@@ -272,7 +273,8 @@ def test_stages_differing_only_in_listed_widths_share_one_class(tmp_path):
     code = source(tmp_path, text)
     classes = [n.name for n in ast.parse(code).body if isinstance(n, ast.ClassDef)]
     assert classes == ["Stages", "M"], classes
-    assert "Stages(4, 8, **dd)" in code and "Stages(8, 16, **dd)" in code and "Stages(16, 32, **dd)" in code
+    assert "[Stages(4 if i == 0 else widths[i - 1], widths[i], **dd) for i in range(len(widths))]" in code
+    assert "widths: tuple = (8, 16, 32)" in code
     assert "nn.Linear(fc_in_features, fc_out_features, **dd)" in code
 
 

@@ -17,6 +17,8 @@ from functools import cache
 from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, sources
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
+from archgraph.codegen.fit import native
+from archgraph.codegen.loops import FROZEN
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import sanitize
 from archgraph.codegen.view import HELPERS
@@ -131,10 +133,14 @@ def _file_classes(graphs: list[Graph]) -> Merged:
             allowed[graph.name] = names
             alone.append(result)
         merged = merge([g.name for g in graphs], alone)
+        frozen = frozenset(n for g in graphs for n, v in g.params.items() if _listed(v) and n not in allowed[g.name])
+        token = FROZEN.set(frozen)  # a list one model may not take is fixed in them all
         try:
-            together = build(lowered, allowed, views, several=True)
+            together = build(lowered, allowed, Views() if frozen else views, several=True)
         except UnfittedError:
             return merged
+        finally:
+            FROZEN.reset(token)
         if _distinct(together) and _lines(fitted := merge_fitted(graphs, together)) <= _lines(merged):
             return fitted
         return merged
@@ -164,25 +170,40 @@ def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set
     The trials only name the classes (`write=False`); the classes chosen are written last.
     `views`: what earlier builds rendered (shared by the models of one file)."""
     numeric = [n for n, v in graph.params.items() if _varied(v)] if graph.program is not None else []
+    lists = [n for n, v in graph.params.items() if _listed(v)] if graph.program is not None else []
     views = views or Views()  # each scope's class rendered once across the builds below
     shape = _names(build([graph], set(), views, write=False))
     graphs, allowed = [graph], set()
-    for name in numeric:
+    for name in [*numeric, *lists]:
         for other in _variations(graph, name, graph.params[name]):
             try:
-                trial = build([*graphs, other], set(numeric), views, write=False)
+                trial = build([*graphs, other], {*numeric, *lists}, views, write=False)
             except UnfittedError:  # the change adds a block the model does not have
                 continue
             if _names(trial) == shape:
                 graphs.append(other)
                 allowed.add(name)
                 break
-    if not allowed:
-        return graphs, allowed, build(graphs, set(), views)
-    # the classes of `graphs` fitted with every numeric name, unless fewer give the same classes
-    if allowed != set(numeric) and _names(result := build(graphs, allowed, views)) == shape:
-        return graphs, allowed, result
-    return graphs, allowed, build(graphs, set(numeric), views)
+            if name in lists:  # the first change the spec accepts decides a list (each trial costs a build)
+                break
+    frozen = frozenset(lists) - allowed  # lists no change of which keeps the classes: their values fixed
+    if frozen:
+        views = Views()  # the classes rendered again, those lists as literals (`loops.FROZEN`)
+    token = FROZEN.set(frozen)
+    try:
+        if not allowed - set(lists):
+            return graphs, allowed, build(graphs, allowed, views)
+        # the classes of `graphs` fitted with every numeric name, unless fewer give the same classes
+        if allowed != {*numeric, *lists} and _names(result := build(graphs, allowed, views)) == shape:
+            return graphs, allowed, result
+        return graphs, allowed, build(graphs, {*numeric, *allowed}, views)
+    finally:
+        FROZEN.reset(token)
+
+
+def _listed(value) -> bool:
+    """Whether `_fitting` tries a parameter as a list: one of numbers, which a stage loop may index."""
+    return isinstance(value, list) and bool(value) and all(type(native(x)) in (int, float) for x in value)
 
 
 def _varied(value) -> bool:
@@ -195,12 +216,17 @@ def _names(result: Result) -> list[str]:
     return [w.signature.name for w in result.classes]
 
 
-def _variations(graph: Graph, name: str, value: int | float):
+def _variations(graph: Graph, name: str, value: int | float | list):
     """The model lowered with `name` doubled, else halved, else tripled (the first the spec accepts);
-    a float 0.0 (a rate switched off) as 0.25."""
+    a float 0.0 (a rate switched off) as 0.25; a list with each entry plus one, doubled, halved (at
+    least 1) or tripled (plus one first: two lists doubled would multiply to the same widths)."""
     changes = [value * 2, *([value // 2] if type(value) is int and value % 2 == 0 else []), value * 3]
     if type(value) is float and value == 0:  # a rate that is off (dropout, drop path): tried on
         changes = [0.25]
+    if isinstance(value, list):
+        entries = [native(x) for x in value]
+        changes = [[x + 1 for x in entries], [x * 2 for x in entries],
+                   [max(x // 2, 1) if type(x) is int else x / 2 for x in entries], [x * 3 for x in entries]]  # fmt: skip
     for changed in changes:
         try:
             yield lower(graph.program, graph.name, {**graph.params, name: changed})

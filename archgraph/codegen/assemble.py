@@ -18,8 +18,9 @@ import copy
 from dataclasses import dataclass, field
 
 from archgraph.codegen.classes import Result, Written, _layers, _variant
+from archgraph.codegen.fit import scalars
 from archgraph.codegen.layout import WIDTH, _wrap, layout
-from archgraph.codegen.names import Namespace, sanitize
+from archgraph.codegen.names import Namespace, camel, sanitize
 from archgraph.ir import Graph
 
 
@@ -33,6 +34,7 @@ class Model:
     doc: str
     arguments: dict | None = None
     params: list[str] = field(default_factory=list)  # the class's keyword arguments from the spec
+    with_class: bool = False  # an entry function written after its class (named after another definition)
 
 
 @dataclass
@@ -45,7 +47,8 @@ class Merged:
     @property
     def exports(self) -> list[str]:
         """`__all__`: the model classes and the entry functions."""
-        return [m.cls if m.arguments is None else sanitize(m.name) for m in self.entries]
+        names = [m.cls if m.arguments is None else sanitize(m.name) for m in self.entries]
+        return [*(m.cls for m in self.entries if m.with_class), *names]
 
 
 def merge(names: list[str], results: list[Result]) -> Merged:
@@ -93,9 +96,11 @@ def merge_fitted(graphs: list[Graph], result: Result) -> Merged:
         doc = graph.doc or graph.name
         if sig.name not in out.models:
             out.models[sig.name] = trees[sig.name]
-            out.entries.append(Model(graph.name, sig.name, doc, None, sig.params))
+            # a class named after the definition its models vary (`PvtV2`): every model a function
+            own = sig.name == camel(graph.name)
+            out.entries.append(Model(graph.name, sig.name, doc, None if own else {}, sig.params, not own))
             continue
-        mine = {p: graph.params[p] for p in sig.params}
+        mine = scalars({p: graph.params[p] for p in sig.params})  # a list as a tuple, as the defaults
         arguments = {p: v for p, v in mine.items() if not _same(v, sig.defaults.get(p))}
         out.entries.append(Model(graph.name, sig.name, doc, arguments, sig.params))
     return out
@@ -170,5 +175,8 @@ def sources(merged: Merged, docs: dict[str, str]) -> list[str]:
     (`docs`: an entry function's docstring by model name)."""
     out = [layout(t) for t in merged.blocks]
     for m in merged.entries:
-        out.append(layout(merged.models[m.cls]) if m.arguments is None else entry_source(m, docs[m.name]))
+        if m.arguments is None or m.with_class:
+            out.append(layout(merged.models[m.cls]))
+        if m.arguments is not None:
+            out.append(entry_source(m, docs[m.name]))
     return out

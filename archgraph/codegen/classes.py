@@ -17,9 +17,10 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen import optional
-from archgraph.codegen.fit import Fitter, expression, native
+from archgraph.codegen.fit import Fitter, expression, is_list, native
 from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.lift import Lifter
+from archgraph.codegen.loops import model_name
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
 from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature
@@ -86,13 +87,17 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
             order = _model_order(graphs, part, allowed) if is_model else _order(members)
             for fitted in _fitted(views, part, order, lift=not is_model):
                 layers = fitted.members[0].layers
-                if is_model:  # named after its first model
-                    name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
+                if is_model:  # named after its first model, or the definition its models vary
+                    name = model_name(graphs, fitted, model_names, names)
                 else:
                     name = names.create(_variant(camel(key), layers, siblings))
                 siblings.append(layers)
                 sig = _sign(fitted, name, fvs, _defaults(graphs[0], key), is_model)
                 tree = _finish(fitted, sig, is_model) if write else None
+                if tree is not None and is_model and ast.get_docstring(tree, clean=False) != fitted.members[0].doc:
+                    tree.body[0] = ast.Expr(
+                        ast.Constant(fitted.members[0].doc)
+                    )  # the definition's (`loops.model_name`)
                 if tree is not None:
                     _drop_defaults(tree, defaults)
                 written.append(Written(tree, sig, fitted.members[0].doc))
@@ -283,7 +288,10 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
     instances are split off by the values they disagree on."""
     members = part.members
     envs = [m.env for m in members]
-    fitter = Fitter(envs, order)
+    # the lists its stage loop indexes or it passes on (`loops.py`): `embed_dims[-1]` names a width
+    read = _names_read(members[0].source)
+    lists = tuple(n for n in order if is_list(members[0].env.get(n)) and n in read)
+    fitter = Fitter(envs, order, lists)
     lifter = Lifter(members) if lift else None
     formulas: dict[int, str] = {}
     for k in range(len(members[0].values)):
@@ -298,7 +306,7 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
             formulas[k] = expr
     known = [*fitter.names, *(lifter.lifted if lifter else [])]
     used = {k: _names(e) & set(known) for k, e in formulas.items()}
-    params = [n for n in known if any(n in u for u in used.values())]
+    params = [n for n in known if n in lists or any(n in u for u in used.values())]
     attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
     return [_Fitted(formulas, params, attributes, members, lifter)]
 
@@ -330,6 +338,12 @@ def _split(members: list[Instance], k: int) -> list[_Part]:
         v = m.values[k]
         by_value.setdefault((type(v).__name__, v), []).append(m)
     return [_Part(p) for p in by_value.values()]
+
+
+@cache
+def _names_read(source: str) -> frozenset[str]:
+    """The names a class's source reads (a model's stage loop reads the spec's lists)."""
+    return frozenset(n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name))
 
 
 @cache
@@ -402,7 +416,7 @@ def _signature(tree: ast.ClassDef, params: list[str], defaults: dict, attributes
 
 
 def _type(value: Any) -> str:
-    return type(value).__name__
+    return "tuple" if is_list(value) else type(value).__name__
 
 
 def class_source(cls: ClassView) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from fractions import Fraction
 from functools import cache
 from types import CodeType
@@ -30,13 +31,21 @@ def native(value: Any) -> Any:
 
 
 def scalars(env: dict[str, Any]) -> dict[str, Any]:
-    """The numeric and boolean names of an instance's environment (strings and lists are structure)."""
+    """The numeric and boolean names of an instance's environment, and its lists of numbers as
+    tuples (a formula may index them: `embed_dims[i]`); strings are structure."""
     out = {}
     for name, value in env.items():
         value = native(value)
         if isinstance(value, (bool, int, float)):
             out[name] = value
+        elif isinstance(value, (list, tuple)) and value and all(type(native(x)) in (int, float) for x in value):
+            out[name] = tuple(native(x) for x in value)
     return out
+
+
+def is_list(value: Any) -> bool:
+    """Whether an environment value is a list of numbers (`scalars` keeps them as tuples)."""
+    return type(value) is tuple
 
 
 def _same(a: Vector, b: Vector) -> bool:
@@ -53,10 +62,23 @@ def _div(a: Any, b: Any) -> Any:
 class Fitter:
     """Formulas over the names of a fixed list of instance environments."""
 
-    def __init__(self, envs: list[dict[str, Any]], names: list[str]) -> None:
+    def __init__(self, envs: list[dict[str, Any]], names: list[str], lists: tuple[str, ...] = (),
+                 indices: tuple[str, ...] = ()) -> None:  # fmt: skip
+        """`lists`: names of lists of numbers whose elements formulas may use (`lists.py`: their
+        first and last, sum and length, and, for each int name in `indices`, `L[a]`, `L[a - 1]`,
+        `sum(L[:a])`); their terms come after the plain names, so a plain name wins a tie."""
         # a spec name that is no plain Python identifier (`lambda`, `größe`, `dd`) is not a parameter
         self.names = [n for n in names if all(n in env for env in envs) and n.isascii() and sanitize(n) == n]
         self.vectors = {n: tuple(env[n] for env in envs) for n in self.names}
+        self.terms: dict[str, str] = {}  # a list term's placeholder name -> its text
+        self.indices = [a for a in indices if a in self.names]  # the loop indices (`2 ** i`)
+        self.constant: set[str] = set()  # the placeholders of L[0], L[-1], sum(L), len(L)
+        for text, vector in list_terms(envs, [n for n in lists if n in self.names], indices):
+            placeholder = f"_term{len(self.terms)}"
+            self.terms[placeholder] = text
+            self.vectors[placeholder] = vector
+            if not any(re.search(rf"\b{re.escape(a)}\b", text) for a in indices):
+                self.constant.add(placeholder)
         self.cache: dict[tuple, str | None] = {}
 
     def formula(self, values: Vector, varying: bool) -> str | None:
@@ -64,8 +86,27 @@ class Fitter:
         is only named when it is a width (>= 8) some parameter equals."""
         key = (tuple((type(v), v) for v in values), varying)
         if key not in self.cache:
-            self.cache[key] = self._search(values, varying)
+            found = self._search(values, varying)
+            if found is not None and self.terms:
+                found = _TERM.sub(lambda m: self.terms[m.group()], found)
+            self.cache[key] = found
         return self.cache[key]
+
+    def _exact(self, values: Vector) -> str | None:
+        """The plain name or loop-indexed list term equal to `values` in every instance."""
+        for n, vec in self.vectors.items():
+            if n not in self.constant and _same(vec, values):
+                return n
+        return None
+
+    def indexed(self, values: Vector) -> str | None:
+        """A loop's argument (`loops.py`): a list term, `c // 2 ** i`, or a flag `i > 0`; no other
+        arithmetic, which the lists of one model meet by chance (`widths[i] // 2` for 4, 8, 16),
+        nor `L[0]` for a constant (a kernel size 3 is no `depths[0]`)."""
+        found = self._exact(values) or self._halving(values)
+        if found is None and all(type(v) is bool for v in values):
+            found = self._threshold(values)
+        return _TERM.sub(lambda m: self.terms[m.group()], found) if found else None
 
     def _search(self, values: Vector, varying: bool) -> str | None:
         kind = type(values[0])
@@ -82,7 +123,20 @@ class Fitter:
             return next((f"not {n}" for n, vec in self.vectors.items()
                          if all(type(x) is bool and x != y for x, y in zip(vec, values, strict=True))),
                         None) or self._threshold(values)  # fmt: skip
-        return self._scaled(values) or self._pairs(values) or self._grid(values)
+        halving = self._halving(values) if self.indices else None  # before a list meeting it by chance
+        return halving or self._scaled(values) or self._pairs(values) or self._grid(values)
+
+    def _halving(self, values: Vector) -> str | None:
+        """`c // 2 ** a` for an index `a` (a pyramid's stage grids); not `c * 2 ** a`: growing
+        widths come from a list, and the first stage's input (`4, 8, 16`) would double by chance."""
+        for n in self.indices:
+            vec = self.vectors[n]
+            if not all(type(x) is int and 0 <= x < 16 for x in vec) or not all(type(v) is int for v in values):
+                continue
+            tops = {v << x for v, x in zip(values, vec, strict=True)}
+            if len(tops) == 1 and (c := tops.pop()) > 0 and all(c >> x == v for v, x in zip(values, vec, strict=True)):
+                return f"{c} // 2 ** {n}"
+        return None
 
     def _threshold(self, values: Vector) -> str | None:
         """`a > 0`, `a == 0` or `a > 1` (tried in that order over all names) for a flag an integer
@@ -96,7 +150,11 @@ class Fitter:
         return None
 
     def _numeric(self) -> list[tuple[str, Vector]]:
-        return [(n, v) for n, v in self.vectors.items() if all(type(x) in (int, float) for x in v)]
+        """The numeric names and the loop-indexed list terms (`L[i]`), which formulas combine; a list's
+        first, last, sum or length only ever names a value equal to it (`img_size // sum(layers)`
+        would be a coincidence)."""
+        return [(n, v) for n, v in self.vectors.items()
+                if all(type(x) in (int, float) for x in v) and n not in self.constant]  # fmt: skip
 
     def _scaled(self, values: Vector) -> str | None:
         """`a * k`, `a // k`, `a + k`, `a - k` with one constant k."""
@@ -158,6 +216,31 @@ class Fitter:
     def _check(self, expr: str, name: str, values: Vector) -> bool:
         code = _compiled(expr)
         return all(_equal(eval(code, {}, {name: x}), v) for x, v in zip(self.vectors[name], values, strict=True))
+
+
+_TERM = re.compile(r"\b_term\d+\b")
+
+
+def list_terms(envs: list[dict[str, Any]], lists: list[str], indices: tuple[str, ...]):
+    """(text, vector) of each term of the lists `lists` over the environments `envs`: `L[0]`,
+    `L[-1]`, `L[k]`, `sum(L)`, `len(L)`, and for an int name `a` of `indices` within every list's range
+    `L[a]`, `L[a - 1]` and `sum(L[:a])` (Python's meaning: `L[-1]` at `a = 0`)."""
+    tables = [(name, [env[name] for env in envs]) for name in lists]
+    tables = [(name, ls) for name, ls in tables if all(is_list(x) for x in ls)]
+    for a in indices:  # first: a constant list's `depths[i]` is not `depths[0]`
+        at = [env.get(a) for env in envs]
+        for name, ls in tables:
+            if all(type(k) is int and 0 <= k < len(x) for k, x in zip(at, ls, strict=True)):
+                yield f"{name}[{a}]", tuple(x[k] for k, x in zip(at, ls, strict=True))
+                yield f"{name}[{a} - 1]", tuple(x[k - 1] for k, x in zip(at, ls, strict=True))
+                yield f"sum({name}[:{a}])", tuple(sum(x[:k]) for k, x in zip(at, ls, strict=True))
+    for name, ls in tables:
+        yield f"{name}[0]", tuple(x[0] for x in ls)
+        yield f"{name}[-1]", tuple(x[-1] for x in ls)
+        for k in range(1, min(len(x) for x in ls) - 1):  # a middle stage's width (a decoder's inputs)
+            yield f"{name}[{k}]", tuple(x[k] for x in ls)
+        yield f"sum({name})", tuple(sum(x) for x in ls)
+        yield f"len({name})", tuple(len(x) for x in ls)
 
 
 @cache

@@ -18,7 +18,7 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from archgraph.codegen.fit import Fitter, native
+from archgraph.codegen.fit import Fitter, is_list, native
 
 _NUMERIC = (bool, int, float)
 
@@ -267,7 +267,8 @@ def _filler(full: list, order: list[str], lesser: list):
     """`fill(k, env)`: an optional literal's value in an instance without the layers: the formula
     that gives the full instances' literal k in them (their value when it never varies)."""
     common = [n for n in order if all(n in m.env for m in [*full, *lesser])]
-    fitter = Fitter([m.env for m in full], common)
+    lists = tuple(n for n in common if is_list(full[0].env[n]))  # a stage's width: `embed_dims[stage]`
+    fitter = Fitter([m.env for m in full], common, lists, tuple(n for n in common if type(full[0].env[n]) is int))
 
     def fill(k: int, env: dict[str, Any]) -> Any:
         values = tuple(m.values[k] for m in full)

@@ -17,6 +17,7 @@ from archgraph.codegen.detr_helpers import DETR_HELPERS
 from archgraph.codegen.fit import native
 from archgraph.codegen.forward import Stmt, expression, hole, render, statements, target
 from archgraph.codegen.knobs import KNOB_HELPERS, schedule_lines
+from archgraph.codegen.loops import comprehension, lists_of, passed
 from archgraph.codegen.names import Namespace, attribute, is_attribute, sanitize
 from archgraph.ir import Graph, Node, Scope, Value
 from archgraph.ops import REGISTRY
@@ -234,7 +235,12 @@ def class_view(fv: FileView, scope: Scope, skeletons: dict | None = None) -> Cla
     view, helpers = skeleton
     fv.helpers.extend(h for h in helpers if h not in fv.helpers)
     children = [item for item in scope.items if isinstance(item, Scope)]
-    init = [out for line in view.init_lines for out in ([line] if isinstance(line, str) else line.lines(fv, children))]
+    lists = lists_of(fv.graph.params if scope is fv.graph.root else scope.args)  # its list parameters (loops.py)
+    init = [
+        out
+        for line in view.init_lines
+        for out in ([line] if isinstance(line, str) else line.lines(fv, children, lists))
+    ]
     return replace(view, init_lines=init)
 
 
@@ -422,15 +428,14 @@ def _shared_loop(fv: FileView, child: Scope, at: tuple[int, str], iterations: li
                            template=True, aliases=aliases, locals=(taps,) if child.taps else ()))  # fmt: skip
 
 
-def _construct(fv: FileView, child: Scope, given: dict[str, str] | None = None) -> str:
+def _construct(fv: FileView, child: Scope, lists: dict[str, tuple], given: dict[str, str] | None = None) -> str:
     """`Name(768, 12, qkv_bias=True, **dd)`: the child's parameters with this instance's values
-    (or the expressions `given` for some), passing `grad_checkpointing` on to a class that takes it."""
+    (or the expressions `given` for some, or an entry of the parent's `lists`), passing
+    `grad_checkpointing` on to a class that takes it."""
     sig = fv.signatures[id(child)]
-    lifted = sig.lifted.get(id(child), {})  # lift.py
-    given = given or {}
-    values = [given[p] if p in given else repr(lifted[p]) if p in lifted else repr(native(child.args[p]))
-              for p in sig.params]  # fmt: skip
-    args = [v if p not in sig.defaults else f"{p}={v}" for p, v in zip(sig.params, values, strict=True)]
+    lifted = {k: repr(v) for k, v in sig.lifted.get(id(child), {}).items()}  # lift.py
+    values = {k: repr(native(v)) for k, v in child.args.items()} | lifted | passed(lists, child.args) | (given or {})
+    args = [values[p] if p not in sig.defaults else f"{p}={values[p]}" for p in sig.params]
     if sig.checkpointing:
         args.append("grad_checkpointing=grad_checkpointing")
     return f"{sig.name}({', '.join([*args, '**dd'])})"
@@ -446,21 +451,23 @@ class _Built:
     attr: str
     kind: str
 
-    def lines(self, fv: FileView, children: list[Scope]) -> list[str]:
+    def lines(self, fv: FileView, children: list[Scope], lists: dict[str, tuple]) -> list[str]:
         child = children[self.k]
         if self.kind == "one":
-            return [f"self.{self.attr} = {_construct(fv, child)}"]
+            return [f"self.{self.attr} = {_construct(fv, child, lists)}"]
         iterations = [it for it in child.items if isinstance(it, Scope)]
         if self.kind == "shared":
-            return [f"self.{self.attr} = {_construct(fv, iterations[0])}"]
+            return [f"self.{self.attr} = {_construct(fv, iterations[0], lists)}"]
         schedules = schedule_lines(child, iterations, fv.signatures[id(iterations[0])].params)
-        built_each = [_construct(fv, it, {p: f"{p}_schedule[i]" for p in schedules}) for it in iterations]
+        built_each = [_construct(fv, it, lists, {p: f"{p}_schedule[i]" for p in schedules}) for it in iterations]
         if schedules:  # timm's stochastic depth decay rule: one rate per block, from torch.linspace
             built = f"[{built_each[0]} for i in range({len(built_each)})]"
         elif len(set(built_each)) == 1:
             built = f"[{built_each[0]} for _ in range({len(built_each)})]"
-        else:
-            built = "[" + ", ".join(built_each) + "]"
+        else:  # stages: one call indexing the class's lists (`loops.py`), else each call
+            construct = lambda g: _construct(fv, iterations[0], lists, g)  # noqa: E731
+            loop = comprehension(lists, iterations, fv.signatures, construct)
+            built = loop or "[" + ", ".join(built_each) + "]"
         container = f"nn.Sequential(*{built})" if self.kind == "sequential" else f"nn.ModuleList({built})"
         return [*schedules.values(), f"self.{self.attr} = {container}"]
 
