@@ -18,10 +18,10 @@ from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, sourc
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
 from archgraph.codegen.fit import native
+from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.loops import FROZEN
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import sanitize
-from archgraph.codegen.view import HELPERS
 from archgraph.cost import Totals, totals
 from archgraph.errors import SpecError
 from archgraph.ir import Graph

@@ -18,12 +18,13 @@ from typing import Any
 from archgraph import syntax as s
 from archgraph.codegen import optional
 from archgraph.codegen.fit import Fitter, expression, is_list, native
+from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.lift import Lifter
 from archgraph.codegen.loops import model_name
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
-from archgraph.codegen.view import HELPERS, ClassView, FileView, Signature
+from archgraph.codegen.view import ClassView, FileView, Signature
 from archgraph.ir import Graph, Scope
 
 _NUMERIC = (bool, int, float)

@@ -38,7 +38,7 @@ def _evenly_spaced(values: list[Any]) -> bool:
     return all(math.isclose(v, e, rel_tol=1e-9, abs_tol=1e-12) for v, e in zip(values, expected, strict=True))
 
 
-# the functions the knobs' generated code calls, defined in each file that uses them (view.HELPERS)
+# the functions the knobs' generated code calls, defined in each file that uses them (helpers.HELPERS)
 KNOB_HELPERS = {
     "drop_path": '''def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
     """Stochastic depth: zero a sample's residual branch with probability drop_prob while
