@@ -1,11 +1,12 @@
 """Invariant 6 of issue 17: a multi-file compile is all or nothing, and leaves nothing behind.
 
-A child `archgraph compile` of 120 models is killed at random points (SIGKILL, SIGTERM,
-SIGINT) while it switches the output directory from one version of the spec to the other.
-After the next run's recovery (`output.recover`, which every compile runs first) the
-directory holds exactly the 120 modules, all of the old version or all of the new, and no
-temporary file or stage directory. Ctrl-C in the middle of a write is exit 130 with one line,
-no traceback, nothing changed. Stale temporary files of killed runs are cleaned.
+A child `archgraph compile` of 40 models is killed at random points (SIGKILL, SIGTERM,
+SIGINT) of its write (staging, commit, switch) while it switches the output directory from
+one version of the spec to the other. After the next run's recovery (`output.recover`, which
+every compile runs first) the directory holds exactly the 40 modules, all of the old version
+or all of the new, and no temporary file or stage directory. Ctrl-C in the middle of a write
+is exit 130 with one line, no traceback, nothing changed. Stale temporary files of killed runs
+are cleaned.
 
 Budget: 8 kills by default; ARCHGRAPH_SLOW=1 (or -m slow) runs 60.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from archgraph import output
 from archgraph.cli import main
 from tests.conftest import ROOT
 
-MODELS = 120
+MODELS = 40  # any number over one shows a mix; each costs the child compile time
 SLOW = os.environ.get("ARCHGRAPH_SLOW") == "1"
 KILLS = 60 if SLOW else 8
 MODEL = "model m{i}(dim = {dim}) {{\n    input x: [B, 4, dim]\n    return fc: linear(x, dim)\n}}\n"
@@ -51,11 +53,15 @@ def _state(out) -> str:
     return "mixed" if len(dims) > 1 else ("new" if dims == {True} else "old")
 
 
-# The child: `archgraph compile`, each rename slowed by 3 ms so that the switch (120 renames, well under
-# a millisecond each) is a window a random kill can land in, as staging is.
+# The child: `archgraph compile`, each rename slowed by 3 ms so that the switch (40 renames, well under
+# a millisecond each) is a window a random kill can land in, as staging is. It prints `writing` when
+# the write begins (after compiling), so that the kills land in the write rather than in the compile.
 CHILD = """import os, sys, time
 real = os.replace
 os.replace = lambda *a: (time.sleep(0.003), real(*a))[1]
+from archgraph import output
+transaction = output._transaction
+output._transaction = lambda *a: (print("writing", flush=True), transaction(*a))[1]
 from archgraph.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -64,15 +70,37 @@ sys.exit(main(sys.argv[1:]))
 def _compile(spec, out) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-c", CHILD, "compile", *_paths(spec), "-o", str(out), "--force"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _writing(child: subprocess.Popen) -> float:
+    """Wait until `child` begins its write; returns the time then (perf_counter)."""
+    for line in child.stdout:
+        if line.strip() == "writing":
+            return time.perf_counter()
+    raise AssertionError(f"the child never began its write: exit {child.wait()}, {child.stderr.read()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """The old version's specs and output, compiled once by a child (each test gets a copy)."""
+    root = tmp_path_factory.mktemp("compiled")
+    spec, out = root / "specs", root / "out"
+    spec.mkdir()
+    _write(spec, 8)
+    child = _compile(spec, out)
+    _, err = child.communicate()
+    assert child.returncode == 0, err[-2000:]
+    assert _state(out) == "old"
+    return spec, out
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(compiled, tmp_path):
+    """A copy of `compiled` for one test to change: (spec folder, output folder)."""
     spec, out = tmp_path / "specs", tmp_path / "out"
-    spec.mkdir()
-    _write(spec, 8)
-    assert _compile(spec, out).wait() == 0
+    shutil.copytree(compiled[0], spec)
+    shutil.copytree(compiled[1], out)
     assert _state(out) == "old"
     return spec, out
 
@@ -85,20 +113,25 @@ def test_generated_modules_name_their_width(project):
 
 def test_a_compile_killed_anywhere_leaves_all_old_or_all_new(project):
     spec, out = project
-    start = time.perf_counter()
     _write(spec, 16)
-    assert _compile(spec, out).wait() == 0
-    whole = time.perf_counter() - start  # one uninterrupted run, start to end
+    child = _compile(spec, out)
+    start = _writing(child)
+    _, err = child.communicate()
+    window = time.perf_counter() - start  # one uninterrupted write, start to end
+    assert child.returncode == 0, err[-2000:]
     assert _state(out) == "new"
     rng = random.Random(17)
     seen = {"old": 0, "new": 0}
-    caught = {"nothing": 0, "finished": 0, "removed": 0}  # where the kills landed: before/after staging, mid-way
+    caught = {"nothing": 0, "finished": 0, "removed": 0}  # where the kills landed: after the end, switch, staging
     current = "new"
-    for _ in range(KILLS):
+    signals = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]  # only SIGKILL leaves a stage behind
+    for k in range(KILLS):
         _write(spec, 8 if current == "new" else 16)  # switch to the other version
         child = _compile(spec, out)
-        time.sleep(rng.uniform(0.4, 1.1) * whole)
-        child.send_signal(rng.choice([signal.SIGKILL, signal.SIGTERM, signal.SIGINT]))
+        _writing(child)
+        # the k-th of KILLS equal slices of the write and a little after it, at random within the slice
+        time.sleep((k + rng.random()) / KILLS * 1.2 * window)
+        child.send_signal(signals[k % 3])
         _, err = child.communicate()
         actions = output.recover(out)  # what the next compile does first
         state = _state(out)
@@ -117,7 +150,7 @@ def test_ctrl_c_while_writing_is_exit_130_and_changes_nothing(project, capsys, m
 
     def interrupted(*args):
         calls.append(args)
-        if len(calls) == 50:
+        if len(calls) == MODELS // 2:
             raise KeyboardInterrupt
         return real(*args)
 

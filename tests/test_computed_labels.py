@@ -80,6 +80,7 @@ def test_a_loop_numbers_its_layers_as_if_written_out(tmp_path):
     assert loop["flops"] == written["flops"]
 
 
+@pytest.mark.torch  # builds and runs both modules: not in the torch-free subset
 def test_the_loop_builds_the_written_out_modules_keys_and_outputs(tmp_path):
     torch = pytest.importorskip("torch")
     loop = archgraph.build(_spec(tmp_path, LOOP)).eval()

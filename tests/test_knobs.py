@@ -69,11 +69,13 @@ def test_small_size_sets_the_knob(renamed):
     assert small["img_size"] == 32 and small_res == {**{k: v for k, v in small.items() if k != "img_size"}, "res": 32}
 
 
-def test_without_a_single_knob_there_is_no_closed_form(tmp_path, capsys):
-    def two_names(text: str) -> str:  # a non-square input: `[B, C, img_size, width]`, two parameters
-        text = text.replace("input x: [B, in_chans, img_size, img_size]", "input x: [B, in_chans, img_size, width]")
-        return text.replace("model vit(img_size = 224,", "model vit(img_size = 224, width = 224,")
+def two_names(text: str) -> str:
+    """lib/vit.arch with a non-square input: `[B, C, img_size, width]`, two parameters."""
+    text = text.replace("input x: [B, in_chans, img_size, img_size]", "input x: [B, in_chans, img_size, width]")
+    return text.replace("model vit(img_size = 224,", "model vit(img_size = 224, width = 224,")
 
+
+def test_without_a_single_knob_there_is_no_closed_form(tmp_path, capsys):
     spec = _spec(tmp_path, two_names)
     graph = archgraph.load_graph(spec)
     assert size_knob(graph) is None
@@ -81,3 +83,15 @@ def test_without_a_single_knob_there_is_no_closed_form(tmp_path, capsys):
     assert code == 0, err
     assert "closed form: none (`small` has no size knob to vary" in out
     assert "depend on the token count" not in out
+
+
+def test_small_size_shrinks_each_input_axis_of_a_model_without_one_knob(tmp_path):
+    """DETR's `[B, C, img_size, img_w]`: each axis parameter gets its own small size (2 and 3 steps of 32)."""
+    spec = tmp_path / "two.arch"
+    spec.write_text(
+        "model m(h = 800, w = 1216) {\n input x: [B, 3, h, w]\n return conv: conv2d(x, 8, 32, stride = 32)\n}\n"
+    )
+    small = small_overrides(archgraph.load_graph(spec))
+    assert small == {"h": 64, "w": 96}
+    graph = archgraph.load_graph(spec, **small)
+    assert graph.type_of(graph.outputs[0]).dims == ("B", 8, 2, 3)
