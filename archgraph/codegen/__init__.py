@@ -13,6 +13,7 @@ import re
 import shlex
 import textwrap
 from functools import cache
+from itertools import chain
 
 from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, sources
 from archgraph.codegen.checksum import stamp
@@ -172,20 +173,8 @@ def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set
     numeric = [n for n, v in graph.params.items() if _varied(v)] if graph.program is not None else []
     lists = [n for n, v in graph.params.items() if _listed(v)] if graph.program is not None else []
     views = views or Views()  # each scope's class rendered once across the builds below
-    shape = _names(build([graph], set(), views, write=False))
-    graphs, allowed = [graph], set()
-    for name in [*numeric, *lists]:
-        for other in _variations(graph, name, graph.params[name]):
-            try:
-                trial = build([*graphs, other], {*numeric, *lists}, views, write=False)
-            except UnfittedError:  # the change adds a block the model does not have
-                continue
-            if _names(trial) == shape:
-                graphs.append(other)
-                allowed.add(name)
-                break
-            if name in lists:  # the first change the spec accepts decides a list (each trial costs a build)
-                break
+    trials = _Trials(graph, _names(build([graph], set(), views, write=False)), {*numeric, *lists}, views)
+    graphs, allowed = trials.kept([*numeric, *lists], set(lists))
     frozen = frozenset(lists) - allowed  # lists no change of which keeps the classes: their values fixed
     if frozen:
         views = Views()  # the classes rendered again, those lists as literals (`loops.FROZEN`)
@@ -194,11 +183,54 @@ def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set
         if not allowed - set(lists):
             return graphs, allowed, build(graphs, allowed, views)
         # the classes of `graphs` fitted with every numeric name, unless fewer give the same classes
-        if allowed != {*numeric, *lists} and _names(result := build(graphs, allowed, views)) == shape:
+        if allowed != {*numeric, *lists} and _names(result := build(graphs, allowed, views)) == trials.shape:
             return graphs, allowed, result
         return graphs, allowed, build(graphs, {*numeric, *allowed}, views)
     finally:
         FROZEN.reset(token)
+
+
+class _Trials:
+    """The changes of a model's parameters that keep its classes (`shape`: their names)."""
+
+    def __init__(self, graph: Graph, shape: list[str], names: set[str], views: Views) -> None:
+        self.graph, self.shape, self.names, self.views = graph, shape, names, views
+
+    def kept(self, order: list[str], lists: set[str]) -> tuple[list[Graph], set[str]]:
+        """The lowerings kept (the model first) and the names they change, trying `order` in turn.
+        A run of names is first tried together, each at its first change the spec accepts (one
+        build: usually every one is kept), and halved when that fails; a name alone tries its
+        other changes, but a list only its first (each trial costs a build)."""
+        tries = {name: _variations(self.graph, name, self.graph.params[name]) for name in order}
+        firsts = {name: other for name, it in tries.items() if (other := next(it, None)) is not None}
+        graphs, allowed, runs = [self.graph], set(), [order] if order else []
+        while runs:
+            run = runs.pop(0)
+            changed = [firsts[name] for name in run if name in firsts]
+            if len(run) > 1:
+                if changed and self._keeps([*graphs, *changed]):
+                    graphs += changed
+                    allowed |= {name for name in run if name in firsts}
+                elif changed:
+                    runs[:0] = [run[: len(run) // 2], run[len(run) // 2 :]]
+                continue
+            for other in chain(changed, tries[run[0]]):
+                kept = self._keeps([*graphs, other])
+                if kept:
+                    graphs.append(other)
+                    allowed.add(run[0])
+                    break
+                if kept is False and run[0] in lists:
+                    break
+        return graphs, allowed
+
+    def _keeps(self, graphs: list[Graph]) -> bool | None:
+        """Whether the classes fitted over `graphs` are those of `shape`; None when a lowering adds a
+        block the model does not have (then the name's next change is tried, a list's too)."""
+        try:
+            return _names(build(graphs, self.names, self.views, write=False)) == self.shape
+        except UnfittedError:
+            return None
 
 
 def _listed(value) -> bool:
