@@ -1,7 +1,7 @@
 """The public API, and the one front door every command and API function goes through.
 
-    graph = archgraph.load_graph("specs/vit_b16.arch", overrides={"img_size": 384})
-    numbers = archgraph.analyze("specs/vit_b16.arch", convention="fvcore")  # what `report` prints
+    graph = archgraph.load_graph("specs/vit.arch", overrides={"img_size": 384})
+    numbers = archgraph.analyze("specs/vit.arch", convention="fvcore")  # what `report` prints
     model = archgraph.build(graph)                                           # a torch.nn.Module
 
 `open_model` is the front door: load -> check -> choose the model -> lower, once. API options

@@ -1,7 +1,7 @@
 """`archgraph bench SPEC`: throughput, latency and peak memory of one generated model.
 
-    archgraph bench specs/vit_b16.arch --batch 8
-    archgraph bench specs/vit_b16.arch --device cuda --dtype bf16 --batch 64 --train --compile
+    archgraph bench specs/vit.arch --batch 8
+    archgraph bench specs/vit.arch --device cuda --dtype bf16 --batch 64 --train --compile
 
 The module is generated from the spec and built with random weights (initialised as timm
 does). Each run is one forward pass (`torch.inference_mode()`) or, with `--train`, one

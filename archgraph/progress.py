@@ -1,6 +1,6 @@
 """Progress for runs over many specs (compile, sweep, verify), on stderr so stdout stays parseable.
 
-On a terminal one line is redrawn in place (`[3/22] specs/vit_b16.arch: vit_b16  1.4 s`); in a
+On a terminal one line is redrawn in place (`[3/22] specs/vit.arch: vit_b16  1.4 s`); in a
 log (stderr not a terminal) each step is one plain line, and `ARCHGRAPH_PROGRESS=0` turns it
 off (`=1` forces plain lines even for a single step).
 """

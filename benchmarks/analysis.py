@@ -35,12 +35,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = [  # (title, spec, --set, timm model, timm kwargs, fvcore on CPU)
-    ("ViT-B/16 depth 12", "specs/vit_b16.arch", "depth=12", "vit_base_patch16_224", {"depth": 12}, True),
-    ("ViT-B/16 depth 48", "specs/vit_b16.arch", "depth=48", "vit_base_patch16_224", {"depth": 48}, True),
-    ("ViT-B/16 depth 192", "specs/vit_b16.arch", "depth=192", "vit_base_patch16_224", {"depth": 192}, False),
-    ("ViT-B/16 depth 768", "specs/vit_b16.arch", "depth=768", "vit_base_patch16_224", {"depth": 768}, False),
-    ("ViT-H/14", "specs/vit_h14.arch", None, "vit_huge_patch14_224", {"num_classes": 1000}, True),
+CASES = [  # (title, spec and --model, --set, timm model, timm kwargs, fvcore on CPU)
+    ("ViT-B/16 depth 12", "specs/vit.arch", "depth=12", "vit_base_patch16_224", {"depth": 12}, True),
+    ("ViT-B/16 depth 48", "specs/vit.arch", "depth=48", "vit_base_patch16_224", {"depth": 48}, True),
+    ("ViT-B/16 depth 192", "specs/vit.arch", "depth=192", "vit_base_patch16_224", {"depth": 192}, False),
+    ("ViT-B/16 depth 768", "specs/vit.arch", "depth=768", "vit_base_patch16_224", {"depth": 768}, False),
+    ("ViT-H/14", "specs/vit.arch --model vit_h14", None, "vit_huge_patch14_224", {"num_classes": 1000}, True),
 ]
 
 TIMM_META = """
@@ -119,7 +119,7 @@ def main() -> int:
     for title, spec, setting, timm_name, kwargs, fvcore in CASES:
         if args.cases and title not in args.cases:
             continue
-        report = median([*archgraph, "report", spec, *(["--set", setting] if setting else [])], args.rounds,
+        report = median([*archgraph, "report", *spec.split(), *(["--set", setting] if setting else [])], args.rounds,
                         root)  # fmt: skip
         timm = median([py, "-c", TIMM_META, timm_name, repr(kwargs)], args.rounds)
         fv = None
@@ -139,7 +139,7 @@ def main() -> int:
         report_h, timm_h = results["ViT-H/14"]
         print(f"ViT-H/14: timm meta build-and-count / archgraph report: {timm_h[0] / report_h[0]:.1f}x wall, "
               f"{timm_h[1] / report_h[1]:.1f}x CPU (bar: >= 50)")  # fmt: skip
-        cold = median([*archgraph, "report", "specs/vit_h14.arch"], args.rounds, root,
+        cold = median([*archgraph, "report", "specs/vit.arch", "--model", "vit_h14"], args.rounds, root,
                       ARCHGRAPH_NO_CACHE="1")  # fmt: skip
         print(f"ViT-H/14 without the parse cache (ARCHGRAPH_NO_CACHE=1, as after editing the spec): {cold[0]:.3f} s "
               f"wall, {cold[1]:.3f} s CPU: {timm_h[0] / cold[0]:.1f}x wall, {timm_h[1] / cold[1]:.1f}x CPU")  # fmt: skip

@@ -59,10 +59,10 @@ class Case:
 
 
 CASES = [
-    Case("ViT-B/16", "specs/vit_b16.arch", "vit_b16", "vit_base_patch16_224"),
-    Case("Mixer-B/16", "specs/mixer_b16.arch", "mixer_b16", "mixer_b16_224"),
-    Case("ViT-R50+B/16", "specs/vit_r50_b16.arch", "vit_r50_b16", "vit_base_r50_s16_224", {"num_classes": 1000}),
-    Case("SETR-PUP 512", "specs/setr_pup.arch", "setr_pup_ade20k", None, batches=(1,), runs=7),  # timm has no SETR
+    Case("ViT-B/16", "specs/vit.arch", "vit_b16", "vit_base_patch16_224"),
+    Case("Mixer-B/16", "specs/mixer.arch", "mixer_b16", "mixer_b16_224"),
+    Case("ViT-R50+B/16", "specs/vit_hybrid.arch", "vit_r50_b16", "vit_base_r50_s16_224", {"num_classes": 1000}),
+    Case("SETR-PUP 512", "specs/setr.arch", "setr_pup_ade20k", None, batches=(1,), runs=7),  # timm has no SETR
 ]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # torch.mm reference: square, large enough to reach the device's matmul rate (a 2048^3 bf16 product

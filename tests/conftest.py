@@ -21,6 +21,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.arch"))
+# One small model as a spec text (specs/vit.arch's ViT-Ti/16 alone: the file holds sixteen), for
+# tests that write a spec of their own.
+VIT_TI16 = 'import "std/vit.arch"\n\nmodel vit_ti16 = vit(embed_dim = 192, num_heads = 3) "ViT-Ti/16"\n'
 
 
 def update_golden() -> bool:

@@ -17,7 +17,7 @@ from archgraph.api import open_model
 from archgraph.cli import COMMANDS, main
 from tests.conftest import ROOT, run
 
-VIT_TI = "specs/vit_ti16.arch"
+VIT_TI = "specs/vit.arch"
 RESNET = "specs/resnet50.arch"
 
 # values no whole-number argument accepts, with what the message says of them
@@ -162,12 +162,12 @@ HIDE = "import sys; sys.modules[{module!r}] = None; "
 @pytest.mark.parametrize(
     ("module", "code", "message"),
     [
-        ("torch", "import archgraph; archgraph.build('specs/vit_ti16.arch')",
+        ("torch", "import archgraph; archgraph.build('specs/vit.arch')",
          "archgraph.build needs torch, which is not installed: pip install 'archgraph[torch]'"),
-        ("torch", "from archgraph.cli import main; sys.exit(main(['bench', 'specs/vit_ti16.arch']))",
+        ("torch", "from archgraph.cli import main; sys.exit(main(['bench', 'specs/vit.arch']))",
          "error: `archgraph bench` runs the module and needs torch, which is not installed: pip install 'archgraph[torch]'"),
         ("matplotlib", "from archgraph.cli import main; "
-         "sys.exit(main(['sweep', 'specs/vit_ti16.arch', '--set', 'img_size=224,384', '--plot', '/tmp/x.png']))",
+         "sys.exit(main(['sweep', 'specs/vit.arch', '--set', 'img_size=224,384', '--plot', '/tmp/x.png']))",
          "error: `archgraph sweep --plot` needs matplotlib, which is not installed: pip install 'archgraph[plot]'"),
     ],
 )  # fmt: skip
@@ -182,8 +182,8 @@ def test_a_missing_optional_dependency_names_its_extra(module, code, message):
 
 
 def test_the_front_door_lowers_once_and_build_takes_its_graph():
-    opened = open_model(VIT_TI, overrides={"depth": 1})
+    opened = open_model(VIT_TI, "vit_ti16", overrides={"depth": 1})
     assert opened.name == "vit_ti16" and opened.overrides == {"depth": 1}
     assert opened.graph.params["depth"] == 1
     source = archgraph.generate_source(opened.graph)
-    assert source == archgraph.generate_source(VIT_TI, overrides={"depth": 1})
+    assert source == archgraph.generate_source(VIT_TI, "vit_ti16", overrides={"depth": 1})

@@ -104,5 +104,5 @@ def test_any_set_value_parses_within_bounds_or_is_a_usage_error(text) -> None:
 
 def test_sweep_refuses_a_value_out_of_bounds(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["sweep", "specs/vit_ti16.arch", "--set", "img_size=224,inf"])
+        main(["sweep", "specs/vit.arch", "--set", "img_size=224,inf"])
     assert exit_.value.code == 2 and "inf is not a finite number" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def test_the_budget_is_exact_at_its_limit(tmp_path, monkeypatch):
 
 def test_sweep_refuses_a_grid_above_its_limit(capsys):
     sizes = ",".join(str(16 * i) for i in range(1, MAX_LOWERINGS + 2))
-    code = main(["sweep", "specs/vit_b16.arch", "--set", f"img_size={sizes}"])
+    code = main(["sweep", "specs/vit.arch", "--set", f"img_size={sizes}"])
     err = capsys.readouterr().err
     assert (
         code == 1 and f"the sweep would lower {MAX_LOWERINGS + 1} models" in err and f"limit is {MAX_LOWERINGS}" in err
@@ -76,7 +76,7 @@ def test_sweep_refuses_a_grid_above_its_limit(capsys):
 
 
 def test_a_failing_sweep_point_is_a_note_not_a_count(capsys):
-    code = main(["sweep", "specs/vit_h14.arch", "--set", "img_size=224,384", "--format", "markdown"])
+    code = main(["sweep", "specs/vit.arch", "--model", "vit_h14", "--set", "img_size=224,384", "--format", "markdown"])
     header, _, ok, bad = [[c.strip() for c in line.strip("|").split(" | ")] for line in
                           capsys.readouterr().out.splitlines()[:4]]  # fmt: skip
     assert code == 0 and header[-1] == "notes" and ok[-1] == "" and ok[4].endswith(" G")

@@ -20,7 +20,7 @@ import archgraph.codegen.view as view
 from archgraph.api import open_model
 from archgraph.codegen import generate
 
-SPEC = Path(__file__).resolve().parents[1] / "specs" / "vit_b16.arch"
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "vit.arch"
 
 
 def _rendered(monkeypatch: pytest.MonkeyPatch, depth: int) -> tuple[int, int, str]:
@@ -31,7 +31,7 @@ def _rendered(monkeypatch: pytest.MonkeyPatch, depth: int) -> tuple[int, int, st
     real, build = memo.class_view, view._class_view
     monkeypatch.setattr(memo, "class_view", lambda fv, scope, *rest: calls.append(scope) or real(fv, scope, *rest))
     monkeypatch.setattr(view, "_class_view", lambda fv, scope, *rest: built.append(scope) or build(fv, scope, *rest))
-    code = generate(open_model(SPEC, overrides={"depth": depth}).graph, "specs/vit_b16.arch")
+    code = generate(open_model(SPEC, overrides={"depth": depth}).graph, "specs/vit.arch")
     return len(calls), len(built), code
 
 

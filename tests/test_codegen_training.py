@@ -45,9 +45,9 @@ def _class(source: str, name: str) -> str:
 
 
 def test_vit_blocks_run_checkpointed_while_training_when_asked():
-    source = (ROOT / "generated" / "vit_b16.py").read_text()
+    source = (ROOT / "generated" / "vit.py").read_text()
     assert "from torch.utils.checkpoint import checkpoint\n" in source
-    model = _class(source, "VitB16")
+    model = _class(source, "Vit")
     assert "grad_checkpointing: bool = False," in model
     assert "self.grad_checkpointing = grad_checkpointing" in model
     assert (

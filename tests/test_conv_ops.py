@@ -112,8 +112,8 @@ def test_nested_group_repeats_carry_names_out(tmp_path):
     ("spec", "name", "embed", "blocks"),
     [
         # timm.md section 2, "per top-level child" (FlopCounterMode GFLOP, params); our head is in `head`
-        ("vit_r50_b16", "vit_r50_b16", (12_682_048, 8.174), (85_054_464, 34.895)),
-        ("vit_r26_s32", "vit_r26_s32", (14_732_992, 4.757), (21_293_568, 2.169)),
+        ("vit_hybrid", "vit_r50_b16", (12_682_048, 8.174), (85_054_464, 34.895)),
+        ("vit_hybrid", "vit_r26_s32", (14_732_992, 4.757), (21_293_568, 2.169)),
     ],
 )
 def test_report_shows_the_cnn_apart_from_the_transformer_per_stage(spec, name, embed, blocks):

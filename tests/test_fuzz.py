@@ -39,7 +39,7 @@ from archgraph.errors import SpecError
 from archgraph.loader import load
 from archgraph.lower import lower
 from archgraph.ops import REGISTRY
-from tests.conftest import ROOT, SPECS
+from tests.conftest import ROOT, SPECS, VIT_TI16
 
 SLOW = os.environ.get("ARCHGRAPH_FUZZ", "") == "slow"
 EXAMPLES = int(os.environ.get("ARCHGRAPH_FUZZ_EXAMPLES", "7000" if SLOW else "200"))
@@ -237,7 +237,7 @@ def test_mutations_reach_every_stage(spec_root):
     """The mutation fuzzer is not stuck at the parser: unmutated sources compile, and join back exactly."""
     for text in SOURCES:
         assert "".join(tokens_of(text)) == text
-    one_model = (ROOT / "specs" / "vit_ti16.arch").read_text()  # one small model: cait.arch's ten cost 5 s
+    one_model = VIT_TI16  # one small model: cait.arch's ten cost 5 s
     assert compile_text(spec_root, one_model).startswith("compiled")
 
 

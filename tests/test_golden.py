@@ -15,7 +15,7 @@ import pytest
 
 from archgraph.cli import GENERATED, _generate_all, main
 from archgraph.codegen.names import camel, sanitize
-from tests.conftest import ROOT, SPECS, spec_models, update_golden
+from tests.conftest import ROOT, SPECS, VIT_TI16, spec_models, update_golden
 
 ACCEPT = "python -m archgraph compile specs/*.arch   (or ARCHGRAPH_UPDATE_GOLDEN=1 pytest tests/test_golden.py)"
 
@@ -80,10 +80,10 @@ _ONE_PROCESS = (
 def test_output_is_identical_across_hash_seeds(seed):
     """Two processes with different PYTHONHASHSEEDs generate byte-identical files."""
     env = {**os.environ, "PYTHONHASHSEED": seed}
-    result = subprocess.run([sys.executable, "-c", _ONE_PROCESS, "specs/vit_b16.arch", "specs/deit_b16.arch"],
+    result = subprocess.run([sys.executable, "-c", _ONE_PROCESS, "specs/vit.arch", "specs/deit.arch"],
                             cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # fmt: skip
     fresh = json.loads(result.stdout)
-    assert sorted(fresh) == ["deit_b16.py", "vit_b16.py"]  # one file per spec file, holding all its models
+    assert sorted(fresh) == ["deit.py", "vit.py"]  # one file per spec file, holding all its models
     for name, text in fresh.items():
         assert text == (ROOT / "generated" / name).read_text()
 
@@ -91,7 +91,7 @@ def test_output_is_identical_across_hash_seeds(seed):
 def test_the_regenerate_line_quotes_the_paths_and_names_the_output(tmp_path, capsys):
     """`-o DIR` appears when it was used, and each path is quoted for the shell (issue 17)."""
     spec = tmp_path / "a b;rm.arch"  # imports std/vit.arch: no library copy needed
-    spec.write_text((ROOT / "specs/vit_ti16.arch").read_text())
+    spec.write_text(VIT_TI16)
     out = tmp_path / "out dir"
     assert main(["compile", str(spec), "-o", str(out)]) == 0
     capsys.readouterr()

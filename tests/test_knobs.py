@@ -40,7 +40,7 @@ def test_the_knob_is_the_parameter_on_the_input_axes(renamed):
     graph = archgraph.load_graph(res)
     assert "img_size" not in graph.params
     assert size_knob(graph) == "res" and input_size(graph) == 224
-    assert size_knob(archgraph.load_graph("specs/transformer_base.arch")) is None  # a sequence: i64[B, S]
+    assert size_knob(archgraph.load_graph("specs/transformer.arch")) is None  # a sequence: i64[B, S]
 
 
 def test_closed_form_and_token_line_follow_the_knob(renamed, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT, run
 
-VIT_B16 = str(ROOT / "specs" / "vit_b16.arch")
+VIT_B16 = str(ROOT / "specs" / "vit.arch")
 
 
 @pytest.mark.slow

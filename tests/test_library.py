@@ -87,7 +87,7 @@ def test_lib_option_on_the_command_line(capsys, tmp_path):
 
 def test_lib_must_be_a_directory(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_:
-        main(["check", "specs/vit_b16.arch", "--lib", str(tmp_path / "nowhere")])
+        main(["check", "specs/vit.arch", "--lib", str(tmp_path / "nowhere")])
     assert exit_.value.code == 2
     assert "is not a directory" in capsys.readouterr().err
 

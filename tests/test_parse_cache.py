@@ -102,7 +102,7 @@ def test_old_entries_are_pruned(cache_dir, monkeypatch):
 def test_a_second_report_does_not_import_lark(tmp_path):
     """What the cache is for: with the spec's files parsed before, a command loads no Lark."""
     script = ("import io, sys, contextlib\nfrom archgraph.cli import main\n"
-              "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(['report', 'specs/vit_b16.arch'])\n"
+              "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(['report', 'specs/vit.arch'])\n"
               "print(code, 'lark' in sys.modules)")  # fmt: skip
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     env.pop("ARCHGRAPH_NO_CACHE", None)

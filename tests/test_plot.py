@@ -10,7 +10,7 @@ import pytest
 from archgraph.cli import main
 from archgraph.plot import plot_sweep, target_problem
 
-SWEEP = ["sweep", "specs/vit_ti16.arch", "--set", "img_size=224,384"]
+SWEEP = ["sweep", "specs/vit.arch", "--model", "vit_ti16", "--set", "img_size=224,384"]
 
 
 def _sweep(capsys, target: Path) -> tuple[int, str]:

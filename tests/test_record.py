@@ -83,7 +83,7 @@ def test_records_pickle_as_the_parse_cache_stores_them():
     from archgraph.ir import TensorType, Value
     from archgraph.parser import parse
 
-    tree = parse((ROOT / "specs/vit_ti16.arch").read_text(), "specs/vit_ti16.arch")
+    tree = parse((ROOT / "specs/vit.arch").read_text(), "specs/vit.arch")
     again = pickle.loads(pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
     assert again == tree and hash(again) == hash(tree) and again is not tree
     values = [Value("n", 1), TensorType(("B", 3)), Value("m")]
@@ -96,7 +96,7 @@ def test_a_report_imports_neither_dataclasses_nor_typing(tmp_path):
     """Start-up time: the report's path makes records, not dataclasses (`dataclasses` imports `inspect`),
     and imports `typing` only for type checkers; argparse's formatter does not import shutil."""
     script = ("import io, sys, contextlib\nfrom archgraph.cli import main\n"
-              "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(['report', 'specs/vit_h14.arch'])\n"
+              "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(['report', 'specs/vit.arch'])\n"
               "print(code, sorted({'dataclasses', 'inspect', 'typing', 'shutil', 'pickle'} & set(sys.modules)))")  # fmt: skip
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     env.pop("ARCHGRAPH_NO_CACHE", None)

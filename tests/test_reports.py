@@ -19,7 +19,7 @@ from archgraph.api import analyze
 from archgraph.cli import main
 from tests.conftest import run
 
-VIT_B16 = "specs/vit_b16.arch"
+VIT_B16 = "specs/vit.arch"
 
 
 # ---- formats agree with each other and with analyze() ----
@@ -97,23 +97,23 @@ def test_table_labels_macs_flops_and_the_convention(capsys):
 # (spec, model, convention, published, decimals, source); all at batch 1
 PUBLISHED = [
     (VIT_B16, None, "fvcore", 17.583, 3, "fvcore unfused, timm.md section 2"),
-    ("specs/deit_b16.arch", None, "paper", 17.6, 1, "DeiT paper Table 1"),
-    ("specs/deit_s16.arch", None, "paper", 4.6, 1, "DeiT paper Table 1"),
-    ("specs/deit_ti16.arch", None, "paper", 1.3, 1, "DeiT paper Table 1"),
-    ("specs/deit_b16.arch", "deit_b16_distilled", "fvcore", 17.676, 3, "architectures.md section 3"),
-    ("specs/deit_b16.arch", "deit_b16_384", "fvcore", 55.540, 3, "architectures.md section 3"),
-    ("specs/vit_l16.arch", None, "fvcore", 61.604, 3, "fvcore unfused, timm.md section 2"),
-    ("specs/vit_b16.arch", "vit_b16_384", "fvcore", 55.540, 3, "fvcore unfused, timm.md section 2"),
-    ("specs/mixer_b16.arch", None, "fvcore", 12.621, 3, "fvcore, timm.md section 2"),
-    ("specs/resmlp_12.arch", None, "fvcore", 3.010, 3, "fvcore, timm.md section 2"),
-    ("specs/vit_r26_s32.arch", None, "fvcore", 3.559, 3, "fvcore, timm.md section 2 (vit_small_r26_s32_224)"),
+    ("specs/deit.arch", None, "paper", 17.6, 1, "DeiT paper Table 1"),
+    ("specs/deit.arch", "deit_s16", "paper", 4.6, 1, "DeiT paper Table 1"),
+    ("specs/deit.arch", "deit_ti16", "paper", 1.3, 1, "DeiT paper Table 1"),
+    ("specs/deit.arch", "deit_b16_distilled", "fvcore", 17.676, 3, "architectures.md section 3"),
+    ("specs/deit.arch", "deit_b16_384", "fvcore", 55.540, 3, "architectures.md section 3"),
+    ("specs/vit.arch", "vit_l16", "fvcore", 61.604, 3, "fvcore unfused, timm.md section 2"),
+    ("specs/vit.arch", "vit_b16_384", "fvcore", 55.540, 3, "fvcore unfused, timm.md section 2"),
+    ("specs/mixer.arch", None, "fvcore", 12.621, 3, "fvcore, timm.md section 2"),
+    ("specs/resmlp.arch", None, "fvcore", 3.010, 3, "fvcore, timm.md section 2"),
+    ("specs/vit_hybrid.arch", "vit_r26_s32", "fvcore", 3.559, 3, "fvcore, timm.md section 2 (vit_small_r26_s32_224)"),
     ("specs/vit_early_conv.arch", "vit_c_1gf", "macs", 1.1, 1, "Xiao et al. 2021 Table 1 (pycls MACs)"),
     ("specs/vit_early_conv.arch", "vit_c_4gf", "macs", 4.0, 1, "Xiao et al. 2021 Table 1"),
     ("specs/vit_early_conv.arch", "vit_c_18gf", "macs", 17.7, 1, "Xiao et al. 2021 Table 1"),
     ("specs/vit_early_conv.arch", "vit_c_36gf", "macs", 35.0, 1, "Xiao et al. 2021 Table 1"),
     (VIT_B16, None, "torchvision", 17.56, 2, "torchvision docs vit_b_16"),
-    ("specs/vit_l16.arch", None, "macs", 61.55, 2, "torchvision docs vit_l_16"),
-    ("specs/vit_b32.arch", None, "torchvision", 4.41, 2, "torchvision docs vit_b_32"),
+    ("specs/vit.arch", "vit_l16", "macs", 61.55, 2, "torchvision docs vit_l_16"),
+    ("specs/vit.arch", "vit_b32", "torchvision", 4.41, 2, "torchvision docs vit_b_32"),
 ]
 
 
@@ -127,7 +127,7 @@ def test_convention_reproduces_published_number(spec, model, convention, publish
 @pytest.mark.parametrize(("img_size", "published"), [(224, 21.658), (384, 67.43)])
 def test_fvcore_convention_counts_the_hybrids_weight_standardisation(img_size, published):
     """timm vit_base_r50_s16_224/384 (headless default cfg), fvcore: timm.md section 2, architectures.md section 2."""
-    data = analyze("specs/vit_r50_b16.arch", convention="fvcore", overrides={"num_classes": 0, "img_size": img_size})
+    data = analyze("specs/vit_hybrid.arch", convention="fvcore", overrides={"num_classes": 0, "img_size": img_size})
     assert round(data["convention"]["count"] / 1e9, len(str(published).split(".")[1])) == published
 
 
@@ -152,7 +152,7 @@ def test_torchvision_convention_counts_are_flops_not_gflops(capsys):
     assert [line for line in out.splitlines() if "GFLOPS" in line] == [
         "  reproduces torchvision model docs: vit_b_16 17.56, vit_b_32 4.41, vit_l_16 61.55 GFLOPS"
     ]  # GFLOPS only where quoting torchvision's docs
-    _, out, _ = run(capsys, "diff", VIT_B16, "specs/vit_l16.arch", "--convention", "macs")
+    _, out, _ = run(capsys, "diff", VIT_B16, VIT_B16, "--model-b", "vit_l16", "--convention", "macs")
     assert "FLOPS A" in out and "GFLOPS" not in out
     _, out, _ = run(capsys, "sweep", VIT_B16, "--set", "img_size=224,384", "--convention", "torchvision")
     assert "vit_b16: FLOPS (= multiply-adds) = 18,432·N²" in out and "GFLOPS" not in out
@@ -201,7 +201,7 @@ def test_diff_deltas_equal_the_difference_of_the_reports(capsys):
 
 
 def test_diff_csv_parses(capsys):
-    _, out, _ = run(capsys, "diff", VIT_B16, "specs/vit_l16.arch", "--format", "csv")
+    _, out, _ = run(capsys, "diff", VIT_B16, VIT_B16, "--model-b", "vit_l16", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     # timm's parameter counts of vit_large_patch16_224 and vit_base_patch16_224 (../shared/reference/timm.md)
     assert rows[-1]["layer"] == "total" and int(rows[-1]["params_delta"]) == 304_326_632 - 86_567_656
@@ -215,7 +215,7 @@ def test_diff_csv_parses(capsys):
 # any MLP width M as 4*D^2 + 2*D*M + 9*D + M (M = 4*D gives 12*D^2 + 13*D):
 #   C*p*p*D + D + D + T*D + L*(4*D^2 + 2*D*M + 9*D + M) + 2*D + D*1000 + 1000, C = 3, p = 14, T = 16^2 + 1:
 #   ViT-g/14 (D 1408, L 40, M 6144) 1,012,611,432; ViT-G/14 (D 1664, L 48, M 8192) 1,844,440,680
-GIANTS = {"vit_g14": ("specs/vit_g14.arch", 1_012_611_432), "vit_bigg14": ("specs/vit_bigg14.arch", 1_844_440_680)}
+GIANTS = {"vit_g14": ("specs/vit.arch", 1_012_611_432), "vit_bigg14": ("specs/vit.arch", 1_844_440_680)}
 
 
 @pytest.mark.parametrize("name", sorted(GIANTS))
@@ -223,9 +223,7 @@ def test_giant_vits_are_reported_without_torch(name):
     """The giants' parameter counts, from a fresh process that never imports torch. Their report's time is
     a benchmark (benchmarks/, docs/benchmarks.md), not asserted here: a wall-clock limit fails on a busy machine."""
     spec, params = GIANTS[name]
-    code = (
-        f"import sys, archgraph; d = archgraph.analyze({spec!r}); assert 'torch' not in sys.modules; print(d['params'])"
-    )
+    code = f"import sys, archgraph; d = archgraph.analyze({spec!r}, {name!r}); assert 'torch' not in sys.modules; print(d['params'])"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert int(out) == params
 

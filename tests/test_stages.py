@@ -31,7 +31,7 @@ def test_linear_sra_attends_to_a_fixed_7x7_map():
 
 
 def test_a_plain_vit_has_no_stages():
-    assert archgraph.analyze(ROOT / "specs/vit_b16.arch")["stages"] == []
+    assert archgraph.analyze(ROOT / "specs/vit.arch")["stages"] == []
 
 
 def test_report_prints_the_stage_table_and_set_takes_per_stage_lists(capsys):

@@ -23,7 +23,8 @@ from archgraph.poly import Polynomial, fit, token_count
 from archgraph.sketched import of_graph
 from tests.conftest import run, with_spec_library
 
-VIT_B16 = "specs/vit_b16.arch"
+VIT_B16 = "specs/vit.arch"
+VIT_TI16 = [VIT_B16, "--model", "vit_ti16"]  # the same file's smallest model
 
 
 # ---- the closed form ----
@@ -45,12 +46,12 @@ def test_vit_b16_flops_are_an_integer_polynomial_in_n():
 # (spec, model, image sizes never used in the fit); each a multiple of the model's stride
 CASES = [
     (VIT_B16, None, [112, 448, 640, 1024]),
-    ("specs/deit_b16.arch", "deit_b16_distilled", [96, 512, 800]),
-    ("specs/vit_h14.arch", None, [112, 518, 1008]),
-    ("specs/vit_bigg14.arch", None, [140, 448]),
-    ("specs/mixer_b16.arch", None, [128, 512, 768]),
-    ("specs/resmlp_12.arch", None, [160, 384, 640]),
-    ("specs/vit_b32.arch", None, [96, 384, 1024]),
+    ("specs/deit.arch", "deit_b16_distilled", [96, 512, 800]),
+    ("specs/vit.arch", "vit_h14", [112, 518, 1008]),
+    ("specs/vit.arch", "vit_bigg14", [140, 448]),
+    ("specs/mixer.arch", None, [128, 512, 768]),
+    ("specs/resmlp.arch", None, [160, 384, 640]),
+    ("specs/vit.arch", "vit_b32", [96, 384, 1024]),
 ]
 
 
@@ -68,9 +69,9 @@ def test_polynomial_equals_the_full_count_at_other_resolutions(spec, model, size
 
 
 def test_token_mixing_without_attention_is_linear_or_has_its_own_n2():
-    mixer = archgraph.closed_form("specs/mixer_b16.arch")
+    mixer = archgraph.closed_form("specs/mixer.arch")
     assert mixer.count.degree == 1 and mixer.crossover_tokens() is None
-    resmlp = archgraph.closed_form("specs/resmlp_12.arch")  # linear_tokens: an N x N map per block
+    resmlp = archgraph.closed_form("specs/resmlp.arch")  # linear_tokens: an N x N map per block
     assert resmlp.count.coefficient(2) == 12 * 2 * 384  # 2 * L * D
     assert resmlp.crossover_tokens() is not None
 
@@ -125,7 +126,7 @@ def test_a_spec_rejecting_the_fit_sizes_still_reports_without_a_closed_form(caps
 
 # ---- sweeps ----
 
-SWEEP = ["sweep", VIT_B16, "specs/mixer_b16.arch", "--set", "img_size=224,384,512"]
+SWEEP = ["sweep", VIT_B16, "specs/mixer.arch", "--set", "img_size=224,384,512"]
 
 
 def test_sweep_rows_agree_with_analyze_and_formats_agree(capsys):
@@ -136,7 +137,7 @@ def test_sweep_rows_agree_with_analyze_and_formats_agree(capsys):
         (m, s) for m in ("vit_b16", "mixer_b16") for s in (224, 384, 512)
     ]
     for row in data["rows"]:
-        spec = VIT_B16 if row["model"] == "vit_b16" else "specs/mixer_b16.arch"
+        spec = VIT_B16 if row["model"] == "vit_b16" else "specs/mixer.arch"
         report = archgraph.analyze(spec, img_size=row["setting"]["img_size"])
         assert (row["params"], row["count"]) == (report["params"], report["flops"])
         assert row["quadratic"] + row["linear"] == row["count"]
@@ -150,7 +151,9 @@ def test_sweep_rows_agree_with_analyze_and_formats_agree(capsys):
 
 
 def test_sweep_reports_a_bad_point_and_goes_on(capsys):
-    code, js, _ = run(capsys, "sweep", "specs/vit_h14.arch", "--set", "img_size=224,384", "--format", "json")
+    code, js, _ = run(
+        capsys, "sweep", "specs/vit.arch", "--model", "vit_h14", "--set", "img_size=224,384", "--format", "json"
+    )
     data = json.loads(js)
     assert code == 0 and "multiple" in data["rows"][1]["error"] and data["rows"][0]["count"]
 
@@ -178,8 +181,8 @@ def test_sweep_plot_of_vit_mixer_and_hybrid_is_a_valid_file(capsys, tmp_path, su
         capsys,
         "sweep",
         VIT_B16,
-        "specs/mixer_b16.arch",
-        "specs/vit_r50_b16.arch",
+        "specs/mixer.arch",
+        "specs/vit_hybrid.arch",
         "--set",
         "img_size=224,384,512",
         "--plot",
@@ -198,9 +201,9 @@ def test_sweep_plot_of_vit_mixer_and_hybrid_is_a_valid_file(capsys, tmp_path, su
 
 @pytest.mark.parametrize("level", ["op", "block"])
 def test_graph_json_at_each_level_sums_to_the_report(capsys, level):
-    _, out, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--level", level)
+    _, out, _ = run(capsys, "graph", "specs/vit.arch", "--model", "vit_ti16", "--level", level)
     data = json.loads(out)
-    report = archgraph.analyze("specs/vit_ti16.arch")
+    report = archgraph.analyze("specs/vit.arch", "vit_ti16")
     assert data["level"] == level
     assert sum(n["flops"] for n in data["nodes"]) == report["flops"]
     assert sum(n["params"] for n in data["nodes"]) == report["params"]
@@ -216,12 +219,12 @@ def test_graph_block_level_dot_graphml_mermaid(capsys):
 
     # one ViT-Ti block: 12*D^2 + 13*D with D = 192 (the per-block term of ../shared/reference/timm.md's
     # parameter formula) = 12*192^2 + 13*192 = 444,864
-    _, dot, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--level", "block", "--format", "dot")
+    _, dot, _ = run(capsys, "graph", *VIT_TI16, "--level", "block", "--format", "dot")
     assert '"blocks.3" -> "blocks.4";' in dot and "444,864 params" in dot
-    _, gml, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--level", "block", "--format", "graphml")
+    _, gml, _ = run(capsys, "graph", *VIT_TI16, "--level", "block", "--format", "graphml")
     g = nx.parse_graphml(gml)
     assert g.nodes["blocks.0"]["params"] == 444_864
-    _, mm, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--level", "op", "--format", "mermaid")
+    _, mm, _ = run(capsys, "graph", *VIT_TI16, "--level", "op", "--format", "mermaid")
     assert mm.startswith("flowchart TD\n") and "-->|0|" in mm and "blocks.11.mlp.fc2" in mm
     assert '"' not in mm.replace('["', "").replace('"]', "")  # quotes inside labels are escaped
 
@@ -231,7 +234,7 @@ def test_graph_block_level_dot_graphml_mermaid(capsys):
 def test_graph_svg_is_valid(capsys, renderer, level):
     if renderer == "dot" and dot_binary() is None:
         pytest.skip("Graphviz's dot is not installed (setup.sh installs it where apt-get works)")
-    code, out, _ = run(capsys, "graph", "specs/vit_ti16.arch", "--format", "svg", "--level", level,
+    code, out, _ = run(capsys, "graph", *VIT_TI16, "--format", "svg", "--level", level,
                        "--renderer", renderer, "--set", "depth=2")  # fmt: skip
     assert code == 0
     root = ET.fromstring(out.split("?>", 1)[-1] if out.startswith("<?xml") else out)
@@ -241,7 +244,7 @@ def test_graph_svg_is_valid(capsys, renderer, level):
 
 
 def test_builtin_svg_handles_a_deep_graph():
-    graph = archgraph.load_graph("specs/vit_bigg14.arch")
+    graph = archgraph.load_graph("specs/vit.arch", "vit_bigg14")
     svg = to_svg(graph, "op", renderer="builtin")
     assert ET.fromstring(svg).tag.endswith("svg") and "blocks.47.mlp.fc2" in svg
 
@@ -250,7 +253,7 @@ def test_builtin_svg_handles_a_deep_graph():
 
 SKETCHED = {  # spec -> parameters a point may set, and their values (valid and invalid sizes both)
     VIT_B16: {"img_size": [64, 100, 224, 384], "depth": [1, 2, 12], "drop_path_rate": [0.0, 0.1]},
-    "specs/vit_r50_b16.arch": {"img_size": [224, 256, 320], "depth": [2, 12]},
+    "specs/vit_hybrid.arch": {"img_size": [224, 256, 320], "depth": [2, 12]},
     "specs/cait.arch": {"img_size": [160, 224], "depth": [3, 24], "depth_token_only": [1, 2]},
     "specs/perceiver.arch": {"img_size": [32, 64], "depth": [1, 6]},
     "specs/detr.arch": {"img_size": [320, 800], "img_w": [320, 1216], "enc_layers": [1, 6]},

@@ -66,10 +66,10 @@ def test_a_knob_no_parameter_sets_is_left_out(tmp_path):
 
 def test_the_std_models_expose_timms_knobs_and_segformer_does_not_carry_them():
     knobs = ("pos_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "drop_rate")
-    for name in ("vit_b16", "cait", "vit_r50_b16"):  # timm's VisionTransformer and Cait take all five
+    for name in ("vit", "cait", "vit_hybrid"):  # timm's VisionTransformer and Cait take all five
         source = (ROOT / "generated" / f"{name}.py").read_text()
         assert all(f"{knob}: " in source for knob in knobs), name
-    assert "dynamic_img_size: " in (ROOT / "generated" / "vit_b16.py").read_text()
+    assert "dynamic_img_size: " in (ROOT / "generated" / "vit.py").read_text()
     # timm's PyramidVisionTransformerV2 has no pos_drop_rate; drop_path_rate reaches only built models
     # (archgraph.build(..., drop_path_rate=r)): the per-stage schedule has no generated form yet
     pvt = (ROOT / "generated" / "pvt_v2.py").read_text()
@@ -94,6 +94,6 @@ def test_bad_per_iteration_arguments_are_spec_errors(tmp_path, call, message):
 
 def test_an_attention_dropout_outside_0_to_1_is_a_spec_error():
     with pytest.raises(SpecError) as error:
-        archgraph.load_graph(ROOT / "specs" / "vit_r50_b16.arch", "vit_r50_b16", attn_drop_rate=-0.1)
+        archgraph.load_graph(ROOT / "specs" / "vit_hybrid.arch", "vit_r50_b16", attn_drop_rate=-0.1)
     assert "`dropout` is a probability in [0, 1), found -0.1" in str(error.value)
     assert "std/transformer.arch" in str(error.value)  # the line of the sdpa call, with a caret

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import ast
 import copy
+import textwrap
 from dataclasses import dataclass, field
 
 from archgraph.codegen.classes import Result, Written, _layers, _variant
 from archgraph.codegen.fit import scalars
 from archgraph.codegen.layout import WIDTH, _wrap, layout
+from archgraph.codegen.loops import common_definition, definition_doc
 from archgraph.codegen.names import Namespace, camel, sanitize
 from archgraph.ir import Graph
 
@@ -93,7 +95,7 @@ def merge_fitted(graphs: list[Graph], result: Result) -> Merged:
     out.blocks = [w.tree for w in result.classes if w.signature.name not in models]
     for graph in graphs:
         sig = result.models[graph.name]
-        doc = graph.doc or graph.name
+        doc = (graph.doc or graph.name).strip().splitlines()[0].strip()  # its first line, as `merge`'s
         if sig.name not in out.models:
             out.models[sig.name] = trees[sig.name]
             # a class named after the definition its models vary (`PvtV2`): every model a function
@@ -104,6 +106,35 @@ def merge_fitted(graphs: list[Graph], result: Result) -> Merged:
         arguments = {p: v for p, v in mine.items() if not _same(v, sig.defaults.get(p))}
         out.entries.append(Model(graph.name, sig.name, doc, arguments, sig.params))
     return out
+
+
+def named_by_definitions(merged: Merged, graphs: list[Graph]) -> Merged:
+    """`merged` with each model class that builds several models varying one definition renamed
+    after it (`CaitXxs24224` -> `Cait`, its docstring the definition's first paragraph), every one
+    of those models then an entry function, as `merge_fitted` names them."""
+    by_name = {g.name: g for g in graphs}
+    taken = {t.name for t in merged.blocks} | set(merged.models)
+    for cls, tree in list(merged.models.items()):
+        entries = [m for m in merged.entries if m.cls == cls]
+        common = common_definition(by_name[entries[0].name], [m.name for m in entries])
+        if len(entries) < 2 or common is None or common in by_name:
+            continue
+        new = Namespace(taken - {cls}, classes=True).create(camel(common))
+        if new != camel(common):  # another class has the definition's name: this one keeps its own
+            continue
+        taken = (taken - {cls}) | {new}
+        tree.name = new
+        doc = definition_doc(by_name[entries[0].name], common)
+        if doc and tree.body and isinstance(tree.body[0], ast.Expr):
+            tree.body[0] = ast.Expr(ast.Constant(doc))
+        merged.models = {new if k == cls else k: v for k, v in merged.models.items()}
+        for m in entries:
+            m.cls = new
+            if m.arguments is None:
+                m.arguments, m.with_class = {}, True
+        for other in merged.entries:
+            other.cls = new if other.cls == cls else other.cls
+    return merged
 
 
 def _same(a, b) -> bool:
@@ -159,7 +190,7 @@ def _model_shape(tree: ast.ClassDef) -> str:
 
 def entry_source(model: Model, doc: str) -> str:
     """`def name(**kwargs) -> Class:` calling the class with the model's other defaults."""
-    lines = [f"def {sanitize(model.name)}(**kwargs) -> {model.cls}:", f'    """{doc}"""']
+    lines = [f"def {sanitize(model.name)}(**kwargs) -> {model.cls}:", *_docstring(doc)]
     if model.arguments:
         call = ast.Call(ast.Name("dict"), [], [ast.keyword(k, ast.Constant(v)) for k, v in model.arguments.items()])
         line = f"    model_args = {ast.unparse(call)}"
@@ -168,6 +199,14 @@ def entry_source(model: Model, doc: str) -> str:
     else:
         lines.append(f"    return {model.cls}(**kwargs)")
     return "\n".join(lines)
+
+
+def _docstring(doc: str) -> list[str]:
+    """An entry function's docstring lines, wrapped to WIDTH at spaces."""
+    if len(doc) + 10 <= WIDTH:
+        return [f'    """{doc}"""']
+    lines = textwrap.wrap(doc, WIDTH - 7, initial_indent='    """', subsequent_indent="    ", break_long_words=False)
+    return [*lines[:-1], lines[-1] + '"""']
 
 
 def sources(merged: Merged, docs: dict[str, str]) -> list[str]:

@@ -124,7 +124,7 @@ class Fitter:
                          if all(type(x) is bool and x != y for x, y in zip(vec, values, strict=True))),
                         None) or self._threshold(values)  # fmt: skip
         halving = self._halving(values) if self.indices else None  # before a list meeting it by chance
-        return halving or self._scaled(values) or self._pairs(values) or self._grid(values)
+        return halving or self._scaled(values) or self._root(values) or self._pairs(values) or self._grid(values)
 
     def _halving(self, values: Vector) -> str | None:
         """`c // 2 ** a` for an index `a` (a pyramid's stage grids); not `c * 2 ** a`: growing
@@ -170,6 +170,23 @@ class Fitter:
                 expr = f"{n} + {d}" if d > 0 else f"{n} - {-d}"
                 if self._check(expr, n, values):
                     return expr
+        return None
+
+    def _root(self, values: Vector) -> str | None:
+        """`a ** 0.5`, `a ** -0.5`, `(a // b) ** -0.5` (a width's square root scaling embeddings, a
+        `d ** -0.5` init std, an attention head's scale)."""
+        if not all(type(v) is float for v in values):
+            return None
+        numeric = [(n, vec) for n, vec in self._numeric() if all(type(x) is int and x > 0 for x in vec)]
+        for n, _ in numeric:
+            for expr in (f"{n} ** 0.5", f"{n} ** -0.5"):
+                if self._check(expr, n, values):
+                    return expr
+        for (a, va), (b, vb) in ((p, q) for p in numeric for q in numeric if p[0] != q[0]):
+            quotients = [_div(x, y) for x, y in zip(va, vb, strict=True)]  # a head's width: dim // heads
+            for power in (0.5, -0.5):
+                if None not in quotients and _same(tuple(q**power for q in quotients), values):
+                    return f"({a} // {b}) ** {power}"
         return None
 
     def _grid(self, values: Vector) -> str | None:

@@ -101,20 +101,49 @@ def _read(expr: str) -> set[str]:
 
 
 def model_name(graphs: list[Graph], fitted: Any, model_names: dict[str, str], names: Namespace) -> str:
-    """A model class's name (`classes.build`; `fitted`: its `_Fitted`): its first model's, unless it takes the spec's lists and builds several
-    models that all vary one other definition (`model pvt_v2_b1 = pvt_v2(...)`, ...: `PvtV2`)."""
+    """A model class's name (`classes.build`; `fitted`: its `_Fitted`): its first model's, unless it
+    builds several models that all vary one other definition (`model vit_l16 = vit(...)`, ...: `Vit`;
+    a second such class is named by the flags its models set: `VitDistilled`)."""
     models = list(dict.fromkeys(graphs[i].name for m in fitted.members for i, _ in m.scopes))
     first = graphs[min(i for m in fitted.members for i, _ in m.scopes)].name
-    chains = [_ancestors(graphs[0], n) for n in models]
-    common = next((n for n in _ancestors(graphs[0], first) if all(n in c for c in chains)), first)
-    takes_lists = any(is_list(fitted.members[0].env.get(p)) for p in fitted.params)
-    if common == first or common in model_names or len(models) < 2 or not takes_lists:
+    common = common_definition(graphs[0], [first, *models]) or first
+    if common == first or len(models) < 2:
         return model_names[first]
+    if common in model_names:
+        flags = _flags(graphs, set(models))
+        if not flags:
+            return model_names[first]
+        common = camel(common) + "".join(camel(f) for f in flags)
+        model_names[common] = names.create(common)
+        return model_names[common]
     model_names[common] = names.create(camel(common))
-    definition = graphs[0].program.definitions[common]
-    if isinstance(definition, s.Model) and definition.doc:  # the class's docstring: the definition's
-        fitted.members[0].doc = " ".join(definition.doc.strip().split("\n\n")[0].split())  # its first paragraph
+    if doc := definition_doc(graphs[0], common):  # the class's docstring: the definition's
+        fitted.members[0].doc = doc
     return model_names[common]
+
+
+def common_definition(graph: Graph, models: list[str]) -> str | None:
+    """The model definition every one of `models` varies (`vit` for `vit_b16`, `vit_l16_384`), or
+    None when they vary none in common."""
+    chains = [_ancestors(graph, n) for n in models]
+    return next((n for n in chains[0] if all(n in c for c in chains)), None)
+
+
+def definition_doc(graph: Graph, name: str) -> str:
+    """The first paragraph of the definition `name`'s docstring, on one line ('' when none)."""
+    definition = graph.program.definitions.get(name) if graph.program is not None else None
+    if isinstance(definition, s.Model) and definition.doc:
+        return " ".join(definition.doc.strip().split("\n\n")[0].split())
+    return ""
+
+
+def _flags(graphs: list[Graph], models: set[str]) -> list[str]:
+    """The boolean parameters true in every one of `models` and false in every other model of
+    `graphs` (DeiT's `distilled`: the class `VitDistilled` beside `Vit`)."""
+    own = [g for g in graphs if g.name in models]
+    rest = [g for g in graphs if g.name not in models]
+    return [p for p, v in own[0].params.items()
+            if v is True and all(g.params.get(p) is True for g in own) and all(g.params.get(p) is False for g in rest)]  # fmt: skip
 
 
 def _ancestors(graph: Graph, name: str) -> list[str]:

@@ -28,7 +28,7 @@ def _script():
 @pytest.mark.parametrize("mode", ["inference", "train"])
 def test_benchmark_times_generated_against_timm_and_prints_a_row(mode):
     vs_timm = _script()
-    case = vs_timm.Case("tiny ViT", "specs/vit_b16.arch", "vit_b16", "vit_base_patch16_224", SMALL, overrides=SMALL)
+    case = vs_timm.Case("tiny ViT", "specs/vit.arch", "vit_b16", "vit_base_patch16_224", SMALL, overrides=SMALL)
     args = argparse.Namespace(device="cpu", dtype="fp32", runs=3, warmup=1)
     result = vs_timm.measure(case, mode, 2, args)
     assert result.gen_ms > 0 and result.timm_ms > 0 and result.mm_gflops > 0

@@ -17,13 +17,13 @@ fvcore_nn = pytest.importorskip("fvcore.nn")
 from archgraph.api import analyze  # noqa: E402
 
 CASES = [
-    ("vit_base_patch16_224", "specs/vit_b16.arch", None),
-    ("deit_tiny_distilled_patch16_224", "specs/deit_ti16.arch", "deit_ti16_distilled"),
-    ("mixer_b16_224", "specs/mixer_b16.arch", None),
+    ("vit_base_patch16_224", "specs/vit.arch", None),
+    ("deit_tiny_distilled_patch16_224", "specs/deit.arch", "deit_ti16_distilled"),
+    ("mixer_b16_224", "specs/mixer.arch", None),
     ("pvt_v2_b0", "specs/pvt_v2.arch", None),  # spatial reduction, depth-wise conv, overlapping patches
     ("pvt_v2_b2_li", "specs/pvt_v2.arch", "pvt_v2_b2_li"),  # adaptive average pooling
-    ("resmlp_12_224", "specs/resmlp_12.arch", None),
-    ("vit_small_r26_s32_224", "specs/vit_r26_s32.arch", None),
+    ("resmlp_12_224", "specs/resmlp.arch", None),
+    ("vit_small_r26_s32_224", "specs/vit_hybrid.arch", "vit_r26_s32"),
     ("cait_xxs24_224", "specs/cait.arch", "cait_xxs24_224"),  # talking heads: `@` and a Linear on the head axis
     ("vit_small_patch8_224.dino", "specs/dino.arch", "dino_vit_s8"),
 ]

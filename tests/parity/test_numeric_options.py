@@ -25,9 +25,9 @@ from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 import archgraph  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
-VIT = ROOT / "specs" / "vit_b16.arch"
-HYBRID = ROOT / "specs" / "vit_r50_b16.arch"
-MIXER = ROOT / "specs" / "mixer_b16.arch"
+VIT = ROOT / "specs" / "vit.arch"
+HYBRID = ROOT / "specs" / "vit_hybrid.arch"
+MIXER = ROOT / "specs" / "mixer.arch"
 SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10}
 
 
@@ -113,9 +113,12 @@ def test_mixer_norm_eps():
 def test_defaults_keep_the_counts_and_the_generated_code():
     """Parameters with their defaults generate what the committed modules hold (test_golden checks all)."""
     source = archgraph.generate_source(VIT, norm_eps=1e-6, attn_scale=0)
-    committed = {n.name: ast.dump(n) for n in ast.parse((ROOT / "generated" / "vit_b16.py").read_text()).body
+    committed = {n.name: n for n in ast.parse((ROOT / "generated" / "vit.py").read_text()).body
                  if isinstance(n, ast.ClassDef)}  # fmt: skip
-    classes = [n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
-    assert classes and all(ast.dump(n) == committed.get(n.name) for n in classes)  # the file also holds vit_b16_384
+    *blocks, model = [n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+    assert blocks and all(ast.dump(n) == ast.dump(committed[n.name]) for n in blocks)
+    # the file's class is named after the definition its sixteen models vary, with its docstring
+    model.name, model.body[0] = "Vit", committed["Vit"].body[0]
+    assert ast.dump(model) == ast.dump(committed["Vit"])
     # architectures.md section 2: timm vit_base_patch16_224, 86,567,656 parameters with the 1000-class head
     assert archgraph.analyze(VIT, overrides={"norm_eps": 1e-6, "attn_scale": 0})["params"] == 86_567_656

@@ -11,11 +11,8 @@ timm = pytest.importorskip("timm")
 import archgraph  # noqa: E402
 from tests.conftest import ROOT, reduced  # noqa: E402
 
-SPECS = {
-    "naive": ROOT / "specs/setr_naive.arch",
-    "pup": ROOT / "specs/setr_pup.arch",
-    "mla": ROOT / "specs/setr_mla.arch",
-}
+SPEC = ROOT / "specs/setr.arch"  # the naive, PUP and MLA decoders' models
+KINDS = ["mla", "naive", "pup"]
 
 # ../shared/reference/architectures.md section 6: exact recount of the official code (fudan-zvg/SETR),
 # inference graph (no auxiliary heads), T-Large, ADE20K 512x512, 150 classes.
@@ -34,22 +31,22 @@ PAPER = {
 
 @pytest.mark.parametrize("kind", sorted(INFERENCE))
 def test_inference_parameter_counts_equal_the_official_code(kind):
-    assert archgraph.analyze(SPECS[kind], f"setr_{kind}_ade20k")["params"] == INFERENCE[kind]
+    assert archgraph.analyze(SPEC, f"setr_{kind}_ade20k")["params"] == INFERENCE[kind]
 
 
 @pytest.mark.parametrize(("kind", "variant"), sorted(PAPER))
 def test_paper_counts_are_aux_heads_plus_unused_conv_seg(kind, variant):
     paper, heads = PAPER[(kind, variant)]
-    with_aux = archgraph.analyze(SPECS[kind], f"setr_{kind}_{variant}", aux=True)["params"]
+    with_aux = archgraph.analyze(SPEC, f"setr_{kind}_{variant}", aux=True)["params"]
     conv_seg = 512 * 150 + 150  # Conv2d(512, K, 1) with bias
     assert with_aux + heads * conv_seg == paper
 
 
-@pytest.mark.parametrize("kind", sorted(SPECS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_logits_at_input_size_forward_and_backward(kind):
     name = f"setr_{kind}_ade20k"
-    small = reduced(SPECS[kind], name)
-    model = archgraph.build(SPECS[kind], name, **small)
+    small = reduced(SPEC, name)
+    model = archgraph.build(SPEC, name, **small)
     x = torch.randn(2, 3, small["img_size"], small["img_size"])
     out = model(x)
     assert out.shape == (2, small["num_classes"], small["img_size"], small["img_size"])
@@ -59,8 +56,8 @@ def test_logits_at_input_size_forward_and_backward(kind):
 
 def test_aux_heads_are_extra_outputs():
     name = "setr_pup_ade20k"
-    small = reduced(SPECS["pup"], name, aux=True)
-    outs = archgraph.build(SPECS["pup"], name, **small)(torch.randn(1, 3, small["img_size"], small["img_size"]))
+    small = reduced(SPEC, name, aux=True)
+    outs = archgraph.build(SPEC, name, **small)(torch.randn(1, 3, small["img_size"], small["img_size"]))
     assert len(outs) == 5 and all(o.shape == outs[0].shape for o in outs)
 
 
@@ -79,7 +76,7 @@ def test_timm_vit_large_384_checkpoint_loads_into_setr_pup_512():
     and the tapped block outputs equal timm's VisionTransformer built at 512 with the same weights."""
     torch.manual_seed(0)
     source = timm.create_model("vit_large_patch16_384", pretrained=False, **NARROW).state_dict()
-    model = archgraph.build(SPECS["pup"], "setr_pup_ade20k", **NARROW).eval()
+    model = archgraph.build(SPEC, "setr_pup_ade20k", **NARROW).eval()
     report = archgraph.load_pretrained(model, source, strict=False)  # a new decoder, timm's head unused
     assert report.resampled == [("pos_embed", (1, 577, 64), (1, 1025, 64))]
     assert sorted(report.unexpected) == ["head.bias", "head.weight", "norm.bias", "norm.weight"]

@@ -203,7 +203,7 @@ def test_parameter_count_equals_published_count(name):
     ids=["avg-reg-layerscale-prenorm", "no-cls-no-embed-class-no-qkv-bias", "avg-fcnorm-ratio3", "headless-reg"],
 )
 def test_timm_structural_options(name, timm_kwargs):
-    spec = ROOT / "specs" / "vit_b16.arch"
+    spec = ROOT / "specs" / "vit.arch"
     torch.manual_seed(0)
     ours, ref, small = _pair(spec, name, **timm_kwargs)
     ours.load_state_dict(ref.state_dict(), strict=True)
@@ -241,9 +241,9 @@ def test_token_mixer_swap_changes_only_the_mixer():
 @pytest.mark.parametrize(("name", "img_size"), [("mixer_b16", 384), ("resmlp_12", 320), ("mixer_s32", 448)])
 def test_resolution_changes_token_mixing_parameters_as_in_timm(name, img_size):
     """`--set img_size=...` on a Mixer: the token-mixing weights grow with the patch count, as timm's do."""
-    spec = ROOT / "specs" / f"{name}.arch"
+    spec = next(spec for spec, model in spec_models() if model == name)
     ref = timm.create_model(TIMM[name][0], pretrained=False, device="meta", img_size=img_size)
-    data = archgraph.analyze(spec, img_size=img_size)
+    data = archgraph.analyze(spec, name, img_size=img_size)
     assert data["params"] == sum(p.numel() for p in ref.parameters())
     assert data["token_dependent"]["params"] == sum(
         p.numel() for n, p in ref.named_parameters() if "mlp_tokens" in n or "linear_tokens" in n

@@ -21,7 +21,7 @@ import archgraph  # noqa: E402
 from archgraph.arguments import ArgumentError  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
-VIT = ROOT / "specs" / "vit_b16.arch"
+VIT = ROOT / "specs" / "vit.arch"
 # ViT-B/16's widths at 2 blocks and 64 px, so two training steps stay cheap on a CPU
 SMALL = {"img_size": 64, "depth": 2}
 KNOBS = {"pos_drop_rate": 0.1, "proj_drop_rate": 0.1, "attn_drop_rate": 0.1, "drop_path_rate": 0.1}

@@ -31,7 +31,7 @@ from tests.conftest import ROOT, reduced  # noqa: E402
 
 CAIT = ROOT / "specs" / "cait.arch"
 PVT = ROOT / "specs" / "pvt_v2.arch"
-HYBRID = ROOT / "specs" / "vit_r50_b16.arch"
+HYBRID = ROOT / "specs" / "vit_hybrid.arch"
 VIT_KNOBS = {"pos_drop_rate": 0.1, "proj_drop_rate": 0.1, "attn_drop_rate": 0.1, "drop_path_rate": 0.5,
              "drop_rate": 0.2}  # fmt: skip
 PVT_KNOBS = {"proj_drop_rate": 0.1, "attn_drop_rate": 0.1, "drop_path_rate": 0.5, "drop_rate": 0.2}
@@ -148,8 +148,12 @@ HEADS = {
     "mixer_b16": lambda **k: _mixer(False, embed_dim=768, **k),
     "resmlp_12": lambda **k: _mixer(True, **k),
 }
-SPECS = {"vit_b16": "vit_b16.arch", "deit_ti16_distilled": "deit_ti16.arch", "mixer_b16": "mixer_b16.arch",
-         "resmlp_12": "resmlp_12.arch"}  # fmt: skip
+SPECS = {
+    "vit_b16": "vit.arch",
+    "deit_ti16_distilled": "deit.arch",
+    "mixer_b16": "mixer.arch",
+    "resmlp_12": "resmlp.arch",
+}
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))

@@ -37,7 +37,7 @@ def test_stack_parameters_equal_nn_transformer(d_model, nhead, dim_ff, expected)
 @pytest.mark.parametrize(("spec", "expected"), [("transformer_base", 63_082_496), ("transformer_big", 214_245_376)])
 def test_full_model_parameters_equal_the_reference_recount(spec, expected):
     """Tied embeddings (one [37000, D] matrix), no final norms (post-LN, as the paper), sinusoidal PE: 0."""
-    data = archgraph.analyze(ROOT / "specs" / f"{spec}.arch")
+    data = archgraph.analyze(ROOT / "specs" / "transformer.arch", spec)
     assert data["params"] == expected
     assert set(data["memory"]["buffers"]) == {"src_pos", "tgt_pos"}
 
@@ -80,7 +80,7 @@ def test_flops_equal_flop_counter_mode_on_the_generated_module():
 
 def test_full_model_flops_equal_flop_counter_mode():
     """Token ids in, tied logits out: embeddings (a gather) cost 0, the tied projection 2*T*D*V per sample."""
-    spec = ROOT / "specs" / "transformer_base.arch"
+    spec = ROOT / "specs" / "transformer.arch"
     small = {"vocab": 50, "d_model": 32, "num_heads": 4, "dim_ff": 64, "num_layers": 2, "src_len": 7, "tgt_len": 5}
     model = archgraph.build(spec, **small)
     src, tgt = torch.randint(0, 50, (3, 7)), torch.randint(0, 50, (3, 5))
@@ -105,9 +105,8 @@ def test_full_size_flops_equal_flop_counter_mode_on_meta(spec, flops, d, dim_ff)
     """128 source and 128 target tokens, batch 1; on `meta` FlopCounterMode counts SDPA (pytorch#195460).
     `flops` is also the closed form of the paper's sizes (Table 3: d_model, d_ff, N = 6)."""
     assert _closed_form_flops(d, dim_ff) == flops
-    path = ROOT / "specs" / f"{spec}.arch"
-    model = archgraph.build(path, device="meta")
+    model = archgraph.build(ROOT / "specs" / "transformer.arch", spec, device="meta")
     ids = torch.empty(1, 128, dtype=torch.int64, device="meta")
     masks = torch.empty(1, 128, dtype=torch.bool, device="meta")
     _, counted_flops = counted(model, ids, ids, masks, masks)
-    assert archgraph.analyze(path)["flops"] == counted_flops == flops
+    assert archgraph.analyze(ROOT / "specs" / "transformer.arch", spec)["flops"] == counted_flops == flops

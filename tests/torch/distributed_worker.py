@@ -3,7 +3,7 @@
 Started by tests/torch/test_distributed.py through torchrun (gloo backend, CPU):
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/torch/distributed_worker.py \\
-        --mode ddp|fsdp|fsdp_meta --spec specs/vit_b16.arch --state STATE.pt --data DATA.pt --out OUT.pt \
+        --mode ddp|fsdp|fsdp_meta --spec specs/vit.arch --state STATE.pt --data DATA.pt --out OUT.pt \
         --overrides '{"depth": 2}'
 
 Each rank loads the same initial weights (STATE.pt) and takes its equal share of each step's

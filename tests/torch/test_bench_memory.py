@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 from archgraph import api, bench
 from archgraph.cli import main
 
-SPEC = "specs/vit_b16.arch"
+SPEC = "specs/vit.arch"
 
 
 def _report_memory(capsys, batch: int) -> dict:

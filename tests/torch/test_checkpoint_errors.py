@@ -18,7 +18,7 @@ from archgraph.checkpoint import CheckpointError, read_checkpoint  # noqa: E402
 from archgraph.cli import main  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
-SPEC = ROOT / "specs" / "vit_b16.arch"
+SPEC = ROOT / "specs" / "vit.arch"
 SMALL = {"img_size": 32, "embed_dim": 32, "depth": 1, "num_heads": 2, "num_classes": 10}
 SET = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
 

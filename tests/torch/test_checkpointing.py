@@ -52,7 +52,7 @@ def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def test_checkpointing_stores_a_fraction_of_the_activations():
-    spec = ROOT / "specs" / "vit_b16.arch"
+    spec = ROOT / "specs" / "vit.arch"
     small = {"img_size": 64, "embed_dim": 64, "depth": 6, "num_heads": 2, "num_classes": 10}
     x = torch.randn(2, 3, 64, 64)
     plain = archgraph.build(spec, **small).train()
@@ -62,7 +62,7 @@ def test_checkpointing_stores_a_fraction_of_the_activations():
 
 
 def test_eval_mode_does_not_checkpoint():
-    model, x = tiny(ROOT / "specs" / "vit_b16.arch", "vit_b16", grad_checkpointing=True)
+    model, x = tiny(ROOT / "specs" / "vit.arch", "vit_b16", grad_checkpointing=True)
     model.eval()
     calls = []
     model.blocks[0].register_forward_pre_hook(lambda *_: calls.append(1))  # a recomputation stops early

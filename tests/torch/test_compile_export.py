@@ -97,7 +97,7 @@ def test_training_step_compiles_to_one_graph(spec, name):
 
 
 def test_checkpointed_training_step_compiles_to_one_graph():
-    training_step_compiles(ROOT / "specs" / "vit_b16.arch", "vit_b16", checkpointing=True)
+    training_step_compiles(ROOT / "specs" / "vit.arch", "vit_b16", checkpointing=True)
 
 
 def test_vit_compiles_with_inductor():

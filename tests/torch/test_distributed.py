@@ -20,7 +20,7 @@ import archgraph  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.torch import distributed_worker  # noqa: E402
 
-SPEC = ROOT / "specs" / "vit_b16.arch"
+SPEC = ROOT / "specs" / "vit.arch"
 SMALL = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2, "num_heads": 2, "num_classes": 10}
 STEPS, BATCH = 3, 4
 

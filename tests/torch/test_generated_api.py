@@ -37,7 +37,7 @@ def _same_structure(a, b) -> None:
      ("resmlp_12", {"num_classes": 5, "init_values": 0.5}), ("vit_r50_b16", {"img_size": 448, "depth": 2})],
 )  # fmt: skip
 def test_keyword_arguments_build_what_the_spec_builds_with_them(name, kwargs):
-    """`VitB16(num_classes=10)` equals `archgraph.build("specs/vit_b16.arch", num_classes=10)`."""
+    """`VitB16(num_classes=10)` equals `archgraph.build("specs/vit.arch", num_classes=10)`."""
     spec = next(path for path, model in spec_models() if model == name)
     cls = generated_model(spec, name)
     _same_structure(cls(**kwargs, device="meta"), archgraph.build(spec, name, device="meta", **kwargs))
@@ -45,9 +45,8 @@ def test_keyword_arguments_build_what_the_spec_builds_with_them(name, kwargs):
 
 def test_one_file_runs_any_batch_and_the_image_sizes_its_arguments_allow():
     """One generated file, built at 64 px and run at batch 1 and 3, equals the spec built at 64 px."""
-    VitTi16 = _generated("vit_ti16").VitTi16
-    ours = VitTi16(img_size=64, depth=2).eval()
-    reference = archgraph.build(ROOT / "specs/vit_ti16.arch", "vit_ti16", img_size=64, depth=2).eval()
+    ours = _generated("vit_ti16").vit_ti16(img_size=64, depth=2).eval()
+    reference = archgraph.build(ROOT / "specs/vit.arch", "vit_ti16", img_size=64, depth=2).eval()
     reference.load_state_dict(ours.state_dict())
     for batch in (1, 3):
         x = torch.randn(batch, 3, 64, 64)
@@ -57,7 +56,7 @@ def test_one_file_runs_any_batch_and_the_image_sizes_its_arguments_allow():
 
 def test_timm_classifier_api_matches_timm():
     timm = pytest.importorskip("timm")
-    ours = _generated("vit_ti16").VitTi16(img_size=64, depth=2).eval()
+    ours = _generated("vit_ti16").vit_ti16(img_size=64, depth=2).eval()
     theirs = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2).eval()
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(2, 3, 64, 64)

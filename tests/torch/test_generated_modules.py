@@ -43,7 +43,7 @@ def test_committed_module_builds_on_meta_with_static_counts(spec, name):
 
 def test_generated_module_runs_forward_and_backward_on_cpu():
     small = {"img_size": 32, "patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 2, "num_classes": 10}
-    model = archgraph.build(ROOT / "specs" / "vit_b16.arch", "vit_b16", **small)
+    model = archgraph.build(ROOT / "specs" / "vit.arch", "vit_b16", **small)
     out = model(torch.randn(3, 3, 32, 32))
     assert out.shape == (3, 10)
     out.sum().backward()
@@ -51,15 +51,15 @@ def test_generated_module_runs_forward_and_backward_on_cpu():
 
 
 def test_generated_module_copied_elsewhere_imports_without_archgraph(tmp_path):
-    (tmp_path / "m.py").write_text((ROOT / "generated" / "vit_ti16.py").read_text())
-    code = "import sys; import m; m.VitTi16(device='meta'); assert 'archgraph' not in sys.modules"
+    (tmp_path / "m.py").write_text((ROOT / "generated" / "vit.py").read_text())
+    code = "import sys; import m; m.vit_ti16(device='meta'); assert 'archgraph' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
 
 
 def test_init_matches_timm_statistics():
     """Weights initialised as timm does: trunc_normal(.02) linears, zero biases, cls_token N(0, 1e-6)."""
     torch.manual_seed(0)
-    model = archgraph.build(ROOT / "specs" / "vit_b16.arch", "vit_b16", depth=1)
+    model = archgraph.build(ROOT / "specs" / "vit.arch", "vit_b16", depth=1)
     assert abs(model.blocks[0].attn.qkv.weight.std().item() - 0.02) < 1e-3
     assert model.blocks[0].attn.qkv.bias.abs().max().item() == 0
     assert model.cls_token.std().item() < 1e-5

@@ -64,7 +64,7 @@ def test_cuda_outputs_and_gradients_equal_cpu(spec, name):
 
 
 def test_vit_compiles_with_inductor_on_cuda():
-    model, x = tiny(ROOT / "specs" / "vit_b16.arch", "vit_b16")
+    model, x = tiny(ROOT / "specs" / "vit.arch", "vit_b16")
     model = model.cuda().eval()
     x = x.cuda()
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):

@@ -15,7 +15,7 @@ SMALL = {"img_size": 64, "embed_dim": 64, "depth": 1, "num_heads": 2, "num_class
 def test_resnetv2_init_matches_timm():
     """kaiming_normal(fan_out, relu) convs, GroupNorm 1/0, every bottleneck's norm3 scale zero (zero_init_last)."""
     torch.manual_seed(0)
-    model = archgraph.build(ROOT / "specs" / "vit_r50_b16.arch", **SMALL)
+    model = archgraph.build(ROOT / "specs" / "vit_hybrid.arch", **SMALL)
     backbone = model.patch_embed.backbone
     conv2 = backbone.stages[2].blocks[1].conv2.weight  # 256 x 256 x 3 x 3: fan_out 2304
     assert abs(conv2.std().item() - (2 / (256 * 9)) ** 0.5) < 1e-3
@@ -25,7 +25,7 @@ def test_resnetv2_init_matches_timm():
 
 
 def test_hybrid_trains_and_weight_standardisation_is_differentiable():
-    model = archgraph.build(ROOT / "specs" / "vit_r26_s32.arch", **SMALL)
+    model = archgraph.build(ROOT / "specs" / "vit_hybrid.arch", **SMALL)
     out = model(torch.randn(2, 3, 64, 64))
     assert out.shape == (2, 10)
     out.sum().backward()

@@ -42,7 +42,7 @@ def test_meta_to_empty_init_weights_equals_a_normal_build(spec, name):
 
 def test_full_size_vit_from_meta_has_timm_init_statistics():
     """ViT-B/16 at full size, never initialised on CPU before `init_weights()`."""
-    model = archgraph.build(ROOT / "specs" / "vit_b16.arch", device="meta")
+    model = archgraph.build(ROOT / "specs" / "vit.arch", device="meta")
     model.to_empty(device="cpu")
     torch.manual_seed(0)
     model.init_weights()

@@ -60,7 +60,7 @@ def test_bf16_weights_compute_in_bf16_close_to_fp32(spec, name):
 def test_built_in_bf16_holds_only_bf16():
     from tests.conftest import ROOT
 
-    model, x = tiny(ROOT / "specs" / "vit_b16.arch", "vit_b16", dtype=torch.bfloat16)
+    model, x = tiny(ROOT / "specs" / "vit.arch", "vit_b16", dtype=torch.bfloat16)
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     with torch.no_grad():
         assert model(x).dtype == torch.bfloat16

@@ -46,7 +46,7 @@ def test_verify_passes_on_every_spec_at_a_reduced_size(spec, capsys):
 
 
 def test_verify_names_the_cpu_sdpa_gap_it_works_around(capsys):
-    assert main(["verify", "specs/vit_ti16.arch", *SMALL]) == 0
+    assert main(["verify", "specs/vit.arch", *SMALL]) == 0
     out = capsys.readouterr().out
     assert "FLOPs per module" in out and "parameters per module" in out
     # torch 2.13 and 2.14 count CPU SDPA as 0; a torch with the upstream fix needs no workaround
@@ -54,7 +54,7 @@ def test_verify_names_the_cpu_sdpa_gap_it_works_around(capsys):
 
 
 def _broken(tmp_path, old: str, new: str):
-    source = archgraph.generate_source("specs/vit_ti16.arch", depth=2, embed_dim=64, num_heads=2, img_size=32,
+    source = archgraph.generate_source("specs/vit.arch", depth=2, embed_dim=64, num_heads=2, img_size=32,
                                        num_classes=10)  # fmt: skip
     assert source.count(old) == 1
     path = tmp_path / "broken.py"
@@ -65,7 +65,7 @@ def _broken(tmp_path, old: str, new: str):
 def test_verify_fails_on_a_module_whose_mlp_width_was_changed(tmp_path, capsys):
     path = _broken(tmp_path, "Mlp(dim * mlp_ratio, dim, drop=proj_drop, **dd)",
                    "Mlp(dim * mlp_ratio - 6, dim, drop=proj_drop, **dd)")  # fmt: skip
-    code = main(["verify", "specs/vit_ti16.arch", *SMALL, "--module", str(path)])
+    code = main(["verify", "specs/vit.arch", *SMALL, "--module", str(path)])
     captured = capsys.readouterr()
     assert code == 1
     assert "MISMATCH  parameters: spec" in captured.out
@@ -76,27 +76,27 @@ def test_verify_fails_on_a_module_whose_mlp_width_was_changed(tmp_path, capsys):
 
 def test_verify_fails_on_a_module_that_does_not_run(tmp_path, capsys):
     path = _broken(tmp_path, "self.fc2 = nn.Linear(hidden, dim, **dd)", "self.fc2 = nn.Linear(hidden - 1, dim, **dd)")
-    assert main(["verify", "specs/vit_ti16.arch", *SMALL, "--module", str(path)]) == 1
+    assert main(["verify", "specs/vit.arch", *SMALL, "--module", str(path)]) == 1
     out = capsys.readouterr().out
     assert "MISMATCH  forward failed: RuntimeError" in out
 
 
 def test_verify_on_meta_checks_a_full_size_vit_g_without_allocating():
-    graph = archgraph.load_graph("specs/vit_bigg14.arch")
-    result = verify(graph, archgraph.generate_source("specs/vit_bigg14.arch"), device="meta", batch=1)
+    graph = archgraph.load_graph("specs/vit.arch")
+    result = verify(graph, archgraph.generate_source("specs/vit.arch"), device="meta", batch=1)
     assert result.ok, result.render()
 
 
 def test_small_overrides_keep_a_fractional_mlp_width_whole():
-    graph = archgraph.load_graph("specs/vit_g14.arch")
+    graph = archgraph.load_graph("specs/vit.arch")
     small = small_overrides(graph)
     assert small["embed_dim"] == 88  # 88 * 48/11 = 384
-    _, reduced = verify_graph("specs/vit_g14.arch", "vit_g14", {}, small=True)
+    _, reduced = verify_graph("specs/vit.arch", "vit_g14", {}, small=True)
     assert reduced.nodes and reduced.params["embed_dim"] == 88
 
 
-@pytest.mark.parametrize("spec", ["specs/vit_b16.arch", "specs/deit_b16.arch", "specs/mixer_b16.arch",
-                                  "specs/resmlp_12.arch", "specs/vit_r26_s32.arch", "specs/vit_r50_b16.arch"])  # fmt: skip
+@pytest.mark.parametrize("spec", ["specs/vit.arch", "specs/deit.arch", "specs/mixer.arch",
+                                  "specs/resmlp.arch", "specs/vit_hybrid.arch", "specs/vit_hybrid.arch"])  # fmt: skip
 def test_training_memory_equals_what_autograd_saves(spec):
     """Every storage saved for backward (torch.autograd.graph.saved_tensors_hooks), parameters excluded;
     the hybrids add standardised weights, their statistics, GroupNorm's and the "same" padded copies."""
@@ -151,10 +151,10 @@ class _LiveBytes:
         return Mode()
 
 
-@pytest.mark.parametrize(("spec", "model"), [("specs/vit_b16.arch", None), ("specs/deit_b16.arch", "deit_b16_distilled"),
-                                             ("specs/mixer_b16.arch", None), ("specs/resmlp_12.arch", None),
-                                             ("specs/ff_tiny.arch", None), ("specs/vit_early_conv.arch", "vit_c_1gf"),
-                                             ("specs/setr_pup.arch", "setr_pup_base")])  # fmt: skip
+@pytest.mark.parametrize(("spec", "model"), [("specs/vit.arch", None), ("specs/deit.arch", "deit_b16_distilled"),
+                                             ("specs/mixer.arch", None), ("specs/resmlp.arch", None),
+                                             ("specs/ff_only.arch", None), ("specs/vit_early_conv.arch", "vit_c_1gf"),
+                                             ("specs/setr.arch", "setr_pup_base")])  # fmt: skip
 def test_inference_peak_equals_the_live_tensors_of_a_forward_pass(spec, model):
     from archgraph.memory import inference_peak
 

@@ -17,7 +17,7 @@ from archgraph.cli import main  # noqa: E402
 
 SMALL = {"depth": 2, "embed_dim": 64, "num_heads": 2, "img_size": 32, "num_classes": 10}
 SET = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
-SPEC = "specs/vit_ti16.arch"
+SPEC = "specs/vit.arch"
 
 
 @pytest.fixture(scope="module")
