@@ -143,7 +143,7 @@ def _mixer(resmlp: bool, **knobs):
     return MlpMixer(patch_size=16, num_blocks=2, embed_dim=768, img_size=64, **knobs)
 
 
-@pytest.mark.parametrize(("spec", "name"), [("mixer_b16.arch", "mixer_b16"), ("resmlp_12.arch", "resmlp_12")])
+@pytest.mark.parametrize(("spec", "name"), [("mixer.arch", "mixer_b16"), ("resmlp.arch", "resmlp_12")])
 def test_mixer_and_resmlp_knobs_equal_timms_in_training_and_eval(spec, name):
     """timm's MlpMixer: proj_drop_rate in every MLP, drop_path_rate the same in every block (no decay
     rule); at the same seed a training forward equals timm's, and eval equals the knobs off."""

@@ -19,7 +19,10 @@ from tests.conftest import ROOT  # noqa: E402
 from tests.torch.tiny import IDS, representatives, tiny  # noqa: E402
 
 ONNX_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
-CI = [(ROOT / "specs" / f"{name}.arch", name) for name in ("vit_b16", "mixer_b16", "vit_r50_b16")]
+CI = [
+    (ROOT / "specs" / spec, name)
+    for spec, name in (("vit.arch", "vit_b16"), ("mixer.arch", "mixer_b16"), ("vit_hybrid.arch", "vit_r50_b16"))
+]
 CI_IDS = [name for _, name in CI]
 
 
@@ -107,7 +110,7 @@ def test_vit_compiles_with_inductor():
     import sys
 
     code = "from tests.torch.test_compile_export import ROOT, compiles_with_inductor\n"
-    code += "compiles_with_inductor(ROOT / 'specs' / 'vit_b16.arch', 'vit_b16')\n"
+    code += "compiles_with_inductor(ROOT / 'specs' / 'vit.arch', 'vit_b16')\n"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
 

@@ -54,7 +54,7 @@ def test_verify_names_the_cpu_sdpa_gap_it_works_around(capsys):
 
 
 def _broken(tmp_path, old: str, new: str):
-    source = archgraph.generate_source("specs/vit.arch", depth=2, embed_dim=64, num_heads=2, img_size=32,
+    source = archgraph.generate_source("specs/vit.arch", "vit_ti16", depth=2, embed_dim=64, num_heads=2, img_size=32,
                                        num_classes=10)  # fmt: skip
     assert source.count(old) == 1
     path = tmp_path / "broken.py"
@@ -63,9 +63,9 @@ def _broken(tmp_path, old: str, new: str):
 
 
 def test_verify_fails_on_a_module_whose_mlp_width_was_changed(tmp_path, capsys):
-    path = _broken(tmp_path, "Mlp(dim * mlp_ratio, dim, drop=proj_drop, **dd)",
-                   "Mlp(dim * mlp_ratio - 6, dim, drop=proj_drop, **dd)")  # fmt: skip
-    code = main(["verify", "specs/vit.arch", *SMALL, "--module", str(path)])
+    path = _broken(tmp_path, "Mlp(int(dim * mlp_ratio), dim, drop=proj_drop, **dd)",
+                   "Mlp(int(dim * mlp_ratio) - 6, dim, drop=proj_drop, **dd)")  # fmt: skip
+    code = main(["verify", "specs/vit.arch", "--model", "vit_ti16", *SMALL, "--module", str(path)])
     captured = capsys.readouterr()
     assert code == 1
     assert "MISMATCH  parameters: spec" in captured.out
@@ -76,34 +76,35 @@ def test_verify_fails_on_a_module_whose_mlp_width_was_changed(tmp_path, capsys):
 
 def test_verify_fails_on_a_module_that_does_not_run(tmp_path, capsys):
     path = _broken(tmp_path, "self.fc2 = nn.Linear(hidden, dim, **dd)", "self.fc2 = nn.Linear(hidden - 1, dim, **dd)")
-    assert main(["verify", "specs/vit.arch", *SMALL, "--module", str(path)]) == 1
+    assert main(["verify", "specs/vit.arch", "--model", "vit_ti16", *SMALL, "--module", str(path)]) == 1
     out = capsys.readouterr().out
     assert "MISMATCH  forward failed: RuntimeError" in out
 
 
 def test_verify_on_meta_checks_a_full_size_vit_g_without_allocating():
-    graph = archgraph.load_graph("specs/vit.arch")
-    result = verify(graph, archgraph.generate_source("specs/vit.arch"), device="meta", batch=1)
+    graph = archgraph.load_graph("specs/vit.arch", "vit_bigg14")
+    result = verify(graph, archgraph.generate_source(graph), device="meta", batch=1)
     assert result.ok, result.render()
 
 
 def test_small_overrides_keep_a_fractional_mlp_width_whole():
-    graph = archgraph.load_graph("specs/vit.arch")
+    graph = archgraph.load_graph("specs/vit.arch", "vit_g14")
     small = small_overrides(graph)
     assert small["embed_dim"] == 88  # 88 * 48/11 = 384
     _, reduced = verify_graph("specs/vit.arch", "vit_g14", {}, small=True)
     assert reduced.nodes and reduced.params["embed_dim"] == 88
 
 
-@pytest.mark.parametrize("spec", ["specs/vit.arch", "specs/deit.arch", "specs/mixer.arch",
-                                  "specs/resmlp.arch", "specs/vit_hybrid.arch", "specs/vit_hybrid.arch"])  # fmt: skip
-def test_training_memory_equals_what_autograd_saves(spec):
+@pytest.mark.parametrize(("spec", "name"), [("specs/vit.arch", None), ("specs/deit.arch", None), ("specs/mixer.arch", None),
+                                             ("specs/resmlp.arch", None), ("specs/vit_hybrid.arch", "vit_r26_s32"),
+                                             ("specs/vit_hybrid.arch", "vit_r50_b16")])  # fmt: skip
+def test_training_memory_equals_what_autograd_saves(spec, name):
     """Every storage saved for backward (torch.autograd.graph.saved_tensors_hooks), parameters excluded;
     the hybrids add standardised weights, their statistics, GroupNorm's and the "same" padded copies."""
     small = {"img_size": 64, "depth": 2, "embed_dim": 64}
-    small.update({"num_heads": 2} if "num_heads" in archgraph.load_graph(spec).params else {})
-    graph = archgraph.load_graph(spec, **small)
-    model = archgraph.build(spec, **small).train()
+    small.update({"num_heads": 2} if "num_heads" in archgraph.load_graph(spec, name).params else {})
+    graph = archgraph.load_graph(spec, name, **small)
+    model = archgraph.build(spec, name, **small).train()
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
 
@@ -153,7 +154,7 @@ class _LiveBytes:
 
 @pytest.mark.parametrize(("spec", "model"), [("specs/vit.arch", None), ("specs/deit.arch", "deit_b16_distilled"),
                                              ("specs/mixer.arch", None), ("specs/resmlp.arch", None),
-                                             ("specs/ff_only.arch", None), ("specs/vit_early_conv.arch", "vit_c_1gf"),
+                                             ("specs/ff_only.arch", "ff_tiny"), ("specs/vit_early_conv.arch", "vit_c_1gf"),
                                              ("specs/setr.arch", "setr_pup_base")])  # fmt: skip
 def test_inference_peak_equals_the_live_tensors_of_a_forward_pass(spec, model):
     from archgraph.memory import inference_peak

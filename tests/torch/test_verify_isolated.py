@@ -18,16 +18,17 @@ from archgraph.cli import main  # noqa: E402
 SMALL = {"depth": 2, "embed_dim": 64, "num_heads": 2, "img_size": 32, "num_classes": 10}
 SET = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
 SPEC = "specs/vit.arch"
+MODEL = ["--model", "vit_ti16"]
 
 
 @pytest.fixture(scope="module")
 def source() -> str:
-    return archgraph.generate_source(SPEC, **SMALL)
+    return archgraph.generate_source(SPEC, "vit_ti16", **SMALL)
 
 
 def _verify(capsys, path) -> tuple[int, str, str]:
     capsys.readouterr()
-    code = main(["verify", SPEC, *SET, "--module", str(path)])
+    code = main(["verify", SPEC, *MODEL, *SET, "--module", str(path)])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -74,7 +75,7 @@ def test_a_module_that_is_not_a_python_file_is_a_usage_error(what, tmp_path, cap
     elif what == "not UTF-8":
         path.write_bytes(b"x = '\xff'\n")
     with pytest.raises(SystemExit) as exit_:
-        main(["verify", SPEC, *SET, "--module", str(path)])
+        main(["verify", SPEC, *MODEL, *SET, "--module", str(path)])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"--module {path}" in err and "Traceback" not in err
 
