@@ -6,10 +6,13 @@ import ast
 
 import pytest
 
+from archgraph.check import check
 from archgraph.codegen import generate
 from archgraph.codegen.forward import Stmt
 from archgraph.codegen.names import Namespace, camel, sanitize
 from archgraph.codegen.view import _arguments
+from archgraph.loader import load
+from archgraph.lower import lower
 from tests.test_language import LIB, compile_text
 
 
@@ -291,3 +294,50 @@ def test_a_flag_an_integer_parameter_sets_fits_as_the_specs_condition():
     assert fitter.formula((True, False, False, False), True) == "i == 0"
     assert fitter.formula((False, True, True, True), True) == "i > 0"
     assert fitter.formula((True, False, True, False), True) is None
+
+
+def test_a_family_is_one_class_named_after_the_definition_it_varies(tmp_path):
+    """Models that vary one definition (`model m_small = m(width = 8)`) are one class named after it,
+    every model an entry function, as timm's `VisionTransformer` and `vit_base_patch16_224()`; a
+    second class set apart by a flag its models turn on is named by the flag (DeiT's `VitDistilled`)."""
+    from archgraph.codegen import generate_file
+
+    text = (
+        "block b(x: [B, C]) { return x + gelu(fc: linear(x, C)) }\n"
+        "model m(width = 16, depth = 2, extra = false) { input x: [B, 4]\n"
+        "    x = blocks: repeat depth b(stem: linear(x, width))\n"
+        "    if extra { x = gelu(post: linear(x, width)) }\n"
+        "    return head: linear(x, 2) }\n"
+        'model m_small = m(width = 8) "small"\n'
+        'model m_large = m(width = 32, depth = 3) "large"\n'
+        'model m_small_extra = m_small(extra = true) "small, extra"\n'
+        'model m_large_extra = m_large(extra = true) "large, extra"\n'
+    )
+    path = tmp_path / "family.arch"
+    path.write_text(text)
+    program = load(path)
+    check(program)
+    graphs = [lower(program, name, {}) for name in program.models if name != "m"]  # the four that vary `m`
+    tree = ast.parse(generate_file(graphs, "family.arch"))
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    entries = {n.name: n.returns.id for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert classes == ["B", "M", "MExtra"], classes
+    assert entries == {"m_small": "M", "m_large": "M", "m_small_extra": "MExtra", "m_large_extra": "MExtra"}
+
+
+@pytest.mark.parametrize(
+    ("values", "formula"),
+    [
+        ((512**0.5, 1024**0.5), "d_model ** 0.5"),  # the Transformer's embedding scale, sqrt(d_model)
+        ((512**-0.5, 1024**-0.5), "d_model ** -0.5"),  # its embedding's init std
+        ((48**-0.5, 96**-0.5), "(dim // num_heads) ** -0.5"),  # an attention head's scale (CaiT)
+    ],
+)
+def test_square_roots_of_sizes_fit_as_formulas(values, formula):
+    """A width's square root is a formula of the sizes, not a magic float, so models that differ in
+    width share a class (CaiT's ten variants one class; the Transformer base and big one)."""
+    from archgraph.codegen.fit import Fitter
+
+    envs = [{"d_model": 512, "dim": 192, "num_heads": 4}, {"d_model": 1024, "dim": 384, "num_heads": 4}]
+    fitter = Fitter(envs, ["d_model", "dim", "num_heads"])
+    assert fitter.formula(values, True) == formula
