@@ -85,7 +85,7 @@ def test_missing_file_is_a_spec_error(capsys):
     assert code == 1 and "does not exist" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", [["check", VIT], ["report", VIT], ["compile", VIT, "-o", "{tmp}"]])
+@pytest.mark.parametrize("command", [["check", VIT], ["report", VIT], ["compile", "specs/ff_only.arch", "-o", "{tmp}"]])
 def test_check_report_compile_do_not_import_torch(command, tmp_path):
     if importlib.util.find_spec("torch") is None:  # installed, not imported: this process stays torch-free
         pytest.skip("without torch installed the check could not fail")
@@ -101,7 +101,7 @@ def test_compile_writes_nothing_when_one_spec_fails(tmp_path, capsys):
     bad = tmp_path / "bad.arch"
     bad.write_text('import "x.arch"\n')
     out = tmp_path / "out"
-    code, _, err = run(capsys, "compile", VIT, str(bad), "-o", str(out))
+    code, _, err = run(capsys, "compile", "specs/ff_only.arch", str(bad), "-o", str(out))
     assert code == 1 and "import error" in err
     assert not out.exists()
 
