@@ -17,6 +17,7 @@ import ast
 import copy
 import textwrap
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from archgraph.codegen.classes import Result, Written, _layers, _variant
 from archgraph.codegen.fit import scalars
@@ -192,13 +193,23 @@ def entry_source(model: Model, doc: str) -> str:
     """`def name(**kwargs) -> Class:` calling the class with the model's other defaults."""
     lines = [f"def {sanitize(model.name)}(**kwargs) -> {model.cls}:", *_docstring(doc)]
     if model.arguments:
-        call = ast.Call(ast.Name("dict"), [], [ast.keyword(k, ast.Constant(v)) for k, v in model.arguments.items()])
+        call = ast.Call(ast.Name("dict"), [], [ast.keyword(k, _literal(v)) for k, v in model.arguments.items()])
         line = f"    model_args = {ast.unparse(call)}"
         lines += _wrap(line) if len(line) > WIDTH else [line]
         lines.append(f"    return {model.cls}(**dict(model_args, **kwargs))")
     else:
         lines.append(f"    return {model.cls}(**kwargs)")
     return "\n".join(lines)
+
+
+def _literal(value) -> ast.expr:
+    """`value` as code: a float that is a fraction with a small denominator and no short decimal as
+    that fraction (`mlp_ratio=48 / 11`, as timm writes ViT-g's), else its literal."""
+    if type(value) is float and len(repr(value)) > 10:
+        fraction = Fraction(value).limit_denominator(1000)
+        if fraction.denominator > 1 and fraction.numerator / fraction.denominator == value:
+            return ast.BinOp(ast.Constant(fraction.numerator), ast.Div(), ast.Constant(fraction.denominator))
+    return ast.Constant(value)
 
 
 def _docstring(doc: str) -> list[str]:

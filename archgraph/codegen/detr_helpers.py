@@ -39,7 +39,7 @@ DETR_HELPERS = {
 
     def __init__(
         self, h: int, w: int, dim: int, temperature: float = 10000.0, normalize: bool = True,
-        scale: float = 6.283185307179586, *, device=None, dtype=None,
+        scale: float = 2 * torch.pi, *, device=None, dtype=None,
     ) -> None:
         super().__init__()
         self.size, self.temperature = (h, w), temperature

@@ -67,7 +67,8 @@ def _sine_2d_infer(ins, a):
 
 def _sine_2d_module(a) -> str:
     h, w = a.types[0].dims[2:]
-    return f"SinePosition2d({h}, {w}, {a['dim']}, {a['temperature']}, {a['normalize']}, {a['scale']}, **dd)"
+    scale = "2 * torch.pi" if a.value("scale") == 2 * math.pi else a["scale"]  # DETR's, as its code writes it
+    return f"SinePosition2d({h}, {w}, {a['dim']}, {a['temperature']}, {a['normalize']}, {scale}, **dd)"
 
 
 register(OpDef(
@@ -84,7 +85,7 @@ register(OpDef(
     formulas={"shape": "[B, C, H, W] -> [1, H*W, dim]", "params": "0", "flops": "0"},
     fvcore=uncounted,
     memory=Memory("nothing", "a constant: its gradient is not taken"),
-    notes="For each of y (rows) and x (columns): the position p = 1..H (1..W), with `normalize` p / (H + 1e-6) * scale; then with F = D / 2 features and t = temperature ** (2 * (i // 2) / F), feature 2i is sin(p / t) and 2i + 1 cos(p / t). The y features come first, then x; tokens are row-major, as `to_tokens` orders them (DETR's models/position_encoding.py PositionEmbeddingSine, HF's DetrSinePositionEmbedding, with an all-ones pixel mask). Only the feature map's size is read (`like`), at build time: 0 parameters, registered with `persistent=False` (HF's state_dict has no such key; `init_weights` recomputes it, so a model built on `meta` gets it after `to_empty()`), listed under the memory report's buffers. Generated code: a `SinePosition2d` helper class (buffer `pe`); `self.position_embedding = SinePosition2d(25, 38, 256, 10000.0, True, 6.283185307179586, **dd)`, read as `self.position_embedding()`.",
+    notes="For each of y (rows) and x (columns): the position p = 1..H (1..W), with `normalize` p / (H + 1e-6) * scale; then with F = D / 2 features and t = temperature ** (2 * (i // 2) / F), feature 2i is sin(p / t) and 2i + 1 cos(p / t). The y features come first, then x; tokens are row-major, as `to_tokens` orders them (DETR's models/position_encoding.py PositionEmbeddingSine, HF's DetrSinePositionEmbedding, with an all-ones pixel mask). Only the feature map's size is read (`like`), at build time: 0 parameters, registered with `persistent=False` (HF's state_dict has no such key; `init_weights` recomputes it, so a model built on `meta` gets it after `to_empty()`), listed under the memory report's buffers. Generated code: a `SinePosition2d` helper class (buffer `pe`); `self.position_embedding = SinePosition2d(25, 38, 256, 10000.0, True, 2 * torch.pi, **dd)`, read as `self.position_embedding()`.",
     example="pos = position_embedding: sine_position_2d(f, d_model)",
 ))  # fmt: skip
 

@@ -60,7 +60,7 @@ def _wn_module(a) -> str:
 def _wn_init(a) -> list[str]:
     """v as nn.Linear initialises its weight (DINO leaves it so), g = 1 (DINO fills it), frozen with fixed_gain."""
     weight = f"{a.target}.parametrizations.weight"
-    lines = [f"nn.init.kaiming_uniform_({weight}.original1, a={5**0.5!r})", f"nn.init.ones_({weight}.original0)"]
+    lines = [f"nn.init.kaiming_uniform_({weight}.original1, a=5 ** 0.5)", f"nn.init.ones_({weight}.original0)"]
     if a.value("fixed_gain"):
         lines.append(f"{weight}.original0.requires_grad_(False)  # DINO's norm_last_layer: the gain stays 1")
     return lines
