@@ -131,10 +131,8 @@ def named_by_definitions(merged: Merged, graphs: list[Graph]) -> Merged:
         merged.models = {new if k == cls else k: v for k, v in merged.models.items()}
         for m in entries:
             m.cls = new
-            if m.arguments is None:
+            if m.arguments is None:  # the class's own model: now an entry function written after it
                 m.arguments, m.with_class = {}, True
-        for other in merged.entries:
-            other.cls = new if other.cls == cls else other.cls
     return merged
 
 
