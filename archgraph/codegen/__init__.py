@@ -128,11 +128,14 @@ def _file_classes(graphs: list[Graph]) -> Merged:
     if len(graphs) > 1:
         lowered, allowed, alone = list(graphs), {}, []
         views = Views()  # the scopes rendered while fitting each model, looked up again when fitting all
+        fits: list[tuple[list[Graph], set[str]]] = []  # each model's lowerings (itself first) and arguments
         for graph in graphs:
-            others, names, result = _fitting(graph, views)
-            lowered += others[1:]
+            refit = _refitting(graph, fits, views)
+            others, names, result = refit or _fitting(graph, views)
+            lowered += [] if refit else others[1:]
             allowed[graph.name] = names
             alone.append(result)
+            fits.append((others, names))
         merged = merge([g.name for g in graphs], alone)
         frozen = frozenset(n for g in graphs for n, v in g.params.items() if _listed(v) and n not in allowed[g.name])
         token = FROZEN.set(frozen)  # a list one model may not take is fixed in them all
@@ -166,6 +169,34 @@ def _classes(graph: Graph) -> Result:
     return _fitting(graph)[2]
 
 
+def _refitting(graph: Graph, fits: list, views: Views) -> tuple[list[Graph], set[str], Result] | None:
+    """`_fitting`'s answer for a model that differs from one fitted before only in parameters that one
+    keeps as arguments (`vit_b16_384` is `vit_b16` at another `img_size`): fitted on that model's
+    lowerings, with the same arguments, in one build instead of its own trials. None when no model
+    fitted before is such, or the classes differ from the model's own (then it is tried itself)."""
+    for others, names in fits:
+        base = others[0]
+        if base.program is not graph.program or set(base.params) != set(graph.params):
+            continue
+        if any(not _same_value(graph.params[p], v) and p not in names for p, v in base.params.items()):
+            continue
+        shape = _names(build([graph], set(), views, write=False))
+        try:
+            found = _final(graph, [graph, *others], names, shape, views)
+        except UnfittedError:  # a lowering of the other model lacks one of this model's blocks
+            return None
+        if _names(found)[:-1] != shape[:-1]:
+            return None
+        model = found.classes[-1]  # named after what the two models vary: this file's model keeps its own name
+        model.signature.name = model.tree.name = shape[-1]
+        return [graph, *others], names, found
+    return None
+
+
+def _same_value(a, b) -> bool:
+    return type(a) is type(b) and a == b
+
+
 def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set[str], Result]:
     """The classes of `graph`, fitted on the model lowered again with each numeric parameter
     changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
@@ -178,17 +209,25 @@ def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set
     views = views or Views()  # each scope's class rendered once across the builds below
     trials = _Trials(graph, _names(build([graph], set(), views, write=False)), {*numeric, *lists}, views)
     graphs, allowed = trials.kept([*numeric, *lists], set(lists))
+    return graphs, allowed, _final(graph, graphs, allowed, trials.shape, views)
+
+
+def _final(graph: Graph, graphs: list[Graph], allowed: set[str], shape: list[str], views: Views) -> Result:
+    """The classes of `graph` fitted over `graphs` (it first) with the arguments `allowed` (`shape`:
+    the names of its classes built alone); a list not allowed is fixed (`loops.FROZEN`)."""
+    numeric = [n for n, v in graph.params.items() if _varied(v)] if graph.program is not None else []
+    lists = [n for n, v in graph.params.items() if _listed(v)] if graph.program is not None else []
     frozen = frozenset(lists) - allowed  # lists no change of which keeps the classes: their values fixed
     if frozen:
         views = Views()  # the classes rendered again, those lists as literals (`loops.FROZEN`)
     token = FROZEN.set(frozen)
     try:
         if not allowed - set(lists):
-            return graphs, allowed, build(graphs, allowed, views)
+            return build(graphs, allowed, views)
         # the classes of `graphs` fitted with every numeric name, unless fewer give the same classes
-        if allowed != {*numeric, *lists} and _names(result := build(graphs, allowed, views)) == trials.shape:
-            return graphs, allowed, result
-        return graphs, allowed, build(graphs, {*numeric, *allowed}, views)
+        if allowed != {*numeric, *lists} and _names(result := build(graphs, allowed, views)) == shape:
+            return result
+        return build(graphs, {*numeric, *allowed}, views)
     finally:
         FROZEN.reset(token)
 
