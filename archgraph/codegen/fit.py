@@ -213,12 +213,13 @@ class Fitter:
 
     def _pair_exprs(self, a: str, va: Vector, b: str, vb: Vector, values: Vector):
         pairs = list(zip(va, vb, strict=True))
-        if a <= b and _same(tuple(x * y for x, y in pairs), values):
+        (x0, y0), v0 = pairs[0], values[0]  # each form tried on the first instance before all of them
+        if a <= b and x0 * y0 == v0 and _same(tuple(x * y for x, y in pairs), values):
             yield f"{a} * {b}"
-        if a <= b and _same(tuple(int(x * y) for x, y in pairs), values) and any(
+        if a <= b and int(x0 * y0) == v0 and _same(tuple(int(x * y) for x, y in pairs), values) and any(
                 type(x * y) is float for x, y in pairs):  # fmt: skip
             yield f"int({a} * {b})"
-        if a != b:
+        if a != b and _div(x0, y0) is not None:
             quotients = tuple(_div(x, y) for x, y in pairs)
             if None not in quotients:
                 if _same(quotients, values):
