@@ -341,3 +341,17 @@ def test_square_roots_of_sizes_fit_as_formulas(values, formula):
     envs = [{"d_model": 512, "dim": 192, "num_heads": 4}, {"d_model": 1024, "dim": 384, "num_heads": 4}]
     fitter = Fitter(envs, ["d_model", "dim", "num_heads"])
     assert fitter.formula(values, True) == formula
+
+
+def test_a_lifted_size_is_named_after_the_parameter_it_fills(tmp_path):
+    """A stage's per-stage sizes, lifted into arguments (`lift.py`), take the names of the block
+    parameters they are passed to and `depth` for a repeat's count, not `size`, `size_1`."""
+    text = (
+        "block blk(x: [B, C], mult: int) { return x + fc2: linear(gelu(fc1: linear(x, C * mult)), C) }\n"
+        "model m(depths = [1, 2, 3], mults = [2, 4, 3]) { input x: [B, 8]\n"
+        "    stages: repeat 3 as i { x = blocks: repeat (depths[i]) blk(x, mults[i]) }\n"
+        "    return head: linear(x, 2) }"
+    )
+    code = source(tmp_path, text)
+    assert "nn.Sequential(*[Blk(mult, 8, **dd) for _ in range(depth)])" in code
+    assert "Stages(mults[i], depths[i], grad_checkpointing=grad_checkpointing, **dd)" in code

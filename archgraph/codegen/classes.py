@@ -78,6 +78,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
     model_names = {n: names.create(camel(n)) for n in dict.fromkeys(g.name for g in graphs)}
     written: list[Written] = []
     defaults = dict(_LAYER_DEFAULTS)
+    callees: dict[str, tuple[str, ...]] = {}  # each class written so far -> its parameters (to name lifted ones)
     for key, members in groups.items():
         is_model = key == ""
         instances = _instances(fvs, members, views)
@@ -86,7 +87,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
         for part in _partition(instances):
             order = _model_order(graphs, part, allowed) if is_model else _order(members)
-            for fitted in _fitted(views, part, order, lift=not is_model):
+            for fitted in _fitted(views, part, order, lift=not is_model, callees=callees):
                 layers = fitted.members[0].layers
                 if is_model:  # named after its first model, or the definition its models vary
                     name = model_name(graphs, fitted, model_names, names)
@@ -103,6 +104,7 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
                     _drop_defaults(tree, defaults)
                 written.append(Written(tree, sig, fitted.members[0].doc))
                 defaults[name] = sig.defaults
+                callees[name] = tuple(sig.params)
     found = [h for fv in fvs for h in fv.helpers]
     found = sorted(set(found), key=found.index)
     helpers = used_helpers(found, [w.tree for w in written]) if write else found
@@ -283,7 +285,7 @@ class _Fitted:
     lifter: Lifter | None = None
 
 
-def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
+def _fit(part: _Part, order: list[str], lift: bool = False, callees: tuple = ()) -> list[_Fitted]:
     """Formulas for the literals that differ between the part's instances; with `lift` (a block,
     not a model) a literal no formula gives becomes an argument of its own (`lift.py`), else the
     instances are split off by the values they disagree on."""
@@ -293,7 +295,7 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
     read = _names_read(members[0].source)
     lists = tuple(n for n in order if is_list(members[0].env.get(n)) and n in read)
     fitter = Fitter(envs, order, lists)
-    lifter = Lifter(members) if lift else None
+    lifter = Lifter(members, callees) if lift else None
     formulas: dict[int, str] = {}
     for k in range(len(members[0].values)):
         values = tuple(m.values[k] for m in members)
@@ -302,7 +304,7 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
         if expr is None and varying and lifter is not None:
             expr = lifter.lift(fitter, k, values)
         if expr is None and varying:
-            return [f for sub in _split(members, k) for f in _fit(sub, order, lift)]
+            return [f for sub in _split(members, k) for f in _fit(sub, order, lift, callees)]
         if expr is not None:
             formulas[k] = expr
     known = [*fitter.names, *(lifter.lifted if lifter else [])]
@@ -312,13 +314,15 @@ def _fit(part: _Part, order: list[str], lift: bool = False) -> list[_Fitted]:
     return [_Fitted(formulas, params, attributes, members, lifter)]
 
 
-def _fitted(views: Views, part: _Part, order: list[str], lift: bool) -> list[_Fitted]:
+def _fitted(views: Views, part: _Part, order: list[str], lift: bool, callees: dict | None = None) -> list[_Fitted]:
     """`_fit(part, order, lift)`, found once for instances of the same sources, parameter values and
     literals (a block the size a build varies leaves alone), each member taking its lifted arguments."""
     members = part.members
-    key = (tuple((m.source, tuple(m.env.items()), tuple(m.values)) for m in members), tuple(order), lift)
+    source = members[0].source  # the parameters of the classes it calls name what it lifts (`lift.py`)
+    called = tuple((n, p) for n, p in sorted((callees or {}).items()) if f"{n}(" in source) if lift else ()
+    key = (tuple((m.source, tuple(m.env.items()), tuple(m.values)) for m in members), tuple(order), lift, called)
     if key not in views.fits:
-        found = _fit(part, order, lift)
+        found = _fit(part, order, lift, called)
         where = {id(m): i for i, m in enumerate(members)}
         views.fits[key] = [(f, [where[id(m)] for m in f.members],
                             [{n: m.env[n] for n in f.lifter.lifted} if f.lifter else {} for m in f.members])

@@ -26,9 +26,10 @@ _POSITIONAL = {"nn.Conv2d": _CONV, "StdConv2d": _CONV, "StdConv2dSame": _CONV, "
 class Lifter:
     """Lifts the literals of one part's instances (`members`, each with `.env` and `.source`)."""
 
-    def __init__(self, members: list) -> None:
+    def __init__(self, members: list, callees: tuple = ()) -> None:
+        """`callees`: (class name, its parameters) of the generated classes the part calls."""
         self.members = members
-        self.places = _places(members[0].source)
+        self.places = _places(members[0].source, callees)
         self.lifted: list[str] = []
 
     def lift(self, fitter, k: int, values: tuple) -> str | None:
@@ -57,11 +58,14 @@ class Lifter:
 
 
 @cache
-def _places(source: str) -> dict[int, str]:
-    """Literal (by its index in `classes._literals` order) -> `<attribute>_<parameter>` for the layer
-    arguments of the `__init__` of the class `source`."""
+def _places(source: str, callees: tuple = ()) -> dict[int, str]:
+    """Literal (by its index in `classes._literals` order) -> its name in the `__init__` of the class
+    `source`: `<attribute>_<parameter>` for a layer's argument (`conv_out_channels`), the parameter's
+    own name for an argument of a generated class in `callees` (`num_heads` of `PvtV2Block(...)`),
+    `depth` for a repeat's count (`range(3)`)."""
     from archgraph.codegen.classes import _literals
 
+    params = dict(callees)
     tree = ast.parse(source).body[0]
     out: dict[int, str] = {}
     for fn in tree.body:
@@ -73,13 +77,17 @@ def _places(source: str) -> dict[int, str]:
             if not (isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)):
                 continue
             attr = _attribute(st.targets[0])
-            names = _POSITIONAL.get(ast.unparse(st.value.func), [])
-            for pos, a in enumerate(st.value.args):
-                if isinstance(a, ast.Constant):
-                    out[id(a)] = f"{attr}_{names[pos] if pos < len(names) else pos}"
-            for kw in st.value.keywords:
-                if isinstance(kw.value, ast.Constant) and kw.arg:
-                    out[id(kw.value)] = f"{attr}_{kw.arg}"
+            for call in (n for n in ast.walk(st.value) if isinstance(n, ast.Call)):
+                func = ast.unparse(call.func)
+                own = func in params or func == "range"  # a generated class's parameter names itself
+                names = params.get(func) or (["depth"] if func == "range" else _POSITIONAL.get(func, []))
+                for pos, a in enumerate(call.args):
+                    if isinstance(a, ast.Constant) and id(a) not in out:
+                        name = names[pos] if pos < len(names) else None
+                        out[id(a)] = name if own and name else f"{attr}_{name or pos}"
+                for kw in call.keywords:
+                    if isinstance(kw.value, ast.Constant) and kw.arg and id(kw.value) not in out:
+                        out[id(kw.value)] = kw.arg if own else f"{attr}_{kw.arg}"
     return {k: out[id(c)] for k, (_, c) in enumerate(_literals(tree)) if id(c) in out}
 
 
