@@ -19,9 +19,10 @@ import textwrap
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from archgraph.codegen.classes import Result, Written, _layers, _variant
+from archgraph.codegen.classes import Result, Written, _variant
 from archgraph.codegen.fit import scalars
 from archgraph.codegen.layout import WIDTH, _wrap, layout
+from archgraph.codegen.literals import layers
 from archgraph.codegen.loops import common_definition, definition_doc
 from archgraph.codegen.names import Namespace, camel, sanitize
 from archgraph.ir import Graph
@@ -147,9 +148,9 @@ def _keep(tree: ast.ClassDef, kept: dict[str, str], variants: dict, out: Merged)
         if kept[name] == dump:
             return name
     if base in variants:
-        tree.name = _variant(base, _layers(tree), [v for _, v in variants[base]])
+        tree.name = _variant(base, layers(tree), [v for _, v in variants[base]])
     tree.name = _unique(tree.name, kept)
-    variants.setdefault(base, []).append((tree.name, _layers(tree)))
+    variants.setdefault(base, []).append((tree.name, layers(tree)))
     kept[tree.name] = dump
     out.blocks.append(tree)
     return tree.name

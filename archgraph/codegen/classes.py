@@ -12,35 +12,20 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from archgraph import syntax as s
-from archgraph.codegen import optional
-from archgraph.codegen.fit import Fitter, expression, is_list, native
+from archgraph.codegen import optional, parts
+from archgraph.codegen.fit import expression, is_list, native
 from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.knobs import strip, used_helpers
-from archgraph.codegen.lift import Lifter
+from archgraph.codegen.literals import literals as literals_of
 from archgraph.codegen.loops import model_name
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
+from archgraph.codegen.parts import Fitted, Instance, Part
 from archgraph.codegen.view import ClassView, FileView, Signature
 from archgraph.ir import Graph, Scope
-
-_NUMERIC = (bool, int, float)
-
-
-@dataclass
-class Instance:
-    source: str
-    env: dict[str, Any]
-    checkpointing: bool
-    doc: str
-    shape: bytes  # the source with its literals blanked (`memo._blanked`)
-    methods: list[str]  # each literal's method, in `_literals` order
-    values: list[Any]  # each literal's value
-    layers: list[str]  # `_layers` of its tree
-    scopes: list[tuple[int, Scope]] = field(default_factory=list)  # (graph index, scope)
 
 
 @dataclass
@@ -85,9 +70,9 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
         if not is_model:
             instances = optional.merge(instances, _order(members), views)
         siblings: list[list[str]] = []  # the layers of the block's classes so far, before `_finish` adds attributes
-        for part in _partition(instances):
+        for part in parts.partition(instances):
             order = _model_order(graphs, part, allowed) if is_model else _order(members)
-            for fitted in _fitted(views, part, order, lift=not is_model, callees=callees):
+            for fitted in parts.fitted(views, part, order, lift=not is_model, callees=callees):
                 layers = fitted.members[0].layers
                 if is_model:  # named after its first model, or the definition its models vary
                     name = model_name(graphs, fitted, model_names, names)
@@ -137,12 +122,6 @@ def _variant(base: str, mine: list[str], siblings: list[list[str]]) -> str:
     extra = [a for a in mine if a not in first]
     missing = [a for a in first if a not in mine]
     return base + (camel(extra[0]) if extra else "No" + camel(missing[0]) if missing else "Variant")
-
-
-def _layers(tree: ast.ClassDef) -> list[str]:
-    init = next(fn for fn in tree.body if isinstance(fn, ast.FunctionDef) and fn.name == "__init__")
-    return [t.attr for st in init.body if isinstance(st, ast.Assign)
-            for t in st.targets if isinstance(t, ast.Attribute)]  # fmt: skip
 
 
 def _groups(graphs: list[Graph], fvs: list[FileView], views: Views, several: bool = False) -> dict[str, list]:
@@ -221,49 +200,7 @@ def _instances(fvs: list[FileView], members: list, views: Views) -> list[Instanc
     return list(seen.values())
 
 
-def _partition(instances: list[Instance]) -> list[_Part]:
-    """Instances grouped by the shape of their code (literals left out)."""
-    if len(instances) == 1:
-        return [_Part(instances)]
-    parts: dict[str, list[Instance]] = {}
-    for inst in instances:
-        parts.setdefault(inst.shape, []).append(inst)
-    return [_Part(p) for p in parts.values()]
-
-
-class _Part:
-    def __init__(self, members: list[Instance]) -> None:
-        self.members = members
-        self.scopes = [sc for m in members for sc in m.scopes]
-
-
-def _literals(tree: ast.ClassDef) -> list[tuple[str, ast.Constant]]:
-    """The numeric literals of each method, in a fixed order, with the method's name."""
-    found = []
-    for fn in tree.body:
-        if isinstance(fn, ast.FunctionDef):
-            for node in (n for st in fn.body for n in _walk(st)):
-                if isinstance(node, ast.Constant) and type(node.value) in _NUMERIC:
-                    found.append((fn.name, node))
-    return found
-
-
-def _walk(node: ast.AST) -> list[ast.AST]:
-    """`ast.walk(node)` as a list, in its order (breadth first, fields in order), without its generators."""
-    todo = [node]
-    i = 0
-    while i < len(todo):
-        for name in todo[i]._fields:
-            value = getattr(todo[i], name, None)
-            if isinstance(value, ast.AST):
-                todo.append(value)
-            elif isinstance(value, list):
-                todo.extend(item for item in value if isinstance(item, ast.AST))
-        i += 1
-    return todo
-
-
-def _model_order(graphs: list[Graph], part: _Part, allowed: set[str] | dict[str, set[str]]) -> list[str]:
+def _model_order(graphs: list[Graph], part: Part, allowed: set[str] | dict[str, set[str]]) -> list[str]:
     """The model parameters a model class may take, in its first model's order."""
     first = graphs[min(i for i, _ in part.scopes)]
     if isinstance(allowed, dict):
@@ -274,86 +211,6 @@ def _model_order(graphs: list[Graph], part: _Part, allowed: set[str] | dict[str,
 def _order(members: list) -> list[str]:
     """A block's names (parameters, then the widths its input shapes bind), as the model binds them."""
     return list(min(members, key=lambda m: m[0])[1][0][0][0].args)  # the first graph holding the block
-
-
-@dataclass
-class _Fitted:
-    formulas: dict[int, str]  # literal index -> expression text
-    params: list[str]
-    attributes: set[str]
-    members: list[Instance]
-    lifter: Lifter | None = None
-
-
-def _fit(part: _Part, order: list[str], lift: bool = False, callees: tuple = ()) -> list[_Fitted]:
-    """Formulas for the literals that differ between the part's instances; with `lift` (a block,
-    not a model) a literal no formula gives becomes an argument of its own (`lift.py`), else the
-    instances are split off by the values they disagree on."""
-    members = part.members
-    envs = [m.env for m in members]
-    # the lists its stage loop indexes or it passes on (`loops.py`): `embed_dims[-1]` names a width
-    read = _names_read(members[0].source)
-    lists = tuple(n for n in order if is_list(members[0].env.get(n)) and n in read)
-    fitter = Fitter(envs, order, lists)
-    lifter = Lifter(members, callees) if lift else None
-    formulas: dict[int, str] = {}
-    for k in range(len(members[0].values)):
-        values = tuple(m.values[k] for m in members)
-        varying = len({(type(v), v) for v in values}) > 1
-        expr = fitter.formula(values, varying)
-        if expr is None and varying and lifter is not None:
-            expr = lifter.lift(fitter, k, values)
-        if expr is None and varying:
-            return [f for sub in _split(members, k) for f in _fit(sub, order, lift, callees)]
-        if expr is not None:
-            formulas[k] = expr
-    known = [*fitter.names, *(lifter.lifted if lifter else [])]
-    used = {k: _names(e) & set(known) for k, e in formulas.items()}
-    params = [n for n in known if n in lists or any(n in u for u in used.values())]
-    attributes = {n for k, u in used.items() for n in u if members[0].methods[k] != "__init__"}
-    return [_Fitted(formulas, params, attributes, members, lifter)]
-
-
-def _fitted(views: Views, part: _Part, order: list[str], lift: bool, callees: dict | None = None) -> list[_Fitted]:
-    """`_fit(part, order, lift)`, found once for instances of the same sources, parameter values and
-    literals (a block the size a build varies leaves alone), each member taking its lifted arguments."""
-    members = part.members
-    source = members[0].source  # the parameters of the classes it calls name what it lifts (`lift.py`)
-    called = tuple((n, p) for n, p in sorted((callees or {}).items()) if f"{n}(" in source) if lift else ()
-    key = (tuple((m.source, tuple(m.env.items()), tuple(m.values)) for m in members), tuple(order), lift, called)
-    if key not in views.fits:
-        found = _fit(part, order, lift, called)
-        where = {id(m): i for i, m in enumerate(members)}
-        views.fits[key] = [(f, [where[id(m)] for m in f.members],
-                            [{n: m.env[n] for n in f.lifter.lifted} if f.lifter else {} for m in f.members])
-                           for f in found]  # fmt: skip
-        return found
-    out = []
-    for f, at, lifted in views.fits[key]:
-        mine = [members[i] for i in at]
-        for m, values in zip(mine, lifted, strict=True):
-            m.env.update(values)
-        out.append(_Fitted(f.formulas, f.params, f.attributes, mine, f.lifter))
-    return out
-
-
-def _split(members: list[Instance], k: int) -> list[_Part]:
-    by_value: dict[tuple, list[Instance]] = {}
-    for m in members:
-        v = m.values[k]
-        by_value.setdefault((type(v).__name__, v), []).append(m)
-    return [_Part(p) for p in by_value.values()]
-
-
-@cache
-def _names_read(source: str) -> frozenset[str]:
-    """The names a class's source reads (a model's stage loop reads the spec's lists)."""
-    return frozenset(n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name))
-
-
-@cache
-def _names(expr: str) -> frozenset[str]:
-    return frozenset(n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name))
 
 
 def _defaults(graph: Graph, key: str) -> dict[str, Any]:
@@ -369,7 +226,7 @@ def _defaults(graph: Graph, key: str) -> dict[str, Any]:
     return out
 
 
-def _sign(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Signature:
+def _sign(f: Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: bool) -> Signature:
     """The class's signature (its parameters, the block's defaults), noted for every scope it writes."""
     env0 = f.members[0].env
     if is_model:
@@ -386,11 +243,11 @@ def _sign(f: _Fitted, name: str, fvs: list[FileView], defaults: dict, is_model: 
     return sig
 
 
-def _finish(f: _Fitted, sig: Signature, is_model: bool) -> ast.ClassDef:
+def _finish(f: Fitted, sig: Signature, is_model: bool) -> ast.ClassDef:
     """The class's tree: the first member's source, its literals replaced by the formulas."""
     tree = ast.parse(f.members[0].source).body[0]
     tree.name = sig.name
-    literals = _literals(tree)
+    literals = literals_of(tree)
     replace = {id(literals[k][1]): expression(e, f.attributes if literals[k][0] != "__init__" else set())
                for k, e in f.formulas.items()}  # fmt: skip
 

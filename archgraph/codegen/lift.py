@@ -1,7 +1,7 @@
 """Sizes no formula gives, made constructor arguments: one class for a block's instances that
 differ only in literals (a stage's widths taken from a list, a stem's per-layer channels).
 
-`classes._fit` splits a block's instances into classes by the literals no formula of the block's
+`parts.fit` splits a block's instances into classes by the literals no formula of the block's
 parameters reconciles. Before splitting, a `Lifter` turns such a literal into a parameter of its
 own, named after where it stands (`conv_out_channels`, `proj_stride`), whose value each instance
 passes: the parent constructs `Stem(24, ...)`, `Stem(48, ...)` instead of `Stem`, `StemVariant`.
@@ -14,6 +14,7 @@ import ast
 from functools import cache
 from typing import Any
 
+from archgraph.codegen.literals import literals
 from archgraph.codegen.names import RESERVED, sanitize
 
 # The positional parameters of the layers the generator writes, to name a lifted argument.
@@ -59,12 +60,10 @@ class Lifter:
 
 @cache
 def _places(source: str, callees: tuple = ()) -> dict[int, str]:
-    """Literal (by its index in `classes._literals` order) -> its name in the `__init__` of the class
+    """Literal (by its index in `literals.literals` order) -> its name in the `__init__` of the class
     `source`: `<attribute>_<parameter>` for a layer's argument (`conv_out_channels`), the parameter's
     own name for an argument of a generated class in `callees` (`num_heads` of `PvtV2Block(...)`),
     `depth` for a repeat's count (`range(3)`)."""
-    from archgraph.codegen.classes import _literals
-
     params = dict(callees)
     tree = ast.parse(source).body[0]
     out: dict[int, str] = {}
@@ -88,7 +87,7 @@ def _places(source: str, callees: tuple = ()) -> dict[int, str]:
                 for kw in call.keywords:
                     if isinstance(kw.value, ast.Constant) and kw.arg and id(kw.value) not in out:
                         out[id(kw.value)] = kw.arg if own else f"{attr}_{kw.arg}"
-    return {k: out[id(c)] for k, (_, c) in enumerate(_literals(tree)) if id(c) in out}
+    return {k: out[id(c)] for k, (_, c) in enumerate(literals(tree)) if id(c) in out}
 
 
 def _attribute(target: ast.expr) -> str:

@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 from archgraph.codegen.fit import scalars
+from archgraph.codegen.literals import NUMERIC, layers, literals, walk
 from archgraph.codegen.view import FileView, Signature, class_view
 from archgraph.ir import Graph, Scope, Value
 
@@ -44,7 +45,7 @@ class Views:
         self.groupings: dict[tuple, dict] = {}  # (graph, the block keys) -> `grouped`
         self.closed: dict[int, dict[int, bool]] = {}  # graph -> `_closed`
         self.inners: dict[int, list[tuple[str, Any]]] = {}  # scope -> `inner`
-        self.fits: dict[tuple, list] = {}  # a block's instances -> `classes._fitted`
+        self.fits: dict[tuple, list] = {}  # a block's instances -> `parts.fitted`
         self.skeletons: dict[Any, dict] = {}  # `same` (or the model) -> `class_view`'s skeletons
 
     def file_view(self, graph: Graph) -> FileView:
@@ -108,15 +109,13 @@ class Views:
         """A class source's shape (its syntax tree, literals blanked), each literal's method and
         value, and the layers its `__init__` assigns."""
         if source not in self.parsed:
-            from archgraph.codegen.classes import _layers, _literals
-
             tree = ast.parse(source).body[0]
-            found = _literals(tree)
+            found = literals(tree)
             values = [c.value for _, c in found]
             blank = [c for _, c in found]
             if isinstance(doc := tree.body[0], ast.Expr) and isinstance(doc.value, ast.Constant):
                 blank.append(doc.value)  # the models of one file share a class whatever their docs
-            self.parsed[source] = (_blanked(source, blank), [m for m, _ in found], values, _layers(tree))
+            self.parsed[source] = (_blanked(source, blank), [m for m, _ in found], values, layers(tree))
         return self.parsed[source]
 
     def _pieces(self, source: str, view) -> tuple[bytes, list[str], list[Any], list[str]]:
@@ -147,10 +146,8 @@ class Views:
     def _statements(self, text: str) -> tuple[bytes, list[Any], list[str]]:
         """Statements of `__init__` (unindented): blanked, their literals' values, the layers they assign."""
         if text not in self.parts:
-            from archgraph.codegen.classes import _NUMERIC, _walk
-
             body = ast.parse(text).body
-            found = [n for st in body for n in _walk(st) if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC]
+            found = [n for st in body for n in walk(st) if isinstance(n, ast.Constant) and type(n.value) in NUMERIC]
             layers = [t.attr for st in body if isinstance(st, ast.Assign) for t in st.targets
                       if isinstance(t, ast.Attribute)]  # fmt: skip
             self.parts[text] = (_blanked(text, found), [c.value for c in found], layers)
@@ -159,10 +156,8 @@ class Views:
     def _methods(self, text: str) -> tuple[bytes, list[tuple[str, Any]]]:
         """Methods (class-body indentation): blanked, and each literal's method and value."""
         if text not in self.parts:
-            from archgraph.codegen.classes import _literals
-
             wrapped = "class C:\n" + text
-            found = _literals(ast.parse(wrapped).body[0])
+            found = literals(ast.parse(wrapped).body[0])
             self.parts[text] = (_blanked(wrapped, [c for _, c in found]).split(b"\n", 1)[1],
                                 [(m, c.value) for m, c in found])  # fmt: skip
         return self.parts[text]

@@ -5,7 +5,7 @@ shortcut's layers and instances without them, whose code reads `x` where the oth
 `shortcut`. `merge` rewrites both as one class source: the optional layers built under a flag
 (`self.downsample = None`, then `if <flag>:` their construction), initialised when present, and
 the forward choosing (`shortcut = x if self.downsample is None else ...(x)`). The flag is a
-literal, `True` in the instances that have the layers and `False` in the others, so `classes._fit`
+literal, `True` in the instances that have the layers and `False` in the others, so `parts.fit`
 finds it as the block's own boolean parameter (`downsample`) or lifts it (`with_downsample`).
 The optional layers' sizes in the instances without them are don't-cares: each is filled with
 the formula that gives it in the instances that have them, so the fit agrees on it.
@@ -19,8 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from archgraph.codegen.fit import Fitter, is_list, native
-
-_NUMERIC = (bool, int, float)
+from archgraph.codegen.literals import NUMERIC, layers, literals, walk
 
 
 def merge(instances: list, order: list[str], views) -> list:
@@ -75,14 +74,12 @@ class _Plan:
 
 def _match(full: ast.ClassDef, source: str) -> _Plan | None:
     """The plan when `source` is the class `full` without the layers only it has, else None."""
-    from archgraph.codegen.classes import _layers, _literals
-
     other = ast.parse(source).body[0]
-    mine, theirs = _layers(full), _layers(other)
+    mine, theirs = layers(full), layers(other)
     extra = [a for a in mine if a not in theirs]
     if not extra or any(a not in mine for a in theirs):
         return None
-    positions = {id(c): k for k, (_, c) in enumerate(_literals(other))}
+    positions = {id(c): k for k, (_, c) in enumerate(literals(other))}
     index: dict[int, int] = {}
     fmethods = [fn for fn in full.body if isinstance(fn, ast.FunctionDef)]
     omethods = [fn for fn in other.body if isinstance(fn, ast.FunctionDef)]
@@ -167,14 +164,12 @@ def _touches(node: ast.AST, extra: list[str]) -> bool:
 
 
 def _constants(node: ast.AST) -> list[ast.Constant]:
-    from archgraph.codegen.classes import _walk
-
-    return [n for n in _walk(node) if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC]
+    return [n for n in walk(node) if isinstance(n, ast.Constant) and type(n.value) in NUMERIC]
 
 
 def _dump(node: ast.AST) -> str:
     """The statement's structure with its numeric literals blanked (in place while dumped, not copied)."""
-    found = [n for n in ast.walk(node) if isinstance(n, ast.Constant) and type(n.value) in _NUMERIC]
+    found = [n for n in ast.walk(node) if isinstance(n, ast.Constant) and type(n.value) in NUMERIC]
     values = [n.value for n in found]
     try:
         for n in found:
@@ -216,16 +211,14 @@ _FLAG = ("flag",)
 def _rewrite(tree: ast.ClassDef, plans: list[_Plan], views) -> _Merged:
     """How instances of the full source `tree` and of the lesser plans' become instances of one
     source: `tree`, its optional statements guarded."""
-    from archgraph.codegen.classes import _literals
-
     extra = plans[0].extra
-    old = {id(c): k for k, (_, c) in enumerate(_literals(tree))}
+    old = {id(c): k for k, (_, c) in enumerate(literals(tree))}
     flags: list[ast.Constant] = []
     for fn in tree.body:
         if isinstance(fn, ast.FunctionDef):
             fn.body = _guarded(fn, extra, flags)
     source = ast.unparse(tree)
-    found = [c for _, c in _literals(tree)]
+    found = [c for _, c in literals(tree)]
     flagged = {id(c) for c in flags}
     slots = [[_FLAG if id(c) in flagged else ("at", old[id(c)]) for c in found]]
     for plan in plans:
