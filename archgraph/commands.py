@@ -224,34 +224,47 @@ def verify(args, parser) -> int:
     if args.module and len(models) != 1:
         parser.error("--module verifies one file against one model: give one spec (and --model)")
     progress = Progress(len(models), "verify")
-    failed = []
+    failed, jobs = [], []  # jobs: (name, the header line, graph, source) of each model that lowered
     for path, _, name in models:
         progress.step(f"{path}: {name}")
-        if not _verify_one(args, path, name, overrides):
-            failed.append(name)
+        job = _verify_job(args, path, name, overrides)
+        jobs += [job] if job else []
+        failed += [] if job else [name]
     progress.done()
+    failed += _verify_all(args, jobs)
+    order = [name for _, _, name in models]
+    failed.sort(key=order.index)  # in the models' order, whichever step found it
     if failed:
         sys.stderr.write(f"error: {len(failed)} of {len(models)} models do not match their spec: {', '.join(failed)}\n")
     return 1 if failed else 0
 
 
-def _verify_one(args, path: Path, name: str, overrides: dict[str, Any]) -> bool:
-    """Verify one model (at the reduced size with --small); print the result; True if it passed."""
+def _verify_job(args, path: Path, name: str, overrides: dict[str, Any]) -> tuple | None:
+    """(name, header, graph, module source) to verify one model (at the reduced size with --small);
+    None, with the spec's error printed, when it does not lower."""
     from archgraph.codegen import generate
     from archgraph.errors import SpecError
     from archgraph.loader import display_name
     from archgraph.verify import read_module, verify_graph
-    from archgraph.verify import verify_isolated as check_module
 
     try:
         settings, graph = verify_graph(path, name, overrides, args.small)
     except SpecError as error:
         sys.stdout.write(f"verify {name} ({path})\n")
         sys.stderr.write(error.render())
-        return False
+        return None
     source = read_module(args.module) if args.module else generate(graph, display_name(path))
-    result = check_module(graph, source, args.device, args.batch)  # in a child process
     shown = ", ".join(f"{k}={v}" for k, v in settings.items())
-    sys.stdout.write(f"verify {name} ({path}{'; ' + shown if shown else ''}) on {args.device}, batch {args.batch}\n"
-                     f"{result.render()}")  # fmt: skip
-    return result.ok
+    header = f"verify {name} ({path}{'; ' + shown if shown else ''}) on {args.device}, batch {args.batch}\n"
+    return name, header, graph, source
+
+
+def _verify_all(args, jobs: list[tuple]) -> list[str]:
+    """Run the modules in one child process (`verify_isolated_all`: torch imported once); print each
+    result; the names of the models that failed."""
+    from archgraph.verify import verify_isolated_all
+
+    results = verify_isolated_all([(graph, source) for _, _, graph, source in jobs], args.device, args.batch)
+    for (_, header, _, _), result in zip(jobs, results, strict=True):
+        sys.stdout.write(f"{header}{result.render()}")
+    return [name for (name, *_), result in zip(jobs, results, strict=True) if not result.ok]

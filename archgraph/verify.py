@@ -116,6 +116,25 @@ def verify_isolated(graph: Graph, source: str, device: str = "cpu", batch: int =
     """`verify` run in a child process: it passes only on the child's positive result message, so a
     module that calls `sys.exit(0)` or `os._exit(0)` (at import, build or forward) fails, and one
     that hangs fails after `timeout` seconds."""
+    return verify_isolated_all([(graph, source)], device, batch, timeout)[0]
+
+
+def verify_isolated_all(jobs: list[tuple[Graph, str]], device: str = "cpu", batch: int = 1,
+                        timeout: float = CHILD_TIMEOUT) -> list[Result]:  # fmt: skip
+    """`verify_isolated` for each (graph, source) of `jobs`, in as few child processes as they allow
+    (torch imported once, not once a model): the child verifies them in turn and prints a tagged
+    result for each. The first job without a result fails (its module exited, crashed or hung); the
+    ones after it run again in a new child. A child that exits with an error after its results fails
+    every job it ran."""
+    results: list[Result] = []
+    while len(results) < len(jobs):
+        results += _child(jobs[len(results) :], device, batch, timeout)
+    return results
+
+
+def _child(jobs: list[tuple[Graph, str]], device: str, batch: int, timeout: float) -> list[Result]:
+    """The results of one child process over `jobs`: those it reported, then one failure for the first
+    job it did not (none when it reported all)."""
     import secrets
     import subprocess
     import sys
@@ -124,40 +143,54 @@ def verify_isolated(graph: Graph, source: str, device: str = "cpu", batch: int =
     import archgraph
 
     nonce = secrets.token_hex(16)
-    payload = pickle.dumps({"graph": graph, "source": source, "device": device, "batch": batch, "nonce": nonce})
+    payload = pickle.dumps({"jobs": jobs, "device": device, "batch": batch, "nonce": nonce})
     home = str(Path(archgraph.__file__).resolve().parent.parent)
     code = f"import sys; sys.path.insert(0, {home!r}); from archgraph.verify import child_main; child_main()"
-    try:
-        done = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        result = Result(graph.name, device, batch)
-        result.check(False, f"the module's process did not finish within {timeout:g} s")
-        return result
-    for line in reversed(done.stdout.decode("utf-8", "replace").splitlines()):
+    try:  # `timeout` a module: a child of n jobs may take n times as long
+        done = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True,
+                              timeout=timeout * len(jobs))  # fmt: skip
+        stdout, stderr, returncode = done.stdout, done.stderr, done.returncode
+    except subprocess.TimeoutExpired as expired:
+        stdout, stderr, returncode = expired.stdout or b"", b"", None
+    found: dict[int, dict] = {}
+    for line in stdout.decode("utf-8", "replace").splitlines():
         if line.startswith(f"{RESULT_TAG} {nonce} "):
-            data = json.loads(line.split(" ", 2)[2])
-            result = Result(graph.name, device, batch, [(ok, m) for ok, m in data["checks"]], data["notes"])
-            if done.returncode != 0:
-                result.check(False, f"the module's process exited with code {done.returncode} after its result")
-            return result
-    result = Result(graph.name, device, batch)
-    errors = done.stderr.decode("utf-8", "replace").strip().splitlines()
-    last = f"; its last words: {errors[-1][:300]}" if errors else ""
-    result.check(False, f"the module's process ended (exit code {done.returncode}) without a result: the "
-                        f"module exited or crashed while it was imported, built or run{last}")  # fmt: skip
-    return result
+            index, data = line.split(" ", 3)[2:]
+            found[int(index)] = json.loads(data)
+    results = []
+    for k, (graph, _) in enumerate(jobs):
+        if k not in found:
+            break
+        result = Result(graph.name, device, batch, [(ok, m) for ok, m in found[k]["checks"]], found[k]["notes"])
+        results.append(result)
+    if len(results) == len(jobs):
+        if returncode:
+            for result in results:
+                result.check(False, f"the module's process exited with code {returncode} after its result")
+        return results
+    failed = Result(jobs[len(results)][0].name, device, batch)
+    if returncode is None:
+        failed.check(False, f"the module's process did not finish within {timeout:g} s")
+    else:
+        errors = stderr.decode("utf-8", "replace").strip().splitlines()
+        last = f"; its last words: {errors[-1][:300]}" if errors else ""
+        failed.check(False, f"the module's process ended (exit code {returncode}) without a result: the "
+                            f"module exited or crashed while it was imported, built or run{last}")  # fmt: skip
+    return [*results, failed]
 
 
 def child_main() -> None:
-    """The child of `verify_isolated`: read the job from stdin, verify, print the tagged result."""
+    """The child of `verify_isolated_all`: read the jobs from stdin, verify each, print its tagged result."""
     import os
     import sys
 
     job = pickle.loads(sys.stdin.buffer.read())
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")  # stdout as it is now, whatever the module does to fd 1
-    result = verify(job["graph"], job["source"], job["device"], job["batch"])
-    out.write(f"{RESULT_TAG} {job['nonce']} {json.dumps({'checks': result.checks, 'notes': result.notes})}\n")
-    out.flush()
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")  # stdout as it is now, whatever a module does to fd 1
+    for k, (graph, source) in enumerate(job["jobs"]):
+        result = verify(graph, source, job["device"], job["batch"])
+        checks = json.dumps({"checks": result.checks, "notes": result.notes})
+        out.write(f"{RESULT_TAG} {job['nonce']} {k} {checks}\n")
+        out.flush()
 
 
 def read_module(path) -> str:

@@ -100,7 +100,20 @@ def test_mismatches_are_grouped_by_cause_in_model_order(tmp_path, capsys, source
 def test_a_module_that_hangs_fails_after_the_timeout(source):
     from archgraph.verify import verify_isolated
 
-    graph = archgraph.load_graph(SPEC, **SMALL)
+    graph = archgraph.load_graph(SPEC, "vit_ti16", **SMALL)
     hanging = source.replace("import torch\n", "import torch\nimport time\ntime.sleep(600)\n", 1)
     result = verify_isolated(graph, hanging, timeout=8)  # the child imports torch (2 s or so), then sleeps
     assert not result.ok and "did not finish within 8 s" in result.render()
+
+
+def test_one_child_verifies_several_modules_and_blames_only_the_one_that_exits(source):
+    """`verify_isolated_all` runs the modules in turn in one child: a module that exits fails alone,
+    the modules after it are verified in a new child, and the others pass."""
+    from archgraph.verify import verify_isolated_all
+
+    graph = archgraph.load_graph(SPEC, "vit_ti16", **SMALL)
+    old, new = EXITS["os._exit(0) in forward"]
+    exiting = source.replace(old, new, 1)
+    results = verify_isolated_all([(graph, source), (graph, exiting), (graph, source)])
+    assert [r.ok for r in results] == [True, False, True]
+    assert "without a result" in results[1].render()
