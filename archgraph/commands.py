@@ -240,12 +240,10 @@ def verify(args, parser) -> int:
 
 
 def _verify_job(args, path: Path, name: str, overrides: dict[str, Any]) -> tuple | None:
-    """(name, header, graph, module source) to verify one model (at the reduced size with --small);
-    None, with the spec's error printed, when it does not lower."""
-    from archgraph.codegen import generate
+    """(name, header, spec path, graph) to verify one model (at the reduced size with --small); None,
+    with the spec's error printed, when it does not lower."""
     from archgraph.errors import SpecError
-    from archgraph.loader import display_name
-    from archgraph.verify import read_module, verify_graph
+    from archgraph.verify import verify_graph
 
     try:
         settings, graph = verify_graph(path, name, overrides, args.small)
@@ -253,18 +251,45 @@ def _verify_job(args, path: Path, name: str, overrides: dict[str, Any]) -> tuple
         sys.stdout.write(f"verify {name} ({path})\n")
         sys.stderr.write(error.render())
         return None
-    source = read_module(args.module) if args.module else generate(graph, display_name(path))
     shown = ", ".join(f"{k}={v}" for k, v in settings.items())
     header = f"verify {name} ({path}{'; ' + shown if shown else ''}) on {args.device}, batch {args.batch}\n"
-    return name, header, graph, source
+    return name, header, path, graph
 
 
 def _verify_all(args, jobs: list[tuple]) -> list[str]:
-    """Run the modules in one child process (`verify_isolated_all`: torch imported once); print each
-    result; the names of the models that failed."""
-    from archgraph.verify import verify_isolated_all
+    """Generate each module (or read --module) and run them in one child process
+    (`verify_isolated_all`: torch imported once); print each result; the names of the models that
+    failed. A model that is, at this size, the same model as one before it (`vit_b16_384` reduced is
+    `vit_b16` reduced: one definition, equal parameters) takes that one's result, and says so."""
+    from dataclasses import replace
 
-    results = verify_isolated_all([(graph, source) for _, _, graph, source in jobs], args.device, args.batch)
-    for (_, header, _, _), result in zip(jobs, results, strict=True):
+    from archgraph.codegen import generate
+    from archgraph.knobs import model_definition
+    from archgraph.loader import display_name
+    from archgraph.verify import read_module, verify_isolated_all
+
+    first: dict[tuple, int] = {}  # (definition, parameters) -> the first job of that model
+    same = []
+    for k, (_, _, _, graph) in enumerate(jobs):
+        definition = model_definition(graph)
+        same.append(
+            first.setdefault((id(definition) if definition else graph.name, repr(sorted(graph.params.items()))), k)
+        )
+    unique = [k for k in range(len(jobs)) if same[k] == k]
+    sources = [
+        read_module(args.module) if args.module else generate(jobs[k][3], display_name(jobs[k][2])) for k in unique
+    ]
+    found = verify_isolated_all(
+        [(jobs[k][3], src) for k, src in zip(unique, sources, strict=True)], args.device, args.batch
+    )
+    results = dict(zip(unique, found, strict=True))
+    failed = []
+    for k, (name, header, _, _) in enumerate(jobs):
+        result = results[same[k]]
+        if same[k] != k:
+            result = replace(
+                result, model=name, notes=[*result.notes, f"the same model as {jobs[same[k]][0]} at this size"]
+            )
         sys.stdout.write(f"{header}{result.render()}")
-    return [name for (name, *_), result in zip(jobs, results, strict=True) if not result.ok]
+        failed += [] if result.ok else [name]
+    return failed

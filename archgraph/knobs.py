@@ -16,7 +16,7 @@ from archgraph.ir import Graph
 
 def size_knob(graph: Graph) -> str | None:
     """The name of `graph`'s size knob, or None (no program to read, no input, no single name)."""
-    model = _model(graph)
+    model = model_definition(graph)
     if model is None:
         return None
     first = next((st for st in model.body if isinstance(st, s.Input)), None)
@@ -37,7 +37,7 @@ def input_size(graph: Graph) -> int | None:
     return graph.params[knob] if knob else None
 
 
-def _model(graph: Graph) -> s.Model | None:
+def model_definition(graph: Graph) -> s.Model | None:
     """The model definition `graph` was lowered from (a variant's base model), if its program is known."""
     program = graph.program
     if program is None or graph.name not in program.definitions:

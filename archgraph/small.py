@@ -8,7 +8,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.ir import Graph
-from archgraph.knobs import _model, size_knob
+from archgraph.knobs import model_definition, size_knob
 from archgraph.poly import image_step
 
 SMALL = {"depth": 2, "num_heads": 2, "num_classes": 10}
@@ -47,7 +47,7 @@ def small_overrides(graph: Graph, **extra: Any) -> dict[str, Any]:
 def _spatial_params(graph: Graph) -> list[str]:
     """The integer parameters written alone on the first input's spatial axes (after batch and
     channels), when every such axis is one: `img_size`, `img_w` of `[B, in_chans, img_size, img_w]`."""
-    model = _model(graph)
+    model = model_definition(graph)
     first = next((st for st in model.body if isinstance(st, s.Input)), None) if model else None
     if first is None or len(first.shape) < 3:
         return []

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
 import archgraph  # noqa: E402
-from archgraph.knobs import _model  # noqa: E402
+from archgraph.knobs import model_definition  # noqa: E402
 from archgraph.poly import image_step  # noqa: E402
 from archgraph.verify import sdpa_gap  # noqa: E402
 from tests.conftest import image_models, lowered, reduced  # noqa: E402
@@ -46,7 +46,7 @@ def distinct(models) -> list:
     builds the same module: cait_xxs24_224 and cait_s36_384 at 2 blocks of width 64): 103 models, 45 modules."""
     seen: dict[tuple, tuple] = {}
     for spec, name in models:
-        graph, definition = lowered(spec, name), _model(lowered(spec, name))
+        graph, definition = lowered(spec, name), model_definition(lowered(spec, name))
         key = (definition.name if definition else name, repr(sorted({**graph.params, **small(spec, name)}.items())))
         seen.setdefault(key, (spec, name))
     return list(seen.values())
