@@ -42,9 +42,14 @@ def model_definition(graph: Graph) -> s.Model | None:
     program = graph.program
     if program is None or graph.name not in program.definitions:
         return None
-    item = program.definitions[graph.name]
-    seen = set()
-    while isinstance(item, s.Variant) and item.name not in seen:
-        seen.add(item.name)
-        item = program.definitions.get(item.base)
+    item = program.definitions.get(variant_chain(program.definitions, graph.name)[-1])
     return item if isinstance(item, s.Model) else None
+
+
+def variant_chain(definitions: dict, name: str) -> list[str]:
+    """`name`, the model it varies (`model b1 = pvt_v2(...)`), that one's, ... up to a model definition
+    (or a name defined otherwise, or not at all; a cycle ends it)."""
+    chain = [name]
+    while isinstance(item := definitions.get(chain[-1]), s.Variant) and item.base not in chain:
+        chain.append(item.base)
+    return chain

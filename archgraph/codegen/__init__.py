@@ -18,7 +18,7 @@ from itertools import chain
 from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, named_by_definitions, sources
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
-from archgraph.codegen.fit import native
+from archgraph.codegen.fit import native, same_value
 from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.loops import FROZEN
 from archgraph.codegen.memo import Views
@@ -51,7 +51,7 @@ def generate(graph: Graph, spec: str, output: str | None = None) -> str:
 def generate_file(graphs: list[Graph], spec: str, output: str | None = None) -> str:
     """The source of `generated/<spec>.py` for the models `graphs` of the spec file `spec` (compiled
     into the directory `output`, if not the default: the header's command names it)."""
-    merged = named_by_definitions(_file_classes(graphs), graphs)
+    merged = _file_classes(graphs)
     docs = {m.name: _docstring_safe(m.doc) for m in merged.entries}
     if len(graphs) == 1:
         (graph,), (model,) = graphs, merged.entries
@@ -136,7 +136,7 @@ def _file_classes(graphs: list[Graph]) -> Merged:
             allowed[graph.name] = names
             alone.append(result)
             fits.append((others, names))
-        merged = merge([g.name for g in graphs], alone)
+        merged = named_by_definitions(merge([g.name for g in graphs], alone), graphs)
         frozen = frozenset(n for g in graphs for n, v in g.params.items() if _listed(v) and n not in allowed[g.name])
         token = FROZEN.set(frozen)  # a list one model may not take is fixed in them all
         try:
@@ -145,12 +145,8 @@ def _file_classes(graphs: list[Graph]) -> Merged:
             return merged
         finally:
             FROZEN.reset(token)
-        fitted = merge_fitted(graphs, together) if _distinct(together) else None
-        # fitted wins unless longer: a class named after its definition (`Vit`) costs its first
-        # model an entry function (`def vit_b16`), some 6 lines, not counted against it
-        if fitted is not None and _lines(fitted) <= _lines(merged) + 6 * len(fitted.models):
-            return fitted
-        return merged
+        fitted = named_by_definitions(merge_fitted(graphs, together), graphs) if _distinct(together) else None
+        return fitted if fitted is not None and _lines(fitted) <= _lines(merged) else merged
     return merge([g.name for g in graphs], [_classes(g) for g in graphs])
 
 
@@ -178,7 +174,7 @@ def _refitting(graph: Graph, fits: list, views: Views) -> tuple[list[Graph], set
         base = others[0]
         if base.program is not graph.program or set(base.params) != set(graph.params):
             continue
-        if any(not _same_value(graph.params[p], v) and p not in names for p, v in base.params.items()):
+        if any(not same_value(graph.params[p], v) and p not in names for p, v in base.params.items()):
             continue
         shape = _names(build([graph], set(), views, write=False))
         try:
@@ -191,10 +187,6 @@ def _refitting(graph: Graph, fits: list, views: Views) -> tuple[list[Graph], set
         model.signature.name = model.tree.name = shape[-1]
         return [graph, *others], names, found
     return None
-
-
-def _same_value(a, b) -> bool:
-    return type(a) is type(b) and a == b
 
 
 def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set[str], Result]:

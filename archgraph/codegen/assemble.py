@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from archgraph.codegen.classes import Result, Written, _variant
-from archgraph.codegen.fit import scalars
+from archgraph.codegen.fit import same_value, scalars
 from archgraph.codegen.layout import WIDTH, _wrap, layout
 from archgraph.codegen.literals import layers
-from archgraph.codegen.loops import common_definition, definition_doc
+from archgraph.codegen.loops import common_definition, definition_doc, flags
 from archgraph.codegen.names import Namespace, camel, sanitize
 from archgraph.ir import Graph
 
@@ -99,13 +99,11 @@ def merge_fitted(graphs: list[Graph], result: Result) -> Merged:
         sig = result.models[graph.name]
         doc = (graph.doc or graph.name).strip().splitlines()[0].strip()  # its first line, as `merge`'s
         if sig.name not in out.models:
-            out.models[sig.name] = trees[sig.name]
-            # a class named after the definition its models vary (`PvtV2`): every model a function
-            own = sig.name == camel(graph.name)
-            out.entries.append(Model(graph.name, sig.name, doc, None if own else {}, sig.params, not own))
+            out.models[sig.name] = trees[sig.name]  # named after its first model (`named_by_definitions` may rename it)
+            out.entries.append(Model(graph.name, sig.name, doc, None, sig.params))
             continue
         mine = scalars({p: graph.params[p] for p in sig.params})  # a list as a tuple, as the defaults
-        arguments = {p: v for p, v in mine.items() if not _same(v, sig.defaults.get(p))}
+        arguments = {p: v for p, v in mine.items() if not same_value(v, sig.defaults.get(p))}
         out.entries.append(Model(graph.name, sig.name, doc, arguments, sig.params))
     return out
 
@@ -113,7 +111,9 @@ def merge_fitted(graphs: list[Graph], result: Result) -> Merged:
 def named_by_definitions(merged: Merged, graphs: list[Graph]) -> Merged:
     """`merged` with each model class that builds several models varying one definition renamed
     after it (`CaitXxs24224` -> `Cait`, its docstring the definition's first paragraph), every one
-    of those models then an entry function, as `merge_fitted` names them."""
+    of those models then an entry function; a second class of that definition is named by the flags
+    its models set (`VitDistilled`), else keeps its name. The one naming rule of both ways a file's
+    classes are made (`merge`, `merge_fitted`)."""
     by_name = {g.name: g for g in graphs}
     taken = {t.name for t in merged.blocks} | set(merged.models)
     for cls, tree in list(merged.models.items()):
@@ -121,12 +121,14 @@ def named_by_definitions(merged: Merged, graphs: list[Graph]) -> Merged:
         common = common_definition(by_name[entries[0].name], [m.name for m in entries])
         if len(entries) < 2 or common is None or common in by_name:
             continue
-        new = Namespace(taken - {cls}, classes=True).create(camel(common))
-        if new != camel(common):  # another class has the definition's name: this one keeps its own
-            continue
+        new = camel(common)
+        if new in taken - {cls}:  # another class has the definition's name: named by its flags
+            new += "".join(camel(f) for f in flags(graphs, {m.name for m in entries}))
+            if new in taken:  # no flag tells it apart, or that name is taken too
+                continue
         taken = (taken - {cls}) | {new}
         tree.name = new
-        doc = definition_doc(by_name[entries[0].name], common)
+        doc = definition_doc(by_name[entries[0].name], common) if new == camel(common) else ""
         if doc and tree.body and isinstance(tree.body[0], ast.Expr):
             tree.body[0] = ast.Expr(ast.Constant(doc))
         merged.models = {new if k == cls else k: v for k, v in merged.models.items()}
@@ -135,10 +137,6 @@ def named_by_definitions(merged: Merged, graphs: list[Graph]) -> Merged:
             if m.arguments is None:  # the class's own model: now an entry function written after it
                 m.arguments, m.with_class = {}, True
     return merged
-
-
-def _same(a, b) -> bool:
-    return type(a) is type(b) and a == b
 
 
 def _keep(tree: ast.ClassDef, kept: dict[str, str], variants: dict, out: Merged) -> str:

@@ -20,7 +20,6 @@ from archgraph.codegen.fit import expression, is_list, native
 from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.literals import literals as literals_of
-from archgraph.codegen.loops import model_name
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import Namespace, camel
 from archgraph.codegen.parts import Fitted, Instance, Part
@@ -74,17 +73,13 @@ def build(graphs: list[Graph], allowed: set[str] | dict[str, set[str]], views: V
             order = _model_order(graphs, part, allowed) if is_model else _order(members)
             for fitted in parts.fitted(views, part, order, lift=not is_model, callees=callees):
                 layers = fitted.members[0].layers
-                if is_model:  # named after its first model, or the definition its models vary
-                    name = model_name(graphs, fitted, model_names, names)
+                if is_model:  # named after its first model (`assemble.named_by_definitions` may rename it)
+                    name = model_names[graphs[min(i for m in fitted.members for i, _ in m.scopes)].name]
                 else:
                     name = names.create(_variant(camel(key), layers, siblings))
                 siblings.append(layers)
                 sig = _sign(fitted, name, fvs, _defaults(graphs[0], key), is_model)
                 tree = _finish(fitted, sig, is_model) if write else None
-                if tree is not None and is_model and ast.get_docstring(tree, clean=False) != fitted.members[0].doc:
-                    tree.body[0] = ast.Expr(
-                        ast.Constant(fitted.members[0].doc)
-                    )  # the definition's (`loops.model_name`)
                 if tree is not None:
                     _drop_defaults(tree, defaults)
                 written.append(Written(tree, sig, fitted.members[0].doc))

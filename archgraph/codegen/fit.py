@@ -233,7 +233,7 @@ class Fitter:
 
     def _check(self, expr: str, name: str, values: Vector) -> bool:
         code = _compiled(expr)
-        return all(_equal(eval(code, {}, {name: x}), v) for x, v in zip(self.vectors[name], values, strict=True))
+        return all(same_value(eval(code, {}, {name: x}), v) for x, v in zip(self.vectors[name], values, strict=True))
 
 
 _TERM = re.compile(r"\b_term\d+\b")
@@ -266,7 +266,8 @@ def _compiled(expr: str) -> CodeType:
     return compile(expr, "<formula>", "eval")
 
 
-def _equal(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of one type (`4 == 4.0` is not: the generated code would differ)."""
     return type(a) is type(b) and a == b
 
 

@@ -7,7 +7,7 @@ between the iterations is a formula of the loop index `i` and the model's lists 
 `[Stages(56 // 2 ** i, sum(depths[:i]), embed_dims[i], ...) for i in range(len(depths))]`.
 The literals left in a formula (`56`) are fitted to the model's parameters afterwards, as any
 other (`img_size // 4`), and the lists become the model's keyword arguments. A class several
-models share that way is named after the definition they vary (`PvtV2`, `model_name`).
+models share that way is named after the definition they vary (`PvtV2`, `assemble.named_by_definitions`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen.fit import Fitter, is_list, native, scalars
-from archgraph.codegen.names import Namespace, camel
 from archgraph.ir import Graph, Scope
+from archgraph.knobs import variant_chain
 
 # The lists a build must not turn into arguments: changing one changes the model's structure
 # (`codegen._fitting` tried it), so the classes fix its values.
@@ -100,32 +100,11 @@ def _read(expr: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
 
 
-def model_name(graphs: list[Graph], fitted: Any, model_names: dict[str, str], names: Namespace) -> str:
-    """A model class's name (`classes.build`; `fitted`: its `_Fitted`): its first model's, unless it
-    builds several models that all vary one other definition (`model vit_l16 = vit(...)`, ...: `Vit`;
-    a second such class is named by the flags its models set: `VitDistilled`)."""
-    models = list(dict.fromkeys(graphs[i].name for m in fitted.members for i, _ in m.scopes))
-    first = graphs[min(i for m in fitted.members for i, _ in m.scopes)].name
-    common = common_definition(graphs[0], [first, *models]) or first
-    if common == first or len(models) < 2:
-        return model_names[first]
-    if common in model_names:
-        flags = _flags(graphs, set(models))
-        if not flags:
-            return model_names[first]
-        common = camel(common) + "".join(camel(f) for f in flags)
-        model_names[common] = names.create(common)
-        return model_names[common]
-    model_names[common] = names.create(camel(common))
-    if doc := definition_doc(graphs[0], common):  # the class's docstring: the definition's
-        fitted.members[0].doc = doc
-    return model_names[common]
-
-
 def common_definition(graph: Graph, models: list[str]) -> str | None:
     """The model definition every one of `models` varies (`vit` for `vit_b16`, `vit_l16_384`), or
     None when they vary none in common."""
-    chains = [_ancestors(graph, n) for n in models]
+    definitions = graph.program.definitions if graph.program is not None else {}
+    chains = [variant_chain(definitions, n) for n in models]
     return next((n for n in chains[0] if all(n in c for c in chains)), None)
 
 
@@ -137,19 +116,10 @@ def definition_doc(graph: Graph, name: str) -> str:
     return ""
 
 
-def _flags(graphs: list[Graph], models: set[str]) -> list[str]:
+def flags(graphs: list[Graph], models: set[str]) -> list[str]:
     """The boolean parameters true in every one of `models` and false in every other model of
     `graphs` (DeiT's `distilled`: the class `VitDistilled` beside `Vit`)."""
     own = [g for g in graphs if g.name in models]
     rest = [g for g in graphs if g.name not in models]
     return [p for p, v in own[0].params.items()
             if v is True and all(g.params.get(p) is True for g in own) and all(g.params.get(p) is False for g in rest)]  # fmt: skip
-
-
-def _ancestors(graph: Graph, name: str) -> list[str]:
-    """`name`, the model it varies (`model b1 = pvt_v2(...)`), that one's, ... up to a model definition."""
-    definitions = graph.program.definitions if graph.program is not None else {}
-    chain = [name]
-    while isinstance(definitions.get(chain[-1]), s.Variant) and len(chain) < 64:
-        chain.append(definitions[chain[-1]].base)
-    return chain
