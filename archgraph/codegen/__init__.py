@@ -196,8 +196,7 @@ def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set
     Also the lowerings fitted on (the model first) and the parameters kept as arguments.
     The trials only name the classes (`write=False`); the classes chosen are written last.
     `views`: what earlier builds rendered (shared by the models of one file)."""
-    numeric = [n for n, v in graph.params.items() if _varied(v)] if graph.program is not None else []
-    lists = [n for n, v in graph.params.items() if _listed(v)] if graph.program is not None else []
+    numeric, lists = _tried(graph)
     views = views or Views()  # each scope's class rendered once across the builds below
     trials = _Trials(graph, _names(build([graph], set(), views, write=False)), {*numeric, *lists}, views)
     graphs, allowed = trials.kept([*numeric, *lists], set(lists))
@@ -207,8 +206,7 @@ def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set
 def _final(graph: Graph, graphs: list[Graph], allowed: set[str], shape: list[str], views: Views) -> Result:
     """The classes of `graph` fitted over `graphs` (it first) with the arguments `allowed` (`shape`:
     the names of its classes built alone); a list not allowed is fixed (`loops.FROZEN`)."""
-    numeric = [n for n, v in graph.params.items() if _varied(v)] if graph.program is not None else []
-    lists = [n for n, v in graph.params.items() if _listed(v)] if graph.program is not None else []
+    numeric, lists = _tried(graph)
     frozen = frozenset(lists) - allowed  # lists no change of which keeps the classes: their values fixed
     if frozen:
         views = Views()  # the classes rendered again, those lists as literals (`loops.FROZEN`)
@@ -265,6 +263,14 @@ class _Trials:
             return _names(build(graphs, self.names, self.views, write=False)) == self.shape
         except UnfittedError:
             return None
+
+
+def _tried(graph: Graph) -> tuple[list[str], list[str]]:
+    """The parameters `_fitting` tries at other values: the numbers (`_varied`), the lists (`_listed`)."""
+    if graph.program is None:
+        return [], []
+    params = graph.params.items()
+    return [n for n, v in params if _varied(v)], [n for n, v in params if _listed(v)]
 
 
 def _listed(value) -> bool:

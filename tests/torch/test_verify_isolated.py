@@ -117,3 +117,15 @@ def test_one_child_verifies_several_modules_and_blames_only_the_one_that_exits(s
     results = verify_isolated_all([(graph, source), (graph, exiting), (graph, source)])
     assert [r.ok for r in results] == [True, False, True]
     assert "without a result" in results[1].render()
+
+
+def test_a_child_that_exits_with_an_error_after_its_results_fails_every_module_it_ran(source):
+    """No pass by accident: a module that makes the process end badly after every result was printed
+    (an exit handler) fails, and so does the module verified before it in that process."""
+    from archgraph.verify import verify_isolated_all
+
+    graph = archgraph.load_graph(SPEC, "vit_ti16", **SMALL)
+    late = source.replace("import torch\n", "import torch\nimport atexit, os\natexit.register(os._exit, 3)\n", 1)
+    results = verify_isolated_all([(graph, source), (graph, late)])
+    assert [r.ok for r in results] == [False, False]
+    assert all("exited with code 3 after its result" in r.render() for r in results)
