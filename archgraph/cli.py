@@ -210,9 +210,7 @@ GENERATED = Path("generated")  # compile's default output directory
 
 def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], list[str]]:
     """One file per spec holding its every model, and the specs that failed (their errors printed)."""
-    from archgraph.codegen import generate_file
     from archgraph.codegen.names import sanitize
-    from archgraph.loader import display_name
     from archgraph.progress import Progress
 
     outputs: dict[Path, str] = {}
@@ -221,16 +219,34 @@ def _generate_all(specs: list[Path], output: Path) -> tuple[dict[Path, str], lis
     for path in specs:
         progress.step(str(path))
         try:
-            graphs = [graph for _, graph in _models(path)]
             target = output / f"{sanitize(path.stem)}.py"  # one file per spec file, as timm has per family
             if target in outputs:
                 raise_duplicate(target, path)
-            outputs[target] = generate_file(graphs, display_name(path), None if output == GENERATED else str(output))
+            outputs[target] = _generated(path, None if output == GENERATED else str(output))
         except SpecError as error:
             _show(error)
             failed.append(str(path))
     progress.done()
     return outputs, failed
+
+
+def _generated(path: Path, output: str | None) -> str:
+    """The module of every model of the spec at `path` (compiled into `output`, if not the default):
+    from the compile cache when nothing it is generated from changed (`archgraph.compiled`)."""
+    from archgraph import compiled
+    from archgraph.api import open_model, open_program
+    from archgraph.loader import display_name
+
+    program, spec = open_program(path), display_name(path)
+    entry = compiled.entry(program, spec, output)
+    text = compiled.read(entry) if entry is not None else None
+    if text is None:
+        from archgraph.codegen import generate_file
+
+        text = generate_file([open_model(path, name, None, program).graph for name in program.models], spec, output)
+        if entry is not None:
+            compiled.write(entry, text)
+    return text
 
 
 def raise_duplicate(target: Path, path: Path) -> None:

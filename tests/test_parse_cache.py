@@ -1,5 +1,5 @@
-"""The on-disk cache of parsed files (archgraph/parsed.py): a hit equals a parse, never imports
-Lark, and a damaged, foreign or unshared-unsafe cache is a miss rather than an error."""
+"""The on-disk cache of parsed files (archgraph/parsed.py, archgraph/diskcache.py): a hit equals a
+parse, never imports Lark, and a damaged, foreign or unshared-unsafe cache is a miss rather than an error."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from archgraph import parsed, parser
+from archgraph import diskcache, parsed, parser
 from archgraph.errors import ArchSyntaxError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,10 +22,10 @@ def cache_dir(tmp_path, monkeypatch):
     """A fresh private cache directory, and no trees remembered in this process."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("ARCHGRAPH_NO_CACHE", raising=False)
-    parsed._directory.cache_clear()
+    diskcache.directory.cache_clear()
     monkeypatch.setattr(parsed, "_TREES", {})
     yield tmp_path / "archgraph"
-    parsed._directory.cache_clear()
+    diskcache.directory.cache_clear()
 
 
 def _forget(monkeypatch) -> None:
@@ -78,24 +78,23 @@ def test_errors_are_not_stored(cache_dir):
 def test_a_directory_others_can_write_is_not_used(cache_dir, monkeypatch):
     cache_dir.mkdir(mode=0o700)
     os.chmod(cache_dir, 0o777)
-    parsed._directory.cache_clear()
-    assert parsed._directory() is None
+    diskcache.directory.cache_clear()
+    assert diskcache.directory() is None
     parsed.parse(TEXT, "m.arch")
     assert not list(cache_dir.glob("*.tree"))
 
 
 def test_turned_off(cache_dir, monkeypatch):
     monkeypatch.setenv("ARCHGRAPH_NO_CACHE", "1")
-    parsed._directory.cache_clear()
+    diskcache.directory.cache_clear()
     parsed.parse(TEXT, "m.arch")
     assert not cache_dir.exists() or not list(cache_dir.glob("*.tree"))
 
 
-def test_old_entries_are_pruned(cache_dir, monkeypatch):
-    monkeypatch.setattr(parsed, "KEEP", 3)
+def test_old_entries_are_pruned(cache_dir):
     for d in range(5):
         parsed.parse(TEXT.replace("8", str(d + 1)), "m.arch")
-    parsed._prune(cache_dir)  # what one write in 16 does
+    diskcache.prune(cache_dir, ".tree", 3)  # what one write in 16 does, were KEEP 3
     assert len(list(cache_dir.glob("*.tree"))) == 3
 
 

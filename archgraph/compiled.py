@@ -1,0 +1,71 @@
+"""Generated files kept on disk between processes, so that `archgraph compile` of a spec whose
+inputs are all unchanged neither lowers nor fits its models again.
+
+A generated file is a function of: the text of every file the spec loads (itself and its imports,
+by resolved path), the name the header gives the spec and the output folder its command names,
+archgraph's own sources (every `.py`, `.lark` and `.j2` file of the package: any edit misses),
+and the versions of Python (`ast.unparse` prints the classes) and Jinja2 (renders the file).
+`entry` hashes exactly these into the entry's name, in the private cache directory of
+`diskcache`. A hit is the stored text only if its checksum line (`codegen.checksum`) still
+matches it, so a truncated or edited entry is a miss. A failed compile stores nothing. About
+`KEEP` files are kept; ARCHGRAPH_NO_CACHE=1 turns it off.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+
+from archgraph import diskcache
+from archgraph.loader import Program
+
+KEEP = 256  # generated files kept on disk
+_SUFFIX = ".module"
+
+
+def entry(program: Program, spec: str, output: str | None) -> Path | None:
+    """The cache file of the module generated from `program` (the spec named `spec` in its header,
+    compiled into `output`, if not the default), or None without a cache (or an unreadable input)."""
+    base, generator = diskcache.directory(), _generator_digest()
+    if base is None or generator is None:
+        return None
+    key = diskcache.sha256(generator)
+    key.update(f"{spec}\0{output}\0".encode("utf-8", "surrogatepass"))
+    try:
+        for path in sorted(program.paths):
+            key.update(str(path).encode("utf-8", "surrogatepass") + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return base / f"{key.hexdigest()[:32]}{_SUFFIX}"
+
+
+def read(path: Path) -> str | None:
+    """The generated file stored at `path`, or None (missing, damaged or edited)."""
+    from archgraph.codegen.checksum import OK, status
+
+    try:
+        data = path.read_bytes()
+        return data.decode("utf-8") if status(data) == OK else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write(path: Path, text: str) -> None:
+    """Store the generated file `text` at `path` (`diskcache.write`)."""
+    diskcache.write(path, text.encode("utf-8"), _SUFFIX, KEEP)
+
+
+@cache
+def _generator_digest() -> bytes | None:
+    """A hash of what turns a spec into a module besides the spec: archgraph's sources, Python's and
+    Jinja2's versions; None where a source cannot be read (a zipped or stripped install)."""
+    import jinja2
+
+    sources = sorted(p.relative_to(diskcache.PACKAGE) for suffix in ("*.py", "*.lark", "*.j2")
+                     for p in diskcache.PACKAGE.rglob(suffix))  # fmt: skip
+    digest = diskcache.sources_digest(sources)
+    if digest is None:
+        return None
+    versions = f"{sys.version_info[0]}.{sys.version_info[1]}\0{jinja2.__version__}"
+    return diskcache.sha256(digest + versions.encode()).digest()
