@@ -238,12 +238,13 @@ def _generated(path: Path, output: str | None) -> str:
     from archgraph.loader import display_name
 
     program, spec = open_program(path), display_name(path)
-    entry = compiled.entry(program, spec, output)
+    entry = compiled.entry(program, spec, output, [f"{name} at its defaults" for name in program.models])
     text = compiled.read(entry) if entry is not None else None
     if text is None:
         from archgraph.codegen import generate_file
 
-        text = generate_file([open_model(path, name, None, program).graph for name in program.models], spec, output)
+        graphs = [open_model(path, name, None, program).graph for name in program.models]
+        text = generate_file(graphs, spec, output)
         if entry is not None:
             compiled.write(entry, text)
     return text

@@ -1,14 +1,17 @@
-"""Generated files kept on disk between processes, so that `archgraph compile` of a spec whose
-inputs are all unchanged neither lowers nor fits its models again.
+"""Generated files kept on disk between processes, so that generating a module again from the
+same inputs neither lowers nor fits its models again.
 
 A generated file is a function of: the text of every file the spec loads (itself and its imports,
-by resolved path), the name the header gives the spec and the output folder its command names,
-archgraph's own sources (every `.py`, `.lark` and `.j2` file of the package: any edit misses),
-and the versions of Python (`ast.unparse` prints the classes) and Jinja2 (renders the file).
-`entry` hashes exactly these into the entry's name, in the private cache directory of
-`diskcache`. A hit is the stored text only if its checksum line (`codegen.checksum`) still
-matches it, so a truncated or edited entry is a miss. A failed compile stores nothing. About
-`KEEP` files are kept; ARCHGRAPH_NO_CACHE=1 turns it off.
+by name and resolved path), the name the header gives the spec and the output folder its command
+names, which models it holds and at which parameters, archgraph's own sources (every `.py`,
+`.lark` and `.j2` file of the package: any edit misses), and the versions of Python
+(`ast.unparse` prints the classes) and Jinja2 (renders the file). `entry` hashes exactly these
+into the entry's name, in the private cache directory of `diskcache`. Two callers: `archgraph
+compile` names the models of a spec at their defaults (a hit skips lowering too), and
+`codegen.generate_file` names lowered models by their parameters (so `build`, `verify` and the
+tests generate a model at one size once). A hit is the stored text only if its checksum line
+(`codegen.checksum`) still matches it, so a truncated or edited entry is a miss. A failed
+generation stores nothing. About `KEEP` files are kept; ARCHGRAPH_NO_CACHE=1 turns it off.
 """
 
 from __future__ import annotations
@@ -20,23 +23,23 @@ from pathlib import Path
 from archgraph import diskcache
 from archgraph.loader import Program
 
-KEEP = 256  # generated files kept on disk
+KEEP = 512  # generated files kept on disk
 _SUFFIX = ".module"
 
 
-def entry(program: Program, spec: str, output: str | None) -> Path | None:
-    """The cache file of the module generated from `program` (the spec named `spec` in its header,
-    compiled into `output`, if not the default), or None without a cache (or an unreadable input)."""
+def entry(program: Program, spec: str, output: str | None, models: list[str]) -> Path | None:
+    """The cache file of the module holding `models` (each a text that names one model and its
+    parameters) of `program`, the spec named `spec` in its header, compiled into `output` (None: the
+    default); None without a cache directory (or archgraph's sources unreadable)."""
     base, generator = diskcache.directory(), _generator_digest()
     if base is None or generator is None:
         return None
+    files = [part for pair in zip(program.files, program.texts, strict=True) for part in pair]
+    paths = [str(p) for p in sorted(program.paths)]
     key = diskcache.sha256(generator)
-    key.update(f"{spec}\0{output}\0".encode("utf-8", "surrogatepass"))
-    try:
-        for path in sorted(program.paths):
-            key.update(str(path).encode("utf-8", "surrogatepass") + b"\0" + path.read_bytes() + b"\0")
-    except OSError:
-        return None
+    for part in (spec, str(output), str(len(models)), *models, str(len(paths)), *paths, *files):
+        data = part.encode("utf-8", "surrogatepass")
+        key.update(b"%d:" % len(data) + data)  # each part length-prefixed: no two lists hash alike
     return base / f"{key.hexdigest()[:32]}{_SUFFIX}"
 
 

@@ -50,6 +50,7 @@ class Program:
     definitions: dict[str, s.Block | s.Model | s.Variant] = field(default_factory=dict)
     own: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # the text of each of `files`, as parsed
     paths: set[Path] = field(default_factory=set)  # every file loaded, resolved
 
     @property
@@ -133,6 +134,7 @@ def _load_file(program: Program, path: Path, name: str, text: str | None, root: 
         raise ArchSyntaxError(f"`{name}` {what}; a spec imports files or defines blocks and models",
                               Span(name, 1, 1, 1, 2))  # fmt: skip
     program.files.append(name)
+    program.texts.append(text)
     program.paths.add(path)
     stack = [*stack, path]
     for item in tree.items:

@@ -162,3 +162,28 @@ def no_tf32():
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     yield
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A fresh private cache directory (archgraph/diskcache.py) for one test, nothing parsed or generated
+    in it or remembered in this process: its path (`.../archgraph`, made on first use)."""
+    from archgraph import diskcache, parsed
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("ARCHGRAPH_NO_CACHE", raising=False)
+    monkeypatch.setattr(parsed, "_TREES", {})
+    diskcache.directory.cache_clear()
+    yield tmp_path / "cache" / "archgraph"
+    diskcache.directory.cache_clear()
+
+
+@pytest.fixture
+def no_disk_cache(monkeypatch):
+    """No disk cache: every file parsed and every module generated (for tests that count that work)."""
+    from archgraph import diskcache
+
+    monkeypatch.setenv("ARCHGRAPH_NO_CACHE", "1")
+    diskcache.directory.cache_clear()
+    yield
+    diskcache.directory.cache_clear()

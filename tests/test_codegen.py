@@ -259,6 +259,7 @@ def test_long_statements_are_split_within_100_characters_to_the_same_code(statem
     line = "        " + statement
     lines = _wrap(line)
     assert len(lines) > 1 and all(len(x) <= 100 for x in lines), lines
+    assert not any(x.rstrip().endswith("((") for x in lines), lines  # a nested operation parenthesized once
     text = "\n".join(x[8:] for x in lines)
     assert ast.dump(ast.parse(text)) == ast.dump(ast.parse(statement))
 

@@ -35,7 +35,7 @@ def _rendered(monkeypatch: pytest.MonkeyPatch, depth: int) -> tuple[int, int, st
     return len(calls), len(built), code
 
 
-def test_repeat_iterations_are_rendered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repeat_iterations_are_rendered_once(monkeypatch: pytest.MonkeyPatch, no_disk_cache) -> None:
     count12, built12, code12 = _rendered(monkeypatch, 12)
     count24, built24, code24 = _rendered(monkeypatch, 24)
     # One render per added block, from the one trial lowering whose blocks all differ (drop_path_rate

@@ -1,7 +1,8 @@
-"""The compile cache (archgraph/compiled.py): a spec whose every input is unchanged is taken from
-the cache, byte for byte what generating it writes, without lowering or fitting; any change to
-what the module is generated from (the spec, a file it imports, the output folder its header
-names, archgraph's own sources) misses, and a damaged entry is a miss, never an error."""
+"""The cache of generated modules (archgraph/compiled.py): a spec whose every input is unchanged is
+taken from the cache, byte for byte what generating it writes, without lowering or fitting; any
+change to what the module is generated from (the spec, a file it imports, the output folder its
+header names, the models' parameters, archgraph's own sources) misses, and a damaged entry is a
+miss, never an error."""
 
 from __future__ import annotations
 
@@ -14,21 +15,13 @@ import pytest
 
 import archgraph.codegen
 from archgraph import compiled, diskcache
+from archgraph.api import open_model
 from archgraph.cli import main
+from archgraph.codegen import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = "block proj(x, d) {\n    return fc: linear(x, d)\n}\n"
 SPEC = 'import "lib.arch"\n\nmodel m(dim = 8) {\n    input x: [B, 4, dim]\n    return proj(x, dim)\n}\n'
-
-
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    """A fresh private cache directory."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("ARCHGRAPH_NO_CACHE", raising=False)
-    diskcache.directory.cache_clear()
-    yield tmp_path / "cache" / "archgraph"
-    diskcache.directory.cache_clear()
 
 
 @pytest.fixture
@@ -47,13 +40,13 @@ def generated(project, monkeypatch, out: str = "out") -> tuple[str, int]:
     """The compiled file and how many times the module was generated rather than read."""
     calls = []
     real = archgraph.codegen.generate_file
-    monkeypatch.setattr(archgraph.codegen, "generate_file", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(archgraph.codegen, "generate_file", lambda *a, **k: calls.append(a) or real(*a, **k))
     return compile_(project, out), len(calls)
 
 
 def test_a_hit_is_what_generating_writes_and_generates_nothing(cache_dir, project, monkeypatch, capsys):
     first, generations = generated(project, monkeypatch)
-    assert generations == 1 and len(list(cache_dir.glob("*.module"))) == 1
+    assert generations == 1 and list(cache_dir.glob("*.module"))
     again, generations = generated(project, monkeypatch)
     assert generations == 0 and again == first
     monkeypatch.setenv("ARCHGRAPH_NO_CACHE", "1")
@@ -75,15 +68,28 @@ def test_a_change_to_any_input_misses(change, cache_dir, project, monkeypatch, c
         monkeypatch.setattr(compiled, "_generator_digest", lambda: b"another archgraph")
     text, generations = generated(project, monkeypatch, out)
     assert generations == 1 and (text == first) == (change == "archgraph")
-    assert len(list(cache_dir.glob("*.module"))) == 2
 
 
 def test_a_damaged_or_edited_entry_is_a_miss(cache_dir, project, monkeypatch, capsys):
     first, _ = generated(project, monkeypatch)
-    (entry,) = cache_dir.glob("*.module")
+    entries = list(cache_dir.glob("*.module"))  # compile's (the spec's models at their defaults) and generate's
     for damaged in (first[: len(first) // 2], first.replace("nn.Linear(", "nn.LazyLinear("), "\udcff"):
-        entry.write_bytes(damaged.encode("utf-8", "surrogateescape"))
+        for entry in entries:
+            entry.write_bytes(damaged.encode("utf-8", "surrogateescape"))
         assert generated(project, monkeypatch) == (first, 1)  # generated again, and stored again
+
+
+def test_a_lowered_model_is_generated_once_per_parameters(cache_dir, project, monkeypatch):
+    """`generate` (what `build`, `verify` and `generate_source` call) keys a model by its parameters."""
+    fitted = []
+    real = archgraph.codegen._file_classes
+    monkeypatch.setattr(archgraph.codegen, "_file_classes", lambda graphs: fitted.append(graphs) or real(graphs))
+    texts = [generate(open_model(project / "m.arch", overrides=o).graph, "m.arch") for o in ({}, {}, {"dim": 16})]
+    assert len(fitted) == 2 and texts[0] == texts[1] != texts[2]
+    assert "dim: int = 16" in texts[2]
+    graph = open_model(project / "m.arch").graph
+    graph.program = None  # a graph from no program has nothing to key it by: generated each time
+    assert generate(graph, "m.arch") == generate(graph, "m.arch") and len(fitted) == 4
 
 
 def test_a_failed_compile_stores_nothing(cache_dir, project, capsys):

@@ -17,17 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXT = "model m(d = 8) {\n  input x: f32[B, d]\n  return linear(x, d)\n}\n"
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    """A fresh private cache directory, and no trees remembered in this process."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("ARCHGRAPH_NO_CACHE", raising=False)
-    diskcache.directory.cache_clear()
-    monkeypatch.setattr(parsed, "_TREES", {})
-    yield tmp_path / "archgraph"
-    diskcache.directory.cache_clear()
-
-
 def _forget(monkeypatch) -> None:
     """As a new process: nothing in memory (this one's or parser's)."""
     monkeypatch.setattr(parsed, "_TREES", {})
@@ -76,7 +65,7 @@ def test_errors_are_not_stored(cache_dir):
 
 
 def test_a_directory_others_can_write_is_not_used(cache_dir, monkeypatch):
-    cache_dir.mkdir(mode=0o700)
+    cache_dir.mkdir(mode=0o700, parents=True)
     os.chmod(cache_dir, 0o777)
     diskcache.directory.cache_clear()
     assert diskcache.directory() is None

@@ -15,6 +15,7 @@ import textwrap
 from functools import cache
 from itertools import chain
 
+from archgraph import compiled
 from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, named_by_definitions, sources
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
@@ -50,7 +51,28 @@ def generate(graph: Graph, spec: str, output: str | None = None) -> str:
 
 def generate_file(graphs: list[Graph], spec: str, output: str | None = None) -> str:
     """The source of `generated/<spec>.py` for the models `graphs` of the spec file `spec` (compiled
-    into the directory `output`, if not the default: the header's command names it)."""
+    into the directory `output`, if not the default: the header's command names it); from the
+    cache (`archgraph.compiled`) when these models were generated before from the same files."""
+    entry = _entry(graphs, spec, output)
+    text = compiled.read(entry) if entry is not None else None
+    if text is None:
+        text = _generate_file(graphs, spec, output)
+        if entry is not None:
+            compiled.write(entry, text)
+    return text
+
+
+def _entry(graphs: list[Graph], spec: str, output: str | None):
+    """The cache entry of these models (`compiled.entry`): each named by its parameters and its size
+    (a sketch differs); None for a graph lowered from no program, or from programs that differ."""
+    programs = [g.program for g in graphs]
+    if not graphs or None in programs or len({(tuple(p.files), tuple(p.texts)) for p in programs}) > 1:
+        return None
+    models = [f"{g.name} lowered at {sorted(g.params.items())!r} to {len(g.nodes)} nodes" for g in graphs]
+    return compiled.entry(programs[0], spec, output, models)
+
+
+def _generate_file(graphs: list[Graph], spec: str, output: str | None) -> str:
     merged = _file_classes(graphs)
     docs = {m.name: _docstring_safe(m.doc) for m in merged.entries}
     if len(graphs) == 1:

@@ -1,6 +1,6 @@
 """The helper functions and classes generated code may call (`StdConv2d`, `lecun_normal_`,
-`max_pool2d_same`, the knobs' `drop_path`, DETR's), by name: their source, which a generated file
-defines once when one of its classes uses them (`view._use_helper`).
+`fan_out_normal_`, `max_pool2d_same`, the knobs' `drop_path`, DETR's), by name: their source, which
+a generated file defines once when one of its classes uses them (`view._use_helper`).
 """
 
 from archgraph.codegen.detr_helpers import DETR_HELPERS
@@ -20,6 +20,12 @@ HELPERS = {
     # 0.8796...: the standard deviation of N(0, 1) truncated to [-2, 2]
     std = (1 / weight[0].numel()) ** 0.5 / 0.87962566103423978
     nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+''',
+    "fan_out_normal_": '''def fan_out_normal_(conv: nn.Conv2d) -> None:
+    """timm's PVT v2 and SegFormer conv init: weights N(0, 2 / fan_out), where fan_out is
+    k * k * out_channels / groups."""
+    fan_out = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels // conv.groups
+    nn.init.normal_(conv.weight, std=(2 / fan_out) ** 0.5)
 ''',
     "Affine": '''class Affine(nn.Module):
     """`alpha * x + beta` per channel, no statistics (timm Affine, ResMLP's norm)."""

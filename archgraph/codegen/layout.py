@@ -92,11 +92,19 @@ def _lines(node: ast.expr, indent: str, head: str, tail: str) -> list[str]:
     if isinstance(node, ast.Starred):
         return _lines(node.value, indent, head + "*", tail)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        left = _lines(node.left, inner, *(("(", ")") if isinstance(node.left, ast.BinOp) else ("", "")))
         op = _OPS[type(node.op)]
-        right = _lines(node.right, inner, *((f"{op} (", ")") if isinstance(node.right, ast.BinOp) else (f"{op} ", "")))
-        return [f"{indent}{head}(", *left, *right, f"{indent}){tail}"]
+        return [f"{indent}{head}(", *_operand(node.left, inner, ""), *_operand(node.right, inner, f"{op} "),
+                f"{indent}){tail}"]  # fmt: skip
     return [text]
+
+
+def _operand(node: ast.expr, indent: str, head: str) -> list[str]:
+    """A binary operation's operand after `head` (its operator, if any): a nested operation in
+    parentheses once, `(a * b)` on one line or else split inside its own."""
+    if not isinstance(node, ast.BinOp):
+        return _lines(node, indent, head, "")
+    line = f"{indent}{head}({ast.unparse(node)})"
+    return [line] if len(line) <= WIDTH else _lines(node, indent, head, "")
 
 
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",

@@ -39,10 +39,8 @@ _LINEAR_INIT = {
 def _init_lines(a) -> list[str]:
     if a.value("init") == "lecun_normal":  # timm lecun_normal_: N(0, 1/fan_in) truncated at 2 std
         lines = [f"lecun_normal_({a.target}.weight)", f"nn.init.zeros_({a.target}.bias)"]
-    elif a.value("init") == "fan_out_normal":  # sizes read from the conv, as the generated classes take them
-        m = a.target
-        fan_out = f"{m}.kernel_size[0] * {m}.kernel_size[1] * {m}.out_channels // {m}.groups"
-        lines = [f"nn.init.normal_({m}.weight, std=(2 / ({fan_out})) ** 0.5)", f"nn.init.zeros_({m}.bias)"]
+    elif a.value("init") == "fan_out_normal":  # the helper reads the sizes from the conv, as timm's _init_weights
+        lines = [f"fan_out_normal_({a.target})", f"nn.init.zeros_({a.target}.bias)"]
     else:
         lines = [line.format(m=a.target) for line in _LINEAR_INIT[a.value("init")]]
     lines = [line for line in lines if ".bias" not in line or a.value("bias")]
