@@ -24,6 +24,7 @@ from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.loops import FROZEN
 from archgraph.codegen.memo import Views
 from archgraph.codegen.names import sanitize
+from archgraph.codegen.spelling import spelled
 from archgraph.cost import Totals, totals
 from archgraph.errors import SpecError
 from archgraph.ir import Graph
@@ -87,18 +88,20 @@ def _generate_file(graphs: list[Graph], spec: str, output: str | None) -> str:
         header = f"{len(graphs)} models"
     classes = sources(merged, docs)
     return stamp(
-        _environment()
-        .get_template("module.py.j2")
-        .render(
-            spec=_comment_safe(spec.replace("\\", "/")),
-            command=_comment_safe(_command(spec.replace("\\", "/"), output)),
-            header=_comment_safe(header),
-            exports=_exports(merged.exports),
-            title=title,
-            summary=[part for line in summary for part in _wrapped(_docstring_safe(line)) or [""]],
-            helpers=[HELPERS[h].rstrip("\n") for h in merged.helpers],
-            classes=classes,
-            checkpoint_import=any("checkpoint(block" in c for c in classes),
+        spelled(
+            _environment()
+            .get_template("module.py.j2")
+            .render(
+                spec=_comment_safe(spec.replace("\\", "/")),
+                command=_comment_safe(_command(spec.replace("\\", "/"), output)),
+                header=_comment_safe(header),
+                exports=_exports(merged.exports),
+                title=title,
+                summary=[part for line in summary for part in _wrapped(_docstring_safe(line)) or [""]],
+                helpers=[HELPERS[h].rstrip("\n") for h in merged.helpers],
+                classes=classes,
+                checkpoint_import=any("checkpoint(block" in c for c in classes),
+            )
         )
     )
 

@@ -38,8 +38,16 @@ DETR_HELPERS = {
     """
 
     def __init__(
-        self, h: int, w: int, dim: int, temperature: float = 10000.0, normalize: bool = True,
-        scale: float = 2 * torch.pi, *, device=None, dtype=None,
+        self,
+        h: int,
+        w: int,
+        dim: int,
+        temperature: float = 10000.0,
+        normalize: bool = True,
+        scale: float = 2 * torch.pi,
+        *,
+        device=None,
+        dtype=None,
     ) -> None:
         super().__init__()
         self.size, self.temperature = (h, w), temperature

@@ -47,8 +47,16 @@ HELPERS = {
     not in state_dict.
     """
 
-    def __init__(self, height: int, width: int, num_bands: int, max_resolution: int, *, device=None,
-                 dtype=None) -> None:
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        num_bands: int,
+        max_resolution: int,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         self.size, self.num_bands, self.max_resolution = (height, width), num_bands, max_resolution
         pe = torch.empty(1, height * width, 2 + 4 * num_bands, device=device, dtype=dtype)
@@ -115,28 +123,72 @@ HELPERS = {
     "StdConv2d": '''class StdConv2d(nn.Conv2d):
     """Conv2d whose filters are standardised each forward: zero mean, unit variance (timm StdConv2d)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, groups: int = 1, bias: bool = False, eps: float = 1e-6, *,
-                 device=None, dtype=None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                         groups=groups, bias=bias, device=device, dtype=dtype)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        bias: bool = False,
+        eps: float = 1e-6,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            groups=groups,
+            bias=bias,
+            device=device,
+            dtype=dtype,
+        )
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
-                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
     "StdConv2dSame": '''class StdConv2dSame(nn.Conv2d):
     """StdConv2d with TensorFlow "SAME" padding: output ceil(H / stride) (timm StdConv2dSame)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 groups: int = 1, bias: bool = False, eps: float = 1e-6, *, device=None,
-                 dtype=None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        eps: float = 1e-6,
+        *,
+        device=None,
+        dtype=None,
+    ) -> None:
         dynamic = stride > 1 or kernel_size % 2 == 0  # SAME is symmetric, hence static, only here
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride,
-                         padding=0 if dynamic else (kernel_size - 1) // 2, groups=groups, bias=bias,
-                         device=device, dtype=dtype)
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=0 if dynamic else (kernel_size - 1) // 2,
+            groups=groups,
+            bias=bias,
+            device=device,
+            dtype=dtype,
+        )
         self.same_pad = dynamic
         self.eps = eps
 
@@ -145,8 +197,14 @@ HELPERS = {
             sizes = zip(x.shape[-2:], self.stride, self.kernel_size, strict=True)
             pad_h, pad_w = (max((-(-n // s) - 1) * s + k - n, 0) for n, s, k in sizes)
             x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
-                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 ''',
 }
