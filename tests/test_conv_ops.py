@@ -86,7 +86,7 @@ def test_emitted_modules_follow_timm(tmp_path):
     assert "self.b = nn.GroupNorm(32, 64, eps=1e-05, **dd)" in code and "nn.init.zeros_(self.b.weight)" in code
     assert "self.c = StdConv2d(64, 64, kernel_size=3, padding=1, eps=1e-06, **dd)" in code
     assert "self.d = nn.BatchNorm2d(64, eps=1e-05, **dd)" in code
-    assert "nn.init.kaiming_normal_(self.a.weight, mode='fan_out', nonlinearity='relu')" in code
+    assert 'nn.init.kaiming_normal_(self.a.weight, mode="fan_out", nonlinearity="relu")' in code
     # SAME padding read from the input's size (16x16 -> 8x8: one row and column of -inf after);
     # tests/parity/test_hybrid_parity.py checks the helper's outputs against timm's MaxPool2dSame
     assert "return max_pool2d_same(x, 3, 2)" in code and "def max_pool2d_same(" in code
