@@ -326,6 +326,27 @@ def test_a_family_is_one_class_named_after_the_definition_it_varies(tmp_path):
     assert entries == {"m_small": "M", "m_large": "M", "m_small_extra": "MExtra", "m_large_extra": "MExtra"}
 
 
+def test_a_ratio_given_as_an_integer_by_one_model_shares_the_float_class(tmp_path):
+    """A parameter one model gives as an integer (`mlp_ratio = 4`) and another as a float (`4.5`; the
+    definition's default is `4.0`) is a float in the classes they share (`mlp_ratio: float`,
+    `int(dim * mlp_ratio)`), not a class per type; the integer model's entry passes it as a float."""
+    from archgraph.codegen import generate_file
+
+    small = "embed_dim = 64, depth = 2, num_heads = 2, img_size = 32, patch_size = 8, num_classes = 10"
+    text = (f'import "std/vit.arch"\nmodel whole = vit({small}, mlp_ratio = 4) "an integer ratio"\n'
+            f'model wide = vit({small}, mlp_ratio = 4.5) "a fractional ratio"\n')  # fmt: skip
+    path = tmp_path / "family.arch"
+    path.write_text(text)
+    program = load(path)
+    check(program)
+    code = generate_file([lower(program, name, {}) for name in program.models], "family.arch")
+    tree = ast.parse(code)
+    assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == [
+        "PatchEmbed", "Attention", "Mlp", "EncoderBlock", "Vit"]  # fmt: skip
+    assert "mlp_ratio: float = 4.0" in code and "int(dim * mlp_ratio)" in code and "mlp_ratio: int" not in code
+    assert "model_args = dict(mlp_ratio=4.5)" in code
+
+
 @pytest.mark.parametrize(
     ("values", "formula"),
     [

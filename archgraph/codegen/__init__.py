@@ -16,6 +16,7 @@ from functools import cache
 from itertools import chain
 
 from archgraph import compiled
+from archgraph import syntax as s
 from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, named_by_definitions, sources
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
@@ -28,6 +29,7 @@ from archgraph.codegen.spelling import spelled
 from archgraph.cost import Totals, totals
 from archgraph.errors import SpecError
 from archgraph.ir import Graph
+from archgraph.knobs import model_definition
 from archgraph.lower import lower
 
 
@@ -150,6 +152,7 @@ def _file_classes(graphs: list[Graph]) -> Merged:
     """The classes of the models `graphs` of one file: fitted over all of them and their lowerings
     at other sizes, so that a block has one class; else (the models' classes cannot be fitted
     together) each model's classes, merged."""
+    graphs = _as_floats(graphs)
     if len(graphs) > 1:
         lowered, allowed, alone = list(graphs), {}, []
         views = Views()  # the scopes rendered while fitting each model, looked up again when fitting all
@@ -173,6 +176,23 @@ def _file_classes(graphs: list[Graph]) -> Merged:
         fitted = named_by_definitions(merge_fitted(graphs, together), graphs) if _distinct(together) else None
         return fitted if fitted is not None and _lines(fitted) <= _lines(merged) else merged
     return merge([g.name for g in graphs], [_classes(g) for g in graphs])
+
+
+def _as_floats(graphs: list[Graph]) -> list[Graph]:
+    """The models, each lowered again where it gives as an integer (`mlp_ratio = 4`) a parameter that is
+    a float elsewhere: in another model of the file, or in its definition's default (`mlp_ratio = 4.0`).
+    Its classes are then those of the others (`mlp_ratio: float`, `int(dim * mlp_ratio)`), not a class
+    of its own for an integer ratio; the sizes are the same."""
+    floats = {n for g in graphs for n, v in g.params.items() if type(v) is float}
+    for graph in graphs:
+        definition = model_definition(graph)
+        floats |= {p.name for p in definition.params if isinstance(p.default, s.Number)
+                   and type(p.default.value) is float} if definition is not None else set()  # fmt: skip
+    out = []
+    for graph in graphs:
+        changed = {n: float(v) for n, v in graph.params.items() if n in floats and type(v) is int}
+        out.append(lower(graph.program, graph.name, {**graph.params, **changed}) if changed else graph)
+    return out
 
 
 def _lines(merged: Merged) -> int:

@@ -259,7 +259,7 @@ def _signature(tree: ast.ClassDef, params: list[str], defaults: dict, attributes
                keyword: bool) -> None:  # fmt: skip
     """Add the parameters to `__init__` (keyword-only for a model) and keep those forward reads."""
     init = next(fn for fn in tree.body if isinstance(fn, ast.FunctionDef) and fn.name == "__init__")
-    args = [ast.arg(p, ast.Name(_type(env[p]), ast.Load())) for p in params]
+    args = [ast.arg(p, ast.Name(_type(env[p], defaults.get(p)), ast.Load())) for p in params]
     values = [ast.Constant(defaults[p]) for p in params if p in defaults]
     if keyword:
         init.args.kwonlyargs[:0] = args
@@ -272,8 +272,12 @@ def _signature(tree: ast.ClassDef, params: list[str], defaults: dict, attributes
     init.body[at + 1 : at + 1] = keep
 
 
-def _type(value: Any) -> str:
-    return "tuple" if is_list(value) else type(value).__name__
+def _type(value: Any, default: Any = None) -> str:
+    """A parameter's annotation: its value's type, `float` where the default is a float (`mlp_ratio:
+    float = 4.0` given 4), `tuple` for a list."""
+    if is_list(value):
+        return "tuple"
+    return "float" if type(value) is int and type(default) is float else type(value).__name__
 
 
 def class_source(cls: ClassView) -> str:
