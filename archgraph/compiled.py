@@ -11,7 +11,8 @@ compile` names the models of a spec at their defaults (a hit skips lowering too)
 `codegen.generate_file` names lowered models by their parameters (so `build`, `verify` and the
 tests generate a model at one size once). A hit is the stored text only if its checksum line
 (`codegen.checksum`) still matches it, so a truncated or edited entry is a miss. A failed
-generation stores nothing. About `KEEP` files are kept; ARCHGRAPH_NO_CACHE=1 turns it off.
+generation stores nothing. About `KEEP` files are kept, the least recently used removed first;
+ARCHGRAPH_NO_CACHE=1 turns it off.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from archgraph import diskcache
 from archgraph.loader import Program
 
-KEEP = 512  # generated files kept on disk
+KEEP = 2048  # generated files kept on disk (a few KB to 60 KB each)
 _SUFFIX = ".module"
 
 
@@ -49,9 +50,12 @@ def read(path: Path) -> str | None:
 
     try:
         data = path.read_bytes()
-        return data.decode("utf-8") if status(data) == OK else None
+        text = data.decode("utf-8") if status(data) == OK else None
     except (OSError, UnicodeDecodeError):
         return None
+    if text is not None:
+        diskcache.used(path)
+    return text
 
 
 def write(path: Path, text: str) -> None:

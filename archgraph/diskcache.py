@@ -6,7 +6,9 @@ cache directory that Lark's tables already use (`$XDG_CACHE_HOME/archgraph` or
 `~/.cache/archgraph`), used only when it is mode 0700 and owned by the user (a planted entry could
 inject code), and not at all under ARCHGRAPH_NO_CACHE=1. An entry is written to a temporary file
 renamed into place (atomic: concurrent processes read a whole entry or none); failures to write
-are ignored, and each cache treats an entry it cannot read as a miss.
+are ignored, and each cache treats an entry it cannot read as a miss. An entry read is touched
+(`used`), so the least recently used go first when a cache passes its size (`prune`): a burst of
+one-off entries (a fuzzer's) does not push out the files a user works on.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def sources_digest(paths: list[Path]) -> bytes | None:
     except OSError:
         return None
     return digest.digest()
+
+
+def used(path: Path) -> None:
+    """Mark the entry at `path` as just used (its modification time: what `prune` keeps the newest of)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
 
 
 def write(path: Path, data: bytes, suffix: str, keep: int) -> None:

@@ -5,7 +5,8 @@ imports Lark nor parses (about a third of `archgraph report`'s CPU time for ViT-
 a successful parse (errors are never stored) as a pickle in the private cache directory
 (`diskcache`), named by a hash of the file's name, its text and the front end's own sources
 (`_FRONT_END`: grammar, parser, syntax, source, scalars, record), so an edit to any of them
-misses. A file that cannot be read or unpickled is a miss. About `KEEP` trees are kept.
+misses. A file that cannot be read or unpickled is a miss. About `KEEP` trees are kept, the least
+recently used removed first.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from archgraph import diskcache
 from archgraph import syntax as s
 from archgraph.source import SourceFile, register
 
-KEEP = 512  # trees kept on disk
+KEEP = 2048  # trees kept on disk (about 5 KB each)
 _SUFFIX = ".tree"
 _FRONT_END = ("grammar/arch.lark", "parser.py", "syntax.py", "source.py", "scalars.py", "parsed.py", "record.py")
 
@@ -73,7 +74,10 @@ def _read(path: Path) -> s.File | None:
             tree = load(handle)
     except Exception:  # a damaged cache entry (any unpickling failure) is a miss, never an error
         return None
-    return tree if isinstance(tree, s.File) else None
+    if not isinstance(tree, s.File):
+        return None
+    diskcache.used(path)
+    return tree
 
 
 def _write(path: Path, tree: s.File) -> None:

@@ -108,3 +108,17 @@ def test_unreadable_front_end_sources_mean_no_cache(cache_dir, monkeypatch):
         assert not cache_dir.exists() or not list(cache_dir.glob("*.tree"))
     finally:
         parsed._front_end_digest.cache_clear()
+
+
+def test_the_least_recently_used_go_first(cache_dir, monkeypatch):
+    """A tree read is touched, so a burst of new entries (a fuzzer's) pushes out the unused ones first."""
+    texts = [TEXT.replace("8", str(d + 1)) for d in range(3)]
+    for text in texts:
+        parsed.parse(text, "m.arch")
+    paths = [parsed._entry("m.arch", text) for text in texts]
+    for k, path in enumerate(paths):
+        os.utime(path, (1000 + k, 1000 + k))  # written long ago, in this order
+    monkeypatch.setattr(parsed, "_TREES", {})
+    parsed.parse(texts[0], "m.arch")  # the oldest, read from disk: now the most recently used
+    diskcache.prune(cache_dir, ".tree", 2)
+    assert sorted(cache_dir.glob("*.tree")) == sorted([paths[0], paths[2]])

@@ -22,6 +22,8 @@ _SKIPPED = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tok
 
 def spelled(source: str) -> str:
     """`source` (complete code) with the spellings above."""
+    if "'" not in source and "**" not in source and "[" not in source:
+        return source  # nothing to respell (most signature parameters and short expressions)
     tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type not in _SKIPPED]
     starts = [0]  # the offset of each line (tokenize counts rows from 1; StringIO splits at "\n" only)
     for line in source.split("\n"):
