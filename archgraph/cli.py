@@ -239,15 +239,13 @@ def _generated(path: Path, output: str | None) -> str:
 
     program, spec = open_program(path), display_name(path)
     entry = compiled.entry(program, spec, output, [f"{name} at its defaults" for name in program.models])
-    text = compiled.read(entry) if entry is not None else None
-    if text is None:
+
+    def generated() -> str:  # a miss: lowered and generated
         from archgraph.codegen import generate_file
 
-        graphs = [open_model(path, name, None, program).graph for name in program.models]
-        text = generate_file(graphs, spec, output)
-        if entry is not None:
-            compiled.write(entry, text)
-    return text
+        return generate_file([open_model(path, name, None, program).graph for name in program.models], spec, output)
+
+    return compiled.cached(entry, generated)
 
 
 def raise_duplicate(target: Path, path: Path) -> None:

@@ -18,6 +18,7 @@ ARCHGRAPH_NO_CACHE=1 turns it off.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def entry(program: Program, spec: str, output: str | None, models: list[str]) ->
         data = part.encode("utf-8", "surrogatepass")
         key.update(b"%d:" % len(data) + data)  # each part length-prefixed: no two lists hash alike
     return base / f"{key.hexdigest()[:32]}{_SUFFIX}"
+
+
+def cached(path: Path | None, make: Callable[[], str]) -> str:
+    """The text stored at `path` (an `entry`) if any, else `make()`'s, stored there; None: no cache."""
+    text = read(path) if path is not None else None
+    if text is None:
+        text = make()
+        if path is not None:
+            write(path, text)
+    return text
 
 
 def read(path: Path) -> str | None:

@@ -56,13 +56,7 @@ def generate_file(graphs: list[Graph], spec: str, output: str | None = None) -> 
     """The source of `generated/<spec>.py` for the models `graphs` of the spec file `spec` (compiled
     into the directory `output`, if not the default: the header's command names it); from the
     cache (`archgraph.compiled`) when these models were generated before from the same files."""
-    entry = _entry(graphs, spec, output)
-    text = compiled.read(entry) if entry is not None else None
-    if text is None:
-        text = _generate_file(graphs, spec, output)
-        if entry is not None:
-            compiled.write(entry, text)
-    return text
+    return compiled.cached(_entry(graphs, spec, output), lambda: _generate_file(graphs, spec, output))
 
 
 def _entry(graphs: list[Graph], spec: str, output: str | None):
@@ -191,7 +185,8 @@ def _as_floats(graphs: list[Graph]) -> list[Graph]:
     out = []
     for graph in graphs:
         changed = {n: float(v) for n, v in graph.params.items() if n in floats and type(v) is int}
-        out.append(lower(graph.program, graph.name, {**graph.params, **changed}) if changed else graph)
+        relower = changed and graph.program is not None
+        out.append(lower(graph.program, graph.name, {**graph.params, **changed}) if relower else graph)
     return out
 
 
