@@ -110,6 +110,9 @@ class Scope:
     continued: bool = False  # a shared repeat whose label an earlier one has: it calls that module again
     args: dict[str, Any] = field(default_factory=dict)  # scalar names bound here (parameters), for codegen
     per_iteration: list[str] = field(default_factory=list)  # a repeat's keywords that read its index
+    # a per-iteration keyword written `linspace(start, stop, n)[offset + i]` (one stage's slice of a
+    # schedule over all blocks): (start, stop, n, offset), evaluated
+    schedules: dict[str, tuple] = field(default_factory=dict)
 
     def walk(self):
         yield self

@@ -55,6 +55,35 @@ def test_the_generated_parent_computes_the_schedule_as_timm(tmp_path):
     assert "drop_path(F.dropout(h, self.rate, self.training), self.rate, self.training)" in source
 
 
+STAGES = (
+    STACK.split("model stack")[0]
+    + """
+model stages(depths: list = [2, 3], width = 16, drop_path_rate = 0.0) {
+    input x: [B, 8, width]
+    total = depths[0] + depths[1]
+    first = 0
+    stages: repeat 2 as k {
+        if k > 0 { first = first + depths[k - 1] }
+        x = blocks: repeat depths[k] as j layer(x, rate = linspace(0, drop_path_rate, total)[first + j])
+    }
+    return x
+}
+"""
+)
+
+
+def test_a_stage_takes_its_slice_of_one_schedule_over_all_blocks(tmp_path):
+    """`linspace(0, rate, total)[first + j]` (PVT v2's stages): the generated stage takes the rate and
+    its first block and slices one torch.linspace, as timm splits one schedule by stage (the total is
+    a literal here: the depths are fixed in this file)."""
+    graph = archgraph.load_graph(_spec(tmp_path, STAGES), drop_path_rate=0.4)
+    rates = [n.attrs["p"] for n in graph.nodes.values() if n.op == "drop_path"]
+    assert rates == pytest.approx([0.1 * k for k in range(5)])  # linspace(0, 0.4, 5), stage 0 then stage 1
+    source = " ".join(archgraph.generate_source(_spec(tmp_path, STAGES)).split())
+    assert "rate_schedule = [x.item() for x in torch.linspace(0, drop_path_rate, 5)[first:]]" in source
+    assert "drop_path_rate: float = 0.0" in source and "rate=rate_schedule[i]" in source
+
+
 def test_a_knob_no_parameter_sets_is_left_out(tmp_path):
     fixed = STACK.replace(
         "model stack(depth = 4, width = 16, drop_path_rate = 0.0)", "model stack(depth = 4, width = 16)"

@@ -23,10 +23,26 @@ def schedule_lines(child: Scope, iterations: list[Scope], params: list[str]) -> 
     out = {}
     for name in child.per_iteration:
         values = [native(it.args.get(name)) for it in iterations]
-        if name in params and _evenly_spaced(values):
+        if name not in params:
+            continue
+        if name in child.schedules and _sliced(values, *child.schedules[name]):  # a stage's slice (PVT v2)
+            start, stop, n, offset = (native(v) for v in child.schedules[name])
+            out[name] = f"{name}_schedule = [x.item() for x in torch.linspace({start!r}, {stop!r}, {n!r})[{offset!r}:]]"
+        elif _evenly_spaced(values):
             out[name] = (f"{name}_schedule = [x.item() for x in torch.linspace({values[0]!r}, {values[-1]!r}, "
                          f"{len(values)})]")  # fmt: skip
     return out
+
+
+def _sliced(values: list[Any], start: Any, stop: Any, n: Any, offset: Any) -> bool:
+    """Whether `values` are floats equal to linspace(start, stop, n)[offset : offset + len(values)]."""
+    start, stop, n, offset = (native(v) for v in (start, stop, n, offset))
+    if not all(type(v) is float for v in values) or type(n) is not int or type(offset) is not int or n < 2:
+        return False
+    if not 0 <= offset <= n - len(values):
+        return False
+    expected = [start + (stop - start) * (offset + k) / (n - 1) for k in range(len(values))]
+    return all(math.isclose(v, e, rel_tol=1e-9, abs_tol=1e-12) for v, e in zip(values, expected, strict=True))
 
 
 def _evenly_spaced(values: list[Any]) -> bool:

@@ -128,7 +128,8 @@ def _copy_scope(lw: Lowering, old: Scope, path: str, label: str | None, prefix: 
                   inputs=[value(v) for v in old.inputs], outputs=[value(v) for v in old.outputs], taps=list(old.taps),
                   doc=old.doc, input_names=list(old.input_names), args=dict(old.args),
                   names={value(v): n for v, n in old.names.items()}, shared=old.shared,
-                  continued=old.continued)  # fmt: skip
+                  continued=old.continued, per_iteration=list(old.per_iteration),
+                  schedules=dict(old.schedules))  # fmt: skip
     lw.starts[id(scope)] = lw.starts[id(old)] + offset
     for item in old.items:
         if isinstance(item, Scope):

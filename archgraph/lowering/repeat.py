@@ -68,6 +68,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     taps = Taps(rep)
     env[e.label] = taps
     rep.per_iteration = _per_iteration(e)
+    rep.schedules = _sliced_schedules(lw, e, env)
     for i in range(count):
         start, before = len(lw.nodes), len(lw.nodes) + lw.skipped
         if e.index is not None and i:
@@ -152,6 +153,29 @@ def _per_iteration(e: s.Repeat) -> list[str]:
     if e.index is None:
         return []
     return [kw.name for kw in e.call.kwargs if _reads(kw.value, e.index)]
+
+
+def _sliced_schedules(lw: Lowering, e: s.Repeat, env: dict) -> dict[str, tuple]:
+    """(start, stop, n, offset), evaluated, of each keyword of `repeat n as i block(...)` written
+    `linspace(start, stop, n)[offset + i]`: a stage's slice of one schedule over the blocks of all the
+    stages (PVT v2's drop path), which codegen writes as that slice of one `torch.linspace`."""
+    out = {}
+    for kw in e.call.kwargs if e.index is not None else ():
+        value = kw.value
+        if not (isinstance(value, s.Subscript) and len(value.items) == 1 and isinstance(value.value, s.Call)
+                and value.value.callee == "linspace" and len(value.value.args) == 3 and not value.value.kwargs
+                and "linspace" not in lw.program.definitions):  # fmt: skip
+            continue
+        at = value.items[0]
+        if not (isinstance(at, s.BinOp) and at.op == "+"):
+            continue
+        index = [isinstance(side, s.Name) and side.id == e.index for side in (at.left, at.right)]
+        if not any(index):
+            continue
+        parts = [*value.value.args, at.right if index[0] else at.left]  # start, stop, n, offset
+        if not any(_reads(p, e.index) for p in parts):
+            out[kw.name] = tuple(lw.expr(p, env, None) for p in parts)
+    return out
 
 
 def _reads(e: object, name: str) -> bool:

@@ -116,6 +116,23 @@ def test_pvt_v2_knobs_equal_timms(name):
     _same_report(PVT, name, PVT_KNOBS)
 
 
+def test_the_generated_pvt_v2_file_takes_timms_drop_path_rate():
+    """The committed generated/pvt_v2.py, not a module built for one setting: its `PvtV2` takes
+    `drop_path_rate` as timm's does, one linspace over the blocks of all the stages, each stage its
+    slice (`torch.linspace(0, drop_path_rate, total)[first:]`, the model passing `sum(depths)`)."""
+    from generated.pvt_v2 import pvt_v2_b0
+
+    small = reduced(PVT, "pvt_v2_b0")
+    torch.manual_seed(0)
+    theirs = timm.create_model("pvt_v2_b0", pretrained=False, depths=small["depths"],
+                               num_classes=small["num_classes"], **PVT_KNOBS)  # fmt: skip
+    ours = pvt_v2_b0(**small, **PVT_KNOBS)
+    pairs = [(b.drop_path, getattr(t.drop_path1, "drop_prob", 0.0))
+             for s, u in zip(ours.stages, theirs.stages, strict=True) for b, t in zip(s.blocks, u.blocks, strict=True)]  # fmt: skip
+    assert [a for a, _ in pairs] == pytest.approx([b for _, b in pairs], rel=1e-6) and pairs[-1][0] == 0.5
+    _train_then_eval(ours, pvt_v2_b0(**small), theirs, torch.randn(2, 3, 64, 64))
+
+
 def test_the_hybrid_vit_knobs_equal_timms():
     """R50+ViT's hybrid_vit with a 2-stage ResNetV2 (one bottleneck each), as timm's HybridEmbed."""
     small = {"img_size": 64, "embed_dim": 64, "depth": 3, "num_heads": 2, "num_classes": 10, "layers": [1, 1],
