@@ -68,7 +68,7 @@ def repeat_call(lw: Lowering, e: s.Repeat, env: dict, scope: Scope) -> Any:
     taps = Taps(rep)
     env[e.label] = taps
     rep.per_iteration = _per_iteration(e)
-    rep.schedules = _sliced_schedules(lw, e, env)
+    rep.schedules = _sliced_schedules(lw, e, env) if count else {}  # evaluated as the arguments are
     for i in range(count):
         start, before = len(lw.nodes), len(lw.nodes) + lw.skipped
         if e.index is not None and i:
