@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,8 @@ from archgraph import compiled, diskcache
 from archgraph.api import open_model
 from archgraph.cli import main
 from archgraph.codegen import generate
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LIB = "block proj(x, d) {\n    return fc: linear(x, d)\n}\n"
 SPEC = 'import "lib.arch"\n\nmodel m(dim = 8) {\n    input x: [B, 4, dim]\n    return proj(x, dim)\n}\n'
 
