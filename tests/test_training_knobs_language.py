@@ -99,10 +99,10 @@ def test_the_std_models_expose_timms_knobs_and_segformer_does_not_carry_them():
         source = (ROOT / "generated" / f"{name}.py").read_text()
         assert all(f"{knob}: " in source for knob in knobs), name
     assert "dynamic_img_size: " in (ROOT / "generated" / "vit.py").read_text()
-    # timm's PyramidVisionTransformerV2 has no pos_drop_rate; drop_path_rate reaches only built models
-    # (archgraph.build(..., drop_path_rate=r)): the per-stage schedule has no generated form yet
+    # timm's PyramidVisionTransformerV2 has no pos_drop_rate; each stage slices one drop-path schedule
     pvt = (ROOT / "generated" / "pvt_v2.py").read_text()
-    assert all(f"{knob}: " in pvt for knob in ("proj_drop_rate", "attn_drop_rate", "drop_rate"))
+    assert all(f"{knob}: " in pvt for knob in ("proj_drop_rate", "attn_drop_rate", "drop_path_rate", "drop_rate"))
+    assert "torch.linspace(0, drop_path_rate, total)[first:]" in pvt
     segformer = (ROOT / "generated" / "segformer.py").read_text()  # all of specs/segformer.arch's models
     assert "F.dropout" not in segformer and "def drop_path" not in segformer and "dropout_p" not in segformer
 
