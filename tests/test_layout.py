@@ -35,6 +35,9 @@ STATEMENTS = [
     f"foo(y=({A}(x) + {B}(y)) / 2, z=1)",
     f"return ({A}(x) + {B}(y)) / 2",
     f"x = {A}(x) + {B}(y) - {A}(x) * {B}(y)",
+    "x = x + drop_path(F.dropout(h, self.hidden_drop, self.training), self.drop_path, self.training_flag_xxxx)",
+    "x = x + drop_path(F.dropout(h, self.hidden_drop, self.training), self.drop_path, self.training) + y",
+    f"x = {A} + f(1, 2, 3, {B})",
 ]
 
 

@@ -93,7 +93,7 @@ def test_a_knob_no_parameter_sets_is_left_out(tmp_path):
     assert "dropout" not in source and "drop_path" not in source and "schedule" not in source
 
 
-def test_the_std_models_expose_timms_knobs_and_segformer_does_not_carry_them():
+def test_the_std_models_expose_their_references_knobs():
     knobs = ("pos_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "drop_rate")
     for name in ("vit", "cait", "vit_hybrid"):  # timm's VisionTransformer and Cait take all five
         source = (ROOT / "generated" / f"{name}.py").read_text()
@@ -103,8 +103,9 @@ def test_the_std_models_expose_timms_knobs_and_segformer_does_not_carry_them():
     pvt = (ROOT / "generated" / "pvt_v2.py").read_text()
     assert all(f"{knob}: " in pvt for knob in ("proj_drop_rate", "attn_drop_rate", "drop_path_rate", "drop_rate"))
     assert "torch.linspace(0, drop_path_rate, total)[first:]" in pvt
-    segformer = (ROOT / "generated" / "segformer.py").read_text()  # all of specs/segformer.arch's models
-    assert "F.dropout" not in segformer and "def drop_path" not in segformer and "dropout_p" not in segformer
+    segformer = (ROOT / "generated" / "segformer.py").read_text()  # Hugging Face's SegformerConfig names
+    hf = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob", "drop_path_rate")
+    assert all(f"{knob}: float = 0.0" in segformer for knob in hf)
 
 
 @pytest.mark.parametrize(

@@ -108,22 +108,39 @@ def _lines(node: ast.expr, indent: str, head: str, tail: str, statement: bool = 
 
 
 def _binary(node: ast.BinOp, indent: str, head: str, tail: str) -> list[str]:
-    """A statement's binary operation too long for one line, as ruff format splits it: an operand
-    already in parentheses (`(a + b) / 2`) is split inside them when the rest fits beside them;
-    otherwise the operation goes in parentheses, one operand a line (`_operands`)."""
+    """A statement's binary operation too long for one line, as ruff format splits it: with one
+    operator, at an operand's own brackets when the rest fits beside them (`(a + b) / 2` inside its
+    parentheses, `x + f(...)` at the call's); otherwise the operation goes in parentheses, one
+    operand a line (`_operands`)."""
     inner = indent + "    "
     op = _OPS[type(node.op)]
     left, right = _grouped(node)
-    closing = f"{indent}) {op} {_code(node.right)}{tail}"
-    if left and not right and len(closing) <= WIDTH:
-        return [f"{indent}{head}(", *_inside(node.left, inner), closing]
-    opening = f"{indent}{head}{_code(node.left)} {op} ("
-    if right and not left and len(opening) <= WIDTH:
-        return [opening, *_inside(node.right, inner), f"{indent}){tail}"]
-    if left and right:
-        return [f"{indent}{head}(", *_inside(node.left, inner), f"{indent}) {op} (", *_inside(node.right, inner),
-                f"{indent}){tail}"]  # fmt: skip
+    if _chain_length(node) == 1:  # one operator: split at an operand's own brackets where they fit
+        closing = f"{indent}) {op} {_code(node.right)}{tail}"
+        if left and not right and len(closing) <= WIDTH:
+            return [f"{indent}{head}(", *_inside(node.left, inner), closing]
+        opening = f"{indent}{head}{_code(node.left)} {op} ("
+        if right and not left and len(opening) <= WIDTH:
+            return [opening, *_inside(node.right, inner), f"{indent}){tail}"]
+        if left and right:
+            return [f"{indent}{head}(", *_inside(node.left, inner), f"{indent}) {op} (",
+                    *_inside(node.right, inner), f"{indent}){tail}"]  # fmt: skip
+        call = node.right
+        if not right and isinstance(call, ast.Call) and (call.args or call.keywords) and not _chained(call):
+            lines = _lines(call, indent, f"{head}{_code(node.left)} {op} ", tail)  # `x + f(` then its arguments
+            if len(lines) > 1 and len(lines[0]) <= WIDTH:
+                return lines
     return [f"{indent}{head}(", *_operands(node, inner), f"{indent}){tail}"]
+
+
+def _chain_length(node: ast.BinOp) -> int:
+    """How many operators of `node`'s precedence its chain holds, parentheses ending it (`a + b - c`: 2)."""
+    count = 1
+    for operand, paren in zip((node.left, node.right), _grouped(node), strict=True):
+        if not paren and isinstance(operand, ast.BinOp) and type(operand.op) in _OPS and (
+                _PRECEDENCE[type(operand.op)] == _PRECEDENCE[type(node.op)]):  # fmt: skip
+            count += _chain_length(operand)
+    return count
 
 
 def _grouped(node: ast.BinOp) -> tuple[bool, bool]:

@@ -93,3 +93,41 @@ def test_reduced_size_flops_equal_flop_counter(name):
     model = archgraph.build(SPEC, name, **small).eval()
     _, measured = counted(model, torch.randn(1, 3, 64, 64), math_sdpa=True)
     assert measured == archgraph.analyze(SPEC, name, overrides=small)["flops"]
+
+
+KNOBS = {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "classifier_dropout_prob": 0.2}
+
+
+def test_training_knobs_equal_hfs():
+    """The committed generated/segformer.py takes Hugging Face's SegformerConfig knobs: with the same seed
+    a training forward equals HF's (every dropout where HF has it, in HF's order; SDPA's on the attention
+    weights), and HF's stochastic-depth rates, one linspace over all the blocks sliced per stage. HF's
+    classifier dropout draws its mask over a channels-last map (the same values, another element
+    order): made contiguous for the comparison. Drop path draws its mask otherwise than HF (timm's
+    bernoulli_, HF's floor(rand + keep)), so its forward is compared off (HF's default is 0.1), its
+    rates on."""
+    from generated.segformer import segformer_b0
+
+    small = reduced(SPEC, "segformer_b0")
+    torch.manual_seed(0)
+    ref = hf_model("segformer_b0", small["num_classes"], depths=small["depths"], drop_path_rate=0.0, **KNOBS)
+    ref.decode_head.dropout.register_forward_pre_hook(lambda module, args: (args[0].contiguous(),))
+    ours = segformer_b0(**small, **KNOBS)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, small["img_size"], small["img_size"])
+    ours.train(), ref.train()
+    torch.manual_seed(3)
+    trained = ours(x)
+    torch.manual_seed(3)
+    torch.testing.assert_close(trained, ref(x).logits)
+    ours.eval(), ref.eval()
+    with torch.no_grad():
+        assert not torch.allclose(trained, ours(x))  # something was dropped while training: the test can fail
+        torch.testing.assert_close(ours(x), ref(x).logits)
+    rate = 0.3
+    theirs = hf_model("segformer_b0", small["num_classes"], depths=[2, 3, 1, 2], drop_path_rate=rate)
+    mine = segformer_b0(**{**small, "depths": (2, 3, 1, 2)}, drop_path_rate=rate)
+    hf_rates = [getattr(layer.drop_path, "drop_prob", 0.0) for stage in theirs.segformer.stages
+                for layer in stage.blocks]  # fmt: skip
+    assert [b.drop_path for s in mine.segformer.stages for b in s.blocks] == pytest.approx(hf_rates, rel=1e-6)
+    assert hf_rates[-1] == pytest.approx(rate)
