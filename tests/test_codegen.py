@@ -326,6 +326,19 @@ def test_a_family_is_one_class_named_after_the_definition_it_varies(tmp_path):
     assert entries == {"m_small": "M", "m_large": "M", "m_small_extra": "MExtra", "m_large_extra": "MExtra"}
 
 
+def test_a_parameter_declared_float_is_fitted_as_one(tmp_path):
+    """A block parameter declared `float` and given integers (`mlp_ratios: [8, 8, 4, 4]` into `mlp_ratio:
+    float`) is fitted as a float, so its formulas hold for any ratio a caller passes: `int(C * ratio)` as
+    timm and Hugging Face write it, not `C * ratio` (a float width for ratio 4.5); its default reads 4.0."""
+    text = (
+        "block mlp(x: [B, C], ratio: float = 4) { return fc2: linear(gelu(fc1: linear(x, C * ratio)), C) }\n"
+        "model m(width = 16, ratio = 2) { input x: [B, 4]\n"
+        "    return head: linear(mlp(stem: linear(x, width), ratio), 2) }\n"
+    )
+    code = source(tmp_path, text)
+    assert "ratio: float = 4.0" in code and "nn.Linear(C, int(C * ratio), **dd)" in code, code
+
+
 def test_a_ratio_given_as_an_integer_by_one_model_shares_the_float_class(tmp_path):
     """A parameter one model gives as an integer (`mlp_ratio = 4`) and another as a float (`4.5`; the
     definition's default is `4.0`) is a float in the classes they share (`mlp_ratio: float`,

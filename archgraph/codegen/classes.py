@@ -209,7 +209,8 @@ def _order(members: list) -> list[str]:
 
 
 def _defaults(graph: Graph, key: str) -> dict[str, Any]:
-    """The literal defaults of a block definition's parameters (none for a repeat's body)."""
+    """The literal defaults of a block definition's parameters (none for a repeat's body), a `float`
+    parameter's as a float (`mlp_ratio: float = 4` is written `4.0`, as `memo.Views.env` fits it)."""
     program = graph.program
     block = program.definitions.get(key) if program is not None else None
     if not isinstance(block, s.Block):
@@ -217,7 +218,8 @@ def _defaults(graph: Graph, key: str) -> dict[str, Any]:
     out = {}
     for p in block.params:
         if isinstance(p.default, (s.Number, s.Bool)):
-            out[p.name] = native(p.default.value)
+            value = native(p.default.value)
+            out[p.name] = float(value) if p.type == "float" and type(value) is int else value
     return out
 
 

@@ -20,6 +20,7 @@ import ast
 from collections import Counter
 from typing import Any
 
+from archgraph import syntax as s
 from archgraph.codegen.fit import scalars
 from archgraph.codegen.literals import NUMERIC, layers, literals, walk
 from archgraph.codegen.view import FileView, Signature, class_view
@@ -201,9 +202,14 @@ class Views:
 
     def env(self, graph: Graph, scope: Scope) -> tuple[dict[str, Any], str]:
         """The numeric and boolean names a scope's class is fitted over (the model's parameters at the
-        root), and their sorted repr (instances compare by it)."""
+        root), and their sorted repr (instances compare by it). A parameter the block declares `float`
+        is a float though given an integer (`mlp_ratio: float` given 4), so that its formulas hold for
+        any float a caller passes (`int(dim * mlp_ratio)`, not `dim * mlp_ratio`)."""
         if id(scope) not in self.envs:
             env = scalars(graph.params if scope is graph.root else scope.args)
+            for name in _floats(graph, scope):
+                if type(env.get(name)) is int:
+                    env[name] = float(env[name])
             self.envs[id(scope)] = (env, repr(sorted(env.items())))
         return self.envs[id(scope)]
 
@@ -242,6 +248,13 @@ class Views:
             return (self._signature(fv.signatures[id(child)]), _lifted(fv, child))
         return tuple((self._signature(fv.signatures[id(it)]), _lifted(fv, it)) for it in child.items
                      if isinstance(it, Scope))  # fmt: skip
+
+
+def _floats(graph: Graph, scope: Scope) -> list[str]:
+    """The parameters the block of `scope` declares `float` (none for the model or a repeat's body)."""
+    program = graph.program
+    block = program.definitions.get(scope.block) if program is not None and scope is not graph.root else None
+    return [p.name for p in block.params if p.type == "float"] if isinstance(block, s.Block) else []
 
 
 def _closed(graph: Graph) -> dict[int, bool]:
