@@ -16,11 +16,10 @@ from functools import cache
 from itertools import chain
 
 from archgraph import compiled
-from archgraph import syntax as s
 from archgraph.codegen.assemble import Merged, Model, merge, merge_fitted, named_by_definitions, sources
 from archgraph.codegen.checksum import stamp
 from archgraph.codegen.classes import Result, UnfittedError, build
-from archgraph.codegen.fit import native, same_value
+from archgraph.codegen.fit import float_parameters, native, same_value
 from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.loops import FROZEN
 from archgraph.codegen.memo import Views
@@ -174,14 +173,11 @@ def _file_classes(graphs: list[Graph]) -> Merged:
 
 def _as_floats(graphs: list[Graph]) -> list[Graph]:
     """The models, each lowered again where it gives as an integer (`mlp_ratio = 4`) a parameter that is
-    a float elsewhere: in another model of the file, or in its definition's default (`mlp_ratio = 4.0`).
+    a float elsewhere: in another model of the file, or by its definition (`fit.float_parameters`).
     Its classes are then those of the others (`mlp_ratio: float`, `int(dim * mlp_ratio)`), not a class
     of its own for an integer ratio; the sizes are the same."""
     floats = {n for g in graphs for n, v in g.params.items() if type(v) is float}
-    for graph in graphs:
-        definition = model_definition(graph)
-        floats |= {p.name for p in definition.params if isinstance(p.default, s.Number)
-                   and type(p.default.value) is float} if definition is not None else set()  # fmt: skip
+    floats |= {n for g in graphs for n in float_parameters(model_definition(g))}
     out = []
     for graph in graphs:
         changed = {n: float(v) for n, v in graph.params.items() if n in floats and type(v) is int}

@@ -16,7 +16,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen import optional, parts
-from archgraph.codegen.fit import expression, is_list, native
+from archgraph.codegen.fit import expression, float_parameters, is_list, native
 from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.knobs import strip, used_helpers
 from archgraph.codegen.literals import literals as literals_of
@@ -209,17 +209,17 @@ def _order(members: list) -> list[str]:
 
 
 def _defaults(graph: Graph, key: str) -> dict[str, Any]:
-    """The literal defaults of a block definition's parameters (none for a repeat's body), a `float`
+    """The literal defaults of a block definition's parameters (none for a repeat's body), a float
     parameter's as a float (`mlp_ratio: float = 4` is written `4.0`, as `memo.Views.env` fits it)."""
     program = graph.program
     block = program.definitions.get(key) if program is not None else None
     if not isinstance(block, s.Block):
         return {}
-    out = {}
+    floats, out = float_parameters(block), {}
     for p in block.params:
         if isinstance(p.default, (s.Number, s.Bool)):
             value = native(p.default.value)
-            out[p.name] = float(value) if p.type == "float" and type(value) is int else value
+            out[p.name] = float(value) if p.name in floats and type(value) is int else value
     return out
 
 

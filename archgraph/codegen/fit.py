@@ -18,6 +18,7 @@ from functools import cache
 from types import CodeType
 from typing import Any
 
+from archgraph import syntax as s
 from archgraph.codegen.names import sanitize
 
 Vector = tuple[Any, ...]
@@ -28,6 +29,16 @@ def native(value: Any) -> Any:
     if isinstance(value, Fraction):
         return int(value) if value.denominator == 1 else float(value)
     return value
+
+
+def float_parameters(definition: s.Block | s.Model | None) -> set[str]:
+    """The parameters of a block or model definition that are floats whatever a caller gives: declared
+    `float` or defaulting to a float (`mlp_ratio = 4.0`). Fitted as floats though given integers, so
+    their formulas hold for any ratio (`int(dim * mlp_ratio)`, not `dim * mlp_ratio`)."""
+    if definition is None:
+        return set()
+    return {p.name for p in definition.params
+            if p.type == "float" or (isinstance(p.default, s.Number) and type(p.default.value) is float)}  # fmt: skip
 
 
 def scalars(env: dict[str, Any]) -> dict[str, Any]:

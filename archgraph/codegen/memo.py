@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any
 
 from archgraph import syntax as s
-from archgraph.codegen.fit import scalars
+from archgraph.codegen.fit import float_parameters, scalars
 from archgraph.codegen.literals import NUMERIC, layers, literals, walk
 from archgraph.codegen.view import FileView, Signature, class_view
 from archgraph.ir import Graph, Scope, Value
@@ -202,9 +202,8 @@ class Views:
 
     def env(self, graph: Graph, scope: Scope) -> tuple[dict[str, Any], str]:
         """The numeric and boolean names a scope's class is fitted over (the model's parameters at the
-        root), and their sorted repr (instances compare by it). A parameter the block declares `float`
-        is a float though given an integer (`mlp_ratio: float` given 4), so that its formulas hold for
-        any float a caller passes (`int(dim * mlp_ratio)`, not `dim * mlp_ratio`)."""
+        root), and their sorted repr (instances compare by it). A float parameter of the block
+        (`fit.float_parameters`: `mlp_ratio: float` given 4) is a float."""
         if id(scope) not in self.envs:
             env = scalars(graph.params if scope is graph.root else scope.args)
             for name in _floats(graph, scope):
@@ -250,11 +249,12 @@ class Views:
                      if isinstance(it, Scope))  # fmt: skip
 
 
-def _floats(graph: Graph, scope: Scope) -> list[str]:
-    """The parameters the block of `scope` declares `float` (none for the model or a repeat's body)."""
+def _floats(graph: Graph, scope: Scope) -> set[str]:
+    """`fit.float_parameters` of the block of `scope` (none for the model, whose parameters
+    `codegen._as_floats` lowers again as floats, or for a repeat's body)."""
     program = graph.program
     block = program.definitions.get(scope.block) if program is not None and scope is not graph.root else None
-    return [p.name for p in block.params if p.type == "float"] if isinstance(block, s.Block) else []
+    return float_parameters(block) if isinstance(block, s.Block) else set()
 
 
 def _closed(graph: Graph) -> dict[int, bool]:
