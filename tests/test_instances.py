@@ -1,6 +1,6 @@
 """A block call copied from an earlier one (archgraph.lowering.instances) gives exactly the graph
 that evaluating it again gives: the same nodes (ids, inputs, shapes, costs, spans, paths,
-labels) and the same scope tree (paths, inputs, outputs, names, taps), for every model in
+labels) and the same scope tree (every field of every scope), for every model in
 specs/ and for calls whose arguments alias or whose body reads a tap."""
 
 from __future__ import annotations
@@ -25,10 +25,16 @@ SPECS = sorted(Path("specs").glob("*.arch"))
 
 
 def _scope(scope: Scope) -> tuple:
-    items = [item if isinstance(item, str) else _scope(item) for item in scope.items]
-    names = sorted(scope.names.items(), key=str)
-    return (scope.path, scope.label, scope.kind, scope.block, scope.span, scope.inputs, scope.outputs, scope.taps,
-            scope.doc, scope.input_names, names, items, sorted(scope.args.items(), key=str), scope.shared)  # fmt: skip
+    """Every field of the scope (a field added to Scope is compared too), its children's likewise."""
+    fields = []
+    for name in Scope.__record_fields__:
+        value = getattr(scope, name)
+        if name == "items":
+            value = [item if isinstance(item, str) else _scope(item) for item in value]
+        elif isinstance(value, dict):
+            value = sorted(value.items(), key=str)
+        fields.append((name, value))
+    return tuple(fields)
 
 
 def _graph(graph: Graph) -> tuple:
@@ -88,6 +94,41 @@ def test_aliased_arguments_and_taps_are_copied_exactly(tmp_path, monkeypatch):
     graph = lower(program, "m", {"depth": 4})
     first, second = graph.root.items[1].items[:2]  # `same.0` reads x twice, `same.1` reads same.0 and x
     assert first.inputs == [graph.inputs[0][1]] * 2 and second.inputs[1] == graph.inputs[0][1]
+
+
+SCHEDULED = """
+block layer(x: [B, N, D], rate: float = 0.0) {
+    return x + drop_path(fc: linear(x, D), rate)
+}
+
+block stage(x: [B, N, D], rate: float, first: int) {
+    x = even: repeat 2 as i layer(x, rate = linspace(0, rate, 2)[i])
+    return sliced: repeat 2 as i layer(x, rate = linspace(0, rate, 6)[first + i])
+}
+
+model m(r = 0.3) {
+    input x: [B, 4, 8]
+    return stages: repeat 2 stage(x, r, 2)
+}
+"""
+
+
+def test_a_copied_block_keeps_its_repeats_per_iteration_schedules(tmp_path, monkeypatch):
+    """`stages.1` is a copy of `stages.0`: its repeats keep the keywords that read their index and the
+    sliced schedule (`linspace(0, rate, 6)[first + i]`), which codegen writes from."""
+    path = tmp_path / "scheduled.arch"
+    path.write_text(SCHEDULED)
+    program = load(path)
+    check(program)
+    copies = []
+    real = instances.instantiate
+    monkeypatch.setattr(instances, "instantiate", lambda *args: copies.append(args) or real(*args))
+    copied, evaluated = _both(program, "m")
+    assert copied == evaluated and copies
+    repeats = [s for s in lower(program, "m").root.walk() if s.kind == "repeat" and s.path != "stages"]
+    assert [(s.path, s.per_iteration, s.schedules) for s in repeats] == [
+        (f"stages.{k}.{label}", ["rate"], {"rate": (0, 0.3, 6, 2)} if label == "sliced" else {})
+        for k in range(2) for label in ("even", "sliced")]  # fmt: skip
 
 
 def _sketch_matches(program, name: str, overrides: dict | None = None) -> int:
