@@ -224,7 +224,7 @@ def verify(args, parser) -> int:
     if args.module and len(models) != 1:
         parser.error("--module verifies one file against one model: give one spec (and --model)")
     progress = Progress(len(models), "verify")
-    failed, jobs = [], []  # jobs: (name, the header line, graph, source) of each model that lowered
+    failed, jobs = [], []  # jobs: (name, the header line, spec path, graph) of each model that lowered
     for path, _, name in models:
         progress.step(f"{path}: {name}")
         job = _verify_job(args, path, name, overrides)

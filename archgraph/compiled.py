@@ -1,17 +1,17 @@
 """Generated files kept on disk between processes, so that generating a module again from the
 same inputs neither lowers nor fits its models again.
 
-A generated file is a function of: the text of every file the spec loads (itself and its imports,
-by name and resolved path), the name the header gives the spec and the output folder its command
-names, which models it holds and at which parameters, archgraph's own sources (every `.py`,
-`.lark` and `.j2` file of the package: any edit misses), and the versions of Python
-(`ast.unparse` prints the classes) and Jinja2 (renders the file). `entry` hashes exactly these
-into the entry's name, in the private cache directory of `diskcache`. Two callers: `archgraph
-compile` names the models of a spec at their defaults (a hit skips lowering too), and
-`codegen.generate_file` names lowered models by their parameters (so `build`, `verify` and the
-tests generate a model at one size once). A hit is the stored text only if its checksum line
-(`codegen.checksum`) still matches it, so a truncated or edited entry is a miss. A failed
-generation stores nothing. About `KEEP` files are kept, the least recently used removed first;
+A generated file is a function of: the text of every file the spec loads (itself and its imports, by
+the name a span shows; where it was found does not change what it says), the name the header gives
+the spec and the output folder its command names, which models it holds and at which parameters,
+archgraph's own sources (every `.py`, `.lark` and `.j2` file of the package: any edit misses), and
+the versions of Python (`ast.unparse` prints the classes) and Jinja2 (renders the file). `entry`
+hashes exactly these into the entry's name, in the private cache directory of `diskcache`. Two
+callers: `archgraph compile` names the models of a spec at their defaults (a hit skips lowering
+too), and `codegen.generate_file` names lowered models by their parameters (so `build`, `verify` and
+the tests generate a model at one size once). A hit is the stored text only if its checksum line
+(`codegen.checksum`) still matches it, so a truncated or edited entry is a miss. A failed generation
+stores nothing. About `KEEP` files are kept, the least recently used removed first;
 ARCHGRAPH_NO_CACHE=1 turns it off.
 """
 
@@ -37,9 +37,8 @@ def entry(program: Program, spec: str, output: str | None, models: list[str]) ->
     if base is None or generator is None:
         return None
     files = [part for pair in zip(program.files, program.texts, strict=True) for part in pair]
-    paths = [str(p) for p in sorted(program.paths)]
     key = diskcache.sha256(generator)
-    for part in (spec, str(output), str(len(models)), *models, str(len(paths)), *paths, *files):
+    for part in (spec, str(output), str(len(models)), *models, *files):
         data = part.encode("utf-8", "surrogatepass")
         key.update(b"%d:" % len(data) + data)  # each part length-prefixed: no two lists hash alike
     return base / f"{key.hexdigest()[:32]}{_SUFFIX}"
