@@ -14,10 +14,20 @@ except ImportError:
 
 import os
 import shutil
+import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per pytest-xdist worker (`-n auto` starts one worker per core): with torch's
+    # default of a thread per core each, the workers' OpenMP threads spin waiting for cores the other
+    # workers hold. On 2 cores, tests/torch/test_checkpointing.py and test_precision.py took 157 s
+    # that way and 21 s with one thread each.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:  # too late for the variable: torch reads it when it is imported
+        sys.modules["torch"].set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.arch"))

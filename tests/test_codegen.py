@@ -326,6 +326,42 @@ def test_a_family_is_one_class_named_after_the_definition_it_varies(tmp_path):
     assert entries == {"m_small": "M", "m_large": "M", "m_small_extra": "MExtra", "m_large_extra": "MExtra"}
 
 
+def test_models_that_cannot_share_classes_get_each_their_own_merged(tmp_path, monkeypatch, no_disk_cache):
+    """When the classes fitted over all of a file's models are not distinct (a model's class split in
+    two), each model's classes are fitted alone and merged: every model is then a class of its own
+    or an entry function calling the class of a model that differs only in defaults."""
+    import archgraph.codegen as codegen
+    from archgraph.codegen.assemble import merge
+
+    text = (
+        "block b(x: [B, C]) { return x + gelu(fc: linear(x, C)) }\n"
+        "model m(width = 16, depth = 2, extra = false) { input x: [B, 4]\n"
+        "    x = blocks: repeat depth b(stem: linear(x, width))\n"
+        "    if extra { x = gelu(post: linear(x, width)) }\n"
+        "    return head: linear(x, 2) }\n"
+        'model m_small = m(width = 8) "small"\n'
+        'model m_small_extra = m_small(extra = true) "small, extra"\n'
+    )
+    path = tmp_path / "family.arch"
+    path.write_text(text)
+    program = load(path)
+    check(program)
+    graphs = [lower(program, name, {}) for name in program.models]
+    fitted = codegen.generate_file(graphs, "family.arch")
+    merged_models = []
+    monkeypatch.setattr(codegen, "_distinct", lambda result: False)
+    monkeypatch.setattr(codegen, "merge", lambda names, results: merged_models.append(names) or merge(names, results))
+    code = codegen.generate_file(graphs, "family.arch")
+    assert merged_models == [["m", "m_small", "m_small_extra"]]
+    assert code == fitted  # here the two ways agree
+    tree = ast.parse(code)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    entries = {n.name: n.returns.id for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert classes == ["B", "M", "MSmallExtra"], classes
+    assert entries == {"m_small": "M"}, entries
+    assert "model_args = dict(width=8)" in code
+
+
 def test_a_parameter_declared_float_is_fitted_as_one(tmp_path):
     """A block parameter declared `float` and given integers (`mlp_ratios: [8, 8, 4, 4]` into `mlp_ratio:
     float`) is fitted as a float, so its formulas hold for any ratio a caller passes: `int(C * ratio)` as
@@ -390,3 +426,38 @@ def test_a_lifted_size_is_named_after_the_parameter_it_fills(tmp_path):
     code = source(tmp_path, text)
     assert "nn.Sequential(*[Blk(mult, 8, **dd) for _ in range(depth)])" in code
     assert "Stages(mults[i], depths[i], grad_checkpointing=grad_checkpointing, **dd)" in code
+
+
+def test_names_a_sibling_refused_are_tried_last_with_the_same_result(tmp_path, monkeypatch):
+    """A model's trials try the names its file's earlier models did not keep one by one, after the
+    others (`codegen._Trials.kept`): fewer builds than finding them again by halving, and the same
+    lowerings kept in the same order, so the same classes."""
+    import archgraph.codegen as codegen
+    from archgraph.codegen.memo import Views
+
+    text = (
+        "block b(x: [B, C]) { return x + gelu(fc: linear(x, C)) }\n"
+        "model m(width = 16, depth = 2, k = 3, classes = 2, hidden = 8) { input x: [B, 4]\n"
+        "    x = blocks: repeat depth b(stem: linear(x, width))\n"
+        "    if k == 3 { x = gelu(post: linear(x, hidden)) }\n"
+        "    return head: linear(x, classes) }\n"
+    )
+    path = tmp_path / "family.arch"
+    path.write_text(text)
+    program = load(path)
+    check(program)
+    graph = lower(program, "m", {})
+    numeric, lists = codegen._tried(graph)
+    trials = []
+    for refused in (set(), {"k"}):
+        views = Views()
+        shape = codegen._names(codegen.build([graph], set(), views, write=False))
+        found = codegen._Trials(graph, shape, {*numeric, *lists}, views)
+        builds: list[int] = []
+        monkeypatch.setattr(found, "_keeps", lambda graphs, keeps=found._keeps, n=builds: n.append(1) or keeps(graphs))
+        graphs, allowed = found.kept([*numeric, *lists], set(lists), refused)
+        trials.append(([g.params for g in graphs], allowed, len(builds)))
+    (alone, allowed, halving), (again, allowed_again, ordered) = trials
+    assert "k" not in allowed and {"width", "depth", "classes", "hidden"} <= allowed, allowed
+    assert (again, allowed_again) == (alone, allowed)
+    assert ordered < halving, (ordered, halving)

@@ -143,32 +143,47 @@ def _command(spec: str, output: str | None) -> str:
 
 def _file_classes(graphs: list[Graph]) -> Merged:
     """The classes of the models `graphs` of one file: fitted over all of them and their lowerings
-    at other sizes, so that a block has one class; else (the models' classes cannot be fitted
-    together) each model's classes, merged."""
+    at other sizes, so that a block has one class; else (a model's class fitted so splits in two:
+    two classes of one name) each model's classes, merged."""
     graphs = _as_floats(graphs)
-    if len(graphs) > 1:
-        lowered, allowed, alone = list(graphs), {}, []
-        views = Views()  # the scopes rendered while fitting each model, looked up again when fitting all
-        fits: list[tuple[list[Graph], set[str]]] = []  # each model's lowerings (itself first) and arguments
-        for graph in graphs:
-            refit = _refitting(graph, fits, views)
-            others, names, result = refit or _fitting(graph, views)
-            lowered += [] if refit else others[1:]
-            allowed[graph.name] = names
+    if len(graphs) == 1:
+        return merge([graphs[0].name], [_classes(graphs[0])])
+    views = Views()  # the scopes rendered while fitting each model, looked up again when fitting all
+    lowered, allowed, _ = _each_fitted(graphs, views, write=False)
+    frozen = frozenset(n for g in graphs for n, v in g.params.items() if _listed(v) and n not in allowed[g.name])
+    token = FROZEN.set(frozen)  # a list one model may not take is fixed in them all
+    try:
+        together = build(lowered, allowed, Views() if frozen else views, several=True)
+    finally:
+        FROZEN.reset(token)
+    if _distinct(together):
+        return named_by_definitions(merge_fitted(graphs, together), graphs)
+    alone = _each_fitted(graphs, Views(), write=True)[2]
+    return named_by_definitions(merge([g.name for g in graphs], alone), graphs)
+
+
+def _each_fitted(
+    graphs: list[Graph], views: Views, write: bool
+) -> tuple[list[Graph], dict[str, set[str]], list[Result]]:
+    """Each model fitted alone (`_fitting`, or `_refitting` on a model fitted before): the models and
+    the lowerings fitted on, each model's arguments, and if `write` its classes."""
+    lowered, allowed, alone = list(graphs), {}, []
+    fits: list[tuple[list[Graph], set[str]]] = []  # each model's lowerings (itself first) and arguments
+    refused: set[str] = set()  # the names the trials of a model before did not keep
+    for graph in graphs:
+        refit = _refitting(graph, fits, views, write)
+        if refit is None:
+            others, names, shape = _fitting(graph, views, refused)
+            refused |= set(chain(*_tried(graph))) - names
+            lowered += others[1:]
+            if write:
+                alone.append(_final(graph, others, names, shape, views))
+        else:
+            others, names, result = refit
             alone.append(result)
-            fits.append((others, names))
-        merged = named_by_definitions(merge([g.name for g in graphs], alone), graphs)
-        frozen = frozenset(n for g in graphs for n, v in g.params.items() if _listed(v) and n not in allowed[g.name])
-        token = FROZEN.set(frozen)  # a list one model may not take is fixed in them all
-        try:
-            together = build(lowered, allowed, Views() if frozen else views, several=True)
-        except UnfittedError:
-            return merged
-        finally:
-            FROZEN.reset(token)
-        fitted = named_by_definitions(merge_fitted(graphs, together), graphs) if _distinct(together) else None
-        return fitted if fitted is not None and _lines(fitted) <= _lines(merged) else merged
-    return merge([g.name for g in graphs], [_classes(g) for g in graphs])
+        allowed[graph.name] = names
+        fits.append((others, names))
+    return lowered, allowed, alone
 
 
 def _as_floats(graphs: list[Graph]) -> list[Graph]:
@@ -186,22 +201,20 @@ def _as_floats(graphs: list[Graph]) -> list[Graph]:
     return out
 
 
-def _lines(merged: Merged) -> int:
-    """How many lines a file of these classes takes (the smaller of two ways to build it wins)."""
-    return sum(text.count("\n") + 3 for text in sources(merged, {m.name: m.doc for m in merged.entries}))
-
-
 def _distinct(result: Result) -> bool:
     names = _names(result)
     return len(set(names)) == len(names)
 
 
 def _classes(graph: Graph) -> Result:
-    """The classes of `graph` (see `_fitting`)."""
-    return _fitting(graph)[2]
+    """The classes of `graph`, fitted on its lowerings at the sizes `_fitting` keeps."""
+    views = Views()
+    return _final(graph, *_fitting(graph, views), views)
 
 
-def _refitting(graph: Graph, fits: list, views: Views) -> tuple[list[Graph], set[str], Result] | None:
+def _refitting(
+    graph: Graph, fits: list, views: Views, write: bool = True
+) -> tuple[list[Graph], set[str], Result] | None:
     """`_fitting`'s answer for a model that differs from one fitted before only in parameters that one
     keeps as arguments (`vit_b16_384` is `vit_b16` at another `img_size`): fitted on that model's
     lowerings, with the same arguments, in one build instead of its own trials. None when no model
@@ -214,34 +227,39 @@ def _refitting(graph: Graph, fits: list, views: Views) -> tuple[list[Graph], set
             continue
         shape = _names(build([graph], set(), views, write=False))
         try:
-            found = _final(graph, [graph, *others], names, shape, views)
+            found = _final(graph, [graph, *others], names, shape, views, write)
         except UnfittedError:  # a lowering of the other model lacks one of this model's blocks
             return None
         if _names(found)[:-1] != shape[:-1]:
             return None
         model = found.classes[-1]  # named after what the two models vary: this file's model keeps its own name
-        model.signature.name = model.tree.name = shape[-1]
+        model.signature.name = shape[-1]
+        if model.tree is not None:
+            model.tree.name = shape[-1]
         return [graph, *others], names, found
     return None
 
 
-def _fitting(graph: Graph, views: Views | None = None) -> tuple[list[Graph], set[str], Result]:
-    """The classes of `graph`, fitted on the model lowered again with each numeric parameter
-    changed; a parameter no change of which keeps the classes' structure stays fixed in the file.
-    While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`).
-    Also the lowerings fitted on (the model first) and the parameters kept as arguments.
-    The trials only name the classes (`write=False`); the classes chosen are written last.
-    `views`: what earlier builds rendered (shared by the models of one file)."""
+def _fitting(graph: Graph, views: Views, refused: set[str] = frozenset()) -> tuple[list[Graph], set[str], list[str]]:
+    """The lowerings of `graph` its classes are fitted on: the model lowered again with each numeric
+    parameter changed; a parameter no change of which keeps the classes' structure stays fixed in
+    the file. While a parameter is tried, formulas may use the untried ones (`img_size // patch_size`).
+    Returns the lowerings (the model first), the parameters kept as arguments, and the names of the
+    model's classes built alone (`_final` builds the classes). The trials only name the classes
+    (`write=False`). `views`: what earlier builds rendered (shared by the models of one file);
+    `refused`: the names another model's trials did not keep (a sibling in the file), tried last
+    and one by one."""
     numeric, lists = _tried(graph)
-    views = views or Views()  # each scope's class rendered once across the builds below
     trials = _Trials(graph, _names(build([graph], set(), views, write=False)), {*numeric, *lists}, views)
-    graphs, allowed = trials.kept([*numeric, *lists], set(lists))
-    return graphs, allowed, _final(graph, graphs, allowed, trials.shape, views)
+    graphs, allowed = trials.kept([*numeric, *lists], set(lists), refused)
+    return graphs, allowed, trials.shape
 
 
-def _final(graph: Graph, graphs: list[Graph], allowed: set[str], shape: list[str], views: Views) -> Result:
+def _final(graph: Graph, graphs: list[Graph], allowed: set[str], shape: list[str], views: Views,
+           write: bool = True) -> Result:  # fmt: skip
     """The classes of `graph` fitted over `graphs` (it first) with the arguments `allowed` (`shape`:
-    the names of its classes built alone); a list not allowed is fixed (`loops.FROZEN`)."""
+    the names of its classes built alone), written if `write`; a list not allowed is fixed
+    (`loops.FROZEN`)."""
     numeric, lists = _tried(graph)
     frozen = frozenset(lists) - allowed  # lists no change of which keeps the classes: their values fixed
     if frozen:
@@ -249,11 +267,11 @@ def _final(graph: Graph, graphs: list[Graph], allowed: set[str], shape: list[str
     token = FROZEN.set(frozen)
     try:
         if not allowed - set(lists):
-            return build(graphs, allowed, views)
+            return build(graphs, allowed, views, write)
         # the classes of `graphs` fitted with every numeric name, unless fewer give the same classes
-        if allowed != {*numeric, *lists} and _names(result := build(graphs, allowed, views)) == shape:
+        if allowed != {*numeric, *lists} and _names(result := build(graphs, allowed, views, write)) == shape:
             return result
-        return build(graphs, {*numeric, *allowed}, views)
+        return build(graphs, {*numeric, *allowed}, views, write)
     finally:
         FROZEN.reset(token)
 
@@ -264,14 +282,18 @@ class _Trials:
     def __init__(self, graph: Graph, shape: list[str], names: set[str], views: Views) -> None:
         self.graph, self.shape, self.names, self.views = graph, shape, names, views
 
-    def kept(self, order: list[str], lists: set[str]) -> tuple[list[Graph], set[str]]:
-        """The lowerings kept (the model first) and the names they change, trying `order` in turn.
+    def kept(self, order: list[str], lists: set[str], refused: set[str] = frozenset()) -> tuple[list[Graph], set[str]]:
+        """The lowerings kept (the model first, then in the order of `order`) and the names they change.
         A run of names is first tried together, each at its first change the spec accepts (one
         build: usually every one is kept), and halved when that fails; a name alone tries its
-        other changes, but a list only its first (each trial costs a build)."""
+        other changes, but a list only its first (each trial costs a build). The names `refused`
+        (by a sibling model) are each a run of their own after the others: found again by halving,
+        each would cost about log2(len(order)) builds."""
         tries = {name: _variations(self.graph, name, self.graph.params[name]) for name in order}
         firsts = {name: other for name, it in tries.items() if (other := next(it, None)) is not None}
-        graphs, allowed, runs = [self.graph], set(), [order] if order else []
+        likely = [name for name in order if name not in refused]
+        runs = ([likely] if likely else []) + [[name] for name in order if name in refused]
+        graphs, allowed, by = [self.graph], set(), {}  # by: each kept lowering -> the name it changes
         while runs:
             run = runs.pop(0)
             changed = [firsts[name] for name in run if name in firsts]
@@ -279,6 +301,7 @@ class _Trials:
                 if changed and self._keeps([*graphs, *changed]):
                     graphs += changed
                     allowed |= {name for name in run if name in firsts}
+                    by.update({id(firsts[name]): name for name in run if name in firsts})
                 elif changed:
                     runs[:0] = [run[: len(run) // 2], run[len(run) // 2 :]]
                 continue
@@ -287,9 +310,11 @@ class _Trials:
                 if kept:
                     graphs.append(other)
                     allowed.add(run[0])
+                    by[id(other)] = run[0]
                     break
                 if kept is False and run[0] in lists:
                     break
+        graphs[1:] = sorted(graphs[1:], key=lambda g: order.index(by[id(g)]))  # as if tried in order
         return graphs, allowed
 
     def _keeps(self, graphs: list[Graph]) -> bool | None:
