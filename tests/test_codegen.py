@@ -331,6 +331,7 @@ def test_models_that_cannot_share_classes_get_each_their_own_merged(tmp_path, mo
     two), each model's classes are fitted alone and merged: every model is then a class of its own
     or an entry function calling the class of a model that differs only in defaults."""
     import archgraph.codegen as codegen
+    from archgraph.codegen import families
     from archgraph.codegen.assemble import merge
 
     text = (
@@ -349,8 +350,8 @@ def test_models_that_cannot_share_classes_get_each_their_own_merged(tmp_path, mo
     graphs = [lower(program, name, {}) for name in program.models]
     fitted = codegen.generate_file(graphs, "family.arch")
     merged_models = []
-    monkeypatch.setattr(codegen, "_distinct", lambda result: False)
-    monkeypatch.setattr(codegen, "merge", lambda names, results: merged_models.append(names) or merge(names, results))
+    monkeypatch.setattr(families, "_distinct", lambda result: False)
+    monkeypatch.setattr(families, "merge", lambda names, results: merged_models.append(names) or merge(names, results))
     code = codegen.generate_file(graphs, "family.arch")
     assert merged_models == [["m", "m_small", "m_small_extra"]]
     assert code == fitted  # here the two ways agree
@@ -430,9 +431,9 @@ def test_a_lifted_size_is_named_after_the_parameter_it_fills(tmp_path):
 
 def test_names_a_sibling_refused_are_tried_last_with_the_same_result(tmp_path, monkeypatch):
     """A model's trials try the names its file's earlier models did not keep one by one, after the
-    others (`codegen._Trials.kept`): fewer builds than finding them again by halving, and the same
+    others (`families._Trials.kept`): fewer builds than finding them again by halving, and the same
     lowerings kept in the same order, so the same classes."""
-    import archgraph.codegen as codegen
+    from archgraph.codegen import families
     from archgraph.codegen.memo import Views
 
     text = (
@@ -447,12 +448,12 @@ def test_names_a_sibling_refused_are_tried_last_with_the_same_result(tmp_path, m
     program = load(path)
     check(program)
     graph = lower(program, "m", {})
-    numeric, lists = codegen._tried(graph)
+    numeric, lists = families._tried(graph)
     trials = []
     for refused in (set(), {"k"}):
         views = Views()
-        shape = codegen._names(codegen.build([graph], set(), views, write=False))
-        found = codegen._Trials(graph, shape, {*numeric, *lists}, views)
+        shape = families._names(families.build([graph], set(), views, write=False))
+        found = families._Trials(graph, shape, {*numeric, *lists}, views)
         builds: list[int] = []
         monkeypatch.setattr(found, "_keeps", lambda graphs, keeps=found._keeps, n=builds: n.append(1) or keeps(graphs))
         graphs, allowed = found.kept([*numeric, *lists], set(lists), refused)

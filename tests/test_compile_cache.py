@@ -81,8 +81,8 @@ def test_a_damaged_or_edited_entry_is_a_miss(cache_dir, project, monkeypatch, ca
 def test_a_lowered_model_is_generated_once_per_parameters(cache_dir, project, monkeypatch):
     """`generate` (what `build`, `verify` and `generate_source` call) keys a model by its parameters."""
     fitted = []
-    real = archgraph.codegen._file_classes
-    monkeypatch.setattr(archgraph.codegen, "_file_classes", lambda graphs: fitted.append(graphs) or real(graphs))
+    real = archgraph.codegen.file_classes
+    monkeypatch.setattr(archgraph.codegen, "file_classes", lambda graphs: fitted.append(graphs) or real(graphs))
     texts = [generate(open_model(project / "m.arch", overrides=o).graph, "m.arch") for o in ({}, {}, {"dim": 16})]
     assert len(fitted) == 2 and texts[0] == texts[1] != texts[2]
     assert "dim: int = 16" in texts[2]

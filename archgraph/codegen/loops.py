@@ -22,7 +22,7 @@ from archgraph.ir import Graph, Scope
 from archgraph.knobs import variant_chain
 
 # The lists a build must not turn into arguments: changing one changes the model's structure
-# (`codegen._fitting` tried it), so the classes fix its values.
+# (`families._fitting` tried it), so the classes fix its values.
 FROZEN: ContextVar[frozenset[str]] = ContextVar("frozen_lists", default=frozenset())
 
 

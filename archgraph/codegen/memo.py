@@ -251,7 +251,7 @@ class Views:
 
 def _floats(graph: Graph, scope: Scope) -> set[str]:
     """`fit.float_parameters` of the block of `scope` (none for the model, whose parameters
-    `codegen._as_floats` lowers again as floats, or for a repeat's body)."""
+    `families._as_floats` lowers again as floats, or for a repeat's body)."""
     program = graph.program
     block = program.definitions.get(scope.block) if program is not None and scope is not graph.root else None
     return float_parameters(block) if isinstance(block, s.Block) else set()
