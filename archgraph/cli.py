@@ -243,7 +243,8 @@ def _generated(path: Path, output: str | None) -> str:
     def generated() -> str:  # a miss: lowered and generated
         from archgraph.codegen import generate_file
 
-        return generate_file([open_model(path, name, None, program).graph for name in program.models], spec, output)
+        graphs = [open_model(path, name, None, program).graph for name in program.models]
+        return generate_file(graphs, spec, output, cached=False)  # kept under `entry` alone
 
     return compiled.cached(entry, generated)
 

@@ -45,11 +45,13 @@ def generate(graph: Graph, spec: str, output: str | None = None) -> str:
     return generate_file([graph], spec, output)
 
 
-def generate_file(graphs: list[Graph], spec: str, output: str | None = None) -> str:
+def generate_file(graphs: list[Graph], spec: str, output: str | None = None, *, cached: bool = True) -> str:
     """The source of `generated/<spec>.py` for the models `graphs` of the spec file `spec` (compiled
     into the directory `output`, if not the default: the header's command names it); from the
-    cache (`archgraph.compiled`) when these models were generated before from the same files."""
-    return compiled.cached(_entry(graphs, spec, output), lambda: _generate_file(graphs, spec, output))
+    cache (`archgraph.compiled`) when these models were generated before from the same files, unless
+    not `cached` (a caller that keeps the module under an entry of its own: `archgraph compile`)."""
+    entry = _entry(graphs, spec, output) if cached else None
+    return compiled.cached(entry, lambda: _generate_file(graphs, spec, output))
 
 
 def _entry(graphs: list[Graph], spec: str, output: str | None):

@@ -25,32 +25,22 @@ def schedule_lines(child: Scope, iterations: list[Scope], params: list[str]) -> 
         values = [native(it.args.get(name)) for it in iterations]
         if name not in params:
             continue
-        if name in child.schedules and _sliced(values, *child.schedules[name]):  # a stage's slice (PVT v2)
-            start, stop, n, offset = (native(v) for v in child.schedules[name])
+        start, stop, n, offset = (native(v) for v in child.schedules.get(name, (None,) * 4))
+        if name in child.schedules and _on_linspace(values, start, stop, n, offset):  # a stage's slice (PVT v2)
             out[name] = f"{name}_schedule = [x.item() for x in torch.linspace({start!r}, {stop!r}, {n!r})[{offset!r}:]]"
-        elif _evenly_spaced(values):
+        elif values and _on_linspace(values, values[0], values[-1], len(values), 0):
             out[name] = (f"{name}_schedule = [x.item() for x in torch.linspace({values[0]!r}, {values[-1]!r}, "
                          f"{len(values)})]")  # fmt: skip
     return out
 
 
-def _sliced(values: list[Any], start: Any, stop: Any, n: Any, offset: Any) -> bool:
+def _on_linspace(values: list[Any], start: Any, stop: Any, n: Any, offset: Any) -> bool:
     """Whether `values` are floats equal to linspace(start, stop, n)[offset : offset + len(values)]."""
-    start, stop, n, offset = (native(v) for v in (start, stop, n, offset))
-    if not all(type(v) is float for v in values) or type(n) is not int or type(offset) is not int or n < 2:
+    if not all(type(v) is float for v in values) or type(n) is not int or type(offset) is not int:
         return False
-    if not 0 <= offset <= n - len(values):
+    if not (n >= 1 and 0 <= offset <= n - len(values)):
         return False
-    expected = [start + (stop - start) * (offset + k) / (n - 1) for k in range(len(values))]
-    return all(math.isclose(v, e, rel_tol=1e-9, abs_tol=1e-12) for v, e in zip(values, expected, strict=True))
-
-
-def _evenly_spaced(values: list[Any]) -> bool:
-    """Whether `values` are floats equal to linspace(values[0], values[-1], len(values))."""
-    if not values or not all(type(v) is float for v in values):
-        return False
-    n, first, last = len(values), values[0], values[-1]
-    expected = [first + (last - first) * k / (n - 1) if n > 1 else first for k in range(n)]
+    expected = [start + (stop - start) * (offset + k) / (n - 1) if n > 1 else start for k in range(len(values))]
     return all(math.isclose(v, e, rel_tol=1e-9, abs_tol=1e-12) for v, e in zip(values, expected, strict=True))
 
 
