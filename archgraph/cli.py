@@ -11,6 +11,7 @@ sweep and diff never import torch; bench, verify and load-weights do, when they 
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import gc
 import os
@@ -53,8 +54,8 @@ def _add_report(sub) -> None:
     rep = sub.add_parser("report", help="parameters, MACs and FLOPs per layer and block, and totals")
     rep.add_argument("spec", type=Path)
     add_model_options(rep)
-    rep.add_argument("--batch", type=commands.positive, default=1)
-    rep.add_argument("--format", choices=FORMATS, default="table")
+    rep.add_argument("--batch", type=commands.positive, default=1, help=commands.BATCH_HELP)
+    rep.add_argument("--format", choices=FORMATS, default="table", help=commands.FORMAT_HELP)
     add_report_options(rep)
 
 
@@ -107,6 +108,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         COMMANDS[name][0](sub)
     for command in sub.choices.values():  # every command reads specs
         add_library_option(command)
+    parser.commands = sub.choices  # a command's usage errors show its own usage line
     return parser
 
 
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if needs_torch:
             require("torch", f"`archgraph {args.command}` runs the module and")
-        return run(args, parser)
+        return run(args, parser.commands[args.command])
     except SpecError as error:
         _show(error)
         return 1
@@ -145,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc()
-        sys.stderr.write("internal error: this is a bug in archgraph; please report it with the spec above\n")
+        sys.stderr.write("internal error: this is a bug in archgraph; please report it with the command "
+                         "and the spec files it read\n")  # fmt: skip
         return 3
 
 
@@ -158,24 +161,31 @@ def _show(error: SpecError) -> None:
     sys.stderr.write(error.render())
 
 
-def _models(path: Path) -> list[tuple[str, Any]]:
-    """Every model a spec file defines, lowered: [(name, graph)]."""
-    from archgraph.api import open_models
-
-    return [(opened.name, opened.graph) for opened in open_models(path)]
-
-
 def _check(args, parser) -> int:
+    """Each spec: its syntax, name and argument mistakes all at once; if none, each model lowered at its
+    defaults, and each model's first evaluation error (one shown once, though several models reach it)."""
+    from archgraph.api import open_model, open_program
+
     failed = 0
     for path in args.specs:
         try:
-            models = _models(path)
+            program = open_program(path)
         except SpecError as error:
             _show(error)
             failed += 1
             continue
-        names = ", ".join(name for name, _ in models) or "no models"
-        print(f"{path}: ok ({names})")
+        shown: set[tuple] = set()  # (where, what) of each error shown
+        for name in program.models:
+            try:
+                open_model(path, name, None, program)
+            except SpecError as error:
+                if (error.span, error.diagnostics[0].message) not in shown:  # a variant fails where its base did
+                    shown.add((error.span, error.diagnostics[0].message))
+                    _show(error)
+        if shown:
+            failed += 1
+        else:
+            print(f"{path}: ok ({', '.join(program.models) or 'no models'})")
     return 1 if failed else 0
 
 
@@ -183,9 +193,13 @@ def _compile(args, parser) -> int:
     """Generate every model of every spec first; write only if all succeeded and no file holds work."""
     from archgraph.output import refusals, write_all
 
-    outputs, failed = _generate_all(args.specs, args.output)
+    named: dict[str, Path] = {}  # a spec named twice is compiled once (its absolute path, links not followed)
+    for path in args.specs:
+        named.setdefault(os.path.abspath(path), path)
+    specs = list(named.values())
+    outputs, failed = _generate_all(specs, args.output)
     if failed:
-        sys.stderr.write(f"error: {len(failed)} of {len(args.specs)} specs failed ({', '.join(failed)}); "
+        sys.stderr.write(f"error: {len(failed)} of {len(specs)} specs failed ({', '.join(failed)}); "
                          "nothing was written\n")  # fmt: skip
         return 1
     try:
@@ -197,8 +211,10 @@ def _compile(args, parser) -> int:
             return 1
         written = write_all(outputs)
     except OSError as error:  # the disk, not the spec or archgraph: permissions, a full disk, -o a file
-        sys.stderr.write(f"error: cannot write to {error.filename or args.output}: {error.strerror or error}; "
-                         "no file was changed\n")  # fmt: skip
+        why = error.strerror or error
+        if error.errno in (errno.EEXIST, errno.ENOTDIR):  # -o, or a folder above it, is a file
+            why = f"{why} (-o names a folder; a file of that name is in the way)"
+        sys.stderr.write(f"error: cannot write to {error.filename or args.output}: {why}; no file was changed\n")
         return 1
     for target in written:
         print(f"wrote {target}")
@@ -238,6 +254,12 @@ def _generated(path: Path, output: str | None) -> str:
     from archgraph.loader import display_name
 
     program, spec = open_program(path), display_name(path)
+    if not program.models:
+        from archgraph.errors import ArchNameError
+        from archgraph.source import Span
+
+        raise ArchNameError(f"`{program.files[0]}` defines no model: nothing to compile (a file of blocks is "
+                            "compiled through the specs that import it)", Span(program.files[0], 1, 1, 1, 1))  # fmt: skip
     entry = compiled.entry(program, spec, output, [f"{name} at its defaults" for name in program.models])
 
     def generated() -> str:  # a miss: lowered and generated

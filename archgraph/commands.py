@@ -71,7 +71,7 @@ def add_model_options(parser: argparse.ArgumentParser, set_help: str = "override
     parser.add_argument("--model", help=f"which model of {which} (default: the first it defines)")
     if several:
         parser.add_argument("--all-models", action="store_true", help="every model each file defines")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=f"{set_help} (repeatable)")
 
 
 def folder(text: str) -> Path:
@@ -87,10 +87,16 @@ def add_library_option(parser: argparse.ArgumentParser) -> None:
                         help="search DIR for imports (after the spec's folder, before ARCHGRAPH_PATH and std/)")  # fmt: skip
 
 
+CONVENTION_HELP = ("what a FLOP counts (default flop_counter = FlopCounterMode; fvcore/paper = multiply-adds + norms; "
+                   "torchvision/macs; full = + all elementwise work)")  # fmt: skip
+BATCH_HELP = "the batch size the counts are for (default 1)"
+FORMAT_HELP = "how to print the result (default table)"
+
+
 def add_report_options(rep: argparse.ArgumentParser) -> None:
-    rep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES),
-                     help="what a FLOP counts (default flop_counter = FlopCounterMode; fvcore/paper = multiply-adds "
-                          "+ norms; torchvision/macs; full = + all elementwise work)")  # fmt: skip
+    rep.add_argument(
+        "--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES), help=CONVENTION_HELP
+    )
     rep.add_argument("--depth", type=positive, help="rows for every block down to this many levels (1: top level)")
     rep.add_argument("--by", choices=("layer", "op", "node"), default="layer", help="rows per layer, op kind or node")
     rep.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"), type=_short_dtype,
@@ -110,9 +116,11 @@ def add_sweep(sub) -> None:
     sweep = sub.add_parser("sweep", help="counts over a grid of settings (--set img_size=224,384), closed form, plot")
     sweep.add_argument("specs", nargs="+", type=Path)
     add_model_options(sweep, "KEY=V1,V2,... sweeps those values", several=True)
-    sweep.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES))
-    sweep.add_argument("--batch", type=positive, default=1)
-    sweep.add_argument("--format", choices=FORMATS, default="table")
+    sweep.add_argument(
+        "--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES), help=CONVENTION_HELP
+    )
+    sweep.add_argument("--batch", type=positive, default=1, help=BATCH_HELP)
+    sweep.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
     sweep.add_argument("--plot", type=Path, metavar="FILE", help="draw the sweep into FILE (.png, .svg, .pdf)")
 
 
@@ -122,12 +130,26 @@ def add_diff(sub) -> None:
     diff.add_argument("b", type=Path)
     for side in ("a", "b"):
         diff.add_argument(f"--model-{side}", help=f"which model of {side.upper()}")
-        diff.add_argument(f"--set-{side}", action="append", default=[], metavar="KEY=VALUE")
-    diff.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override on both sides")
-    diff.add_argument("--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES))
+        diff.add_argument(
+            f"--set-{side}",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"override a parameter of {side.upper()} only (repeatable)",
+        )
+    diff.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter on both sides (repeatable)",
+    )
+    diff.add_argument(
+        "--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES), help=CONVENTION_HELP
+    )
     diff.add_argument("--depth", type=positive, help="rows for every block down to this many levels")
-    diff.add_argument("--batch", type=positive, default=1)
-    diff.add_argument("--format", choices=FORMATS, default="table")
+    diff.add_argument("--batch", type=positive, default=1, help=BATCH_HELP)
+    diff.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
 
 
 def add_verify(sub) -> None:
@@ -136,7 +158,7 @@ def add_verify(sub) -> None:
     verify.add_argument("specs", nargs="+", type=Path)
     add_model_options(verify, several=True)
     verify.add_argument("--device", default="cpu", help="cpu, cuda or meta (default cpu)")
-    verify.add_argument("--batch", type=positive, default=2)
+    verify.add_argument("--batch", type=positive, default=2, help="the batch the module runs on (default 2)")
     verify.add_argument("--small", action="store_true", help="a reduced size: 2 blocks, width 64, 2 heads")
     verify.add_argument("--module", type=Path, metavar="FILE", help="verify this Python file instead of generating")
 
@@ -160,8 +182,10 @@ def _swept(pairs: list[str], parser) -> tuple[dict[str, list[Any]], dict[str, An
     swept, fixed = {}, {}
     for pair in pairs:
         key, value = split_pair(pair, parser)
-        values = [v for v in arguments.split_top(value) if v.strip()]
-        if len(values) > 1 or value.rstrip().endswith(","):
+        values = arguments.split_top(value)
+        if len(values) > 1 and not all(v.strip() for v in values):
+            parser.error(f"--set {pair}: an empty value in the list (KEY=V1,V2,...: a value between each two commas)")
+        if len(values) > 1:
             swept[key] = [_value(key, v, parser) for v in values]
         else:
             fixed[key] = _value(key, value, parser)
@@ -177,14 +201,17 @@ def sweep(args, parser) -> int:
     if not swept:
         parser.error("sweep needs at least one --set KEY=V1,V2,... (e.g. --set img_size=224,384,512)")
     if args.plot:
-        require("matplotlib", "`archgraph sweep --plot`")
         from archgraph.plot import target_problem
 
-        if problem := target_problem(args.plot):
+        if problem := target_problem(args.plot):  # a usage error before a missing dependency
             parser.error(problem)
+        require("matplotlib", "`archgraph sweep --plot`")
     models = _models(args)
     progress = Progress(len(models), "sweep")
-    data = sweep_data(models, grid(swept), fixed, args.convention, args.batch, progress.step)
+    try:
+        data = sweep_data(models, grid(swept), fixed, args.convention, args.batch, progress.step)
+    except arguments.ArgumentError as error:  # the grid is too large
+        parser.error(str(error))
     progress.done()
     sys.stdout.write(render(data, args.format))
     if args.plot:

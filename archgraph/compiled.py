@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 
 from archgraph import diskcache
-from archgraph.loader import Program
+from archgraph.loader import Program, libraries_used
 
 KEEP = 2048  # generated files kept on disk (a few KB to 60 KB each)
 _SUFFIX = ".module"
@@ -32,13 +32,15 @@ _SUFFIX = ".module"
 def entry(program: Program, spec: str, output: str | None, models: list[str]) -> Path | None:
     """The cache file of the module holding `models` (each a text that names one model and its
     parameters) of `program`, the spec named `spec` in its header, compiled into `output` (None: the
-    default); None without a cache directory (or archgraph's sources unreadable)."""
+    default) with the library folders its header names (`loader.libraries_used`); None without a
+    cache directory (or archgraph's sources unreadable)."""
     base, generator = diskcache.directory(), _generator_digest()
     if base is None or generator is None:
         return None
     files = [part for pair in zip(program.files, program.texts, strict=True) for part in pair]
     key = diskcache.sha256(generator)
-    for part in (spec, str(output), str(len(models)), *models, *files):
+    libraries = libraries_used(program)
+    for part in (spec, str(output), str(len(libraries)), *libraries, str(len(models)), *models, *files):
         data = part.encode("utf-8", "surrogatepass")
         key.update(b"%d:" % len(data) + data)  # each part length-prefixed: no two lists hash alike
     return base / f"{key.hexdigest()[:32]}{_SUFFIX}"

@@ -43,6 +43,18 @@ def library_roots() -> list[tuple[str, Path]]:
     return [(origin, p.resolve()) for origin, p in roots if p.is_dir()]
 
 
+def libraries_used(program: Program) -> list[str]:
+    """The library folders (`--lib`, then ARCHGRAPH_PATH's, as given) that `program` loaded a file from,
+    in search order: what a command must name to load it again (a generated file's header)."""
+    env = [p for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
+    used = []
+    for folder in [*map(str, _LIBRARY), *env]:
+        root = Path(folder)
+        if root.is_dir() and folder not in used and any(p.is_relative_to(root.resolve()) for p in program.paths):
+            used.append(folder)
+    return used
+
+
 @record
 class Program:
     """The definitions visible from one spec file; `own` are those the file itself defines."""

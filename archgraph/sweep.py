@@ -19,7 +19,8 @@ from typing import Any
 
 from archgraph import conventions
 from archgraph.api import closed_form_or_reason
-from archgraph.errors import ArchShapeError, SpecError
+from archgraph.arguments import ArgumentError
+from archgraph.errors import SpecError
 from archgraph.ir import Graph
 from archgraph.knobs import size_knob
 from archgraph.loader import Program
@@ -27,7 +28,6 @@ from archgraph.lower import lower
 from archgraph.poly import ClosedForm, token_count
 from archgraph.report import dump, human, tabulate
 from archgraph.sketched import counted, of_graph
-from archgraph.source import Span
 
 MAX_LOWERINGS = 512  # models x points one sweep may lower (README, "Resolution sweeps")
 
@@ -67,12 +67,12 @@ def sweep_data(models: list[tuple[Path, Program, str]], points: list[dict[str, A
 
 
 def _refuse_large(models: list[tuple[Path, Program, str]], points: list[dict[str, Any]]) -> None:
-    """A spec error (at the first spec) when the sweep would lower more than MAX_LOWERINGS models."""
+    """An ArgumentError (the request's, not a spec's: the CLI's usage error) when the sweep would lower
+    more than MAX_LOWERINGS models."""
     total = len(models) * len(points)
     if total > MAX_LOWERINGS:
-        where = Span(str(models[0][0]), 1, 1, 1, 1)
-        raise ArchShapeError(f"the sweep would lower {total:,} models ({len(models)} x {len(points):,} settings); "
-                             f"the limit is {MAX_LOWERINGS}: sweep fewer values or fewer models", where)  # fmt: skip
+        raise ArgumentError(f"the sweep would lower {total:,} models ({len(models)} x {len(points):,} settings); "
+                            f"the limit is {MAX_LOWERINGS}: sweep fewer values or fewer models")  # fmt: skip
 
 
 def _row(spec: Path, name: str, program: Program, overrides: dict[str, Any], point: dict[str, Any],

@@ -67,12 +67,13 @@ def test_the_budget_is_exact_at_its_limit(tmp_path, monkeypatch):
 
 
 def test_sweep_refuses_a_grid_above_its_limit(capsys):
+    """A usage error (exit 2, the command's usage line), not a spec error: the request is too large."""
     sizes = ",".join(str(16 * i) for i in range(1, MAX_LOWERINGS + 2))
-    code = main(["sweep", "specs/vit.arch", "--set", f"img_size={sizes}"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "specs/vit.arch", "--set", f"img_size={sizes}"])
     err = capsys.readouterr().err
-    assert (
-        code == 1 and f"the sweep would lower {MAX_LOWERINGS + 1} models" in err and f"limit is {MAX_LOWERINGS}" in err
-    )
+    assert exit_.value.code == 2 and err.startswith("usage: archgraph sweep")
+    assert f"the sweep would lower {MAX_LOWERINGS + 1} models" in err and f"limit is {MAX_LOWERINGS}" in err
 
 
 def test_a_failing_sweep_point_is_a_note_not_a_count(capsys):

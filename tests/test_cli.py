@@ -106,6 +106,35 @@ def test_compile_writes_nothing_when_one_spec_fails(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_check_shows_each_models_first_error_once(tmp_path, capsys):
+    spec = tmp_path / "two.arch"
+    spec.write_text("model bad1() {\n    input x: [B, 8]\n    return linear(x, 0)\n}\nmodel bad1b = bad1()\n"
+                    'model bad2() {\n    input x: [B, 8]\n    require 1 == 2, "no"\n    return x\n}\n')  # fmt: skip
+    code, out, err = run(capsys, "check", spec)
+    assert code == 1 and not out
+    assert err.count(f"{spec}:3:22: shape error") == 1  # bad1's, which bad1b reaches too
+    assert err.count(f"{spec}:8:13: requirement failed: no") == 1  # bad2's, after bad1 failed
+
+
+def test_compile_names_a_spec_once_and_refuses_a_file_as_its_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "compile", "specs/ff_only.arch", str(ROOT / "specs/ff_only.arch"), "-o", out)
+    assert code == 0 and stdout == f"wrote {out / 'ff_only.py'}\n", err
+    (tmp_path / "file").write_text("kept\n")
+    code, _, err = run(capsys, "compile", "specs/ff_only.arch", "-o", tmp_path / "file")
+    assert code == 1 and "a file of that name is in the way); no file was changed" in err
+    assert (tmp_path / "file").read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("values", ["224,,384", "224,", ",224"])
+def test_a_sweep_list_with_an_empty_value_is_a_usage_error(capsys, values):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", VIT, "--set", f"img_size={values}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("usage: archgraph sweep") and "an empty value" in err
+
+
 @pytest.mark.parametrize(("text", "value"), [("384", 384), ("0.5", 0.5), ("true", True), ("avg", "avg"),
                                               ('"avg"', "avg"), ("1e-6", 1e-6)])  # fmt: skip
 def test_parse_value(text, value):

@@ -85,6 +85,28 @@ def test_lib_option_on_the_command_line(capsys, tmp_path):
         assert code == 0, err
 
 
+@pytest.mark.parametrize("how", ["--lib", "ARCHGRAPH_PATH"])
+def test_the_regenerate_line_names_the_library_folders_it_used(capsys, tmp_path, monkeypatch, how):
+    """A generated file's header is a command that compiles it again: the folders its imports came
+    from are `--lib` options there (an ARCHGRAPH_PATH folder too, so it runs without the variable);
+    a library folder nothing was imported from is left out."""
+    _folder(tmp_path / "project", {"spec.arch": USES})
+    _folder(tmp_path / "project" / "team", {"shared.arch": WIDTH.format(n=16)})
+    _folder(tmp_path / "project" / "unused", {})
+    monkeypatch.chdir(tmp_path / "project")
+    options = ["--lib", "unused", "--lib", "team"] if how == "--lib" else []
+    if how == "ARCHGRAPH_PATH":
+        monkeypatch.setenv("ARCHGRAPH_PATH", os.pathsep.join(["unused", "team"]))
+    code, _, err = run(capsys, "compile", "spec.arch", *options, "-o", "out")
+    assert code == 0, err
+    line = Path("out/spec.py").read_text().splitlines()[1]
+    assert line == "# Regenerate: archgraph compile --lib team spec.arch -o out"
+    monkeypatch.delenv("ARCHGRAPH_PATH", raising=False)
+    Path("out/spec.py").unlink()
+    code, _, err = run(capsys, *line.removeprefix("# Regenerate: archgraph ").split())
+    assert code == 0 and Path("out/spec.py").read_text().splitlines()[1] == line, err
+
+
 def test_lib_must_be_a_directory(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["check", "specs/vit.arch", "--lib", str(tmp_path / "nowhere")])

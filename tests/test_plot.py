@@ -3,6 +3,7 @@ without a known suffix, or a directory, is a usage error (exit 2) before any wor
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,13 @@ def test_the_plot_is_written_exactly_where_asked(capsys, tmp_path, suffix, magic
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # nothing beside it
 
 
+@pytest.mark.parametrize("matplotlib", ["installed", "missing"])  # the path is checked first either way
 @pytest.mark.parametrize("name", ["sweep", "sweep.jpeg", "sweep.png.txt"])
-def test_a_path_without_a_known_suffix_is_refused(capsys, tmp_path, name):
-    pytest.importorskip("matplotlib")
+def test_a_path_without_a_known_suffix_is_refused(capsys, tmp_path, monkeypatch, name, matplotlib):
+    if matplotlib == "installed":
+        pytest.importorskip("matplotlib")
+    else:
+        monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: `deps.require` refuses it
     code, err = _sweep(capsys, tmp_path / name)
     assert code == 2 and "the suffix picks the format: .png, .svg, .pdf" in err
     assert not any(tmp_path.iterdir())

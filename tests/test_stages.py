@@ -93,3 +93,30 @@ def test_closed_form_n2_coefficient_is_the_sum_over_stages_of_n2_over_r2():
 def test_linear_sra_has_no_n2_term():
     """PVT v2-Li attends to a fixed 7x7 map: its cost is linear in the token count."""
     assert len(archgraph.analyze(PVT, "pvt_v2_b2_li", closed_form=True)["closed_form"]["coefficients"]) == 2
+
+
+def test_no_list_parameter_ignores_an_entry():
+    """Every list parameter of every model in specs/ reads all its entries: one entry more (the last
+    repeated) is refused by a `require` or changes the graph, never silently dropped (a fifth ResNet
+    stage, a fourth SETR auxiliary head)."""
+    from archgraph.api import open_program
+    from archgraph.cost import totals
+    from archgraph.errors import SpecError
+    from archgraph.lower import lower
+
+    ignored, tried = [], 0
+    for path in sorted((ROOT / "specs").glob("*.arch")):
+        program = open_program(path)
+        for name in program.models:
+            graph = lower(program, name)
+            for param, value in graph.params.items():
+                if not isinstance(value, list) or not value:
+                    continue
+                tried += 1
+                try:
+                    longer = lower(program, name, {param: [*value, value[-1]]})
+                except SpecError:
+                    continue
+                if len(longer.nodes) == len(graph.nodes) and totals(longer) == totals(graph):
+                    ignored.append(f"{path.name} {name}: {param} = {value}")
+    assert tried >= 40 and not ignored, ignored

@@ -24,6 +24,7 @@ from archgraph.codegen.names import sanitize
 from archgraph.codegen.spelling import spelled
 from archgraph.cost import Totals, totals
 from archgraph.ir import Graph
+from archgraph.loader import libraries_used
 
 
 @cache
@@ -50,6 +51,8 @@ def generate_file(graphs: list[Graph], spec: str, output: str | None = None, *, 
     into the directory `output`, if not the default: the header's command names it); from the
     cache (`archgraph.compiled`) when these models were generated before from the same files, unless
     not `cached` (a caller that keeps the module under an entry of its own: `archgraph compile`)."""
+    if not graphs:
+        raise ValueError(f"no models to generate a file of for {spec}")
     entry = _entry(graphs, spec, output) if cached else None
     return compiled.cached(entry, lambda: _generate_file(graphs, spec, output))
 
@@ -84,7 +87,7 @@ def _generate_file(graphs: list[Graph], spec: str, output: str | None) -> str:
             .get_template("module.py.j2")
             .render(
                 spec=_comment_safe(spec.replace("\\", "/")),
-                command=_comment_safe(_command(spec.replace("\\", "/"), output)),
+                command=_comment_safe(_command(spec.replace("\\", "/"), output, _libraries(graphs))),
                 header=_comment_safe(header),
                 exports=_exports(merged.exports),
                 title=title,
@@ -132,9 +135,16 @@ def _wrapped(text: str, **options) -> list[str]:
     return textwrap.wrap(text, 96, break_long_words=False, break_on_hyphens=False, **options)
 
 
-def _command(spec: str, output: str | None) -> str:
-    """The shell command that regenerates the file, its paths quoted."""
-    return f"archgraph compile {shlex.quote(spec)}" + (f" -o {shlex.quote(output)}" if output else "")
+def _command(spec: str, output: str | None, libraries: list[str]) -> str:
+    """The shell command that regenerates the file, its paths quoted: the library folders its imports
+    were found in as `--lib`."""
+    options = "".join(f" --lib {shlex.quote(folder)}" for folder in libraries)
+    return f"archgraph compile{options} {shlex.quote(spec)}" + (f" -o {shlex.quote(output)}" if output else "")
+
+
+def _libraries(graphs: list[Graph]) -> list[str]:
+    program = graphs[0].program
+    return [] if program is None else [f.replace("\\", "/") for f in libraries_used(program)]
 
 
 def _arguments(params: list[str]) -> list[str]:
