@@ -20,13 +20,14 @@ finally:
 
 __version__ = "0.1.0"
 __all__ = ["ArchError", "ArgumentError", "InternalError", "LoadReport", "MissingDependencyError", "Opened", "SpecError",
-           "__version__", "analyze", "build", "closed_form", "generate_source", "input_shape", "load_graph",
-           "load_pretrained", "open_model"]  # fmt: skip
+           "WeightsMismatchError", "__version__", "analyze", "build", "closed_form", "generate_source", "input_shape",
+           "load_graph", "load_pretrained", "open_model"]  # fmt: skip
 
 
 def __getattr__(name: str):
-    """`LoadReport` and `load_pretrained`, imported when first used (not at every command's start)."""
-    if name in ("LoadReport", "load_pretrained"):
+    """`LoadReport`, `WeightsMismatchError` and `load_pretrained`, imported when first used (not at every
+    command's start)."""
+    if name in ("LoadReport", "WeightsMismatchError", "load_pretrained"):
         from archgraph import pretrained
 
         return getattr(pretrained, name)

@@ -217,10 +217,26 @@ def build(source: str | Path | Graph, model: str | None = None, *, device=None, 
         raise arguments.ArgumentKindError(f"grad_checkpointing: expected true or false, found {grad_checkpointing!r}")
     graph = _graph(source, model, _overrides(overrides, more))
     require("torch", "archgraph.build")
+    _check_placement(device, dtype)
     source_text = generate_source(graph)
     flags = _flags(source_text, dynamic_img_size=dynamic_img_size)
     return instantiate(source_text, f"<generated from {graph.source}>", device=device, dtype=dtype,
                        grad_checkpointing=grad_checkpointing, **flags)  # fmt: skip
+
+
+def _check_placement(device: Any, dtype: Any) -> None:
+    """`device` (None, a name or a torch.device this machine has) and `dtype` (None or a torch.dtype),
+    checked before anything is built: an ArgumentError that says what was expected."""
+    import torch
+
+    from archgraph.devices import device_problem
+
+    if device is not None and (problem := device_problem(device, option="device={!r}")):
+        raise arguments.ArgumentError(problem)
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        named = getattr(torch, dtype, None) if isinstance(dtype, str) else None
+        hint = f" (torch.{dtype})" if isinstance(named, torch.dtype) else " (torch.float32, torch.bfloat16, ...)"
+        raise arguments.ArgumentKindError(f"dtype: expected a torch.dtype{hint}, found {dtype!r}")
 
 
 def _flags(source_text: str, **flags: Any) -> dict[str, bool]:
@@ -236,8 +252,22 @@ def _flags(source_text: str, **flags: Any) -> dict[str, bool]:
     return out
 
 
-def instantiate(source: str, filename: str = "<generated>", **kwargs: Any):
-    """Run a generated module's source and build its model class with `kwargs` (device, dtype, ...)."""
+def instantiate(source: str, filename: str = "<generated>", model: str | None = None,
+                params: dict[str, Any] | None = None, **kwargs: Any):  # fmt: skip
+    """Run a generated module's source and build a model with `kwargs` (device, dtype, ...): the entry
+    function of `model` where the module has one (a file of several models, `vit_l16()`), else its
+    first export; given those of the spec parameters `params` its class takes as arguments (the file
+    fixes the others: a model that differs in them differs from the spec, which `verify` reports)."""
+    import inspect
+
+    from archgraph.codegen.fit import native
+    from archgraph.codegen.names import sanitize
+
     module = types.ModuleType("archgraph_generated")
     exec(compile(source, filename, "exec"), module.__dict__)
-    return getattr(module, module.__all__[0])(**kwargs)
+    first = getattr(module, module.__all__[0])
+    make = getattr(module, sanitize(model), first) if model is not None else first
+    made = make if isinstance(make, type) else module.__dict__.get(str(make.__annotations__.get("return")), first)
+    taken = inspect.signature(made).parameters if isinstance(made, type) else {}
+    given = {k: native(v) for k, v in (params or {}).items() if k in taken and k not in kwargs}
+    return make(**given, **kwargs)

@@ -10,8 +10,10 @@ Loads with `weights_only=True`, so a checkpoint cannot run code. Imports torch.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise CheckpointError(f"cannot read checkpoint {shown}: {os_cause(error)}") from None
     except Exception as error:  # garbage makes the unpickler raise anything: KeyError, EOFError, ...
+        if type(error).__name__ == "UnpicklingError" and zipfile.is_zipfile(path):  # torch.save's, with objects
+            raise CheckpointError(f"cannot read checkpoint {shown}: it holds Python objects besides tensors (a whole "
+                                  "model, from torch.save(model)?), which archgraph does not unpickle, since that "
+                                  "can run code; save model.state_dict() instead") from None  # fmt: skip
         raise CheckpointError(f"cannot read checkpoint {shown}: not a file saved with torch.save "
                               f"({type(error).__name__}: {_first_line(error)})") from None  # fmt: skip
     return _tensors(state, shown)
@@ -52,8 +58,13 @@ def _cause(error: Exception) -> str:
 
 
 def _first_line(error: Exception) -> str:
-    """The first line of an error's message, at most 200 characters ("" for an empty message)."""
-    return (str(error).strip().splitlines() or [""])[0][:200]
+    """The first line of an error's message, terminal escapes removed, at most 200 characters ("" for
+    an empty message)."""
+    text = _ESCAPES.sub("", str(error))
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # ANSI colour and style codes (torch's messages use bold)
 
 
 def _tensors(state: Any, shown: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ changes nothing; strict=False (the CLI's --partial) loads what fits, as SETR's d
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from archgraph.errors import ArchError
@@ -74,7 +76,9 @@ def load_pretrained(model, state_dict: dict, strict: bool = True) -> LoadReport:
     """Copy `state_dict` into `model`, resampling position embeddings; returns the report.
 
     strict (the default): unless every tensor fits (none missing, unexpected or of another shape),
-    raise WeightsMismatchError and leave `model` as it was. strict=False loads what fits."""
+    raise WeightsMismatchError and leave `model` as it was. strict=False loads what fits. Arguments of
+    the wrong kind are an ArgumentKindError (a path for `state_dict`: `torch.load` it first)."""
+    _check_arguments(model, state_dict, strict)
     own = model.state_dict()
     report, fitted = LoadReport(), {}
     for key, value in state_dict.items():
@@ -93,6 +97,24 @@ def load_pretrained(model, state_dict: dict, strict: bool = True) -> LoadReport:
         raise WeightsMismatchError(report)
     model.load_state_dict(fitted, strict=False)
     return report
+
+
+def _check_arguments(model, state_dict, strict) -> None:
+    import torch
+
+    from archgraph.arguments import ArgumentKindError
+
+    if not isinstance(model, torch.nn.Module):
+        raise ArgumentKindError(f"model: expected a torch.nn.Module, found {type(model).__name__}")
+    if isinstance(state_dict, str | os.PathLike):
+        raise ArgumentKindError(f"state_dict: expected a dict of tensors, found the path {str(state_dict)!r}; "
+                                "read it first (torch.load(path, weights_only=True)) or run `archgraph load-weights`")  # fmt: skip
+    if not isinstance(state_dict, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
+    ):
+        raise ArgumentKindError(f"state_dict: expected a dict of names to tensors, found {type(state_dict).__name__}")
+    if not isinstance(strict, bool):
+        raise ArgumentKindError(f"strict: expected true or false, found {strict!r}")
 
 
 def _resamplable(key: str, found, wanted) -> bool:

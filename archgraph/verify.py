@@ -82,7 +82,7 @@ def verify(graph: Graph, source: str, device: str = "cpu", batch: int = 1) -> Re
 
     result = Result(graph.name, device, batch)
     try:
-        model = instantiate(source, "<verified module>", device=device).eval()
+        model = instantiate(source, "<verified module>", graph.name, graph.params, device=device).eval()
     except Exception as error:  # a broken module is a finding, not a crash
         result.check(False, f"the module does not build: {type(error).__name__}: {error}")
         return result

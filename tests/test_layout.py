@@ -38,6 +38,8 @@ STATEMENTS = [
     "x = x + drop_path(F.dropout(h, self.hidden_drop, self.training), self.drop_path, self.training_flag_xxxx)",
     "x = x + drop_path(F.dropout(h, self.hidden_drop, self.training), self.drop_path, self.training) + y",
     f"x = {A} + f(1, 2, 3, {B})",
+    "self.head = nn.Linear(embed_dims[-1], num_classes, **dd) if num_classes > 0 else nn.Identity()",  # fits inside
+    f"self.head = nn.Linear(embed_dims[-1], {A}, **dd) if {A} > 0 else nn.Identity()",  # does not
 ]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from archgraph import syntax as s
 from archgraph.codegen import optional, parts
+from archgraph.codegen.classifier import optional_head
 from archgraph.codegen.fit import expression, float_parameters, is_list, native
 from archgraph.codegen.helpers import HELPERS
 from archgraph.codegen.knobs import strip, used_helpers
@@ -254,6 +255,8 @@ def _finish(f: Fitted, sig: Signature, is_model: bool) -> ast.ClassDef:
 
     tree = strip(Sub().visit(tree))
     _signature(tree, sig.params, sig.defaults, f.attributes, f.members[0].env, is_model)
+    if is_model:
+        optional_head(tree)
     return tree
 
 

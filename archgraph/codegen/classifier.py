@@ -8,6 +8,7 @@ final norm's tokens, a backbone's map), as timm's `forward_features` returns the
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 from archgraph.codegen.forward import Stmt, render
@@ -100,3 +101,36 @@ def methods(c: Classifier) -> list[str]:
 
 def _body(lines: list[str]) -> list[str]:
     return ["        " + part for line in lines for part in line.split("\n")]
+
+
+def optional_head(tree: ast.ClassDef) -> None:
+    """In a classifier's class (one with `reset_classifier`) whose head width is an argument: the head
+    built only for a positive width, else `nn.Identity()`, and initialised only when built, as timm's
+    `nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()`. In place."""
+    methods = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    if "reset_classifier" not in methods:
+        return
+    head = next(ast.unparse(st.targets[0]) for st in methods["reset_classifier"].body
+                if isinstance(st, ast.Assign) and ast.unparse(st.value) == "nn.Identity()")  # fmt: skip
+    for st in methods["__init__"].body:
+        made = st.value if isinstance(st, ast.Assign) and ast.unparse(st.targets[0]) == head else None
+        if isinstance(made, ast.Call) and ast.unparse(made.func) == "nn.Linear" and len(made.args) == 2:
+            width = made.args[1]
+            if isinstance(width, ast.Constant):
+                return  # the file fixes the number of classes
+            st.value = ast.IfExp(ast.Compare(width, [ast.Gt()], [ast.Constant(0)]), made, _parsed("nn.Identity()"))
+            break
+    else:
+        return
+    weights = methods.get("init_weights")
+    if weights is None:
+        return
+    touches = [st for st in weights.body if f"{head}." in ast.unparse(st)]
+    if touches:
+        at = weights.body.index(touches[0])
+        weights.body = [st for st in weights.body if st not in touches]
+        weights.body.insert(at, ast.If(_parsed(f"isinstance({head}, nn.Linear)"), touches, []))
+
+
+def _parsed(expression: str) -> ast.expr:
+    return ast.parse(expression, mode="eval").body

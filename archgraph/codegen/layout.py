@@ -95,6 +95,8 @@ def _lines(node: ast.expr, indent: str, head: str, tail: str, statement: bool = 
         loops = " ".join(_code(g).strip() for g in node.generators)
         return [f"{indent}{head}[", *_lines(node.elt, inner, "", ""), f"{inner}{loops}", f"{indent}]{tail}"]
     if isinstance(node, ast.IfExp):
+        if statement and len(f"{inner}{_code(node)}") <= WIDTH:  # it fits on a line of its own, in parentheses
+            return [f"{indent}{head}(", f"{inner}{_code(node)}", f"{indent}){tail}"]
         return [f"{indent}{head}(", *_lines(node.body, inner, "", ""), *_lines(node.test, inner, "if ", ""),
                 *_lines(node.orelse, inner, "else ", ""), f"{indent}){tail}"]  # fmt: skip
     if isinstance(node, ast.Starred):

@@ -30,6 +30,8 @@ def _make(tmp, case: str):
         path.write_text("not a checkpoint\n")
     elif case == "empty":
         path.write_bytes(b"")
+    elif case == "module":
+        torch.save(torch.nn.Linear(2, 2), path)  # a whole model, pickled
     elif case == "list":
         torch.save([torch.zeros(2)], path)
     elif case == "non-tensors":
@@ -47,13 +49,14 @@ def _make(tmp, case: str):
     elif case == "device":
         return "/dev/null", "is a device"
     causes = {"text": "not a file saved with torch.save", "empty": "is empty", "list": "holds a list",
+              "module": "holds Python objects besides tensors",
               "non-tensors": "is of type int, not a tensor", "sparse": "is a sparse tensor",
               "meta": "on the meta device", "fifo": "is a FIFO", "directory": "is a directory",
               "symlink loop": "symbolic links form a loop", "missing": "does not exist"}  # fmt: skip
     return str(path), causes[case]
 
 
-CASES = ["text", "empty", "list", "non-tensors", "sparse", "meta", "fifo", "directory", "symlink loop", "device",
+CASES = ["text", "empty", "module", "list", "non-tensors", "sparse", "meta", "fifo", "directory", "symlink loop", "device",
          "missing"]  # fmt: skip
 
 

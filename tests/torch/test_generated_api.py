@@ -79,6 +79,25 @@ def test_timm_classifier_api_matches_timm():
     assert ours(x).shape == theirs(x).shape == (2, 5)
 
 
+@pytest.mark.parametrize(("name", "timm_name", "smaller"), [("vit_ti16", "vit_tiny_patch16_224", "depth"),
+                                                          ("mixer_s32", "mixer_s32_224", None),
+                                                          ("resnet50", "resnet50", None)])  # fmt: skip
+def test_no_classes_is_no_head_as_in_timm(name, timm_name, smaller):
+    """`num_classes=0` builds `nn.Identity()` for the head (timm's `... if num_classes > 0 else
+    nn.Identity()`): the same keys as timm's model built so (strict load), its pooled features as output."""
+    timm = pytest.importorskip("timm")
+    spec = next(path for path, model in spec_models() if model == name)
+    ours = generated_model(spec, name)(num_classes=0, **({"depth": 2} if smaller else {})).eval()
+    theirs = timm.create_model(timm_name, pretrained=False, num_classes=0, **({smaller: 2} if smaller else {})).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+        assert ours(x).shape == (2, ours.num_features) and ours.num_classes == 0
+        ours.reset_classifier(3)
+        assert ours(x).shape == (2, 3)
+
+
 def test_the_classifier_api_keeps_the_input_s_own_name(tmp_path):
     """A model whose input is not called `x` (it was a NameError in `forward_features`)."""
     spec = tmp_path / "m.arch"

@@ -89,3 +89,33 @@ def test_the_api_is_strict_unless_asked_and_a_failed_load_changes_nothing():
     report = archgraph.load_pretrained(model, state, strict=False)
     assert not report.complete and len(report.loaded) == len(before) - 1
     torch.testing.assert_close(model.state_dict()["head.weight"], state["head.weight"])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [(("model", "vit.pt"), "found the path 'vit.pt'; read it first"), (("model", None), "found NoneType"),
+     (("model", [1]), "found list"), (("vit.pt", "state_dict"), "model: expected a torch.nn.Module, found str"),
+     (("model", "state_dict", "no"), "strict: expected true or false, found 'no'")],
+)  # fmt: skip
+def test_the_api_checks_its_arguments(arguments, said):
+    """A path where the state_dict goes (an easy mistake), a model that is not one, a strict flag that is not
+    a bool: an ArgumentError (a ValueError and TypeError) that says which, never an AttributeError from inside."""
+    model = archgraph.build(SPEC, **SMALL)
+    given = {"model": model, "state_dict": model.state_dict()}
+    with pytest.raises(archgraph.ArgumentError, match=said):
+        archgraph.load_pretrained(*(given.get(a, a) if isinstance(a, str) else a for a in arguments[:2]),
+                                  *arguments[2:])  # fmt: skip
+    assert archgraph.WeightsMismatchError is WeightsMismatchError
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [({"device": "gpu"}, "device='gpu': not a device torch knows"), ({"dtype": "bfloat16"}, r"\(torch.bfloat16\)"),
+     ({"dtype": 16}, "dtype: expected a torch.dtype")],
+)  # fmt: skip
+def test_build_checks_device_and_dtype_before_building(options, said):
+    with pytest.raises(archgraph.ArgumentError, match=said):
+        archgraph.build(SPEC, **SMALL, **options)
+    if not torch.cuda.is_available():
+        with pytest.raises(archgraph.ArgumentError, match="device='cuda': no CUDA device here"):
+            archgraph.build(SPEC, **SMALL, device="cuda")

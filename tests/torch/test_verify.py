@@ -69,6 +69,21 @@ def test_verify_fails_on_a_module_that_does_not_run(tmp_path, capsys):
     assert "MISMATCH  forward failed: RuntimeError" in out
 
 
+def test_verify_module_builds_the_model_named_at_the_size_asked(tmp_path, capsys):
+    """`--module` on the file `compile` writes (16 ViTs, the class at ViT-B/16's defaults): the entry
+    function of `--model`, given the spec's parameters (`--small`, `--set`); a parameter the file fixes
+    (`class_token`) that the request changes is a mismatch, not a silent pass."""
+    assert main(["compile", "specs/vit.arch", "-o", str(tmp_path)]) == 0
+    module = str(tmp_path / "vit.py")
+    for model in ("vit_ti16", "vit_l32"):
+        code = main(["verify", "specs/vit.arch", "--model", model, "--small", "--module", module])
+        out = capsys.readouterr().out
+        assert code == 0 and f"{model}: ok" in out and "MISMATCH" not in out, out
+    code = main(["verify", "specs/vit.arch", "--model", "vit_ti16", *SMALL, "--set", "class_token=false",
+                 "--set", "global_pool=avg", "--module", module])  # fmt: skip
+    assert code == 1 and "MISMATCH" in capsys.readouterr().out
+
+
 def test_verify_on_meta_checks_a_full_size_vit_g_without_allocating():
     graph = archgraph.load_graph("specs/vit.arch", "vit_bigg14")
     result = verify(graph, archgraph.generate_source(graph), device="meta", batch=1)
