@@ -98,6 +98,32 @@ def test_no_classes_is_no_head_as_in_timm(name, timm_name, smaller):
         assert ours(x).shape == (2, 3)
 
 
+def test_a_distilled_deit_has_timms_api_for_its_two_heads():
+    """DeiT's distillation head (two heads on two tokens, averaged) has timm's VisionTransformerDistilled
+    API: features, pre-logits (the two tokens averaged), both heads reset at once, no head at 0."""
+    timm = pytest.importorskip("timm")
+    ours = _generated("deit_ti16_distilled").deit_ti16_distilled(img_size=64, depth=2).eval()
+    theirs = timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, img_size=64, depth=2).eval()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = ours.forward_features(x)
+        torch.testing.assert_close(features, theirs.forward_features(x), rtol=0, atol=0)
+        for pre_logits in (True, False):
+            expected = theirs.forward_head(features, pre_logits=pre_logits)
+            torch.testing.assert_close(ours.forward_head(features, pre_logits=pre_logits), expected, rtol=0, atol=0)
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+        assert (ours.num_classes, ours.num_features) == (theirs.num_classes, theirs.num_features) == (1000, 192)
+        assert ours.no_weight_decay() <= theirs.no_weight_decay()  # timm's also lists reg_token, which DeiT lacks
+        assert ours.no_weight_decay() == {"cls_token", "dist_token", "pos_embed"}
+        ours.reset_classifier(7)
+        theirs.reset_classifier(7)
+        assert ours(x).shape == theirs(x).shape == (2, 7)
+        assert ours.head_dist.out_features == 7
+        headless = _generated("deit_ti16_distilled").deit_ti16_distilled(img_size=64, depth=2, num_classes=0).eval()
+        assert headless(x).shape == (2, 192)
+
+
 def test_the_classifier_api_keeps_the_input_s_own_name(tmp_path):
     """A model whose input is not called `x` (it was a NameError in `forward_features`)."""
     spec = tmp_path / "m.arch"
