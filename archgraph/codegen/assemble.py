@@ -50,9 +50,9 @@ class Merged:
 
     @property
     def exports(self) -> list[str]:
-        """`__all__`: the model classes and the entry functions."""
-        names = [m.cls if m.arguments is None else sanitize(m.name) for m in self.entries]
-        return [*(m.cls for m in self.entries if m.with_class), *names]
+        """`__all__`: the model classes and every model's entry function."""
+        classes = [m.cls for m in self.entries if m.arguments is None or m.with_class]
+        return [*classes, *(sanitize(m.name) for m in self.entries)]
 
 
 def merge(names: list[str], results: list[Result]) -> Merged:
@@ -218,12 +218,12 @@ def _docstring(doc: str) -> list[str]:
 
 
 def sources(merged: Merged, docs: dict[str, str]) -> list[str]:
-    """The block classes, then each model's class or entry function in the spec's order
-    (`docs`: an entry function's docstring by model name)."""
+    """The block classes, then in the spec's order each model's class (where it has one of its own) and
+    its entry function, as timm's files end (`def resnet50(**kwargs)`; `docs`: an entry function's
+    docstring by model name)."""
     out = [layout(t) for t in merged.blocks]
     for m in merged.entries:
         if m.arguments is None or m.with_class:
             out.append(layout(merged.models[m.cls]))
-        if m.arguments is not None:
-            out.append(entry_source(m, docs[m.name]))
+        out.append(entry_source(m, docs[m.name]))
     return out
