@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archgraph.commands import add_model_options, positive
+from archgraph.commands import add_model_options, at_least_zero, positive
 from archgraph.cost import totals
 
 DTYPES = ("fp32", "bf16", "fp16")
@@ -34,12 +34,12 @@ def add_parser(sub) -> None:
     bench.add_argument("spec", type=Path)
     add_model_options(bench)
     bench.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    bench.add_argument("--batch", type=positive, default=1)
+    bench.add_argument("--batch", type=positive, default=1, help="the batch each timed run takes (default 1)")
     bench.add_argument("--dtype", choices=DTYPES, default="fp32", help="bf16/fp16: under torch.autocast")
     bench.add_argument("--train", action="store_true", help="time a training step instead of inference")
     bench.add_argument("--compile", action="store_true", help="torch.compile(fullgraph=True) the module first")
     bench.add_argument("--runs", type=positive, default=10, help="timed runs (default 10)")
-    bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    bench.add_argument("--warmup", type=at_least_zero, default=3, help="untimed runs first (default 3)")
     bench.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc settings as they are")
 
 
@@ -71,8 +71,6 @@ class Bench:
 
 
 def main(args, overrides: dict[str, Any], parser: argparse.ArgumentParser) -> int:
-    if args.warmup < 0:
-        parser.error(f"--warmup must be at least 0, found {args.warmup}")
     from archgraph.devices import device_problem
 
     if problem := device_problem(args.device, allowed=("cpu", "cuda", "mps")):  # meta: nothing to time

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from archgraph.errors import ResourceError, file_kind, os_cause
+from archgraph.output import mode_for
 
 WRAPPERS = ("state_dict", "model")  # common checkpoint wrappers: {"state_dict": {...}, "epoch": 3}
 
@@ -109,6 +110,7 @@ def write_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(state, handle)
+        os.chmod(tmp, mode_for(target))  # mkstemp's 0600 would make it private: the mode `compile` gives a file
         os.replace(tmp, target)
     except (OSError, RuntimeError) as error:
         cause = os_cause(error) if isinstance(error, OSError) else _first_line(error)

@@ -32,6 +32,17 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def at_least_zero(text: str) -> int:
+    """argparse type for --warmup: a whole number of at least 0 (a usage error in `positive`'s words)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text[:40]!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, found {value}")
+    return value
+
+
 def parse_value(text: str) -> Any:
     """`--set` values: integers, floats, true/false, lists in brackets (`[3, 4, 6, 3]`), else a string,
     within the limits every value has (finite, at most 2**62, ...); else argparse.ArgumentTypeError."""

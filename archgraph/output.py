@@ -104,7 +104,13 @@ def _stage(path: Path, target: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.chmod(path, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
+    os.chmod(path, mode_for(target))
+
+
+def mode_for(target: Path) -> int:
+    """The mode a file written over `target` gets: the one it has, else what `open` would give (0o666
+    less the umask), not a temporary file's 0o600."""
+    return target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
 
 
 def _switch(stage: Path, directory: Path) -> None:

@@ -176,6 +176,9 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
     span = Span(source.name, line, col, line, col + 1)
     if isinstance(error, UnexpectedCharacters):
         char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""
+        if char == '"' and source.text[max(error.pos_in_stream - 2, 0) : error.pos_in_stream + 1] == '"""':
+            span = Span(source.name, line, col - 2, line, col + 1)  # `""` lexed as an empty string, then `"`
+            return ArchSyntaxError('unterminated docstring: this `"""` is never closed', span)
         if char == '"':
             return ArchSyntaxError('unterminated string: this `"` is never closed on its line', span)
         return ArchSyntaxError(f"unexpected character `{char}`" if char.isprintable() else
@@ -196,6 +199,10 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
         if _meant_as_name(source.text, previous, _error_offset(error, source.text)):
             where = _span(source.name, previous)
             return ArchSyntaxError(f"`{previous}` is a keyword and cannot be used as a name{' here' * label}", where)
+    if misspelt := _misspelt_keyword(previous, token):
+        return ArchSyntaxError(
+            f"expected {_expected(expected)}, found {found}; {misspelt}", _span(source.name, previous)
+        )
     closer = _CLOSERS.get(str(opener)) if opener is not None else None
     if closer is not None and _terminal_names()[closer] in expected:
         others = (["`,`"] if _terminal_names()[","] in expected else []) + (
@@ -205,6 +212,22 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
         wanted = _join([f"`{closer}` to close the `{opener}` at {at}", *others])
         return ArchSyntaxError(f"expected {wanted}, found {found}", span)
     return ArchSyntaxError(f"expected {_expected(expected)}, found {found}", span)
+
+
+_KEYWORDS = ("input", "return", "require", "repeat", "import", "block", "model", "if", "else")
+
+
+def _misspelt_keyword(previous: Token | None, token: Token | None) -> str | None:
+    """A hint when a name stands right before another name, number or string, which no statement
+    allows, and reads like a keyword (`inptu x`, `reapeat 2`): "`inptu` ...: did you mean `input`?"."""
+    if previous is None or token is None or previous.type != "NAME" or token.type == "$END":
+        return None
+    if not (str(token).isidentifier() or str(token)[:1].isdigit() or str(token)[:1] == '"'):
+        return None
+    import difflib  # only for a mistake: not at start-up
+
+    guess = difflib.get_close_matches(str(previous), _KEYWORDS, n=1, cutoff=0.6)
+    return f"`{previous}` is not a keyword: did you mean `{guess[0]}`?" if guess else None
 
 
 def _error_offset(error: UnexpectedInput, text: str) -> int:

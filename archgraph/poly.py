@@ -188,6 +188,12 @@ def closed_form(graph: Graph, sample: Callable[[int], tuple[int, int]], what: st
     while len(points) < samples:
         points.append((size, *sample(size)))
         size += step
+    if len({n for _, n, _ in points}) == 1:  # a fixed latent array (Perceiver's): N is not the image's
+        knob = size_knob(graph) or "img_size"
+        raise ValueError(
+            f"the token count N is {points[0][1]:,} at every {knob} tried "
+            f"({', '.join(str(i) for i, _, _ in points)}): the count is not a function of N"
+        )
     poly = fit([(n, c) for _, n, c in points])
     tokens = fit([(i, n) for i, n, _ in points], "img_size")
     return ClosedForm(graph.name, what, poly, tokens, tuple(points), step, size_knob(graph) or "img_size")

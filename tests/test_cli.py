@@ -127,6 +127,14 @@ def test_compile_names_a_spec_once_and_refuses_a_file_as_its_folder(tmp_path, ca
     assert (tmp_path / "file").read_text() == "kept\n"
 
 
+@pytest.mark.parametrize(("option", "value", "said"), [("--warmup", "-1", "must be at least 0, found -1"),
+                                                     ("--runs", "0", "must be at least 1, found 0")])  # fmt: skip
+def test_bench_counts_are_usage_errors_alike(capsys, option, value, said):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", VIT, option, value])
+    assert exit_.value.code == 2 and f"argument {option}: {said}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("values", ["224,,384", "224,", ",224"])
 def test_a_sweep_list_with_an_empty_value_is_a_usage_error(capsys, values):
     with pytest.raises(SystemExit) as exit_:

@@ -103,6 +103,11 @@ def methods(c: Classifier) -> list[str]:
         "    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:",
         *_body(pre),
         *logits,
+        "    def get_classifier(self) -> nn.Module:" if len(c.heads) == 1 else
+        "    def get_classifier(self) -> tuple[nn.Module, nn.Module]:",
+        '        """The head, as timm\'s (a distilled model\'s two)."""' if len(c.heads) > 1 else
+        '        """The head, as timm\'s."""',
+        f"        return {', '.join(c.heads)}",
         "    def reset_classifier(self, num_classes: int) -> None:",
         f'        """{"A new head" if len(c.heads) == 1 else "New heads"} for `num_classes` classes (none when 0), as timm\'s."""',
         "        self.num_classes = num_classes",
@@ -111,6 +116,11 @@ def methods(c: Classifier) -> list[str]:
         *(f"        {head} = nn.Identity()" for head in c.heads),
         "        if num_classes > 0:",
         *(f"            {head} = nn.Linear(self.num_features, num_classes, **dd)" for head in c.heads),
+        "    def set_grad_checkpointing(self, enable: bool = True) -> None:",
+        '        """Recompute repeated blocks\' activations in backward while training (or not), as timm\'s."""',
+        "        for module in self.modules():",
+        "            if hasattr(module, 'grad_checkpointing'):",
+        "                module.grad_checkpointing = enable",
         "    def no_weight_decay(self) -> set[str]:",
         '        """The position embeddings and tokens, which timm\'s optimizers exempt from weight decay."""',
         f"        return {{{', '.join(repr(p) for p in c.no_weight_decay)}}}" if c.no_weight_decay else

@@ -72,3 +72,21 @@ def test_eval_mode_does_not_checkpoint():
     calls.clear()
     model(x).sum().backward()
     assert len(calls) == 2, "while training, backward recomputes the block"
+
+
+@pytest.mark.parametrize(("spec", "name"), [("vit.arch", "vit_b16"), ("vit_hybrid.arch", "vit_r26_s32")])
+def test_set_grad_checkpointing_turns_it_on_after_building(spec, name):
+    """timm's `model.set_grad_checkpointing()` on a model built without the flag: every repeated block
+    (a hybrid backbone's inner ones too) recomputes in backward, as with `grad_checkpointing=True`."""
+    model, x = tiny(ROOT / "specs" / spec, name)
+    model.train()
+    blocks = [m for m in model.modules() if hasattr(m, "grad_checkpointing")]
+    first = next(m for m in model.modules() if type(m).__name__ in ("EncoderBlock", "Bottleneck"))
+    calls = []
+    first.register_forward_pre_hook(lambda *_: calls.append(1))
+    model(x).sum().backward()
+    assert len(calls) == 1 and blocks
+    model.set_grad_checkpointing()
+    calls.clear()
+    model(x).sum().backward()
+    assert len(calls) == 2, "after set_grad_checkpointing(), backward recomputes the block"

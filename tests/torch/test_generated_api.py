@@ -69,6 +69,11 @@ def test_timm_classifier_api_matches_timm():
     assert (ours.num_classes, ours.num_features) == (theirs.num_classes, theirs.num_features) == (1000, 192)
     assert ours.no_weight_decay() <= theirs.no_weight_decay()
     assert ours.no_weight_decay() == {"cls_token", "pos_embed"}
+    assert ours.get_classifier() is ours.head and type(theirs.get_classifier()) is type(ours.head)
+    ours.set_grad_checkpointing()
+    assert all(m.grad_checkpointing for m in ours.modules() if hasattr(m, "grad_checkpointing"))
+    ours.set_grad_checkpointing(False)
+    assert not ours.grad_checkpointing
     ours.reset_classifier(7)
     theirs.reset_classifier(7)
     assert ours(x).shape == theirs(x).shape == (2, 7)
@@ -119,7 +124,7 @@ def test_a_distilled_deit_has_timms_api_for_its_two_heads():
         ours.reset_classifier(7)
         theirs.reset_classifier(7)
         assert ours(x).shape == theirs(x).shape == (2, 7)
-        assert ours.head_dist.out_features == 7
+        assert ours.head_dist.out_features == 7 and ours.get_classifier() == (ours.head, ours.head_dist)
         headless = _generated("deit_ti16_distilled").deit_ti16_distilled(img_size=64, depth=2, num_classes=0).eval()
         assert headless(x).shape == (2, 192)
 

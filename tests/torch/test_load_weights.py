@@ -3,6 +3,9 @@ is resampled, and a checkpoint that does not fit is a report or a clear error, n
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -33,6 +36,9 @@ def test_a_checkpoint_of_another_resolution_loads_with_pos_embed_resampled(tmp_p
     assert "missing (newly initialised): 0" in out and "loaded 20 of the model's 20 tensors" in out
     saved = torch.load(tmp_path / "out.pth", weights_only=True)
     torch.testing.assert_close(saved["blocks.0.attn.qkv.weight"], bigger.state_dict()["blocks.0.attn.qkv.weight"])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.pth").stat().st_mode) == 0o666 & ~umask  # as `open` makes it, not 0600
 
 
 @pytest.mark.parametrize(
