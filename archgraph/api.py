@@ -267,7 +267,16 @@ def instantiate(source: str, filename: str = "<generated>", model: str | None = 
     exec(compile(source, filename, "exec"), module.__dict__)
     first = getattr(module, module.__all__[0])
     make = getattr(module, sanitize(model), first) if model is not None else first
-    made = make if isinstance(make, type) else module.__dict__.get(str(make.__annotations__.get("return")), first)
-    taken = inspect.signature(made).parameters if isinstance(made, type) else {}
+    made = _built_class(make, module.__dict__)
+    taken = inspect.signature(made).parameters if made is not None else {}
     given = {k: native(v) for k, v in (params or {}).items() if k in taken and k not in kwargs}
     return make(**given, **kwargs)
+
+
+def _built_class(make: Any, namespace: dict[str, Any]) -> type | None:
+    """The class `make` builds: itself, or what an entry function's return annotation names."""
+    if isinstance(make, type):
+        return make
+    returned = getattr(make, "__annotations__", {}).get("return")  # the class, or its name as a string
+    found = returned if isinstance(returned, type) else namespace.get(str(returned))
+    return found if isinstance(found, type) else None

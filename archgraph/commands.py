@@ -141,20 +141,10 @@ def add_diff(sub) -> None:
     diff.add_argument("b", type=Path)
     for side in ("a", "b"):
         diff.add_argument(f"--model-{side}", help=f"which model of {side.upper()}")
-        diff.add_argument(
-            f"--set-{side}",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help=f"override a parameter of {side.upper()} only (repeatable)",
-        )
-    diff.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a parameter on both sides (repeatable)",
-    )
+        diff.add_argument(f"--set-{side}", action="append", default=[], metavar="KEY=VALUE",
+                          help=f"override a parameter of {side.upper()} only (repeatable)")  # fmt: skip
+    diff.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a parameter on both sides (repeatable)")  # fmt: skip
     diff.add_argument(
         "--convention", default=conventions.DEFAULT, choices=sorted(conventions.ALIASES), help=CONVENTION_HELP
     )

@@ -175,14 +175,7 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
         line, col = len(lines), len(lines[-1].removesuffix("\r")) + 1
     span = Span(source.name, line, col, line, col + 1)
     if isinstance(error, UnexpectedCharacters):
-        char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""
-        if char == '"' and source.text[max(error.pos_in_stream - 2, 0) : error.pos_in_stream + 1] == '"""':
-            span = Span(source.name, line, col - 2, line, col + 1)  # `""` lexed as an empty string, then `"`
-            return ArchSyntaxError('unterminated docstring: this `"""` is never closed', span)
-        if char == '"':
-            return ArchSyntaxError('unterminated string: this `"` is never closed on its line', span)
-        return ArchSyntaxError(f"unexpected character `{char}`" if char.isprintable() else
-                               f"unexpected character {char!r}", span)  # fmt: skip
+        return _unexpected_character(source, error.pos_in_stream, span)
     expected = set(error.expected or ())
     token = getattr(error, "token", None)
     found = "end of file"
@@ -212,6 +205,19 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
         wanted = _join([f"`{closer}` to close the `{opener}` at {at}", *others])
         return ArchSyntaxError(f"expected {wanted}, found {found}", span)
     return ArchSyntaxError(f"expected {_expected(expected)}, found {found}", span)
+
+
+def _unexpected_character(source: SourceFile, at: int, span: Span) -> ArchSyntaxError:
+    """The error for a character no token starts with, at offset `at` (`span`): an unterminated string
+    or docstring, else the character itself."""
+    char = source.text[at] if at < len(source.text) else ""
+    if char == '"' and source.text[max(at - 2, 0) : at + 1] == '"""':
+        span = Span(source.name, span.line, span.col - 2, span.line, span.col + 1)  # `""` lexed as a string, then `"`
+        return ArchSyntaxError('unterminated docstring: this `"""` is never closed', span)
+    if char == '"':
+        return ArchSyntaxError('unterminated string: this `"` is never closed on its line', span)
+    return ArchSyntaxError(f"unexpected character `{char}`" if char.isprintable() else
+                           f"unexpected character {char!r}", span)  # fmt: skip
 
 
 _KEYWORDS = ("input", "return", "require", "repeat", "import", "block", "model", "if", "else")

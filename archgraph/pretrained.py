@@ -109,10 +109,12 @@ def _check_arguments(model, state_dict, strict) -> None:
     if isinstance(state_dict, str | os.PathLike):
         raise ArgumentKindError(f"state_dict: expected a dict of tensors, found the path {str(state_dict)!r}; "
                                 "read it first (torch.load(path, weights_only=True)) or run `archgraph load-weights`")  # fmt: skip
-    if not isinstance(state_dict, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
-    ):
+    if not isinstance(state_dict, Mapping):
         raise ArgumentKindError(f"state_dict: expected a dict of names to tensors, found {type(state_dict).__name__}")
+    for key, value in state_dict.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ArgumentKindError(f"state_dict: expected a dict of names to tensors, found {key!r}: "
+                                    f"{type(value).__name__}")  # fmt: skip
     if not isinstance(strict, bool):
         raise ArgumentKindError(f"strict: expected true or false, found {strict!r}")
 

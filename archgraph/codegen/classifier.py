@@ -103,19 +103,7 @@ def methods(c: Classifier) -> list[str]:
         "    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:",
         *_body(pre),
         *logits,
-        "    def get_classifier(self) -> nn.Module:" if len(c.heads) == 1 else
-        "    def get_classifier(self) -> tuple[nn.Module, nn.Module]:",
-        '        """The head, as timm\'s (a distilled model\'s two)."""' if len(c.heads) > 1 else
-        '        """The head, as timm\'s."""',
-        f"        return {', '.join(c.heads)}",
-        "    def reset_classifier(self, num_classes: int) -> None:",
-        f'        """{"A new head" if len(c.heads) == 1 else "New heads"} for `num_classes` classes (none when 0), as timm\'s."""',
-        "        self.num_classes = num_classes",
-        "        weight = next(self.parameters(), None)  # not the head's: it may be nn.Identity",
-        "        dd = {} if weight is None else {'device': weight.device, 'dtype': weight.dtype}",
-        *(f"        {head} = nn.Identity()" for head in c.heads),
-        "        if num_classes > 0:",
-        *(f"            {head} = nn.Linear(self.num_features, num_classes, **dd)" for head in c.heads),
+        *_head_methods(c.heads),
         "    def set_grad_checkpointing(self, enable: bool = True) -> None:",
         '        """Recompute repeated blocks\' activations in backward while training (or not), as timm\'s."""',
         "        for module in self.modules():",
@@ -130,12 +118,30 @@ def methods(c: Classifier) -> list[str]:
     ]  # fmt: skip
 
 
+def _head_methods(heads: tuple[str, ...]) -> list[str]:
+    """`get_classifier` and `reset_classifier` of a model with one head, or two (a distilled model)."""
+    one = len(heads) == 1
+    return [
+        f"    def get_classifier(self) -> {'nn.Module' if one else 'tuple[nn.Module, nn.Module]'}:",
+        '        """The head, as timm\'s."""' if one else '        """The heads, as timm\'s (a distilled model\'s two)."""',
+        f"        return {', '.join(heads)}",
+        "    def reset_classifier(self, num_classes: int) -> None:",
+        f'        """{"A new head" if one else "New heads"} for `num_classes` classes (none when 0), as timm\'s."""',
+        "        self.num_classes = num_classes",
+        "        weight = next(self.parameters(), None)  # not the head's: it may be nn.Identity",
+        "        dd = {} if weight is None else {'device': weight.device, 'dtype': weight.dtype}",
+        *(f"        {head} = nn.Identity()" for head in heads),
+        "        if num_classes > 0:",
+        *(f"            {head} = nn.Linear(self.num_features, num_classes, **dd)" for head in heads),
+    ]  # fmt: skip
+
+
 def _two_heads(heads: tuple[str, ...], lines: list[str], tokens: str) -> tuple[list[str], list[str]]:
     """forward_head's lines for two heads averaged, up to them and from them: each head's token named
     (`x_cls`, `x_dist`; the first computed first, as the spec orders its dropout), or both unpacked
     at once where those names are taken."""
     first, second = (ast.unparse(e) for e in _parsed(tokens).elts)
-    taken = {n.id for line in lines for n in ast.walk(ast.parse(line)) if isinstance(n, ast.Name)}
+    taken = {n.id for n in ast.walk(ast.parse("\n".join(lines))) if isinstance(n, ast.Name)}
     name = first if first.isidentifier() else "x_cls"
     if "x_dist" in taken or (name != first and name in taken):
         name, pre = "x", [*lines, f"x, x_dist = {first}, {second}"]
