@@ -99,8 +99,11 @@ def _pairs(fn: ast.FunctionDef, extra: list[str], other: ast.FunctionDef) -> lis
     """(the full method's kept statement, the lesser's statement) pairs, or None when the lesser
     method is not the full one with its optional statements left out (a forward's optional
     assignment `v = f(u)` read as `u` afterwards)."""
+    if sum(not _touches(st, extra) for st in fn.body) != len(other.body):
+        return None  # the statements left would not pair up: no need to rename and compare them
     kept: list[tuple[ast.stmt, ast.stmt]] = []  # (original, as the lesser source would have it)
     renames: dict[str, str] = {}  # a name the optional code assigned -> the name the lesser code reads
+    local: set[str] | None = None  # the method's arguments and assigned names, found once (if needed)
     for st in fn.body:
         if not _touches(st, extra):
             if not isinstance(st, (ast.Assign, ast.Return, ast.Expr)) and _reads(st, renames):
@@ -114,7 +117,8 @@ def _pairs(fn: ast.FunctionDef, extra: list[str], other: ast.FunctionDef) -> lis
             continue
         if fn.name in ("__init__", "init_weights"):
             continue
-        single = _single_input(st, fn, extra)
+        local = _locals(fn) if local is None else local
+        single = _single_input(st, local)
         if single is None:
             return None
         v, u = st.targets[0].id, renames.get(single, single)
@@ -130,13 +134,18 @@ def _pairs(fn: ast.FunctionDef, extra: list[str], other: ast.FunctionDef) -> lis
     return [(st, theirs) for (st, _), theirs in zip(kept, other.body, strict=True)]
 
 
-def _single_input(st: ast.stmt, fn: ast.FunctionDef, extra: list[str]) -> str | None:
-    """The one local name an optional forward assignment `v = f(u)` reads (None if not that form)."""
-    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
-        return None
-    local = {a.arg for a in fn.args.args} | {
+def _locals(fn: ast.FunctionDef) -> set[str]:
+    """The method's arguments and the names its statements assign."""
+    return {a.arg for a in fn.args.args} | {
         t.id for s in fn.body for node in ast.walk(s) if isinstance(node, ast.Assign)
         for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
+
+
+def _single_input(st: ast.stmt, local: set[str]) -> str | None:
+    """The one local name (of `local`: `_locals`) an optional forward assignment `v = f(u)` reads (None
+    if not that form)."""
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+        return None
     read = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name) and n.id in local and n.id != "self"}
     return read.pop() if len(read) == 1 else None
 
@@ -232,6 +241,7 @@ def _guarded(fn: ast.FunctionDef, extra: list[str], flags: list[ast.Constant]) -
     `__init__`, initialised when present, chosen in the other methods."""
     out: list[ast.stmt] = []
     run: list[ast.stmt] = []
+    local: set[str] | None = None  # `_locals(fn)`, found once (if needed)
     for st in [*fn.body, None]:
         if st is not None and _touches(st, extra) and fn.name in ("__init__", "init_weights"):
             run.append(st)
@@ -249,7 +259,8 @@ def _guarded(fn: ast.FunctionDef, extra: list[str], flags: list[ast.Constant]) -
             break
         if _touches(st, extra):  # a forward's `v = f(u)`
             root = next(a for a in extra if _touches(st, [a]))
-            u = _single_input(st, fn, extra)
+            local = _locals(fn) if local is None else local
+            u = _single_input(st, local)
             test = ast.parse(f"self.{root} is None", mode="eval").body
             st = ast.Assign(st.targets, ast.IfExp(test, ast.Name(u, ast.Load()), st.value), lineno=0)
         out.append(st)
