@@ -63,7 +63,7 @@ register(OpDef(
     formulas={"shape": "unchanged", "params": "2 * C (scale and shift)", "flops": "0 (other: 5 per element)"},
     fvcore=fvcore_norm,
     memory=_LAYER_NORM_MEMORY,
-    notes="The default eps is timm's ViT value; PyTorch's own default is 1e-5. Init: weight 1, bias 0. Generated code: `self.norm = nn.LayerNorm(768, eps=1e-06, **dd)` (plus `elementwise_affine=False`).",
+    notes="The default eps is timm's ViT value; PyTorch's own default is 1e-5. Init: weight 1, bias 0. Generated code: `self.norm = nn.LayerNorm(768, eps=1e-06, **dd)` (plus `elementwise_affine=False`). On a channels-first map `[B, C, H, W]` the last axis is W, not C: normalise the channels as tokens, `to_grid(norm: layer_norm(to_tokens(x)), H, W)` (ConvNeXt's LayerNorm2d, with timm's keys `norm.weight`).",
     example='x = norm: layer_norm(x)',
 ))  # fmt: skip
 
