@@ -46,6 +46,17 @@ def _diag(cls: type[SpecError], message: str, span, notes=()) -> Diagnostic:
     return Diagnostic(cls.kind, message, span, list(notes))
 
 
+_AXES = ("`transpose` swaps two axes; `to_tokens` and `to_grid` turn [B, C, H, W] into [B, N, C] and back; "
+         "`split_heads` and `merge_heads` split channels into attention heads and back")  # fmt: skip
+# PyTorch names a user reaches for, and what the language has instead (a spelling guess would mislead)
+_TORCH_NAMES = {
+    **dict.fromkeys(("permute", "reshape", "view", "flatten", "unflatten"), f"archgraph has no such op: {_AXES}"),
+    "cat": "the op is `concat(a, b, dim = ...)`",
+    "interpolate": "the op is `upsample(x, size = ...)` or `upsample(x, scale_factor = ...)` (bilinear)",
+    "scaled_dot_product_attention": "the op is `sdpa(q, k, v)`, on heads from `split_heads`",
+}
+
+
 def _did_you_mean(name: str, candidates) -> str:
     guess = suggest(name, candidates)
     return f"; did you mean `{guess}`?" if guess else ""
@@ -315,8 +326,10 @@ class _Checker:
             )
         else:
             known = [*REGISTRY, *(n for n, d in self.program.definitions.items() if isinstance(d, s.Block))]
-            self.error(ArchNameError, f"unknown op or block `{call.callee}`{_did_you_mean(call.callee, known)}",
-                       call.callee_span)  # fmt: skip
+            hint = (
+                f"; {_TORCH_NAMES[call.callee]}" if call.callee in _TORCH_NAMES else _did_you_mean(call.callee, known)
+            )
+            self.error(ArchNameError, f"unknown op or block `{call.callee}`{hint}", call.callee_span)
         if in_repeat and not call.args:
             self.error(ArchTypeError, "a repeated call needs the tensor to thread as its first argument", call.span)
         if in_repeat and call.callee in REGISTRY:

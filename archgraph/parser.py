@@ -203,7 +203,8 @@ def _syntax_error(error: UnexpectedInput, source: SourceFile) -> ArchSyntaxError
         )
         at = f"{opener.line}:{opener.column}"
         wanted = _join([f"`{closer}` to close the `{opener}` at {at}", *others])
-        return ArchSyntaxError(f"expected {wanted}, found {found}", span)
+        step = "; a slice takes no step (`a:b`, not `a:b:s`)" if str(opener) == "[" and found == "`:`" else ""
+        return ArchSyntaxError(f"expected {wanted}, found {found}{step}", span)
     return ArchSyntaxError(f"expected {_expected(expected)}, found {found}", span)
 
 

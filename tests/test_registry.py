@@ -84,3 +84,16 @@ def test_signatures_render_defaults_as_a_spec_writes_them():
     assert docs.signature(REGISTRY["layer_norm"]) == "`layer_norm(x, eps = 1e-6, affine = true)`"
     assert docs.signature(REGISTRY["concat"]) == "`concat(xs1, xs2, ..., dim = 1)`"
     assert docs.signature(REGISTRY["add"]) == "written `a + b`"
+
+
+def test_the_hints_for_pytorch_names_name_real_ops():
+    """`permute`, `cat`, ... are not ops; the error says what to use instead, and every op it names exists
+    (and none of those PyTorch names became an op the hint would then hide)."""
+    import re
+
+    from archgraph.check import _TORCH_NAMES
+
+    for name, hint in _TORCH_NAMES.items():
+        assert name not in REGISTRY, name
+        named = re.findall(r"`(\w+)(?:\(|`)", hint)
+        assert named and all(op in REGISTRY for op in named), (name, named)
