@@ -33,7 +33,7 @@ def report_data(graph: Graph, batch: int = 1, convention: str = conventions.DEFA
         "batch": batch,
         "conventions": "flops = 2 x macs of matmul and conv (FlopCounterMode); other_flops = elementwise work",
         "params": t.params,
-        "trainable_params": t.params - sum(n.params for n in graph.nodes.values() if n.attrs.get("frozen")),
+        "trainable_params": t.params - _frozen(graph),
         "macs": t.macs,
         "flops": t.flops,
         "other_flops": t.other_flops,
@@ -65,6 +65,16 @@ def _output_text(data: dict) -> str:
     if data["output_names"]:
         return ", ".join(f"{k} {v}" for k, v in data["outputs"].items())
     return ", ".join(data["output_shapes"])
+
+
+def _frozen(graph: Graph) -> int:
+    """The parameters no optimiser updates (a `frozen` conv, DINO's fixed weight-norm gain): each op's
+    registry rule (`ops.base.frozen_params`)."""
+    from archgraph.ops import REGISTRY
+    from archgraph.ops.base import frozen_params
+
+    return sum(frozen_params(REGISTRY[n.op], [graph.type_of(v) for v in n.inputs], n.attrs, n.params)
+               for n in graph.nodes.values() if n.params)  # fmt: skip
 
 
 def _shape(graph: Graph, value) -> str:

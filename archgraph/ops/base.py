@@ -94,6 +94,8 @@ class OpDef:
     # at batch 1: every op here is linear in the batch, so the report scales by B
     cost: Callable[[list[TensorType], dict[str, Any], tuple[TensorType, ...]], Cost] = lambda ins, a, outs: Cost()
     learnable: bool = False  # owns weights, so its label becomes a state_dict prefix
+    # how many of its parameters are not trained; None: all of them when its `frozen` attribute is on
+    frozen: Callable[[list[TensorType], dict[str, Any]], int] | None = None
     buffer: bool = False  # holds a constant buffer (not a parameter, not an activation): memory lists it
     formulas: dict[str, str] = field(default_factory=dict)  # shape / params / FLOPs, for the docs
     # rules with no default: tests/test_registry.py fails on an op that leaves one None
@@ -128,6 +130,14 @@ class OpDef:
 
 
 REGISTRY: dict[str, OpDef] = {}
+
+
+def frozen_params(op: OpDef, ins: list[TensorType], attrs: dict[str, Any], params: int) -> int:
+    """How many of the `params` parameters of an `op` node (inputs `ins`, attributes `attrs`) no
+    optimiser updates."""
+    if op.frozen is not None:
+        return op.frozen(ins, attrs)
+    return params if attrs.get("frozen") else 0
 
 
 def register(op: OpDef) -> OpDef:

@@ -73,6 +73,7 @@ register(OpDef(
            "fixed_gain": Attr("bool", True, "the gain g is 1 and not trained (DINO's norm_last_layer)")},
     infer=_wn_infer,
     params=lambda ins, a: (ins[0].dims[-1] + 1) * a["out_features"],
+    frozen=lambda ins, a: a["out_features"] if a["fixed_gain"] else 0,  # the gain g, when fixed
     cost=lambda ins, a, outs: Cost(macs=batch_dims(ins[0]) * ins[0].dims[-1] * a["out_features"]),
     emit=Emit(module=_wn_module, call=call_module, init=_wn_init),
     summary="a bias-free linear map with a weight-normalised weight g * v / ||v|| (DINO's last layer)",

@@ -32,6 +32,8 @@ def test_committed_module_builds_on_meta_with_static_counts(spec, name):
     model = generated_model(spec, name)(device="meta")
     data = archgraph.analyze(spec, name)
     assert sum(p.numel() for p in model.parameters()) == data["params"]
+    # what the report calls trainable is what has requires_grad (DETR's frozen stem, DINO's fixed gain)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == data["trainable_params"]
     graph = archgraph.load_graph(spec, name)
     dtypes = {"f32": torch.float32, "i64": torch.int64, "bool": torch.bool}  # token ids and masks too
     inputs = [torch.empty(graph.type_of(v).shape(2), dtype=dtypes[graph.type_of(v).dtype], device="meta")
