@@ -63,12 +63,6 @@ def open_model(path: str | Path, model: str | None = None, overrides: dict[str, 
     return Opened(Path(path), program, name, overrides, lower(program, name, overrides))
 
 
-def open_models(path: str | Path, overrides: dict[str, Any] | None = None) -> list[Opened]:
-    """`open_model` for every model the file itself defines, the file loaded and checked once."""
-    program = open_program(path)
-    return [open_model(path, name, overrides, program) for name in program.models]
-
-
 def _overrides(overrides: dict[str, Any] | None, more: dict[str, Any]) -> dict[str, Any]:
     """`overrides={...}` and parameter keyword arguments, as one checked dict (keywords win)."""
     return arguments.overrides({**arguments.overrides(overrides), **more})
@@ -89,7 +83,7 @@ def choose_model(program: Program, model: str | None) -> str:
     """The model to use: `model` if given, else the first model the file itself defines."""
     own = program.models
     everything = [n for n, d in program.definitions.items() if not isinstance(d, s.Block)]
-    span = _file_span(program)
+    span = file_span(program)
     if model is not None:
         if model not in everything:
             guess = suggest(model, everything)
@@ -101,7 +95,8 @@ def choose_model(program: Program, model: str | None) -> str:
     return own[0]
 
 
-def _file_span(program: Program):
+def file_span(program: Program):
+    """Where an error about the spec file as a whole points: its first character."""
     from archgraph.source import Span
 
     return Span(program.files[0], 1, 1, 1, 1)

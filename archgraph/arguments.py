@@ -32,23 +32,24 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def positive(value: Any, what: str = "") -> int:
-    """`value` as a whole number of at least 1 (`batch=`, `depth=`); `what` names the argument."""
+def positive(value: Any, what: str = "", minimum: int = 1) -> int:
+    """`value` as a whole number of at least `minimum` (`batch=`, `depth=`); `what` names the argument."""
     prefix = f"{what}: " if what else ""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArgumentKindError(f"{prefix}expected a whole number, found {_shown(value)}")
-    if value < 1:
-        raise ArgumentError(f"{prefix}must be at least 1, found {value}")
+    if value < minimum:
+        raise ArgumentError(f"{prefix}must be at least {minimum}, found {value}")
     return value
 
 
-def positive_text(text: str) -> int:
-    """The command line's `--batch 2`: the text of a whole number of at least 1, else a ArgumentError."""
+def positive_text(text: str, minimum: int = 1) -> int:
+    """The command line's `--batch 2`: the text of a whole number of at least `minimum` (1; `--warmup`'s 0),
+    else a ArgumentError."""
     try:
         value = int(text)
     except ValueError:
         raise ArgumentKindError(f"expected a whole number, found {_shown(text)}") from None
-    return positive(value)
+    return positive(value, minimum=minimum)
 
 
 def one_of(value: Any, what: str, choices) -> Any:

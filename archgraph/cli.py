@@ -250,16 +250,15 @@ def _generated(path: Path, output: str | None) -> str:
     """The module of every model of the spec at `path` (compiled into `output`, if not the default):
     from the compile cache when nothing it is generated from changed (`archgraph.compiled`)."""
     from archgraph import compiled
-    from archgraph.api import open_model, open_program
+    from archgraph.api import file_span, open_model, open_program
     from archgraph.loader import display_name
 
     program, spec = open_program(path), display_name(path)
     if not program.models:
         from archgraph.errors import ArchNameError
-        from archgraph.source import Span
 
         raise ArchNameError(f"`{program.files[0]}` defines no model: nothing to compile (a file of blocks is "
-                            "compiled through the specs that import it)", Span(program.files[0], 1, 1, 1, 1))  # fmt: skip
+                            "compiled through the specs that import it)", file_span(program))  # fmt: skip
     entry = compiled.entry(program, spec, output, [f"{name} at its defaults" for name in program.models])
 
     def generated() -> str:  # a miss: lowered and generated

@@ -24,23 +24,17 @@ def _short_dtype(text: str) -> str:
     return {"fp32": "f32", "fp16": "f16"}.get(text, text)
 
 
-def positive(text: str) -> int:
+def positive(text: str, minimum: int = 1) -> int:
     """argparse type for --batch, --runs and --depth: an integer of at least 1 (the API's message too)."""
     try:
-        return arguments.positive_text(text)
+        return arguments.positive_text(text, minimum)
     except arguments.ArgumentError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def at_least_zero(text: str) -> int:
-    """argparse type for --warmup: a whole number of at least 0 (a usage error in `positive`'s words)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text[:40]!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, found {value}")
-    return value
+    """argparse type for --warmup: `positive`, 0 allowed."""
+    return positive(text, minimum=0)
 
 
 def parse_value(text: str) -> Any:

@@ -38,21 +38,25 @@ def set_library_path(folders: Iterable[str | Path]) -> None:
 
 def library_roots() -> list[tuple[str, Path]]:
     """(origin, folder) in search order after the importing file's folder: --lib, then ARCHGRAPH_PATH."""
-    env = [Path(p) for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
-    roots = [("--lib", p) for p in _LIBRARY] + [(ENV, p) for p in env]
-    return [(origin, p.resolve()) for origin, p in roots if p.is_dir()]
+    return [(origin, given.resolve()) for origin, given in _library_folders()]
 
 
 def libraries_used(program: Program) -> list[str]:
     """The library folders (`--lib`, then ARCHGRAPH_PATH's, as given) that `program` loaded a file from,
     in search order: what a command must name to load it again (a generated file's header)."""
-    env = [p for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
-    used = []
-    for folder in [*map(str, _LIBRARY), *env]:
-        root = Path(folder)
-        if root.is_dir() and folder not in used and any(p.is_relative_to(root.resolve()) for p in program.paths):
-            used.append(folder)
+    used: list[str] = []
+    for _, given in _library_folders():
+        root = given.resolve()
+        if str(given) not in used and any(p.is_relative_to(root) for p in program.paths):
+            used.append(str(given))
     return used
+
+
+def _library_folders() -> list[tuple[str, Path]]:
+    """(origin, folder as given) of each existing library folder: --lib, then ARCHGRAPH_PATH."""
+    env = [Path(p) for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
+    folders = [("--lib", p) for p in _LIBRARY] + [(ENV, p) for p in env]
+    return [(origin, p) for origin, p in folders if p.is_dir()]
 
 
 @record

@@ -30,8 +30,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from archgraph.codegen.checksum import EDITED, FOREIGN, status
-
 STAGE_PREFIX = ".archgraph-stage-"
 COMMIT = "COMMIT"
 MAX_TARGET_BYTES = 16 * 2**20  # a generated module is under 200 KB; a larger file is not archgraph's
@@ -44,6 +42,8 @@ def refusal(target: Path) -> str | None:
         return None
     if not target.is_file():
         return f"{target} is not a regular file"
+    from archgraph.codegen.checksum import EDITED, FOREIGN, status  # here: `mode_for`'s callers need no codegen
+
     with open(target, "rb") as handle:
         data = handle.read(MAX_TARGET_BYTES + 1)  # bounded by what is read, not by what stat reports
     state = FOREIGN if len(data) > MAX_TARGET_BYTES else status(data)

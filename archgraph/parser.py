@@ -221,9 +221,6 @@ def _unexpected_character(source: SourceFile, at: int, span: Span) -> ArchSyntax
                            f"unexpected character {char!r}", span)  # fmt: skip
 
 
-_KEYWORDS = ("input", "return", "require", "repeat", "import", "block", "model", "if", "else")
-
-
 def _misspelt_keyword(previous: Token | None, token: Token | None) -> str | None:
     """A hint when a name stands right before another name, number or string, which no statement
     allows, and reads like a keyword (`inptu x`, `reapeat 2`): "`inptu` ...: did you mean `input`?"."""
@@ -233,7 +230,8 @@ def _misspelt_keyword(previous: Token | None, token: Token | None) -> str | None
         return None
     import difflib  # only for a mistake: not at start-up
 
-    guess = difflib.get_close_matches(str(previous), _KEYWORDS, n=1, cutoff=0.6)
+    keywords = [text for text in _terminal_names() if text.isidentifier()]  # the grammar's: `input`, `repeat`, ...
+    guess = difflib.get_close_matches(str(previous), keywords, n=1, cutoff=0.6)
     return f"`{previous}` is not a keyword: did you mean `{guess[0]}`?" if guess else None
 
 

@@ -298,28 +298,38 @@ def test_a_flag_an_integer_parameter_sets_fits_as_the_specs_condition():
     assert fitter.formula((True, False, True, False), True) is None
 
 
+# A model family's definition: a block in a repeat, a flag that adds a layer; the tests add its variants.
+FAMILY = (
+    "block b(x: [B, C]) { return x + gelu(fc: linear(x, C)) }\n"
+    "model m(width = 16, depth = 2, extra = false) { input x: [B, 4]\n"
+    "    x = blocks: repeat depth b(stem: linear(x, width))\n"
+    "    if extra { x = gelu(post: linear(x, width)) }\n"
+    "    return head: linear(x, 2) }\n"
+)
+
+
+def _lowered(tmp_path, text: str) -> list:
+    """Every model of the spec `text` (written as family.arch, loaded and checked), lowered at its defaults."""
+    path = tmp_path / "family.arch"
+    path.write_text(text)
+    program = load(path)
+    check(program)
+    return [lower(program, name, {}) for name in program.models]
+
+
 def test_a_family_is_one_class_named_after_the_definition_it_varies(tmp_path):
     """Models that vary one definition (`model m_small = m(width = 8)`) are one class named after it,
     every model an entry function, as timm's `VisionTransformer` and `vit_base_patch16_224()`; a
     second class set apart by a flag its models turn on is named by the flag (DeiT's `VitDistilled`)."""
     from archgraph.codegen import generate_file
 
-    text = (
-        "block b(x: [B, C]) { return x + gelu(fc: linear(x, C)) }\n"
-        "model m(width = 16, depth = 2, extra = false) { input x: [B, 4]\n"
-        "    x = blocks: repeat depth b(stem: linear(x, width))\n"
-        "    if extra { x = gelu(post: linear(x, width)) }\n"
-        "    return head: linear(x, 2) }\n"
+    variants = (
         'model m_small = m(width = 8) "small"\n'
         'model m_large = m(width = 32, depth = 3) "large"\n'
         'model m_small_extra = m_small(extra = true) "small, extra"\n'
         'model m_large_extra = m_large(extra = true) "large, extra"\n'
     )
-    path = tmp_path / "family.arch"
-    path.write_text(text)
-    program = load(path)
-    check(program)
-    graphs = [lower(program, name, {}) for name in program.models if name != "m"]  # the four that vary `m`
+    graphs = [g for g in _lowered(tmp_path, FAMILY + variants) if g.name != "m"]  # the four that vary `m`
     tree = ast.parse(generate_file(graphs, "family.arch"))
     classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
     entries = {n.name: n.returns.id for n in tree.body if isinstance(n, ast.FunctionDef)}
@@ -335,20 +345,8 @@ def test_models_that_cannot_share_classes_get_each_their_own_merged(tmp_path, mo
     from archgraph.codegen import families
     from archgraph.codegen.assemble import merge
 
-    text = (
-        "block b(x: [B, C]) { return x + gelu(fc: linear(x, C)) }\n"
-        "model m(width = 16, depth = 2, extra = false) { input x: [B, 4]\n"
-        "    x = blocks: repeat depth b(stem: linear(x, width))\n"
-        "    if extra { x = gelu(post: linear(x, width)) }\n"
-        "    return head: linear(x, 2) }\n"
-        'model m_small = m(width = 8) "small"\n'
-        'model m_small_extra = m_small(extra = true) "small, extra"\n'
-    )
-    path = tmp_path / "family.arch"
-    path.write_text(text)
-    program = load(path)
-    check(program)
-    graphs = [lower(program, name, {}) for name in program.models]
+    variants = 'model m_small = m(width = 8) "small"\nmodel m_small_extra = m_small(extra = true) "small, extra"\n'
+    graphs = _lowered(tmp_path, FAMILY + variants)
     fitted = codegen.generate_file(graphs, "family.arch")
     merged_models = []
     monkeypatch.setattr(families, "_distinct", lambda result: False)
@@ -386,11 +384,7 @@ def test_a_ratio_given_as_an_integer_by_one_model_shares_the_float_class(tmp_pat
     small = "embed_dim = 64, depth = 2, num_heads = 2, img_size = 32, patch_size = 8, num_classes = 10"
     text = (f'import "std/vit.arch"\nmodel whole = vit({small}, mlp_ratio = 4) "an integer ratio"\n'
             f'model wide = vit({small}, mlp_ratio = 4.5) "a fractional ratio"\n')  # fmt: skip
-    path = tmp_path / "family.arch"
-    path.write_text(text)
-    program = load(path)
-    check(program)
-    code = generate_file([lower(program, name, {}) for name in program.models], "family.arch")
+    code = generate_file(_lowered(tmp_path, text), "family.arch")
     tree = ast.parse(code)
     assert [n.name for n in tree.body if isinstance(n, ast.ClassDef)] == [
         "PatchEmbed", "Attention", "Mlp", "EncoderBlock", "Vit"]  # fmt: skip
@@ -444,11 +438,7 @@ def test_names_a_sibling_refused_are_tried_last_with_the_same_result(tmp_path, m
         "    if k == 3 { x = gelu(post: linear(x, hidden)) }\n"
         "    return head: linear(x, classes) }\n"
     )
-    path = tmp_path / "family.arch"
-    path.write_text(text)
-    program = load(path)
-    check(program)
-    graph = lower(program, "m", {})
+    (graph,) = _lowered(tmp_path, text)
     numeric, lists = families._tried(graph)
     trials = []
     for refused in (set(), {"k"}):

@@ -54,12 +54,18 @@ def test_one_file_runs_any_batch_and_the_image_sizes_its_arguments_allow():
             assert torch.equal(ours(x), reference(x))
 
 
-def test_timm_classifier_api_matches_timm():
+def _beside_timm(name: str, timm_name: str):
+    """Our model `name` and timm's `timm_name`, both at 64 px with 2 blocks, timm's holding our weights
+    (random, no download), in eval mode; and an input batch of 2."""
     timm = pytest.importorskip("timm")
-    ours = _generated("vit_ti16").vit_ti16(img_size=64, depth=2).eval()
-    theirs = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=64, depth=2).eval()
+    ours = getattr(_generated(name), name)(img_size=64, depth=2).eval()
+    theirs = timm.create_model(timm_name, pretrained=False, img_size=64, depth=2).eval()
     theirs.load_state_dict(ours.state_dict())
-    x = torch.randn(2, 3, 64, 64)
+    return ours, theirs, torch.randn(2, 3, 64, 64)
+
+
+def test_timm_classifier_api_matches_timm():
+    ours, theirs, x = _beside_timm("vit_ti16", "vit_tiny_patch16_224")
     with torch.no_grad():
         features = ours.forward_features(x)
         torch.testing.assert_close(features, theirs.forward_features(x), rtol=0, atol=0)
@@ -106,11 +112,7 @@ def test_no_classes_is_no_head_as_in_timm(name, timm_name, smaller):
 def test_a_distilled_deit_has_timms_api_for_its_two_heads():
     """DeiT's distillation head (two heads on two tokens, averaged) has timm's VisionTransformerDistilled
     API: features, pre-logits (the two tokens averaged), both heads reset at once, no head at 0."""
-    timm = pytest.importorskip("timm")
-    ours = _generated("deit_ti16_distilled").deit_ti16_distilled(img_size=64, depth=2).eval()
-    theirs = timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, img_size=64, depth=2).eval()
-    theirs.load_state_dict(ours.state_dict())
-    x = torch.randn(2, 3, 64, 64)
+    ours, theirs, x = _beside_timm("deit_ti16_distilled", "deit_tiny_distilled_patch16_224")
     with torch.no_grad():
         features = ours.forward_features(x)
         torch.testing.assert_close(features, theirs.forward_features(x), rtol=0, atol=0)
